@@ -1,0 +1,252 @@
+"""The `trustnode` command line.
+
+Commands that need no daemon work directly on the protocol: make a key, sign an
+attestation, verify one. Every command reports refused input as one line on
+stderr with exit code 2 (usage or input error) or 1 (a record that does not
+verify), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from node.attestation_json import attestation_to_json
+from node.demo import run_demo
+from node.errors import KeyFileError
+from node.keyfile import load_key, save_key
+from protocol.attestation import (
+    AttestationBody,
+    decode_attestation,
+    sign_attestation,
+)
+from protocol.errors import DecodeError, FieldError, RemoteProtocolError
+from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text
+from protocol.statement import (
+    GENERAL_CONTEXT,
+    Certify,
+    Kind,
+    Rate,
+    Revoke,
+    Statement,
+    Subject,
+    Thing,
+    Trust,
+    commit_claim_value,
+)
+
+__all__ = ["main"]
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+_KEY_OPTION = click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The issuer's key file (from `trustnode keygen`).",
+)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    click.echo(f"trustnode: {message}", err=True)
+    sys.exit(code)
+
+
+def _identity(text: str) -> IdentityId:
+    try:
+        return decode_identity_text(text)
+    except DecodeError as exc:
+        _fail(f"{text!r:.80} is not an identity ({exc.reason.value})")
+
+
+def _subject(text: str) -> Subject:
+    """An identity (`tn_...`) or, for ratings, a thing's URI."""
+    return _identity(text) if text.startswith("tn_") else Thing(text)
+
+
+def _load(path: Path) -> IdentityKey:
+    try:
+        return load_key(path)
+    except KeyFileError as exc:
+        _fail(str(exc))
+
+
+@click.group()
+@click.version_option(package_name="trustnode")
+def cli() -> None:
+    """trustnode: signed trust attestations, checked by anyone, owned by no one."""
+
+
+@cli.command()
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+def keygen(out: Path) -> None:
+    """Create a new identity key in OUT (mode 0600) and print its identity."""
+    key = IdentityKey.generate()
+    try:
+        save_key(key, out)
+    except KeyFileError as exc:
+        _fail(str(exc))
+    click.echo(encode_identity_text(key.identity))
+
+
+@cli.command()
+@_KEY_OPTION
+def whoami(key_path: Path) -> None:
+    """Print the identity of a key file."""
+    click.echo(encode_identity_text(_load(key_path).identity))
+
+
+@cli.group()
+def attest() -> None:
+    """Sign an attestation and print it (hex envelope, or everything with --json)."""
+
+
+def _times(issued_at_ms: int | None, expires_in_s: int | None) -> tuple[int, int | None]:
+    issued = issued_at_ms if issued_at_ms is not None else time.time_ns() // 1_000_000
+    return issued, None if expires_in_s is None else issued + expires_in_s * 1000
+
+
+def _emit(
+    key: IdentityKey,
+    statement_factory: Any,
+    *,
+    issued_at_ms: int | None,
+    expires_in_s: int | None,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    issued, expires = _times(issued_at_ms, expires_in_s)
+    try:
+        statement: Statement = statement_factory()
+        body = AttestationBody(
+            issuer=key.identity, issued_at_ms=issued, expires_at_ms=expires, statement=statement
+        )
+    except FieldError as exc:
+        _fail(f"invalid attestation: {exc}")
+    attestation = sign_attestation(body, key)
+    if as_json:
+        click.echo(json.dumps({**attestation_to_json(attestation), **(extra or {})}, indent=2))
+    else:
+        click.echo(attestation.data.hex())
+
+
+def _common(function: Any) -> Any:
+    for option in (
+        _KEY_OPTION,
+        click.option("--issued-at-ms", type=click.IntRange(min=0), help="Default: now."),
+        click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1), help="Seconds."),
+        click.option("--json", "as_json", is_flag=True, help="Print every field as JSON."),
+    ):
+        function = option(function)
+    return function
+
+
+@attest.command("trust")
+@click.argument("subject")
+@click.option("--value", type=int, required=True, help="-100..100; negative = distrust.")
+@click.option("--context", default=GENERAL_CONTEXT, show_default=True)
+@_common
+def attest_trust(subject: str, value: int, context: str, key_path: Path, **common: Any) -> None:
+    """Vouch for (or, with a negative value, flag) SUBJECT, a tn_ identity."""
+    key, who = _load(key_path), _identity(subject)
+    _emit(key, lambda: Trust(subject=who, context=context, value=value), **common)
+
+
+@attest.command("certify")
+@click.argument("subject")
+@click.option("--claim", required=True, help="e.g. resident:rue-des-lilas")
+@click.option("--private-value", help="Commit to this value with a fresh salt (printed).")
+@_common
+def attest_certify(
+    subject: str, claim: str, private_value: str | None, key_path: Path, **common: Any
+) -> None:
+    """Certify that you checked CLAIM about SUBJECT."""
+    key, who = _load(key_path), _identity(subject)
+    extra: dict[str, Any] = {}
+    commitment = None
+    if private_value is not None:
+        salt = secrets.token_bytes(32)
+        try:
+            commitment = commit_claim_value(
+                subject=who, claim=claim, value=private_value.encode(), salt=salt
+            )
+        except FieldError as exc:
+            _fail(f"invalid claim: {exc}")
+        extra = {"opening": {"value": private_value, "salt": salt.hex()}}
+        if not common["as_json"]:
+            click.echo(f"salt (give it to the subject, keep it private): {salt.hex()}", err=True)
+    _emit(
+        key,
+        lambda: Certify(subject=who, claim=claim, commitment=commitment),
+        extra=extra,
+        **common,
+    )
+
+
+@attest.command("rate")
+@click.argument("subject")
+@click.option("--value", type=int, required=True, help="-100..100")
+@click.option("--context", default=GENERAL_CONTEXT, show_default=True)
+@click.option("--reference", help="What exchange this rates.")
+@_common
+def attest_rate(
+    subject: str, value: int, context: str, reference: str | None, key_path: Path, **common: Any
+) -> None:
+    """Rate an exchange with SUBJECT: a tn_ identity or a thing's URI."""
+    key, what = _load(key_path), _subject(subject)
+    statement = lambda: Rate(subject=what, context=context, value=value, reference=reference)  # noqa: E731
+    _emit(key, statement, **common)
+
+
+@attest.command("revoke")
+@click.argument("target_kind", type=click.Choice(["trust", "certify", "rate"]))
+@click.argument("subject")
+@click.argument("scope")
+@_common
+def attest_revoke(
+    target_kind: str, subject: str, scope: str, key_path: Path, **common: Any
+) -> None:
+    """Withdraw what you said of kind TARGET_KIND about SUBJECT in SCOPE (context or claim)."""
+    key, what = _load(key_path), _subject(subject)
+    kind = Kind[target_kind.upper()]
+    _emit(key, lambda: Revoke(target_kind=kind, subject=what, scope=scope), **common)
+
+
+@cli.command()
+@click.argument("envelope", default="-")
+@click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
+def verify(envelope: str, as_json: bool) -> None:
+    """Decode and verify an attestation given as hex (or `-` to read stdin)."""
+    text = sys.stdin.read() if envelope == "-" else envelope
+    try:
+        data = bytes.fromhex(text.strip())
+    except ValueError:
+        _fail("the envelope must be hexadecimal")
+    try:
+        attestation = decode_attestation(data)
+    except RemoteProtocolError as exc:
+        _fail(f"invalid: {exc.reason.value}", EXIT_INVALID)
+    if as_json:
+        click.echo(json.dumps(attestation_to_json(attestation), indent=2))
+    else:
+        view = attestation_to_json(attestation)
+        click.echo(f"valid {view['kind']} by {view['issuer']}, id {view['id']}")
+
+
+@cli.command()
+def demo() -> None:
+    """Walk through identities, attestations, verification and revocation, for real."""
+    for line in run_demo(now_ms=time.time_ns() // 1_000_000):
+        click.echo(line)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,19 @@
+"""Errors of the runtime layer, under the protocol's `TrustnodeError` (STYLE §2)."""
+
+from __future__ import annotations
+
+from protocol.errors import TrustnodeError
+
+__all__ = ["ConfigError", "KeyFileError", "StoreError"]
+
+
+class ConfigError(TrustnodeError):
+    """Configuration or command-line input that we refuse, with one clear line."""
+
+
+class StoreError(TrustnodeError):
+    """The data directory cannot be read or written safely."""
+
+
+class KeyFileError(StoreError):
+    """The node's key file is missing, unreadable, exposed or corrupt."""

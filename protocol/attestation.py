@@ -1,0 +1,380 @@
+"""The signed attestation: canonical encoding, signing, decoding, verification, ids.
+
+This module owns the v1 record that peers exchange (SPEC §2-§4). The path from
+peer bytes to something the node may act on has two typed steps, and the types
+say which step a value has passed:
+
+    bytes --decode_envelope--> SignedEnvelope --verify_envelope--> Attestation
+           (DecodeError)       decoded, unchecked  (VerificationError)  verified
+
+Cheap checks come first (length, structure, canonical form), the signature
+last. Nothing here reads a clock: freshness takes `now_ms` as an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import NewType, cast
+
+import nacl.bindings
+import nacl.exceptions
+
+from protocol.codec import Value, pack, unpack
+from protocol.errors import (
+    DecodeError,
+    FieldError,
+    LocalProtocolError,
+    Reason,
+    VerificationError,
+)
+from protocol.identity import SIGNATURE_BYTES, IdentityId, IdentityKey
+from protocol.statement import (
+    Certify,
+    Kind,
+    Rate,
+    Revoke,
+    Slot,
+    Statement,
+    Subject,
+    Trust,
+)
+
+__all__ = [
+    "ATTESTATION_ID_BYTES",
+    "FORMAT_VERSION",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_TIME_MS",
+    "SIGNATURE_DOMAIN",
+    "Attestation",
+    "AttestationBody",
+    "AttestationId",
+    "SignedEnvelope",
+    "attestation_id",
+    "check_fresh",
+    "decode_attestation",
+    "decode_envelope",
+    "encode_body",
+    "sign_attestation",
+    "verify_envelope",
+]
+
+AttestationId = NewType("AttestationId", bytes)
+
+FORMAT_VERSION = 1
+MAX_ENVELOPE_BYTES = 1024
+MAX_TIME_MS = 2**53 - 1  # exact in every JSON and JavaScript number
+ATTESTATION_ID_BYTES = 32
+SIGNATURE_DOMAIN = b"trustnode/attestation/v1\x00"
+# Canonical envelope = fixarray(2) || body || bin8(64) || signature (SPEC §2.4).
+_ENVELOPE_HEAD = b"\x92"
+_SIGNATURE_HEAD = b"\xc4\x40"
+_ENVELOPE_TAIL_BYTES = len(_SIGNATURE_HEAD) + SIGNATURE_BYTES
+# Fields after the common prefix (version, kind, issuer, issued_at, expires_at).
+_PREFIX_FIELDS = 5
+# Keyed by the wire code: plain int lookups, since calling `Kind(code)` or hashing
+# an enum member costs more than a field check.
+_FIELD_COUNT = {
+    Kind.TRUST.value: 8,
+    Kind.CERTIFY.value: 8,
+    Kind.RATE.value: 9,
+    Kind.REVOKE.value: 8,
+}
+_TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE)}
+_STATEMENT_TYPES = (Trust, Certify, Rate, Revoke)
+
+
+def _check_time(value: object, field: str) -> None:
+    if type(value) is not int:
+        raise FieldError(Reason.BAD_FIELD, f"{field} must be an integer")
+    if not 0 <= value <= MAX_TIME_MS:
+        raise FieldError(Reason.OUT_OF_RANGE, f"{field} must be in 0..2**53-1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttestationBody:
+    """Everything an issuer signs: who, when, until when, and the statement."""
+
+    issuer: IdentityId
+    issued_at_ms: int
+    expires_at_ms: int | None = None
+    statement: Statement
+
+    def __post_init__(self) -> None:
+        if type(self.issuer) is not bytes or len(self.issuer) != 32:
+            raise FieldError(Reason.BAD_FIELD, "issuer must be 32 bytes")
+        _check_time(self.issued_at_ms, "issued_at_ms")
+        if self.expires_at_ms is not None:
+            _check_time(self.expires_at_ms, "expires_at_ms")
+            if self.expires_at_ms <= self.issued_at_ms:
+                raise FieldError(Reason.OUT_OF_RANGE, "expires_at_ms must be after issued_at_ms")
+            if isinstance(self.statement, Revoke):
+                raise FieldError(Reason.OUT_OF_RANGE, "a revocation never expires")
+        if not isinstance(self.statement, _STATEMENT_TYPES):
+            raise FieldError(Reason.BAD_FIELD, "statement must be a v1 statement")
+
+    @property
+    def slot(self) -> Slot:
+        """The slot this attestation fills (a revocation: the slot it empties)."""
+        statement = self.statement
+        kind = statement.target_kind if isinstance(statement, Revoke) else statement.kind
+        return Slot(issuer=self.issuer, kind=kind, subject=statement.subject, scope=statement.scope)
+
+
+def _statement_fields(statement: Statement) -> tuple[Value, ...]:
+    if isinstance(statement, Trust):
+        return (statement.subject, statement.context, statement.value)
+    if isinstance(statement, Certify):
+        return (statement.subject, statement.claim, statement.commitment)
+    if isinstance(statement, Rate):
+        return (statement.subject, statement.context, statement.value, statement.reference)
+    return (int(statement.target_kind), statement.subject, statement.scope)
+
+
+def encode_body(body: AttestationBody) -> bytes:
+    """The canonical bytes of `body`: what is signed, after the domain (SPEC §2.3)."""
+    prefix: tuple[Value, ...] = (
+        FORMAT_VERSION,
+        int(body.statement.kind),
+        body.issuer,
+        body.issued_at_ms,
+        body.expires_at_ms,
+    )
+    return pack(prefix + _statement_fields(body.statement))
+
+
+def _envelope_bytes(body_bytes: bytes, signature: bytes) -> bytes:
+    return _ENVELOPE_HEAD + body_bytes + _SIGNATURE_HEAD + signature
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedEnvelope:
+    """A decoded attestation whose signature has NOT been checked yet.
+
+    `data` holds the exact bytes received; construction checks that they are
+    the canonical encoding of `body` and `signature`, so the fields shown are
+    always the fields signed.
+    """
+
+    body: AttestationBody
+    signature: bytes
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if type(self.signature) is not bytes or len(self.signature) != SIGNATURE_BYTES:
+            raise FieldError(Reason.BAD_FIELD, f"signature must be {SIGNATURE_BYTES} bytes")
+        if self.data != _envelope_bytes(encode_body(self.body), self.signature):
+            raise FieldError(Reason.NON_CANONICAL, "bytes are not the canonical encoding")
+
+    @property
+    def body_bytes(self) -> bytes:
+        """The signed part of `data`: the canonical body."""
+        return self.data[len(_ENVELOPE_HEAD) : -_ENVELOPE_TAIL_BYTES]
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """A verified attestation: its signature checked, its content id computed.
+
+    Obtain one only from `verify_envelope` (or `sign_attestation` for our own):
+    the type is the proof that the signature was checked. The id is derived
+    from the envelope here, so it can never disagree with it.
+    """
+
+    envelope: SignedEnvelope
+    id: AttestationId = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", attestation_id(self.envelope.data))
+
+    @property
+    def data(self) -> bytes:
+        """The canonical envelope bytes, as stored and sent."""
+        return self.envelope.data
+
+    @property
+    def body(self) -> AttestationBody:
+        """What the issuer signed."""
+        return self.envelope.body
+
+    @property
+    def issuer(self) -> IdentityId:
+        """Who made this statement."""
+        return self.envelope.body.issuer
+
+    @property
+    def issued_at_ms(self) -> int:
+        """The issuer's claim of when it was made (unix ms)."""
+        return self.envelope.body.issued_at_ms
+
+    @property
+    def expires_at_ms(self) -> int | None:
+        """When it stops counting (unix ms), if ever."""
+        return self.envelope.body.expires_at_ms
+
+    @property
+    def statement(self) -> Statement:
+        """What is said."""
+        return self.envelope.body.statement
+
+    @property
+    def kind(self) -> Kind:
+        """The statement's kind."""
+        return self.envelope.body.statement.kind
+
+    @property
+    def slot(self) -> Slot:
+        """The slot this attestation fills (a revocation: the slot it empties)."""
+        return self.envelope.body.slot
+
+
+def attestation_id(data: bytes) -> AttestationId:
+    """The content id: BLAKE2b-256 (RFC 7693, 32-byte digest) of the envelope bytes."""
+    return AttestationId(hashlib.blake2b(data, digest_size=ATTESTATION_ID_BYTES).digest())
+
+
+def sign_attestation(body: AttestationBody, key: IdentityKey) -> Attestation:
+    """Sign `body` with `key` (SPEC §4.1).
+
+    Raises:
+        LocalProtocolError: `key` is not the body's issuer.
+    """
+    if key.identity != body.issuer:
+        raise LocalProtocolError("the signing key is not the issuer's")
+    body_bytes = encode_body(body)
+    signature = key.sign(SIGNATURE_DOMAIN + body_bytes)
+    data = _envelope_bytes(body_bytes, signature)
+    return Attestation(SignedEnvelope(body=body, signature=signature, data=data))
+
+
+def decode_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> SignedEnvelope:
+    """Decode received bytes into a `SignedEnvelope`, refusing anything non-canonical.
+
+    Checks, in this order (SPEC §2.5): size, msgpack well-formedness, shape,
+    version, kind, field types, field ranges, canonical form.
+
+    Raises:
+        DecodeError: `TOO_LARGE`, `MALFORMED`, `TRAILING_BYTES`, `UNKNOWN_VERSION`,
+            `UNKNOWN_KIND`, `BAD_FIELD`, `OUT_OF_RANGE` or `NON_CANONICAL`.
+    """
+    if len(data) > max_bytes:
+        raise DecodeError(Reason.TOO_LARGE, f"{len(data)} bytes > {max_bytes}")
+    fields, signature = _split_envelope(unpack(data))
+    try:
+        body = _decode_body(fields)
+        return SignedEnvelope(body=body, signature=cast(bytes, signature), data=bytes(data))
+    except FieldError as exc:
+        raise DecodeError(exc.reason, str(exc)) from exc
+
+
+def _split_envelope(obj: object) -> tuple[tuple[object, ...], object]:
+    if type(obj) is not tuple or len(obj) != 2 or type(obj[0]) is not tuple or not obj[0]:
+        raise DecodeError(Reason.MALFORMED, "an envelope is [body, signature]")
+    fields: tuple[object, ...] = obj[0]
+    version = fields[0]
+    if type(version) is not int:
+        raise DecodeError(Reason.MALFORMED, "the body starts with an integer version")
+    if version != FORMAT_VERSION:
+        raise DecodeError(Reason.UNKNOWN_VERSION, f"version {version} (we speak 1)")
+    return fields, obj[1]
+
+
+def _decode_body(fields: tuple[object, ...]) -> AttestationBody:
+    code = fields[1] if len(fields) > 1 else None
+    count = _FIELD_COUNT.get(code) if type(code) is int else None
+    if count is None:
+        raise DecodeError(Reason.UNKNOWN_KIND, f"kind {code!r:.16}")
+    if len(fields) != count:
+        raise FieldError(Reason.BAD_FIELD, f"a body of kind {code} has {count} fields")
+    # The records check every field's type and range in __post_init__: one
+    # definition of "valid" for decoded and locally built records alike. The
+    # casts only name the types those checks are about to enforce.
+    return AttestationBody(
+        issuer=cast(IdentityId, fields[2]),
+        issued_at_ms=cast(int, fields[3]),
+        expires_at_ms=cast("int | None", fields[4]),
+        statement=_STATEMENT_DECODERS[cast(int, code)](fields[_PREFIX_FIELDS:]),
+    )
+
+
+def _decode_trust(fields: tuple[object, ...]) -> Statement:
+    subject, context, value = fields
+    return Trust(
+        subject=cast(IdentityId, subject), context=cast(str, context), value=cast(int, value)
+    )
+
+
+def _decode_certify(fields: tuple[object, ...]) -> Statement:
+    subject, claim, commitment = fields
+    return Certify(
+        subject=cast(IdentityId, subject),
+        claim=cast(str, claim),
+        commitment=cast("bytes | None", commitment),
+    )
+
+
+def _decode_rate(fields: tuple[object, ...]) -> Statement:
+    subject, context, value, reference = fields
+    return Rate(
+        subject=cast(Subject, subject),
+        context=cast(str, context),
+        value=cast(int, value),
+        reference=cast("str | None", reference),
+    )
+
+
+def _decode_revoke(fields: tuple[object, ...]) -> Statement:
+    target, subject, scope = fields
+    target_kind = _TARGET_KINDS.get(target) if type(target) is int else None
+    if target_kind is None:
+        raise FieldError(Reason.OUT_OF_RANGE, f"revocation target kind {target!r:.16}")
+    return Revoke(target_kind=target_kind, subject=cast(Subject, subject), scope=cast(str, scope))
+
+
+_STATEMENT_DECODERS = {
+    Kind.TRUST.value: _decode_trust,
+    Kind.CERTIFY.value: _decode_certify,
+    Kind.RATE.value: _decode_rate,
+    Kind.REVOKE.value: _decode_revoke,
+}
+
+
+def verify_envelope(envelope: SignedEnvelope) -> Attestation:
+    """Check the issuer's signature and return the verified `Attestation` (SPEC §4.2).
+
+    Verification is libsodium's strict Ed25519: it refuses non-canonical `S`,
+    non-canonical or small-order public keys and small-order `R`.
+
+    Raises:
+        VerificationError: `BAD_SIGNATURE`.
+    """
+    signed = envelope.signature + SIGNATURE_DOMAIN + envelope.body_bytes
+    try:
+        nacl.bindings.crypto_sign_open(signed, envelope.body.issuer)
+    except nacl.exceptions.BadSignatureError:
+        raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from None
+    return Attestation(envelope)
+
+
+def decode_attestation(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Attestation:
+    """Decode and verify in one step: `verify_envelope(decode_envelope(data))`.
+
+    Raises:
+        DecodeError: see `decode_envelope`.
+        VerificationError: see `verify_envelope`.
+    """
+    return verify_envelope(decode_envelope(data, max_bytes=max_bytes))
+
+
+def check_fresh(attestation: Attestation, *, now_ms: int, max_skew_ms: int) -> None:
+    """Refuse an attestation issued too far in our future (SPEC §4.3).
+
+    A clock a little ahead is an honest mistake, so the reason is benign: the
+    same attestation may be accepted later, when our clock has caught up.
+
+    Raises:
+        VerificationError: `FROM_FUTURE` if `issued_at_ms > now_ms + max_skew_ms`.
+    """
+    if attestation.issued_at_ms > now_ms + max_skew_ms:
+        ahead_ms = attestation.issued_at_ms - now_ms
+        raise VerificationError(Reason.FROM_FUTURE, f"issued {ahead_ms} ms in our future")

@@ -1,0 +1,127 @@
+"""The `trustnode` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from protocol.identity import IdentityKey, encode_identity_text
+
+pytestmark = pytest.mark.slow
+BOB = encode_identity_text(IdentityKey.from_seed(bytes([2]) * 32).identity)
+
+
+def trustnode(
+    *args: str, stdin: str = "", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from node.cli import main; main()", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keygen_attest_verify_pipeline(tmp_path: Path) -> None:
+    key = tmp_path / "alice.key"
+    made = trustnode("keygen", "--out", str(key))
+    assert made.returncode == 0, made.stderr
+    identity = made.stdout.strip()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert trustnode("whoami", "--key", str(key)).stdout.strip() == identity
+
+    signed = trustnode(
+        "attest",
+        "trust",
+        BOB,
+        "--value",
+        "80",
+        "--context",
+        "carpool",
+        "--key",
+        str(key),
+        "--issued-at-ms",
+        "1700000000000",
+    )
+    assert signed.returncode == 0, signed.stderr
+    checked = trustnode("verify", "--json", stdin=signed.stdout)
+    assert checked.returncode == 0, checked.stderr
+    view = json.loads(checked.stdout)
+    assert view["issuer"] == identity
+    assert view["subject"] == BOB
+    assert (view["kind"], view["context"], view["value"]) == ("trust", "carpool", 80)
+    assert view["issued_at_ms"] == 1_700_000_000_000
+
+
+def test_every_attest_kind_verifies(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    trustnode("keygen", "--out", str(key))
+    commands = [
+        ["certify", BOB, "--claim", "resident:rue-des-lilas", "--private-value", "12"],
+        ["rate", "urn:tool:drill-7", "--value", "-20", "--reference", "loan-1"],
+        ["rate", BOB, "--value", "20", "--expires-in", "3600"],
+        ["revoke", "trust", BOB, "carpool"],
+    ]
+    for command in commands:
+        signed = trustnode("attest", *command, "--key", str(key), "--json")
+        assert signed.returncode == 0, (command, signed.stderr)
+        envelope = json.loads(signed.stdout)["envelope"]
+        assert trustnode("verify", envelope).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code"),
+    [
+        (["verify", "zz"], "", 2),
+        (["verify", "-"], "9300", 1),
+        (["verify", "-"], "", 1),
+        (["whoami", "--key", "/nonexistent/key"], "", 2),
+        (["attest", "trust", "tn_nope", "--value", "1", "--key", "/nonexistent"], "", 2),
+    ],
+)
+def test_bad_input_is_one_line_and_an_exit_code(args: list[str], stdin: str, code: int) -> None:
+    result = trustnode(*args, stdin=stdin)
+    assert result.returncode == code
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("trustnode: ")
+
+
+def test_out_of_range_value_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    trustnode("keygen", "--out", str(key))
+    result = trustnode("attest", "trust", BOB, "--value", "101", "--key", str(key))
+    assert result.returncode == 2
+    assert "out_of_range" in result.stderr
+
+
+def test_exposed_key_file_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    trustnode("keygen", "--out", str(key))
+    os.chmod(key, 0o644)
+    result = trustnode("whoami", "--key", str(key))
+    assert result.returncode == 2
+    assert "chmod 600" in result.stderr
+
+
+def test_keygen_never_overwrites(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    first = trustnode("keygen", "--out", str(key)).stdout
+    assert trustnode("keygen", "--out", str(key)).returncode == 2
+    assert trustnode("whoami", "--key", str(key)).stdout == first
+
+
+def test_demo_runs_the_real_code() -> None:
+    result = trustnode("demo")
+    assert result.returncode == 0, result.stderr
+    assert "refused: bad_signature" in result.stdout
+    assert "matches" in result.stdout
+    assert "empty (revoked" in result.stdout

@@ -1,0 +1,87 @@
+"""The layering rules of DESIGN §2 and STYLE §1, checked rather than hoped for."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Anything that does I/O, reads a clock, draws randomness or schedules tasks.
+FORBIDDEN = {
+    "trio",
+    "asyncio",
+    "anyio",
+    "socket",
+    "selectors",
+    "select",
+    "ssl",
+    "os",
+    "io",
+    "pathlib",
+    "time",
+    "datetime",
+    "random",
+    "secrets",
+    "logging",
+    "threading",
+    "subprocess",
+    "sqlite3",
+    "shutil",
+    "tempfile",
+    "signal",
+    "node",
+    "simulations",
+    "nacl.utils",
+}
+PURE_TREES = [ROOT / "protocol", ROOT / "node" / "trust"]
+
+
+def _pure_modules() -> list[Path]:
+    return sorted(p for tree in PURE_TREES if tree.exists() for p in tree.rglob("*.py"))
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            names.append(node.module)
+            names.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _is_forbidden(name: str) -> bool:
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in FORBIDDEN for i in range(1, len(parts) + 1))
+
+
+def test_there_are_pure_modules_to_check() -> None:
+    assert len(_pure_modules()) >= 5
+
+
+@pytest.mark.parametrize("path", _pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_pure_module_imports_nothing_impure(path: Path) -> None:
+    bad = [name for name in _imports(path) if _is_forbidden(name)]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", _pure_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_codec_imports_msgpack(path: Path) -> None:
+    if path == ROOT / "protocol" / "codec.py":
+        return
+    assert not any(n == "msgpack" or n.startswith("msgpack.") for n in _imports(path))
+
+
+def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import time\nfrom trio import sleep\nfrom os.path import join\n")
+    assert [n for n in _imports(sample) if _is_forbidden(n)] == [
+        "time",
+        "trio",
+        "trio.sleep",
+        "os.path",
+        "os.path.join",
+    ]

@@ -1,0 +1,717 @@
+"""Builds `protocol/vectors/attestations-v1.json` from fixed seeds (SPEC §8).
+
+Run `python -m tests.vectors.attestation_vectors` to rewrite the file;
+`tests/protocol/test_vectors.py` fails if the file and this builder disagree,
+and checks the code against every vector in the file. Negative vectors have
+exactly one defect each and, wherever the defect is not the signature itself,
+a valid signature over the exact bytes: an implementation cannot pass them by
+checking the signature first and skipping the other rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from protocol.attestation import (
+    MAX_ENVELOPE_BYTES,
+    MAX_TIME_MS,
+    SIGNATURE_DOMAIN,
+    Attestation,
+    AttestationBody,
+    encode_body,
+    sign_attestation,
+)
+from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import (
+    Certify,
+    Kind,
+    Rate,
+    Revoke,
+    Statement,
+    Thing,
+    Trust,
+    commit_claim_value,
+)
+from protocol.supersession import resolve_slot, slot_head
+
+VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "attestations-v1.json"
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+# The group order of edwards25519 (RFC 8032 §5.1): S + L is S in lax verifiers.
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+# The neutral element (0, 1), a small-order key, and the encoded base point.
+NEUTRAL_POINT = bytes([1]) + bytes(31)
+BASE_POINT = bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666")
+
+Json = dict[str, Any]
+
+
+def key(n: int) -> IdentityKey:
+    """The fixed key number `n`: its seed is 32 bytes of value `n`."""
+    return IdentityKey.from_seed(bytes([n]) * 32)
+
+
+ALICE, BOB, CAROL, DAVE = key(1), key(2), key(3), key(4)
+
+
+def body(
+    statement: Statement,
+    *,
+    issuer: IdentityKey = ALICE,
+    issued_at_ms: int = T0,
+    expires_at_ms: int | None = None,
+) -> AttestationBody:
+    """A body issued by `issuer` (Alice unless said otherwise)."""
+    return AttestationBody(
+        issuer=issuer.identity,
+        issued_at_ms=issued_at_ms,
+        expires_at_ms=expires_at_ms,
+        statement=statement,
+    )
+
+
+def sign_raw(body_bytes: bytes, signer: IdentityKey) -> bytes:
+    """An envelope around arbitrary body bytes, signed by `signer` over exactly those bytes."""
+    signature = signer.sign(SIGNATURE_DOMAIN + body_bytes)
+    return b"\x92" + body_bytes + b"\xc4\x40" + signature
+
+
+def packb(value: object) -> bytes:
+    """Canonical msgpack, as the protocol encodes it."""
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
+    return packed
+
+
+def statement_fields(statement: Statement) -> Json:
+    """The statement's fields in the vector file's JSON form."""
+
+    def subject(value: bytes | str) -> Json:
+        return {"subject_thing": value} if isinstance(value, str) else {"subject_hex": value.hex()}
+
+    if isinstance(statement, Trust):
+        return {
+            "kind": "trust",
+            **subject(statement.subject),
+            "context": statement.context,
+            "value": statement.value,
+        }
+    if isinstance(statement, Certify):
+        commitment = None if statement.commitment is None else statement.commitment.hex()
+        return {
+            "kind": "certify",
+            **subject(statement.subject),
+            "claim": statement.claim,
+            "commitment_hex": commitment,
+        }
+    if isinstance(statement, Rate):
+        return {
+            "kind": "rate",
+            **subject(statement.subject),
+            "context": statement.context,
+            "value": statement.value,
+            "reference": statement.reference,
+        }
+    return {
+        "kind": "revoke",
+        "target_kind": statement.target_kind.name.lower(),
+        **subject(statement.subject),
+        "scope": statement.scope,
+    }
+
+
+def positive(name: str, description: str, signer: IdentityKey, b: AttestationBody) -> Json:
+    """One positive vector: every intermediate value an implementer may want to compare."""
+    attestation = sign_attestation(b, signer)
+    body_bytes = encode_body(b)
+    return {
+        "name": name,
+        "description": description,
+        "issuer_seed_hex": signer.seed.hex(),
+        "issuer_hex": signer.identity.hex(),
+        "issuer_text": encode_identity_text(signer.identity),
+        "issued_at_ms": b.issued_at_ms,
+        "expires_at_ms": b.expires_at_ms,
+        "statement": statement_fields(b.statement),
+        "body_hex": body_bytes.hex(),
+        "signed_message_hex": (SIGNATURE_DOMAIN + body_bytes).hex(),
+        "signature_hex": attestation.envelope.signature.hex(),
+        "envelope_hex": attestation.data.hex(),
+        "id_hex": attestation.id.hex(),
+        "slot": {"kind": attestation.slot.kind.name.lower(), "id_hex": attestation.slot.id.hex()},
+    }
+
+
+SALT = bytes(range(32))
+COMMITMENT = commit_claim_value(
+    subject=BOB.identity, claim="resident:rue-des-lilas", value=b"12 rue des Lilas", salt=SALT
+)
+
+
+def positive_vectors() -> list[Json]:
+    """Every kind, every optional field, and the edges of every range."""
+    bob, carol = BOB.identity, CAROL.identity
+    cases: list[tuple[str, str, AttestationBody]] = [
+        ("trust-general", "trust in the default context", body(Trust(subject=bob, value=80))),
+        (
+            "trust-context",
+            "trust in a named context",
+            body(Trust(subject=bob, context="carpool", value=55)),
+        ),
+        (
+            "trust-distrust-min",
+            "the strongest distrust (flag)",
+            body(Trust(subject=carol, context="carpool", value=-100)),
+        ),
+        ("trust-max", "the strongest trust", body(Trust(subject=carol, value=100))),
+        ("trust-zero", "a neutral value", body(Trust(subject=carol, value=0))),
+        (
+            "trust-expiring",
+            "an attestation with an expiry time",
+            body(Trust(subject=bob, context="co-op.food", value=30), expires_at_ms=T0 + 86_400_000),
+        ),
+        (
+            "trust-time-zero",
+            "the earliest issued_at_ms",
+            body(Trust(subject=bob, value=1), issued_at_ms=0),
+        ),
+        (
+            "trust-time-max",
+            "the latest issued_at_ms (2**53-1)",
+            body(Trust(subject=bob, value=1), issued_at_ms=MAX_TIME_MS),
+        ),
+        (
+            "trust-long-context",
+            "a context of the maximal 64 bytes",
+            body(Trust(subject=bob, context="a" + "b-c.d:e/f_" * 6 + "xyz", value=10)),
+        ),
+        (
+            "certify-plain",
+            "a claim without commitment",
+            body(Certify(subject=bob, claim="member:garden-coop")),
+        ),
+        (
+            "certify-commitment",
+            "a claim with a salted commitment (see commitments[0])",
+            body(Certify(subject=bob, claim="resident:rue-des-lilas", commitment=COMMITMENT)),
+        ),
+        (
+            "rate-identity",
+            "a rating of an identity, with a reference to the exchange",
+            body(Rate(subject=carol, context="carpool", value=70, reference="ride:2023-11-14")),
+        ),
+        (
+            "rate-thing",
+            "a rating of a thing named by a URI",
+            body(
+                Rate(
+                    subject=Thing("https://example.org/tools/drill?id=7"),
+                    context="lending",
+                    value=-20,
+                )
+            ),
+        ),
+        (
+            "rate-thing-long",
+            "a thing URI of the maximal 512 bytes",
+            body(Rate(subject=Thing("urn:" + "x" * 508), value=5)),
+        ),
+        (
+            "rate-reference-long",
+            "a reference of the maximal 256 bytes",
+            body(Rate(subject=bob, value=5, reference="r" * 256)),
+        ),
+        (
+            "revoke-trust",
+            "a revocation of a trust slot",
+            body(
+                Revoke(target_kind=Kind.TRUST, subject=bob, scope="carpool"), issued_at_ms=T0 + 1000
+            ),
+        ),
+        (
+            "revoke-certify",
+            "a revocation of a certification",
+            body(
+                Revoke(target_kind=Kind.CERTIFY, subject=bob, scope="member:garden-coop"),
+                issued_at_ms=T0 + 1000,
+            ),
+        ),
+        (
+            "revoke-rate-thing",
+            "a revocation of the rating of a thing",
+            body(
+                Revoke(
+                    target_kind=Kind.RATE,
+                    subject=Thing("https://example.org/tools/drill?id=7"),
+                    scope="lending",
+                ),
+                issued_at_ms=T0 + 1000,
+            ),
+        ),
+        (
+            "other-issuer",
+            "an attestation by another issuer",
+            body(Trust(subject=ALICE.identity, value=90), issuer=DAVE),
+        ),
+    ]
+    signer = {ALICE.identity: ALICE, DAVE.identity: DAVE}
+    return [positive(name, text, signer[b.issuer], b) for name, text, b in cases]
+
+
+def _trust_fields(value: object = 55, **override: object) -> list[object]:
+    fields: list[object] = [1, 1, ALICE.identity, T0, None, BOB.identity, "carpool", value]
+    for index, new in override.items():
+        fields[int(index[1:])] = new
+    return fields
+
+
+def _signed(fields: list[object]) -> bytes:
+    return sign_raw(packb(fields), ALICE)
+
+
+def _with_body_bytes(edit: Callable[[bytes], bytes]) -> bytes:
+    return sign_raw(edit(packb(_trust_fields())), ALICE)
+
+
+def _valid() -> bytes:
+    return _signed(_trust_fields())
+
+
+def _flip_last_signature_byte() -> bytes:
+    data = bytearray(_valid())
+    data[-1] ^= 0x01
+    return bytes(data)
+
+
+def _signature_plus_l() -> bytes:
+    data = _valid()
+    s = int.from_bytes(data[-32:], "little") + ED25519_L
+    return data[:-32] + s.to_bytes(32, "little")
+
+
+def _neutral_key_forgery() -> bytes:
+    # With A = neutral element, [k]A vanishes, so R = B, S = 1 satisfies the
+    # cofactorless equation [S]B = R + [k]A for every message: a verifier that
+    # does not refuse small-order keys accepts this forgery.
+    fields = _trust_fields(f2=NEUTRAL_POINT)
+    return b"\x92" + packb(fields) + b"\xc4\x40" + BASE_POINT + (1).to_bytes(32, "little")
+
+
+def negative_vectors() -> list[Json]:
+    """Each case: name, description, envelope, and the error class and reason expected."""
+    valid = _valid()
+    d, v = "decode", "verify"
+    cases: list[tuple[str, str, bytes, str, str]] = [
+        (
+            "too-large",
+            "1025 bytes: refused before parsing",
+            b"\xc5\x03\xfe" + bytes(1022),
+            d,
+            "too_large",
+        ),
+        ("empty", "no bytes at all", b"", d, "malformed"),
+        ("truncated", "a valid envelope without its last byte", valid[:-1], d, "malformed"),
+        ("not-msgpack", "0xc1 is never used in msgpack", b"\xc1", d, "malformed"),
+        ("not-an-array", "a map instead of an array", packb({"v": 1}), d, "malformed"),
+        (
+            "envelope-of-three",
+            "an envelope with an extra element",
+            b"\x93" + valid[1:] + b"\xc0",
+            d,
+            "malformed",
+        ),
+        (
+            "body-not-array",
+            "the body is a binary string",
+            packb([b"x" * 8, bytes(64)]),
+            d,
+            "malformed",
+        ),
+        (
+            "version-not-int",
+            "the version is a string",
+            _signed(["1", *_trust_fields()[1:]]),
+            d,
+            "malformed",
+        ),
+        (
+            "trailing-bytes",
+            "a valid envelope followed by one zero byte",
+            valid + b"\x00",
+            d,
+            "trailing_bytes",
+        ),
+        (
+            "unknown-version",
+            "version 2, otherwise a valid v1 trust",
+            _signed([2, *_trust_fields()[1:]]),
+            d,
+            "unknown_version",
+        ),
+        ("unknown-kind", "kind 5", _signed(_trust_fields(f1=5)), d, "unknown_kind"),
+        ("kind-zero", "kind 0", _signed(_trust_fields(f1=0)), d, "unknown_kind"),
+        (
+            "too-many-fields",
+            "a trust body with a ninth field",
+            _signed([*_trust_fields(), None]),
+            d,
+            "bad_field",
+        ),
+        (
+            "short-subject",
+            "a 31-byte subject",
+            _signed(_trust_fields(f5=bytes(31))),
+            d,
+            "bad_field",
+        ),
+        (
+            "long-issuer",
+            "a 33-byte issuer",
+            _signed(_trust_fields(f2=ALICE.identity + b"\x00")),
+            d,
+            "bad_field",
+        ),
+        ("value-bool", "the value is msgpack true", _signed(_trust_fields(True)), d, "bad_field"),
+        (
+            "value-float",
+            "the value is the float 55.0",
+            _signed(_trust_fields(55.0)),
+            d,
+            "bad_field",
+        ),
+        (
+            "context-binary",
+            "the context is binary, not a string",
+            _signed(_trust_fields(f6=b"carpool")),
+            d,
+            "bad_field",
+        ),
+        (
+            "short-signature",
+            "a 63-byte signature",
+            b"\x92" + packb(_trust_fields()) + b"\xc4\x3f" + bytes(63),
+            d,
+            "bad_field",
+        ),
+        ("value-101", "value above 100", _signed(_trust_fields(101)), d, "out_of_range"),
+        ("value-minus-101", "value below -100", _signed(_trust_fields(-101)), d, "out_of_range"),
+        (
+            "context-upper",
+            "a context with an upper-case letter",
+            _signed(_trust_fields(f6="Carpool")),
+            d,
+            "out_of_range",
+        ),
+        (
+            "context-empty",
+            "an empty context",
+            _signed(_trust_fields(f6="")),
+            d,
+            "out_of_range",
+        ),
+        (
+            "context-65",
+            "a context of 65 bytes",
+            _signed(_trust_fields(f6="a" * 65)),
+            d,
+            "out_of_range",
+        ),
+        (
+            "time-negative",
+            "issued_at_ms below 0",
+            _signed(_trust_fields(f3=-1)),
+            d,
+            "out_of_range",
+        ),
+        (
+            "time-2-53",
+            "issued_at_ms of 2**53",
+            _signed(_trust_fields(f3=MAX_TIME_MS + 1)),
+            d,
+            "out_of_range",
+        ),
+        (
+            "expiry-not-after",
+            "expires_at_ms equal to issued_at_ms",
+            _signed(_trust_fields(f4=T0)),
+            d,
+            "out_of_range",
+        ),
+        (
+            "revoke-expiring",
+            "a revocation with an expiry time",
+            _signed([1, 4, ALICE.identity, T0, T0 + 1, 1, BOB.identity, "carpool"]),
+            d,
+            "out_of_range",
+        ),
+        (
+            "revoke-revoke",
+            "a revocation that targets kind 4",
+            _signed([1, 4, ALICE.identity, T0, None, 4, BOB.identity, "carpool"]),
+            d,
+            "out_of_range",
+        ),
+        (
+            "thing-no-scheme",
+            "a rated thing that is not a URI",
+            _signed([1, 3, ALICE.identity, T0, None, "drill 7", "general", 5, None]),
+            d,
+            "out_of_range",
+        ),
+        (
+            "trust-thing",
+            "a trust attestation about a thing (trust needs an identity)",
+            _signed(_trust_fields(f5="https://example.org")),
+            d,
+            "bad_field",
+        ),
+        (
+            "value-uint8",
+            "the value 55 as uint8 (0xcc 0x37) instead of a fixint",
+            _with_body_bytes(lambda b: b[:-1] + b"\xcc\x37"),
+            d,
+            "non_canonical",
+        ),
+        (
+            "time-uint64",
+            "issued_at_ms 1000 as uint64 instead of uint16",
+            _signed_time_uint64(),
+            d,
+            "non_canonical",
+        ),
+        (
+            "context-str8",
+            "a 7-byte context as str8 (0xd9) instead of fixstr",
+            _with_body_bytes(lambda b: b.replace(b"\xa7carpool", b"\xd9\x07carpool")),
+            d,
+            "non_canonical",
+        ),
+        (
+            "body-array16",
+            "the body as array16 instead of fixarray",
+            _with_body_bytes(lambda b: b"\xdc\x00\x08" + b[1:]),
+            d,
+            "non_canonical",
+        ),
+        (
+            "signature-bin16",
+            "the signature as bin16 instead of bin8",
+            valid[:-66] + b"\xc5\x00\x40" + valid[-64:],
+            d,
+            "non_canonical",
+        ),
+        (
+            "bad-signature",
+            "the last signature byte flipped",
+            _flip_last_signature_byte(),
+            v,
+            "bad_signature",
+        ),
+        (
+            "wrong-signer",
+            "signed by another key than the issuer's",
+            sign_raw(packb(_trust_fields()), BOB),
+            v,
+            "bad_signature",
+        ),
+        (
+            "no-domain",
+            "signed without the domain-separation prefix",
+            _signed_without_domain(),
+            v,
+            "bad_signature",
+        ),
+        (
+            "s-plus-l",
+            "the signature's S replaced by S + L (non-canonical scalar)",
+            _signature_plus_l(),
+            v,
+            "bad_signature",
+        ),
+        (
+            "small-order-key",
+            "issuer is the neutral point; a cofactorless forgery",
+            _neutral_key_forgery(),
+            v,
+            "bad_signature",
+        ),
+    ]
+    return [
+        {
+            "name": name,
+            "description": text,
+            "envelope_hex": data.hex(),
+            "error": error,
+            "reason": reason,
+        }
+        for name, text, data, error, reason in cases
+    ]
+
+
+def _signed_time_uint64() -> bytes:
+    small = packb(_trust_fields(f3=1000))  # 1000 is a uint16: 0xcd 0x03 0xe8
+    wide = small.replace(b"\xcd\x03\xe8", b"\xcf" + (1000).to_bytes(8, "big"), 1)
+    assert wide != small
+    return sign_raw(wide, ALICE)
+
+
+def _signed_without_domain() -> bytes:
+    body_bytes = packb(_trust_fields())
+    return b"\x92" + body_bytes + b"\xc4\x40" + ALICE.sign(body_bytes)
+
+
+def identity_text_vectors() -> Json:
+    """Text forms of the fixed keys, and texts that must be refused."""
+    good = encode_identity_text(ALICE.identity)
+    last = good[-1]
+    # The last character carries 3 data bits and 2 zero bits; setting one of
+    # those low bits gives a text that decodes to the same bytes but is not canonical.
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    padded = good[:-1] + alphabet[alphabet.index(last) | 1]
+    changed = good[:10] + ("a" if good[10] != "a" else "b") + good[11:]
+    negative = [
+        ("wrong-prefix", "tx_" + good[3:], "bad_text"),
+        ("upper-case", good.upper(), "bad_text"),
+        ("too-short", good[:-1], "bad_text"),
+        ("too-long", good + "a", "bad_text"),
+        ("bad-character", good[:-2] + "1" + good[-1], "bad_text"),
+        ("padding-bits", padded, "bad_text"),
+        ("one-character-changed", changed, "bad_checksum"),
+    ]
+    return {
+        "positive": [
+            {"identity_hex": k.identity.hex(), "text": encode_identity_text(k.identity)}
+            for k in (ALICE, BOB, CAROL, DAVE)
+        ],
+        "negative": [{"name": n, "text": t, "reason": r} for n, t, r in negative],
+    }
+
+
+def commitment_vectors() -> list[Json]:
+    """Openings of salted commitments (SPEC §3.3)."""
+    return [
+        {
+            "subject_hex": BOB.identity.hex(),
+            "claim": "resident:rue-des-lilas",
+            "value_hex": b"12 rue des Lilas".hex(),
+            "salt_hex": SALT.hex(),
+            "commitment_hex": COMMITMENT.hex(),
+        }
+    ]
+
+
+def freshness_vectors() -> list[Json]:
+    """Issued-at against the verifier's clock and skew (SPEC §4.3)."""
+    data = sign_attestation(body(Trust(subject=BOB.identity, value=1)), ALICE).data.hex()
+    return [
+        {"envelope_hex": data, "now_ms": T0, "max_skew_ms": 0, "result": "ok"},
+        {"envelope_hex": data, "now_ms": T0 - 60_000, "max_skew_ms": 60_000, "result": "ok"},
+        {
+            "envelope_hex": data,
+            "now_ms": T0 - 60_001,
+            "max_skew_ms": 60_000,
+            "result": "from_future",
+        },
+    ]
+
+
+def _signed_slot(
+    statement: Statement, issued_at_ms: int, expires_at_ms: int | None = None
+) -> Attestation:
+    body_ = body(statement, issued_at_ms=issued_at_ms, expires_at_ms=expires_at_ms)
+    return sign_attestation(body_, ALICE)
+
+
+def supersession_vectors() -> list[Json]:
+    """Sets of attestations of one slot, with the head and the current one (SPEC §5)."""
+    bob = BOB.identity
+    old = _signed_slot(Trust(subject=bob, context="carpool", value=40), T0)
+    new = _signed_slot(Trust(subject=bob, context="carpool", value=60), T0 + 10)
+    tie = _signed_slot(Trust(subject=bob, context="carpool", value=61), T0 + 10)
+    revoke = _signed_slot(Revoke(target_kind=Kind.TRUST, subject=bob, scope="carpool"), T0 + 20)
+    again = _signed_slot(Trust(subject=bob, context="carpool", value=20), T0 + 30)
+    expiring = _signed_slot(
+        Trust(subject=bob, context="carpool", value=70), T0 + 40, expires_at_ms=T0 + 50
+    )
+    cases = [
+        ("newer-wins", "the later issued_at_ms wins", [new, old], T0 + 100),
+        ("tie-by-id", "equal issued_at_ms: the greater id wins", [tie, new, old], T0 + 100),
+        (
+            "revoked",
+            "a revocation empties the slot; older ones stay dead",
+            [old, revoke, new],
+            T0 + 100,
+        ),
+        (
+            "renewed",
+            "a newer attestation after a revocation fills the slot again",
+            [again, revoke, old],
+            T0 + 100,
+        ),
+        (
+            "expired",
+            "the head has expired: the slot is empty, older ones stay dead",
+            [old, expiring, again],
+            T0 + 50,
+        ),
+        (
+            "not-yet-expired",
+            "one millisecond before expiry the head counts",
+            [old, expiring, again],
+            T0 + 49,
+        ),
+    ]
+    vectors = []
+    for name, text, members, now_ms in cases:
+        current = resolve_slot(members, now_ms=now_ms)
+        vectors.append(
+            {
+                "name": name,
+                "description": text,
+                "now_ms": now_ms,
+                "envelopes_hex": [m.data.hex() for m in members],
+                "head_id_hex": slot_head(members).id.hex(),
+                "current_id_hex": None if current is None else current.id.hex(),
+            }
+        )
+    return vectors
+
+
+def build_vectors() -> Json:
+    """The whole vector file, deterministically."""
+    return {
+        "format": "trustnode-attestation-vectors",
+        "format_version": 1,
+        "spec": "protocol/SPEC.md",
+        "signature_domain_hex": SIGNATURE_DOMAIN.hex(),
+        "max_envelope_bytes": MAX_ENVELOPE_BYTES,
+        "positive": positive_vectors(),
+        "negative": negative_vectors(),
+        "identity_text": identity_text_vectors(),
+        "commitments": commitment_vectors(),
+        "freshness": freshness_vectors(),
+        "supersession": supersession_vectors(),
+    }
+
+
+def render(vectors: Json) -> str:
+    """The file's exact text: stable key order, two-space indent, final newline."""
+    return json.dumps(vectors, indent=2) + "\n"
+
+
+def main() -> int:
+    """Rewrite the vector file; print its path and digest."""
+    text = render(build_vectors())
+    VECTORS_PATH.write_text(text, encoding="utf-8")
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    print(f"wrote {VECTORS_PATH} ({len(text)} bytes, blake2b-128 {digest})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
