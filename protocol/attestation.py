@@ -325,7 +325,9 @@ def _decode_rate(fields: tuple[object, ...]) -> Statement:
 
 def _decode_revoke(fields: tuple[object, ...]) -> Statement:
     target, subject, scope = fields
-    target_kind = _TARGET_KINDS.get(target) if type(target) is int else None
+    if type(target) is not int:
+        raise FieldError(Reason.BAD_FIELD, "revocation target kind must be an integer")
+    target_kind = _TARGET_KINDS.get(target)
     if target_kind is None:
         raise FieldError(Reason.OUT_OF_RANGE, f"revocation target kind {target!r:.16}")
     return Revoke(target_kind=target_kind, subject=cast(Subject, subject), scope=cast(str, scope))

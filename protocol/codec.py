@@ -35,7 +35,7 @@ def pack(value: Value) -> bytes:
     return packed
 
 
-def unpack(data: bytes, *, max_container_len: int = 64) -> object:
+def unpack(data: bytes) -> object:
     """Decode exactly one msgpack value from `data`, refusing anything extra.
 
     The result is untyped (`object`): callers check every field's type with
@@ -45,14 +45,13 @@ def unpack(data: bytes, *, max_container_len: int = 64) -> object:
 
     Args:
         data: the bytes; the caller has already bounded their length, which also
-            bounds every string, binary and nested container inside.
-        max_container_len: the largest array or map accepted at any depth.
+            bounds every string, binary and container inside (msgpack's limits
+            default to the input's length), so memory stays linear in `data`.
 
     Raises:
         DecodeError: `TRAILING_BYTES` when a valid value is followed by more
             bytes; `MALFORMED` for anything msgpack cannot decode (truncated
-            input, invalid UTF-8 in a string, containers over the limit, nesting
-            too deep).
+            input, invalid UTF-8 in a string, an unused type byte).
     """
     try:
         return msgpack.unpackb(
@@ -60,9 +59,6 @@ def unpack(data: bytes, *, max_container_len: int = 64) -> object:
             raw=False,
             use_list=False,
             strict_map_key=True,
-            max_array_len=max_container_len,
-            max_map_len=max_container_len,
-            max_ext_len=0,
         )
     except msgpack.ExtraData as exc:
         extra = len(data) - len(exc.extra)

@@ -450,6 +450,13 @@ def negative_vectors() -> list[Json]:
             "out_of_range",
         ),
         (
+            "revoke-target-string",
+            "a revocation whose target kind is the string 'trust'",
+            _signed([1, 4, ALICE.identity, T0, None, "trust", BOB.identity, "carpool"]),
+            d,
+            "bad_field",
+        ),
+        (
             "revoke-revoke",
             "a revocation that targets kind 4",
             _signed([1, 4, ALICE.identity, T0, None, 4, BOB.identity, "carpool"]),
