@@ -1,0 +1,89 @@
+"""The ingest pipeline: envelopes from anywhere -> verified attestations -> committed store.
+
+Order of work per envelope (STYLE §2.3): size and structure, then signature,
+then freshness against our clock, and only then the store. Nothing that fails a
+check touches the store. Writes are committed in batches; the returned report
+is the acknowledgement, so it is produced only after the last commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from node.errors import StoreError
+from node.store.records import IngestReport, ItemReport, Outcome
+from node.store.store import Store
+from protocol.attestation import Attestation, check_fresh, decode_attestation
+from protocol.errors import RemoteProtocolError
+
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "IngestError", "ingest"]
+
+DEFAULT_MAX_SKEW_MS = 10 * 60 * 1000
+DEFAULT_BATCH_SIZE = 1000
+
+
+class IngestError(StoreError):
+    """A batch could not be committed. `acknowledged` holds what was committed before it."""
+
+    def __init__(self, message: str, acknowledged: IngestReport) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+
+
+def ingest(
+    store: Store,
+    envelopes: Iterable[bytes],
+    *,
+    now_ms: int,
+    max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> IngestReport:
+    """Decode, verify, check freshness and store `envelopes`, committing every `batch_size`.
+
+    Returns:
+        One `ItemReport` per envelope, in input order. Rejected items carry the
+        protocol's reason (`bad_signature`, `from_future`, ...).
+
+    Raises:
+        IngestError: a commit failed (disk full, read-only store). Its
+            `acknowledged` report covers the batches committed before; the
+            failed batch and everything after it were not stored.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    items: list[ItemReport] = []
+    batch: list[tuple[int, Attestation]] = []
+    for index, data in enumerate(envelopes):
+        try:
+            attestation = decode_attestation(data)
+            check_fresh(attestation, now_ms=now_ms, max_skew_ms=max_skew_ms)
+        except RemoteProtocolError as exc:
+            items.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=exc.reason))
+            continue
+        batch.append((index, attestation))
+        if len(batch) >= batch_size:
+            _commit(store, batch, items, now_ms=now_ms)
+            batch = []
+    if batch:
+        _commit(store, batch, items, now_ms=now_ms)
+    items.sort(key=lambda item: item.index)
+    return IngestReport(items=tuple(items))
+
+
+def _commit(
+    store: Store,
+    batch: list[tuple[int, Attestation]],
+    items: list[ItemReport],
+    *,
+    now_ms: int,
+) -> None:
+    try:
+        outcomes = store.apply([attestation for _, attestation in batch], now_ms=now_ms)
+    except StoreError as exc:
+        done = sorted(items, key=lambda item: item.index)
+        committed = tuple(i for i in done if i.outcome is not Outcome.REJECTED)
+        raise IngestError(str(exc), IngestReport(items=committed)) from exc
+    items.extend(
+        ItemReport(index=index, outcome=outcome, id=attestation.id)
+        for (index, attestation), outcome in zip(batch, outcomes, strict=True)
+    )

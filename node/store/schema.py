@@ -1,0 +1,97 @@
+"""The store's SQLite schema and its versioned migrations.
+
+`PRAGMA user_version` holds the schema version. Each migration is a list of
+SQL statements that runs in the same transaction as the version bump, so a
+crash mid-upgrade leaves the previous version intact. A database newer than
+this code is refused rather than guessed at.
+
+Design notes:
+- `attestations` keeps every verified attestation we hold: heads and the
+  superseded ones (until pruned). `seq` is the arrival order and the cursor of
+  the change feed; AUTOINCREMENT so a pruned row's seq is never reused.
+- `slots` keeps, per slot, the order key of its head: a high-water mark that
+  survives pruning, so that a pruned head still blocks older attestations
+  (a revocation is a tombstone for ever, SPEC §5.2).
+- Indexes on heads only (partial indexes) serve the queries of the later
+  layers without paying for superseded rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "migrate", "schema_version"]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # Version 1: attestations, slot high-water marks, the order index for
+    # set reconciliation.
+    (
+        """CREATE TABLE attestations (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),
+            slot_id BLOB NOT NULL CHECK (length(slot_id) = 32),
+            envelope BLOB NOT NULL,
+            issuer BLOB NOT NULL,
+            kind INTEGER NOT NULL,
+            slot_kind INTEGER NOT NULL,
+            subject BLOB NOT NULL,
+            subject_is_thing INTEGER NOT NULL,
+            scope TEXT NOT NULL,
+            value INTEGER,
+            issued_at_ms INTEGER NOT NULL,
+            expires_at_ms INTEGER,
+            received_at_ms INTEGER NOT NULL,
+            is_head INTEGER NOT NULL,
+            superseded_at_ms INTEGER
+        )""",
+        """CREATE TABLE slots (
+            slot_id BLOB PRIMARY KEY,
+            head_issued_at_ms INTEGER NOT NULL,
+            head_id BLOB NOT NULL
+        ) WITHOUT ROWID""",
+        "CREATE INDEX attestations_order ON attestations (issued_at_ms, id)",
+    ),
+    # Version 2: query indexes over slot heads for the trust engine and the API.
+    (
+        "CREATE INDEX heads_by_issuer ON attestations (issuer) WHERE is_head = 1",
+        "CREATE INDEX heads_by_subject ON attestations (subject) WHERE is_head = 1",
+        "CREATE INDEX heads_by_slot ON attestations (slot_id) WHERE is_head = 1",
+        """CREATE INDEX trust_edges ON attestations (scope, issuer, subject)
+            WHERE is_head = 1 AND kind = 1""",
+        """CREATE INDEX superseded_by_time ON attestations (superseded_at_ms)
+            WHERE is_head = 0""",
+    ),
+)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The database's schema version (0 for a new, empty database)."""
+    row = connection.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(connection: sqlite3.Connection, *, target: int = LATEST_VERSION) -> int:
+    """Upgrade the schema to `target`, one version per transaction; return the old version.
+
+    The connection must be in autocommit mode (isolation_level=None): we open
+    and commit the transactions ourselves.
+
+    Raises:
+        sqlite3.Error: SQLite refused (the caller turns this into a StoreError).
+        ValueError: the database is newer than `target`.
+    """
+    current = schema_version(connection)
+    if current > target:
+        raise ValueError(f"database schema {current} is newer than this trustnode ({target})")
+    for version in range(current + 1, target + 1):
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {version:d}")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+    return current

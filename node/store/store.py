@@ -1,0 +1,398 @@
+"""The durable attestation store: SQLite in WAL mode, supersession by slot, indexed heads.
+
+The store holds only *verified* attestations (`Attestation`, never raw bytes
+from a peer): `apply` is the single write path and is all-or-nothing per call.
+It implements the reference semantics of `protocol.supersession` with a slot
+high-water mark, so the state it reaches depends only on the set of
+attestations applied, never on their order or batching.
+
+It is a synchronous object owning one connection: use it from one thread at a
+time (the trio node runs it through `trio.to_thread` behind one lock). Every
+SQLite failure leaves the call as a typed `StoreError`; a failed `apply` has
+rolled back and acknowledged nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from node.errors import StoreError
+from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
+from node.store.schema import LATEST_VERSION, migrate
+from protocol.attestation import Attestation, AttestationId, decode_envelope
+from protocol.errors import RemoteProtocolError
+from protocol.identity import IdentityId
+from protocol.statement import Kind, Rate, SlotId, Subject, Trust
+
+__all__ = ["Store"]
+
+Synchronous = Literal["FULL", "NORMAL"]
+_SQL_CHUNK = 900  # bound on `IN (...)` parameters per statement
+_REVOKE = int(Kind.REVOKE)
+_VALUED = (Trust, Rate)
+_CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
+_INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer, kind, slot_kind, subject,
+    subject_is_thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms, is_head,
+    superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _subject_bytes(subject: Subject) -> tuple[bytes, int]:
+    if isinstance(subject, str):
+        return subject.encode("ascii"), 1
+    return bytes(subject), 0
+
+
+class _Row:
+    """An attestation on its way into the table; `is_head` may change within a batch."""
+
+    __slots__ = ("attestation", "is_head", "key", "slot", "slot_id")
+
+    def __init__(self, attestation: Attestation) -> None:
+        self.attestation = attestation
+        self.slot = attestation.slot
+        self.slot_id: bytes = self.slot.id
+        self.key = (attestation.issued_at_ms, bytes(attestation.id))
+        self.is_head = False
+
+    def values(self, now_ms: int) -> tuple[object, ...]:
+        att = self.attestation
+        statement = att.statement
+        slot = self.slot
+        subject, is_thing = _subject_bytes(statement.subject)
+        value = statement.value if isinstance(statement, _VALUED) else None
+        return (
+            att.id, self.slot_id, att.data, att.issuer, int(att.kind), int(slot.kind), subject,
+            is_thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
+            int(self.is_head), None if self.is_head else now_ms,
+        )  # fmt: skip
+
+
+class Store:
+    """A community's attestations in one SQLite file (or in memory, for tests)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
+        self._connection = connection
+        self._path = path
+
+    @classmethod
+    def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> Store:
+        """Open (creating and migrating if needed) the store at `path`.
+
+        `synchronous="FULL"` (the default) makes every commit durable against
+        power loss, not only against a crash of the process; batching keeps
+        its cost low (DESIGN §7).
+
+        Raises:
+            StoreError: the file cannot be opened, is not a store, or is newer
+                than this code.
+        """
+        location = str(path)
+        try:
+            connection = sqlite3.connect(location, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {location}: {exc}") from exc
+        try:
+            connection.execute("PRAGMA busy_timeout = 5000")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute(f"PRAGMA synchronous = {synchronous}")
+            migrate(connection, target=LATEST_VERSION)
+        except (sqlite3.Error, ValueError) as exc:
+            connection.close()
+            raise StoreError(f"cannot use store {location}: {exc}") from exc
+        return cls(connection, location)
+
+    def close(self) -> None:
+        """Close the connection; committed data is already durable."""
+        self._connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._connection
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self._path}: {exc}") from exc
+
+    # -- the write path -------------------------------------------------
+
+    def apply(self, attestations: Sequence[Attestation], *, now_ms: int) -> list[Outcome]:
+        """Store verified attestations in one transaction; return one outcome each.
+
+        Outcomes are NEW (now the head of its slot), SUPERSEDED (stored, but
+        older than its slot's head) or DUPLICATE (already held, or the very
+        head a pruned slot remembers). When this returns, the transaction is
+        committed.
+
+        Raises:
+            StoreError: SQLite failed (disk full, read-only, corrupt); the
+                transaction was rolled back and nothing was stored.
+        """
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = self._apply_in_transaction(attestations, now_ms=now_ms)
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self._path}: write failed, nothing stored: {exc}") from exc
+        return outcomes
+
+    def _apply_in_transaction(
+        self, attestations: Sequence[Attestation], *, now_ms: int
+    ) -> list[Outcome]:
+        known = self._existing_ids([a.id for a in attestations])
+        candidates: list[_Row | None] = []
+        for attestation in attestations:
+            fresh = attestation.id not in known
+            known.add(attestation.id)
+            candidates.append(_Row(attestation) if fresh else None)
+        heads = self._slot_heads({row.slot_id for row in candidates if row is not None})
+        rows: list[_Row] = []
+        outcomes: list[Outcome] = []
+        for row in candidates:
+            # A row equal to a remembered head is that head, re-sent after pruning.
+            if row is None or heads.get(row.slot_id) == row.key:
+                outcomes.append(Outcome.DUPLICATE)
+            else:
+                rows.append(row)
+                outcomes.append(Outcome.NEW)  # NEW or SUPERSEDED: settled below
+        demoted = _settle_heads(rows, heads)
+        self._write(rows, heads, demoted, now_ms=now_ms)
+        settled = iter(rows)
+        return [_settle(outcome, settled) for outcome in outcomes]
+
+    def _write(
+        self,
+        rows: list[_Row],
+        heads: dict[bytes, tuple[int, bytes]],
+        demoted: list[bytes],
+        *,
+        now_ms: int,
+    ) -> None:
+        connection = self._connection
+        connection.executemany(_INSERT, [row.values(now_ms) for row in rows])
+        connection.executemany(
+            "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
+            [(now_ms, head_id) for head_id in demoted],
+        )
+        new_heads = {row.slot_id for row in rows if row.is_head}
+        connection.executemany(
+            "INSERT OR REPLACE INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?)",
+            [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
+        )
+
+    def _existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(ids), _SQL_CHUNK):
+            chunk = ids[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id FROM attestations WHERE id IN ({marks})"  # noqa: S608  # only '?' marks
+            found.update(row[0] for row in self._connection.execute(query, chunk))
+        return found
+
+    def _slot_heads(self, slot_ids: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        ordered = list(slot_ids)
+        heads: dict[bytes, tuple[int, bytes]] = {}
+        for start in range(0, len(ordered), _SQL_CHUNK):
+            chunk = ordered[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = (
+                "SELECT slot_id, head_issued_at_ms, head_id FROM slots "  # noqa: S608  # only '?' marks
+                f"WHERE slot_id IN ({marks})"
+            )
+            for slot_id, issued_at_ms, head_id in self._connection.execute(query, chunk):
+                heads[slot_id] = (issued_at_ms, head_id)
+        return heads
+
+    # -- queries ---------------------------------------------------------
+
+    def contains(self, attestation_id: AttestationId) -> bool:
+        """Whether the attestation is stored (pruned ones are not)."""
+        with self._reading() as connection:
+            query = "SELECT 1 FROM attestations WHERE id = ?"
+            return connection.execute(query, (attestation_id,)).fetchone() is not None
+
+    def get(self, attestation_id: AttestationId) -> Attestation | None:
+        """The stored attestation with this id, if any."""
+        with self._reading() as connection:
+            query = "SELECT envelope FROM attestations WHERE id = ?"
+            row = connection.execute(query, (attestation_id,)).fetchone()
+        return None if row is None else self._load(row[0])
+
+    def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
+        """What `issuer` currently says (heads that are not revoked or expired)."""
+        query = f"SELECT envelope FROM attestations WHERE issuer = ? AND {_CURRENT} ORDER BY seq"  # noqa: S608
+        return self._select_attestations(query, (issuer, now_ms))
+
+    def current_about(self, subject: Subject, *, now_ms: int) -> list[Attestation]:
+        """What is currently said about `subject` (an identity or a thing)."""
+        encoded, _ = _subject_bytes(subject)
+        query = f"SELECT envelope FROM attestations WHERE subject = ? AND {_CURRENT} ORDER BY seq"  # noqa: S608
+        return self._select_attestations(query, (encoded, now_ms))
+
+    def slot_head(self, slot_id: SlotId) -> Attestation | None:
+        """The stored head of a slot, a revocation included (None if none or pruned)."""
+        query = "SELECT envelope FROM attestations WHERE slot_id = ? AND is_head = 1"
+        found = self._select_attestations(query, (slot_id,))
+        return found[0] if found else None
+
+    def current_in_slot(self, slot_id: SlotId, *, now_ms: int) -> Attestation | None:
+        """The attestation that counts in a slot at `now_ms` (SPEC §5.3)."""
+        query = f"SELECT envelope FROM attestations WHERE slot_id = ? AND {_CURRENT}"  # noqa: S608
+        found = self._select_attestations(query, (slot_id, now_ms))
+        return found[0] if found else None
+
+    def trust_edges(self, context: str, *, now_ms: int) -> list[TrustEdge]:
+        """Every current trust attestation of `context`, as edges (for the trust engine)."""
+        query = (
+            "SELECT issuer, subject, value, id FROM attestations "  # noqa: S608  # constant SQL
+            f"WHERE scope = ? AND kind = 1 AND {_CURRENT} ORDER BY issuer, subject"
+        )
+        with self._reading() as connection:
+            rows = connection.execute(query, (context, now_ms)).fetchall()
+        return [
+            TrustEdge(issuer=IdentityId(i), subject=IdentityId(s), value=v, id=AttestationId(a))
+            for i, s, v, a in rows
+        ]
+
+    def ids_in_order(
+        self, *, after: tuple[int, bytes] | None = None, limit: int = 10_000
+    ) -> list[tuple[int, AttestationId]]:
+        """Stored `(issued_at_ms, id)` pairs in order, after a bound (set reconciliation)."""
+        with self._reading() as connection:
+            if after is None:
+                query = (
+                    "SELECT issued_at_ms, id FROM attestations ORDER BY issued_at_ms, id LIMIT ?"
+                )
+                rows = connection.execute(query, (limit,)).fetchall()
+            else:
+                query = (
+                    "SELECT issued_at_ms, id FROM attestations WHERE (issued_at_ms, id) > (?, ?) "
+                    "ORDER BY issued_at_ms, id LIMIT ?"
+                )
+                rows = connection.execute(query, (after[0], after[1], limit)).fetchall()
+        return [(t, AttestationId(i)) for t, i in rows]
+
+    def changes_since(self, cursor: int, *, limit: int = 1000) -> list[Change]:
+        """Stored attestations with `seq > cursor`, in arrival order (the change feed).
+
+        Use the last change's `seq` as the next cursor. Pruned rows leave gaps.
+        """
+        query = "SELECT seq, envelope, is_head FROM attestations WHERE seq > ? ORDER BY seq LIMIT ?"
+        with self._reading() as connection:
+            rows = connection.execute(query, (cursor, limit)).fetchall()
+        return [
+            Change(seq=seq, attestation=self._load(envelope), is_head=bool(is_head))
+            for seq, envelope, is_head in rows
+        ]
+
+    def prune(self, *, now_ms: int, retention_ms: int) -> int:
+        """Delete what no longer counts and has not counted for `retention_ms`.
+
+        The pruning policy (documented in the README): superseded attestations
+        are deleted `retention_ms` after they were superseded; expired heads
+        `retention_ms` after they expired. Revocations are never pruned: they
+        are small, and peers that still hold what they revoke need them. Slot
+        high-water marks are kept, so a pruned attestation that is sent to us
+        again can never become a head again. Returns the number deleted.
+
+        Raises:
+            StoreError: SQLite failed; nothing was deleted.
+        """
+        horizon = now_ms - retention_ms
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            superseded = connection.execute(
+                "DELETE FROM attestations WHERE is_head = 0 AND superseded_at_ms <= ?",
+                (horizon,),
+            ).rowcount
+            expired = connection.execute(
+                "DELETE FROM attestations WHERE is_head = 1 AND kind != ? "
+                "AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
+                (_REVOKE, horizon),
+            ).rowcount
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise StoreError(f"store {self._path}: prune failed: {exc}") from exc
+        return int(superseded) + int(expired)
+
+    def statistics(self) -> StoreStatistics:
+        """Counts and file size."""
+        with self._reading() as connection:
+            total, heads = connection.execute(
+                "SELECT count(*), coalesce(sum(is_head), 0) FROM attestations"
+            ).fetchone()
+            slots = connection.execute("SELECT count(*) FROM slots").fetchone()[0]
+            pages = connection.execute("PRAGMA page_count").fetchone()[0]
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+        return StoreStatistics(
+            attestations=total, heads=heads, slots=slots, file_bytes=pages * page_size
+        )
+
+    def integrity_check(self) -> str:
+        """SQLite's `PRAGMA integrity_check`: "ok" when the file is sound."""
+        with self._reading() as connection:
+            return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def _select_attestations(self, query: str, parameters: tuple[object, ...]) -> list[Attestation]:
+        with self._reading() as connection:
+            rows = connection.execute(query, parameters).fetchall()
+        return [self._load(row[0]) for row in rows]
+
+    def _load(self, envelope: bytes) -> Attestation:
+        """Rebuild an attestation from our own file.
+
+        It was verified before it was stored, so we check its structure (cheap)
+        but not its signature again; a file that fails even that is corrupt.
+        """
+        try:
+            return Attestation(decode_envelope(envelope))
+        except RemoteProtocolError as exc:
+            raise StoreError(f"store {self._path} is corrupt: {exc.reason.value}") from exc
+
+
+def _settle_heads(rows: list[_Row], heads: dict[bytes, tuple[int, bytes]]) -> list[bytes]:
+    """Decide each row's head state in memory, updating `heads`.
+
+    Returns the ids of previously stored heads that this batch supersedes.
+    Processing rows one by one against the running head is the same as taking
+    the maximum of the slot's whole set, so batching and order do not matter.
+    """
+    pending: dict[bytes, _Row] = {}
+    demoted: list[bytes] = []
+    for row in rows:
+        current = heads.get(row.slot_id)
+        if current is not None and row.key < current:
+            continue
+        previous = pending.get(row.slot_id)
+        if previous is not None:
+            previous.is_head = False
+        elif current is not None:
+            demoted.append(current[1])
+        row.is_head = True
+        pending[row.slot_id] = row
+        heads[row.slot_id] = row.key
+    return demoted
+
+
+def _settle(outcome: Outcome, rows: Iterator[_Row]) -> Outcome:
+    if outcome is Outcome.DUPLICATE:
+        return outcome
+    row = next(rows)
+    return Outcome.NEW if row.is_head else Outcome.SUPERSEDED
