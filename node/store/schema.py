@@ -55,11 +55,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE INDEX heads_by_issuer ON attestations (issuer) WHERE is_head = 1",
         "CREATE INDEX heads_by_subject ON attestations (subject) WHERE is_head = 1",
-        "CREATE INDEX heads_by_slot ON attestations (slot_id) WHERE is_head = 1",
-        """CREATE INDEX trust_edges ON attestations (scope, issuer, subject)
-            WHERE is_head = 1 AND kind = 1""",
-        """CREATE INDEX superseded_by_time ON attestations (superseded_at_ms)
-            WHERE is_head = 0""",
+        "CREATE INDEX trust_edges ON attestations (scope) WHERE is_head = 1 AND kind = 1",
     ),
 )
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,168 @@
+"""Ingest throughput of the real store path against the raw signature check it must do.
+
+Generates N attestations (default 100 000; a mix of issuers and kinds) before
+timing, then ingests them into a fresh file database in chunks, timing raw
+libsodium `crypto_sign_open` on the same chunk right before each ingest, and
+prints attestations/s, the raw verify rate, `ingest_vs_raw_verify` (target
+>= 0.70 on one core), database bytes per attestation, peak RSS, and the latency
+of "current attestations about subject S" on the filled database.
+
+Run from the repository root: `python -m benchmarks.ingest [--count N] [--json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import nacl.bindings
+
+from benchmarks.attestation import T0, make_bodies
+from node.store import Store, ingest
+from protocol.attestation import SIGNATURE_DOMAIN, decode_envelope, sign_attestation
+from protocol.identity import IdentityId
+
+TARGET_RATIO = 0.70
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one run measured."""
+
+    count: int
+    batch_size: int
+    synchronous: str
+    ingest_per_s: float
+    raw_verify_per_s: float
+    ingest_vs_raw_verify: float
+    db_bytes_per_attestation: float
+    peak_rss_mib: float
+    query_median_us: float
+    query_p99_us: float
+    query_mean_results: float
+    target: float = TARGET_RATIO
+
+
+def _prepare(count: int, seed: int) -> tuple[list[bytes], list[tuple[bytes, bytes]]]:
+    bodies = make_bodies(count, issuers=max(2, count // 20), seed=seed)
+    envelopes = [sign_attestation(body, key).data for key, body in bodies]
+    raw = []
+    for data in envelopes:
+        envelope = decode_envelope(data)
+        signed = envelope.signature + SIGNATURE_DOMAIN + envelope.body_bytes
+        raw.append((signed, bytes(envelope.body.issuer)))
+    return envelopes, raw
+
+
+def _raw_verify(raw: Sequence[tuple[bytes, bytes]]) -> float:
+    open_ = nacl.bindings.crypto_sign_open
+    started = time.perf_counter()
+    for signed, issuer in raw:
+        open_(signed, issuer)
+    return time.perf_counter() - started
+
+
+def _query_latencies(
+    store: Store, subjects: list[IdentityId], now_ms: int
+) -> tuple[list[float], int]:
+    latencies, results = [], 0
+    for subject in subjects:
+        started = time.perf_counter()
+        found = store.current_about(subject, now_ms=now_ms)
+        latencies.append(time.perf_counter() - started)
+        results += len(found)
+    return latencies, results
+
+
+def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str) -> Figures:
+    """Generate, then ingest chunk by chunk with the raw baseline interleaved."""
+    envelopes, raw = _prepare(count, seed)
+    now_ms = T0 + count + 1
+    ingest_s = raw_s = 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        with Store.open(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
+            for start in range(0, count, chunk):
+                raw_s += _raw_verify(raw[start : start + chunk])
+                started = time.perf_counter()
+                report = ingest(
+                    store, envelopes[start : start + chunk], now_ms=now_ms, batch_size=batch_size
+                )
+                ingest_s += time.perf_counter() - started
+                assert not report.counts.get(report.items[0].outcome.REJECTED), "all must verify"
+            store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            db_bytes = path.stat().st_size
+            rng = random.Random(seed)
+            subjects = [IdentityId(raw[rng.randrange(count)][1]) for _ in range(2000)]
+            latencies, results = _query_latencies(store, subjects, now_ms)
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Figures(
+        count=count,
+        batch_size=batch_size,
+        synchronous=synchronous,
+        ingest_per_s=count / ingest_s,
+        raw_verify_per_s=count / raw_s,
+        ingest_vs_raw_verify=raw_s / ingest_s,
+        db_bytes_per_attestation=db_bytes / count,
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        query_median_us=statistics.median(latencies) * 1e6,
+        query_p99_us=quantiles[98] * 1e6,
+        query_mean_results=results / len(subjects),
+    )
+
+
+def _print(f: Figures) -> None:
+    print(
+        f"ingest of {f.count:,} attestations, batches of {f.batch_size}, "
+        f"synchronous={f.synchronous}"
+    )
+    print(f"  ingest (decode+verify+fresh+store+commit) {f.ingest_per_s:>10,.0f} /s")
+    print(f"  raw crypto_sign_open, same messages       {f.raw_verify_per_s:>10,.0f} /s")
+    verdict = "PASS" if f.ingest_vs_raw_verify >= TARGET_RATIO else "MISS"
+    print(
+        f"ingest_vs_raw_verify = {f.ingest_vs_raw_verify:.3f} "
+        f"(target >= {TARGET_RATIO:.2f}): {verdict}"
+    )
+    print(f"  database size per attestation             {f.db_bytes_per_attestation:>10,.0f} B")
+    print(f"  peak RSS (incl. the pre-generated input)  {f.peak_rss_mib:>10,.1f} MiB")
+    print(
+        f"  current_about(S) latency: median {f.query_median_us:,.0f} us, "
+        f"p99 {f.query_p99_us:,.0f} us ({f.query_mean_results:.1f} results on average)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the figures; exit 1 if the ratio misses the target."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=10_000, help="interleaving granularity")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    figures = run(
+        args.count,
+        batch_size=args.batch_size,
+        chunk=args.chunk,
+        seed=args.seed,
+        synchronous=args.synchronous,
+    )
+    if args.json:
+        print(json.dumps(asdict(figures), indent=2))
+    else:
+        _print(figures)
+    return 0 if figures.ingest_vs_raw_verify >= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
