@@ -37,15 +37,11 @@ _MMAP_BYTES = 256 * 1024 * 1024  # bound on `IN (...)` parameters per statement
 _REVOKE = int(Kind.REVOKE)
 _VALUED = (Trust, Rate)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
-_INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer, kind, slot_kind, subject,
-    subject_is_thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms, is_head,
+_INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind, slot_kind,
+    subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms, is_head,
     superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-
-
-def _subject_bytes(subject: Subject) -> tuple[bytes, int]:
-    if isinstance(subject, str):
-        return subject.encode("ascii"), 1
-    return bytes(subject), 0
+_IDENTITY_CACHE_SIZE = 200_000
+_SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
 
 
 class _Row:
@@ -60,15 +56,16 @@ class _Row:
         self.key = (attestation.issued_at_ms, bytes(attestation.id))
         self.is_head = False
 
-    def values(self, now_ms: int) -> tuple[object, ...]:
+    def values(self, refs: dict[bytes, int], now_ms: int) -> tuple[object, ...]:
         att = self.attestation
         statement = att.statement
         slot = self.slot
-        subject, is_thing = _subject_bytes(statement.subject)
+        subject = statement.subject
+        subject_ref, thing = (None, subject) if isinstance(subject, str) else (refs[subject], None)
         value = statement.value if isinstance(statement, _VALUED) else None
         return (
-            att.id, self.slot_id, att.data, att.issuer, int(att.kind), int(slot.kind), subject,
-            is_thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
+            att.id, self.slot_id, att.data, refs[att.issuer], int(att.kind), int(slot.kind),
+            subject_ref, thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
             int(self.is_head), None if self.is_head else now_ms,
         )  # fmt: skip
 
@@ -79,6 +76,8 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._connection = connection
         self._path = path
+        # key -> ref of identities known to be committed (refs never change).
+        self._refs: dict[bytes, int] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> Store:
@@ -142,24 +141,48 @@ class Store:
             StoreError: SQLite failed (disk full, read-only, corrupt); the
                 transaction was rolled back and nothing was stored.
         """
-        connection = self._connection
         try:
-            connection.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = self._apply_in_transaction(attestations, now_ms=now_ms)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+                return self._transaction(attestations, now_ms=now_ms, probe=False)
+            except sqlite3.IntegrityError:
+                # Something in the batch was already stored: redo it, looking first.
+                return self._transaction(attestations, now_ms=now_ms, probe=True)
         except sqlite3.Error as exc:
             raise StoreError(f"store {self._path}: write failed, nothing stored: {exc}") from exc
+
+    def _transaction(
+        self, attestations: Sequence[Attestation], *, now_ms: int, probe: bool
+    ) -> list[Outcome]:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            new_refs: dict[bytes, int] = {}
+            outcomes = self._apply_in_transaction(
+                attestations, now_ms=now_ms, probe=probe, new_refs=new_refs
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        # Only committed refs may be cached: a rolled-back insert frees its ref.
+        if len(self._refs) + len(new_refs) > _IDENTITY_CACHE_SIZE:
+            self._refs.clear()
+        self._refs.update(new_refs)
         return outcomes
 
     def _apply_in_transaction(
-        self, attestations: Sequence[Attestation], *, now_ms: int
+        self,
+        attestations: Sequence[Attestation],
+        *,
+        now_ms: int,
+        probe: bool,
+        new_refs: dict[bytes, int],
     ) -> list[Outcome]:
-        known = self._existing_ids([a.id for a in attestations])
+        # Gossip mostly brings what we lack, so by default we skip looking ids
+        # up: the UNIQUE index catches a stored one and `apply` retries with
+        # `probe`. Duplicates within the batch are caught here in either case.
+        known = self._existing_ids([a.id for a in attestations]) if probe else set()
         candidates: list[_Row | None] = []
         for attestation in attestations:
             fresh = attestation.id not in known
@@ -169,34 +192,70 @@ class Store:
         rows: list[_Row] = []
         outcomes: list[Outcome] = []
         for row in candidates:
-            # A row equal to a remembered head is that head, re-sent after pruning.
+            # A row equal to a remembered head is that head, re-sent (maybe after pruning).
             if row is None or heads.get(row.slot_id) == row.key:
                 outcomes.append(Outcome.DUPLICATE)
             else:
                 rows.append(row)
                 outcomes.append(Outcome.NEW)  # NEW or SUPERSEDED: settled below
         demoted = _settle_heads(rows, heads)
-        self._write(rows, heads, demoted, now_ms=now_ms)
+        refs = self._intern([row.attestation for row in rows], new_refs)
+        self._write(rows, heads, demoted, refs, now_ms=now_ms)
         settled = iter(rows)
         return [_settle(outcome, settled) for outcome in outcomes]
+
+    def _intern(
+        self, attestations: Sequence[Attestation], new_refs: dict[bytes, int]
+    ) -> dict[bytes, int]:
+        """Refs of every issuer and identity subject of `attestations`, adding new identities."""
+        refs = self._refs
+        wanted: set[bytes] = set()
+        for attestation in attestations:
+            wanted.add(attestation.issuer)
+            subject = attestation.statement.subject
+            if not isinstance(subject, str):
+                wanted.add(subject)
+        local = {key: refs[key] for key in wanted if key in refs}
+        missing = [key for key in wanted if key not in local]
+        if missing:
+            found = self._lookup_refs(missing)
+            unknown = [(key,) for key in missing if key not in found]
+            if unknown:
+                self._connection.executemany("INSERT INTO identities (key) VALUES (?)", unknown)
+                found.update(self._lookup_refs([key for (key,) in unknown]))
+            new_refs.update(found)
+            local.update(found)
+        return local
+
+    def _lookup_refs(self, keys: Sequence[bytes]) -> dict[bytes, int]:
+        found: dict[bytes, int] = {}
+        for start in range(0, len(keys), _SQL_CHUNK):
+            chunk = keys[start : start + _SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, ref FROM identities WHERE key IN ({marks})"  # noqa: S608  # only '?' marks
+            found.update(self._connection.execute(query, chunk).fetchall())
+        return found
 
     def _write(
         self,
         rows: list[_Row],
         heads: dict[bytes, tuple[int, bytes]],
         demoted: list[bytes],
+        refs: dict[bytes, int],
         *,
         now_ms: int,
     ) -> None:
         connection = self._connection
-        connection.executemany(_INSERT, [row.values(now_ms) for row in rows])
+        connection.executemany(_INSERT, [row.values(refs, now_ms) for row in rows])
         connection.executemany(
             "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
             [(now_ms, head_id) for head_id in demoted],
         )
         new_heads = {row.slot_id for row in rows if row.is_head}
         connection.executemany(
-            "INSERT OR REPLACE INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?)",
+            "INSERT INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (slot_id) DO UPDATE SET "
+            "head_issued_at_ms = excluded.head_issued_at_ms, head_id = excluded.head_id",
             [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
         )
 
@@ -240,14 +299,20 @@ class Store:
 
     def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
         """What `issuer` currently says (heads that are not revoked or expired)."""
-        query = f"SELECT envelope FROM attestations WHERE issuer = ? AND {_CURRENT} ORDER BY seq"  # noqa: S608
+        query = (
+            "SELECT envelope FROM attestations WHERE issuer_ref = "  # noqa: S608  # constant SQL
+            f"(SELECT ref FROM identities WHERE key = ?) AND {_CURRENT} ORDER BY seq"
+        )
         return self._select_attestations(query, (issuer, now_ms))
 
     def current_about(self, subject: Subject, *, now_ms: int) -> list[Attestation]:
         """What is currently said about `subject` (an identity or a thing)."""
-        encoded, _ = _subject_bytes(subject)
-        query = f"SELECT envelope FROM attestations WHERE subject = ? AND {_CURRENT} ORDER BY seq"  # noqa: S608
-        return self._select_attestations(query, (encoded, now_ms))
+        if isinstance(subject, str):
+            where = "thing = ?"
+        else:
+            where = "subject_ref = (SELECT ref FROM identities WHERE key = ?)"
+        query = f"SELECT envelope FROM attestations WHERE {where} AND {_CURRENT} ORDER BY seq"  # noqa: S608
+        return self._select_attestations(query, (subject, now_ms))
 
     def slot_head(self, slot_id: SlotId) -> Attestation | None:
         """The stored head of a slot, a revocation included (None if none or pruned)."""
@@ -270,8 +335,10 @@ class Store:
     def trust_edges(self, context: str, *, now_ms: int) -> list[TrustEdge]:
         """Every current trust attestation of `context`, as edges (for the trust engine)."""
         query = (
-            "SELECT issuer, subject, value, id FROM attestations "  # noqa: S608  # constant SQL
-            f"WHERE scope = ? AND kind = 1 AND {_CURRENT} ORDER BY issuer, subject"
+            "SELECT i.key, s.key, a.value, a.id FROM attestations AS a "  # noqa: S608  # constant SQL
+            "JOIN identities AS i ON i.ref = a.issuer_ref "
+            "JOIN identities AS s ON s.ref = a.subject_ref "
+            f"WHERE a.scope = ? AND a.kind = 1 AND {_CURRENT} ORDER BY i.key, s.key"
         )
         with self._reading() as connection:
             rows = connection.execute(query, (context, now_ms)).fetchall()
