@@ -4,7 +4,8 @@ Prints sign/s, full decode + verify + id/s through `decode_attestation`, and raw
 libsodium `crypto_sign_open`/s on the very same signed messages, measured in
 interleaved rounds in one process, and the ratio `decode_verify_vs_raw_verify`
 (target >= 0.80: canonical decoding and id hashing should cost little next to
-Ed25519). Run: `python benchmarks/attestation.py [--count N] [--rounds R] [--json]`.
+Ed25519). Run from the repository root:
+`python -m benchmarks.attestation [--count N] [--rounds R] [--json]`.
 """
 
 from __future__ import annotations
