@@ -14,6 +14,7 @@ Run from the repository root: `python -m benchmarks.ingest [--count N] [--json]`
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import resource
@@ -45,6 +46,8 @@ class Figures:
     ingest_per_s: float
     raw_verify_per_s: float
     ingest_vs_raw_verify: float
+    ingest_2_threads_per_s: float
+    ingest_2_threads_vs_raw_verify: float
     db_bytes_per_attestation: float
     peak_rss_mib: float
     query_median_us: float
@@ -84,22 +87,49 @@ def _query_latencies(
     return latencies, results
 
 
-def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str) -> Figures:
-    """Generate, then ingest chunk by chunk with the raw baseline interleaved."""
-    envelopes, raw = _prepare(count, seed)
-    now_ms = T0 + count + 1
+def _ingest_timed(
+    envelopes: list[bytes],
+    raw: list[tuple[bytes, bytes]],
+    store: Store,
+    *,
+    chunk: int,
+    batch_size: int,
+    verify_threads: int,
+) -> tuple[float, float]:
+    """Seconds spent ingesting, and in raw verification of the same chunks."""
+    now_ms = T0 + len(envelopes) + 1
     ingest_s = raw_s = 0.0
+    for start in range(0, len(envelopes), chunk):
+        raw_s += _raw_verify(raw[start : start + chunk])
+        part = envelopes[start : start + chunk]
+        started = time.perf_counter()
+        report = ingest(
+            store, part, now_ms=now_ms, batch_size=batch_size, verify_threads=verify_threads
+        )
+        ingest_s += time.perf_counter() - started
+        assert Outcome.REJECTED not in report.counts, "every generated attestation verifies"
+    return ingest_s, raw_s
+
+
+def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str) -> Figures:
+    """Generate, then ingest chunk by chunk with the raw baseline interleaved.
+
+    The main figure uses one thread. A second fresh database then measures the
+    same ingest with two verify threads (against the same one-thread raw rate).
+    """
+    envelopes, raw = _prepare(count, seed)
+    # The pre-generated input is scaffolding, not node state: keep the cyclic
+    # GC from rescanning it on every collection while we time the real path.
+    gc.collect()
+    gc.freeze()
+    now_ms = T0 + count + 1
+    options = {"chunk": chunk, "batch_size": batch_size}
     with tempfile.TemporaryDirectory() as folder:
+        with Store.open(Path(folder) / "two.db", synchronous=synchronous) as store:  # type: ignore[arg-type]
+            two_s, two_raw_s = _ingest_timed(envelopes, raw, store, verify_threads=2, **options)
         path = Path(folder) / "bench.db"
         with Store.open(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
-            for start in range(0, count, chunk):
-                raw_s += _raw_verify(raw[start : start + chunk])
-                started = time.perf_counter()
-                report = ingest(
-                    store, envelopes[start : start + chunk], now_ms=now_ms, batch_size=batch_size
-                )
-                ingest_s += time.perf_counter() - started
-                assert Outcome.REJECTED not in report.counts, "every generated attestation verifies"
+            ingest_s, raw_s = _ingest_timed(envelopes, raw, store, verify_threads=1, **options)
             store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db_bytes = path.stat().st_size
             rng = random.Random(seed)
@@ -113,6 +143,8 @@ def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str)
         ingest_per_s=count / ingest_s,
         raw_verify_per_s=count / raw_s,
         ingest_vs_raw_verify=raw_s / ingest_s,
+        ingest_2_threads_per_s=count / two_s,
+        ingest_2_threads_vs_raw_verify=two_raw_s / two_s,
         db_bytes_per_attestation=db_bytes / count,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         query_median_us=statistics.median(latencies) * 1e6,
@@ -131,7 +163,11 @@ def _print(f: Figures) -> None:
     verdict = "PASS" if f.ingest_vs_raw_verify >= TARGET_RATIO else "MISS"
     print(
         f"ingest_vs_raw_verify = {f.ingest_vs_raw_verify:.3f} "
-        f"(target >= {TARGET_RATIO:.2f}): {verdict}"
+        f"(target >= {TARGET_RATIO:.2f} on one core): {verdict}"
+    )
+    print(
+        f"  with verify_threads=2: {f.ingest_2_threads_per_s:,.0f} /s, "
+        f"{f.ingest_2_threads_vs_raw_verify:.3f} x the one-thread raw verify rate"
     )
     print(f"  database size per attestation             {f.db_bytes_per_attestation:>10,.0f} B")
     print(f"  peak RSS (incl. the pre-generated input)  {f.peak_rss_mib:>10,.1f} MiB")

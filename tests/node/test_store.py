@@ -209,6 +209,20 @@ def test_ingest_commits_in_batches(tmp_path: Path) -> None:
         assert store.statistics().heads == 2
         with pytest.raises(ValueError, match="batch_size"):
             ingest(store, [], now_ms=NOW, batch_size=0)
+        with pytest.raises(ValueError, match="verify_threads"):
+            ingest(store, [], now_ms=NOW, verify_threads=0)
+
+
+def test_threaded_verification_reports_the_same(tmp_path: Path) -> None:
+    world = [trust(t, value=t, subject=s) for t in range(6) for s in (1, 2)]
+    envelopes = [a.data for a in world] + [b"\x00", world[0].data]
+    reports = []
+    for threads in (1, 2, 3):
+        with Store.open(tmp_path / f"{threads}.db") as store:
+            report = ingest(store, envelopes, now_ms=NOW, batch_size=5, verify_threads=threads)
+            reports.append((report.items, store.trust_edges("carpool", now_ms=NOW)))
+    assert reports[0] == reports[1] == reports[2]
+    assert [i.index for i in reports[0][0]] == list(range(len(envelopes)))
 
 
 def test_full_disk_is_a_store_error_and_nothing_partial(tmp_path: Path) -> None:
