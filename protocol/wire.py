@@ -1,0 +1,278 @@
+"""Wire messages between peers and the length-prefixed framing that carries them.
+
+Inside a secure channel (the Noise transport, a byte stream), peers exchange
+*messages*: a 4-byte big-endian length and that many bytes of canonical msgpack
+`[wire_version, type, ...fields]` (SPEC §9). This module owns their types, their
+encoding, and `MessageReader`, an h11-style sans-I/O parser: feed it bytes with
+`receive_data`, pull messages with `next_event`. It never buffers more than the
+configured maximum message size plus one length prefix, refuses an oversized
+message as soon as its length prefix arrives, and stays in `ERROR` after any
+failure, so the shell must close the connection.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+from protocol.attestation import MAX_ENVELOPE_BYTES
+from protocol.codec import Value, pack, unpack
+from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_PUSH_ENVELOPES",
+    "WIRE_VERSION",
+    "ErrorMessage",
+    "Hello",
+    "Message",
+    "MessageReader",
+    "MessageType",
+    "NeedData",
+    "Push",
+    "ReaderState",
+    "decode_message",
+    "encode_message",
+]
+
+WIRE_VERSION = 1
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
+MAX_PUSH_ENVELOPES = 1000
+_LENGTH_BYTES = 4
+_MAX_CAPABILITIES = 32
+_MAX_AGENT_BYTES = 64
+_MAX_DETAIL_BYTES = 256
+_NAME = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,63}")
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_TEXT = re.compile(r"[\x20-\x7e]*")
+
+
+class MessageType(enum.IntEnum):
+    """Message types of wire version 1, with their codes (SPEC §9.2)."""
+
+    HELLO = 1
+    ERROR = 2
+    PUSH = 3
+
+
+def _check(condition: bool, reason: Reason, message: str) -> None:
+    if not condition:
+        raise FieldError(reason, message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello:
+    """The first message on a connection: what this peer speaks and can do."""
+
+    min_version: int = WIRE_VERSION
+    max_version: int = WIRE_VERSION
+    capabilities: tuple[str, ...] = ()
+    agent: str = ""
+
+    def __post_init__(self) -> None:
+        versions = (self.min_version, self.max_version)
+        _check(all(type(v) is int for v in versions), Reason.BAD_FIELD, "versions are integers")
+        _check(1 <= self.min_version <= self.max_version < 2**16, Reason.OUT_OF_RANGE, "versions")
+        _check(type(self.capabilities) is tuple, Reason.BAD_FIELD, "capabilities is an array")
+        _check(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
+        for name in self.capabilities:
+            _check(type(name) is str, Reason.BAD_FIELD, "a capability is a string")
+            _check(_NAME.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name")
+        _check(type(self.agent) is str, Reason.BAD_FIELD, "agent is a string")
+        _check(
+            len(self.agent) <= _MAX_AGENT_BYTES and _TEXT.fullmatch(self.agent) is not None,
+            Reason.OUT_OF_RANGE,
+            "agent is printable ASCII, at most 64 bytes",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorMessage:
+    """Why the sender is about to close: a stable reason code and a short detail."""
+
+    code: str
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        _check(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
+        _check(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
+        _check(type(self.detail) is str, Reason.BAD_FIELD, "detail is a string")
+        _check(
+            len(self.detail) <= _MAX_DETAIL_BYTES and _TEXT.fullmatch(self.detail) is not None,
+            Reason.OUT_OF_RANGE,
+            "detail is printable ASCII, at most 256 bytes",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Push:
+    """Attestation envelopes sent eagerly; each is decoded and verified by the receiver."""
+
+    envelopes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check(type(self.envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
+        _check(
+            1 <= len(self.envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count"
+        )
+        for envelope in self.envelopes:
+            _check(type(envelope) is bytes, Reason.BAD_FIELD, "an envelope is binary")
+            _check(len(envelope) <= MAX_ENVELOPE_BYTES, Reason.OUT_OF_RANGE, "envelope size")
+
+
+Message: TypeAlias = Hello | ErrorMessage | Push
+
+
+class NeedData:
+    """`MessageReader.next_event` needs more bytes before it can return a message."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+
+def _fields(message: Message) -> tuple[Value, ...]:
+    if isinstance(message, Hello):
+        return (
+            MessageType.HELLO.value,
+            message.min_version,
+            message.max_version,
+            message.capabilities,
+            message.agent,
+        )
+    if isinstance(message, ErrorMessage):
+        return (MessageType.ERROR.value, message.code, message.detail)
+    return (MessageType.PUSH.value, message.envelopes)
+
+
+def encode_message(message: Message) -> bytes:
+    """The framed bytes of `message`: 4-byte big-endian length, then canonical msgpack."""
+    payload = pack((WIRE_VERSION, *_fields(message)))
+    return len(payload).to_bytes(_LENGTH_BYTES, "big") + payload
+
+
+def decode_message(payload: bytes) -> Message:
+    """Decode one message payload (the bytes after the length prefix).
+
+    Raises:
+        DecodeError: `MALFORMED`, `TRAILING_BYTES`, `UNKNOWN_VERSION`,
+            `UNKNOWN_KIND` (message type), `BAD_FIELD`, `OUT_OF_RANGE` or
+            `NON_CANONICAL`.
+    """
+    obj = unpack(payload)
+    if type(obj) is not tuple or len(obj) < 2 or type(obj[0]) is not int:
+        raise DecodeError(Reason.MALFORMED, "a message is [version, type, ...]")
+    if obj[0] != WIRE_VERSION:
+        raise DecodeError(Reason.UNKNOWN_VERSION, f"wire version {obj[0]}")
+    try:
+        message = _build(obj[1], obj[2:])
+    except FieldError as exc:
+        raise DecodeError(exc.reason, str(exc)) from exc
+    if pack((WIRE_VERSION, *_fields(message))) != payload:
+        raise DecodeError(Reason.NON_CANONICAL, "message is not canonically encoded")
+    return message
+
+
+def _build(code: object, fields: tuple[object, ...]) -> Message:
+    if code == MessageType.HELLO and type(code) is int:
+        _check(len(fields) == 4, Reason.BAD_FIELD, "hello has 4 fields")
+        low, high, capabilities, agent = fields
+        return Hello(
+            min_version=low,  # type: ignore[arg-type]  # checked by Hello itself
+            max_version=high,  # type: ignore[arg-type]
+            capabilities=capabilities,  # type: ignore[arg-type]
+            agent=agent,  # type: ignore[arg-type]
+        )
+    if code == MessageType.ERROR and type(code) is int:
+        _check(len(fields) == 2, Reason.BAD_FIELD, "error has 2 fields")
+        return ErrorMessage(code=fields[0], detail=fields[1])  # type: ignore[arg-type]
+    if code == MessageType.PUSH and type(code) is int:
+        _check(len(fields) == 1, Reason.BAD_FIELD, "push has 1 field")
+        return Push(envelopes=fields[0])  # type: ignore[arg-type]
+    raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
+
+
+class ReaderState(enum.Enum):
+    """`OK` while messages parse; `ERROR` for good after the first failure."""
+
+    OK = "ok"
+    ERROR = "error"
+
+
+class MessageReader:
+    """Sans-I/O parser of framed messages (h11's shape).
+
+    Buffering is bounded: at most one length prefix plus `max_message_bytes`,
+    and a length above the limit is refused before its body is awaited.
+    """
+
+    def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
+        if not 1 <= max_message_bytes < 2**32:
+            raise LocalProtocolError("max_message_bytes must be in 1..2**32-1")
+        self._max = max_message_bytes
+        self._buffer = bytearray()
+        self._state = ReaderState.OK
+
+    @property
+    def state(self) -> ReaderState:
+        """OK, or ERROR after a failure (then the connection must be closed)."""
+        return self._state
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received but not yet returned as messages."""
+        return len(self._buffer)
+
+    def receive_data(self, data: bytes) -> None:
+        """Append received bytes; parsing (and refusing) happens in `next_event`.
+
+        Call `next_event` until it returns `NEED_DATA` before feeding more:
+        then the buffer never holds more than one partial message plus the
+        bytes of one receive.
+
+        Raises:
+            LocalProtocolError: called in the ERROR state.
+        """
+        if self._state is ReaderState.ERROR:
+            raise LocalProtocolError("the reader failed; close the connection")
+        self._buffer += data
+
+    def next_event(self) -> Message | NeedData:
+        """The next complete message, or `NEED_DATA`.
+
+        Raises:
+            DecodeError: `TOO_LARGE` or any reason of `decode_message`; the
+                reader is then in ERROR.
+            LocalProtocolError: called in the ERROR state.
+        """
+        if self._state is ReaderState.ERROR:
+            raise LocalProtocolError("the reader failed; close the connection")
+        length = self._check_length()
+        if length is None or len(self._buffer) < _LENGTH_BYTES + length:
+            return NEED_DATA
+        payload = bytes(self._buffer[_LENGTH_BYTES : _LENGTH_BYTES + length])
+        del self._buffer[: _LENGTH_BYTES + length]
+        try:
+            return decode_message(payload)
+        except DecodeError:
+            self._state = ReaderState.ERROR
+            raise
+
+    def _check_length(self) -> int | None:
+        if len(self._buffer) < _LENGTH_BYTES:
+            return None
+        length = int.from_bytes(self._buffer[:_LENGTH_BYTES], "big")
+        if length > self._max:
+            # Refused as soon as the prefix arrives: we never wait for such a body.
+            self._state = ReaderState.ERROR
+            raise DecodeError(Reason.TOO_LARGE, f"message of {length} bytes (max {self._max})")
+        if length == 0:
+            self._state = ReaderState.ERROR
+            raise DecodeError(Reason.MALFORMED, "empty message")
+        return length
