@@ -12,8 +12,9 @@ import json
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -43,6 +44,7 @@ from protocol.statement import (
 
 __all__ = ["main"]
 
+_Command = TypeVar("_Command", bound=Callable[..., None])
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 _KEY_OPTION = click.option(
@@ -115,7 +117,7 @@ def _times(issued_at_ms: int | None, expires_in_s: int | None) -> tuple[int, int
 
 def _emit(
     key: IdentityKey,
-    statement_factory: Any,
+    statement_factory: Callable[[], Statement],
     *,
     issued_at_ms: int | None,
     expires_in_s: int | None,
@@ -137,7 +139,7 @@ def _emit(
         click.echo(attestation.data.hex())
 
 
-def _common(function: Any) -> Any:
+def _common(function: _Command) -> _Command:
     for option in (
         _KEY_OPTION,
         click.option("--issued-at-ms", type=click.IntRange(min=0), help="Default: now."),
