@@ -84,7 +84,9 @@ _msgpack_values = st.recursive(
     | st.integers(-(2**63), 2**64 - 1)
     | st.floats()
     | st.text(max_size=80)
-    | st.binary(max_size=80),
+    | st.binary(max_size=80)
+    # Extension types (malformed timestamps, code -1, are in test_codec.py).
+    | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=12)),
     lambda children: (
         st.lists(children, max_size=10) | st.dictionaries(st.text(max_size=5), children, max_size=3)
     ),
