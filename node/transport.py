@@ -1,0 +1,317 @@
+"""The secure channel on trio: runs `protocol.channel` over any `trio.abc.Stream`.
+
+`open_secure_stream` performs the community handshake under a deadline and
+returns a `SecureStream`, itself a `trio.abc.Stream` (as trio's `SSLStream`
+drives a memory-BIO TLS object), so everything above it - wire messages, sync
+sessions - is written against plain streams and tested on memory streams.
+`serve_secure` accepts connections with the limits of DESIGN §5: a handshake
+timeout, a bound on concurrent handshakes and on connections per address.
+
+Failures are typed: a peer that breaks the protocol raises the protocol's
+`RemoteProtocolError` (with its reason) and its connection is closed; a
+deadline raises `HandshakeTimeoutError`; transport failures stay trio's own.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nacl.utils
+import trio
+
+from protocol.channel import (
+    LENGTH_BYTES,
+    ChannelHandshake,
+    ChannelRecords,
+    Community,
+    EndOfStream,
+    NeedData,
+    frame_handshake_message,
+)
+from protocol.errors import DecodeError, Reason, RemoteProtocolError, TrustnodeError
+from protocol.handshake import KeyPair, Role
+from protocol.identity import IdentityId, IdentityKey
+
+__all__ = [
+    "HandshakeTimeoutError",
+    "SecureStream",
+    "TransportLimits",
+    "new_static_key",
+    "open_secure_stream",
+    "serve_secure",
+]
+
+_RECEIVE_BYTES = 65536
+_DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
+_CLOSE_TIMEOUT_S = 1.0
+
+
+class HandshakeTimeoutError(TrustnodeError):
+    """The peer did not complete the handshake in time (slow or silent)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransportLimits:
+    """Safe defaults against slow-loris peers and connection floods."""
+
+    handshake_timeout_s: float = _DEFAULT_HANDSHAKE_TIMEOUT_S
+    max_concurrent_handshakes: int = 64
+    max_connections_per_address: int = 8
+
+
+def new_static_key() -> KeyPair:
+    """A fresh X25519 key for this node's Noise static identity (from libsodium)."""
+    return KeyPair.from_private(nacl.utils.random(32))
+
+
+class _ConflictDetector:
+    """Raise BusyResourceError when two tasks use one direction at once (trio's rule)."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._held = False
+
+    def __enter__(self) -> None:
+        if self._held:
+            raise trio.BusyResourceError(f"another task is already {self._what}")
+        self._held = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._held = False
+
+
+class SecureStream(trio.abc.Stream):
+    """An authenticated, encrypted byte stream to a peer whose identity we verified."""
+
+    def __init__(
+        self, transport: trio.abc.Stream, records: ChannelRecords, *, peer: IdentityId
+    ) -> None:
+        self.transport_stream = transport
+        self.peer = peer
+        self._records = records
+        self._plaintext = bytearray()
+        self._closed = False
+        self._eof = False
+        self._send_guard = _ConflictDetector("sending")
+        self._receive_guard = _ConflictDetector("receiving")
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Encrypt and send `data`; waits until the transport took all of it."""
+        with self._send_guard:
+            self._check_open()
+            if not data:
+                await trio.lowlevel.checkpoint()
+                return
+            await self.transport_stream.send_all(self._records.encrypt(bytes(data)))
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until the transport can take more bytes."""
+        with self._send_guard:
+            self._check_open()
+            await self.transport_stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Some plaintext, or b"" after the peer's close record.
+
+        Raises:
+            RemoteProtocolError: a record fails to decrypt or is malformed; the
+                stream is closed.
+            trio.BrokenResourceError: the transport ended without a close record
+                (possibly a truncation attack).
+        """
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+        with self._receive_guard:
+            self._check_open()
+            while not self._plaintext and not self._eof:
+                await self._fill()
+            if not self._plaintext:
+                await trio.lowlevel.checkpoint()
+                return b""
+            size = len(self._plaintext) if max_bytes is None else max_bytes
+            chunk = bytes(self._plaintext[:size])
+            del self._plaintext[:size]
+            return chunk
+
+    async def _fill(self) -> None:
+        event = self._next_event()
+        if isinstance(event, EndOfStream):
+            self._eof = True
+        elif isinstance(event, NeedData):
+            data = await self.transport_stream.receive_some(_RECEIVE_BYTES)
+            self._check_open()
+            if not data:
+                raise trio.BrokenResourceError("the peer closed without a close record")
+            self._records.receive_data(bytes(data))
+        else:
+            self._plaintext += event
+
+    def _next_event(self) -> bytes | NeedData | EndOfStream:
+        try:
+            return self._records.next_event()
+        except RemoteProtocolError:
+            # Nothing more can be read from a broken channel; the caller's
+            # `aclose` (or async with) still closes the transport.
+            self._eof = True
+            raise
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the secure stream is closed")
+
+    async def aclose(self) -> None:
+        """Send the close record (best effort) and close the transport."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        try:
+            # Not shielded: when we are cancelled (aclose_forcefully) the peer
+            # simply sees the transport end without a close record.
+            with trio.move_on_after(_CLOSE_TIMEOUT_S):
+                await self.transport_stream.send_all(self._records.close())
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            pass  # the peer is gone or a send is in flight: closing is all we can do
+        finally:
+            await self.transport_stream.aclose()
+
+
+async def _receive_exactly(stream: trio.abc.Stream, size: int, buffer: bytearray) -> bytes:
+    while len(buffer) < size:
+        data = await stream.receive_some(_RECEIVE_BYTES)
+        if not data:
+            raise DecodeError(Reason.MALFORMED, "the peer closed during the handshake")
+        buffer += data
+    message = bytes(buffer[:size])
+    del buffer[:size]
+    return message
+
+
+async def _receive_handshake_message(stream: trio.abc.Stream, buffer: bytearray) -> bytes:
+    length = int.from_bytes(await _receive_exactly(stream, LENGTH_BYTES, buffer), "big")
+    return await _receive_exactly(stream, length, buffer)
+
+
+async def _run_handshake(
+    stream: trio.abc.Stream, handshake: ChannelHandshake, role: Role, buffer: bytearray
+) -> None:
+    if role is Role.INITIATOR:
+        await stream.send_all(frame_handshake_message(handshake.start()))
+    while not handshake.is_complete:
+        reply = handshake.receive(await _receive_handshake_message(stream, buffer))
+        if reply:
+            await stream.send_all(frame_handshake_message(reply))
+
+
+async def open_secure_stream(
+    stream: trio.abc.Stream,
+    *,
+    role: Role,
+    community: Community,
+    identity_key: IdentityKey,
+    static: KeyPair | None = None,
+    timeout_s: float = _DEFAULT_HANDSHAKE_TIMEOUT_S,
+    rekey_interval: int | None = None,
+) -> SecureStream:
+    """Run the community handshake on `stream` and return the secure channel.
+
+    On any failure the stream is closed before the error propagates.
+
+    Raises:
+        RemoteProtocolError: wrong community key, tampering, replay or a bad
+            identity proof (see `protocol.channel`).
+        HandshakeTimeoutError: not complete within `timeout_s`.
+        trio.BrokenResourceError: the transport failed.
+    """
+    handshake = ChannelHandshake(
+        role=role,
+        community=community,
+        identity_key=identity_key,
+        static=static if static is not None else new_static_key(),
+        ephemeral=KeyPair.from_private(nacl.utils.random(32)),
+    )
+    buffer = bytearray()
+    try:
+        with trio.fail_after(timeout_s):
+            await _run_handshake(stream, handshake, role, buffer)
+    except trio.TooSlowError:
+        await trio.aclose_forcefully(stream)
+        raise HandshakeTimeoutError(f"handshake not complete after {timeout_s} s") from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    keys = handshake.keys
+    options = {} if rekey_interval is None else {"rekey_interval": rekey_interval}
+    records = ChannelRecords(keys, **options)
+    if buffer:
+        records.receive_data(bytes(buffer))  # the peer may already have sent records
+    return SecureStream(stream, records, peer=keys.peer)
+
+
+ConnectionHandler = Callable[[SecureStream], Awaitable[None]]
+
+
+def _address_of(stream: trio.abc.Stream) -> str:
+    socket = getattr(stream, "socket", None)
+    if socket is None:
+        return "memory"
+    try:
+        return str(socket.getpeername()[0])
+    except OSError:
+        return "unknown"
+
+
+async def serve_secure(
+    listener: trio.abc.Listener[trio.abc.Stream],
+    handler: ConnectionHandler,
+    *,
+    community: Community,
+    identity_key: IdentityKey,
+    limits: TransportLimits = TransportLimits(),  # frozen: safe as a default
+    on_refused: Callable[[str, BaseException], None] | None = None,
+) -> None:
+    """Accept connections, run the handshake under the limits, then call `handler`.
+
+    A connection over the per-address limit, or one that fails or stalls its
+    handshake, is closed and reported to `on_refused(address, error)`; others
+    keep being served. Runs until cancelled.
+    """
+    handshakes = trio.Semaphore(limits.max_concurrent_handshakes)
+    per_address: Counter[str] = Counter()
+    static = new_static_key()
+
+    async def serve_one(stream: trio.abc.Stream) -> None:
+        address = _address_of(stream)
+        if per_address[address] >= limits.max_connections_per_address:
+            await trio.aclose_forcefully(stream)
+            if on_refused is not None:
+                on_refused(address, ConnectionRefusedError("too many connections"))
+            return
+        per_address[address] += 1
+        try:
+            async with handshakes:
+                secure = await open_secure_stream(
+                    stream,
+                    role=Role.RESPONDER,
+                    community=community,
+                    identity_key=identity_key,
+                    static=static,
+                    timeout_s=limits.handshake_timeout_s,
+                )
+        except (RemoteProtocolError, HandshakeTimeoutError, trio.BrokenResourceError) as exc:
+            per_address[address] -= 1
+            if on_refused is not None:
+                on_refused(address, exc)
+            return
+        try:
+            async with secure:
+                await handler(secure)
+        finally:
+            per_address[address] -= 1
+
+    await trio.serve_listeners(serve_one, [listener])
