@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+import nacl.utils
 
 from node.attestation_json import attestation_to_json
 from node.demo import run_demo
@@ -29,6 +30,7 @@ from protocol.attestation import (
 )
 from protocol.errors import DecodeError, FieldError, RemoteProtocolError
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text
+from protocol.invite import Invite, check_invite, decode_invite, sign_invite
 from protocol.statement import (
     GENERAL_CONTEXT,
     Certify,
@@ -240,6 +242,70 @@ def verify(envelope: str, as_json: bool) -> None:
     else:
         view = attestation_to_json(attestation)
         click.echo(f"valid {view['kind']} by {view['issuer']}, id {view['id']}")
+
+
+@cli.command()
+@_KEY_OPTION
+@click.option("--community-id", required=True, help="32 bytes, hex.")
+@click.option("--community-key", help="32 bytes, hex (omit with --open).")
+@click.option("--open", "is_open", is_flag=True, help="An open community (public key).")
+@click.option("--bootstrap", multiple=True, required=True, help="host:port, repeatable.")
+@click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1), help="Seconds.")
+@click.option("--single-use", is_flag=True, help="Valid for one connection only.")
+def invite(
+    key_path: Path,
+    community_id: str,
+    community_key: str | None,
+    is_open: bool,
+    bootstrap: tuple[str, ...],
+    expires_in_s: int | None,
+    single_use: bool,
+) -> None:
+    """Print a signed invite code for a community."""
+    key = _load(key_path)
+    if is_open == (community_key is not None):
+        _fail("give exactly one of --community-key and --open")
+    try:
+        _, expires = _times(None, expires_in_s)
+        made = Invite(
+            community_id=bytes.fromhex(community_id),
+            community_key=None if community_key is None else bytes.fromhex(community_key),
+            bootstrap=bootstrap,
+            inviter=key.identity,
+            expires_at_ms=expires,
+            nonce=nacl.utils.random(16) if single_use else None,
+        )
+    except (ValueError, FieldError) as exc:
+        _fail(f"invalid invite: {exc}")
+    click.echo(sign_invite(made, key))
+
+
+@cli.command()
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
+def join(code: str, as_json: bool) -> None:
+    """Check an invite code and show what it grants (connecting comes with `run`)."""
+    try:
+        made = decode_invite(code)
+        check_invite(made, now_ms=time.time_ns() // 1_000_000)
+    except RemoteProtocolError as exc:
+        _fail(f"invalid invite: {exc.reason.value}", EXIT_INVALID)
+    view: dict[str, Any] = {
+        "community_id": made.community_id.hex(),
+        "open": made.community_key is None,
+        "bootstrap": list(made.bootstrap),
+        "inviter": encode_identity_text(made.inviter),
+        "expires_at_ms": made.expires_at_ms,
+        "single_use": made.nonce is not None,
+    }
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+    else:
+        kind = "open" if view["open"] else "closed"
+        click.echo(
+            f"valid invite to {kind} community {view['community_id'][:16]}… "
+            f"from {view['inviter']} via {', '.join(made.bootstrap)}"
+        )
 
 
 @cli.command()

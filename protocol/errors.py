@@ -57,6 +57,7 @@ class Reason(enum.Enum):
     # Verification: well-formed, but not acceptable.
     BAD_SIGNATURE = "bad_signature"
     FROM_FUTURE = "from_future"
+    EXPIRED = "expired"
     # Secure channel: the handshake or a transport message does not check out.
     DECRYPT_FAILED = "decrypt_failed"
     BAD_HANDSHAKE = "bad_handshake"
@@ -71,6 +72,7 @@ class Reason(enum.Enum):
 _SEVERITY: dict[Reason, Severity] = {
     Reason.UNKNOWN_VERSION: Severity.BENIGN,
     Reason.FROM_FUTURE: Severity.BENIGN,
+    Reason.EXPIRED: Severity.BENIGN,
     # A typo in a pasted identity is a human's slip, not an attack.
     Reason.BAD_TEXT: Severity.BENIGN,
     Reason.BAD_CHECKSUM: Severity.BENIGN,

@@ -125,3 +125,28 @@ def test_demo_runs_the_real_code() -> None:
     assert "refused: bad_signature" in result.stdout
     assert "matches" in result.stdout
     assert "empty (revoked" in result.stdout
+
+
+def test_invite_and_join(tmp_path: Path) -> None:
+    key = tmp_path / "k"
+    identity = trustnode("keygen", "--out", str(key)).stdout.strip()
+    made = trustnode(
+        "invite", "--key", str(key), "--community-id", "ab" * 32, "--community-key", "cd" * 32,
+        "--bootstrap", "127.0.0.1:7400", "--expires-in", "3600", "--single-use",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    code = made.stdout.strip()
+    joined = trustnode("join", code, "--json")
+    assert joined.returncode == 0, joined.stderr
+    view = json.loads(joined.stdout)
+    assert view["inviter"] == identity
+    assert view["bootstrap"] == ["127.0.0.1:7400"]
+    assert (view["open"], view["single_use"]) == (False, True)
+    tampered = code[:-3] + ("a" if code[-3] != "a" else "b") + code[-2:]
+    refused = trustnode("join", tampered)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("trustnode: invalid invite")
+    bad = trustnode(
+        "invite", "--key", str(key), "--community-id", "zz", "--open", "--bootstrap", "h:1"
+    )
+    assert bad.returncode == 2
