@@ -134,8 +134,11 @@ class SecureStream(trio.abc.Stream):
                 await trio.lowlevel.checkpoint()
                 return b""
             size = len(self._plaintext) if max_bytes is None else max_bytes
-            chunk = bytes(self._plaintext[:size])
-            del self._plaintext[:size]
+            if size >= len(self._plaintext):
+                chunk, self._plaintext = bytes(self._plaintext), bytearray()
+            else:
+                chunk = bytes(self._plaintext[:size])
+                del self._plaintext[:size]
             return chunk
 
     async def _fill(self) -> None:
@@ -150,6 +153,11 @@ class SecureStream(trio.abc.Stream):
             self._records.receive_data(bytes(data))
         else:
             self._plaintext += event
+            # Decrypt every complete record already here: one wake-up, one return.
+            while isinstance(event := self._next_event(), bytes):
+                self._plaintext += event
+            if isinstance(event, EndOfStream):
+                self._eof = True
 
     def _next_event(self) -> bytes | NeedData | EndOfStream:
         try:
