@@ -8,6 +8,7 @@ verify), never as a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sys
@@ -18,19 +19,28 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import nacl.utils
+import trio
 
 from node.attestation_json import attestation_to_json
 from node.demo import run_demo
 from node.errors import KeyFileError
 from node.keyfile import load_key, save_key
+from node.listen import run_listener
 from protocol.attestation import (
     AttestationBody,
     decode_attestation,
     sign_attestation,
 )
-from protocol.errors import DecodeError, FieldError, RemoteProtocolError
+from protocol.channel import Community
+from protocol.errors import DecodeError, FieldError, LocalProtocolError, RemoteProtocolError
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text
-from protocol.invite import Invite, check_invite, decode_invite, sign_invite
+from protocol.invite import (
+    Invite,
+    check_invite,
+    decode_invite,
+    open_community_key,
+    sign_invite,
+)
 from protocol.statement import (
     GENERAL_CONTEXT,
     Certify,
@@ -306,6 +316,53 @@ def join(code: str, as_json: bool) -> None:
             f"valid invite to {kind} community {view['community_id'][:16]}… "
             f"from {view['inviter']} via {', '.join(made.bootstrap)}"
         )
+
+
+@cli.command()
+@_KEY_OPTION
+@click.option("--community-id", required=True, help="32 bytes, hex.")
+@click.option("--community-key", "community_keys", multiple=True, help="32 bytes, hex; repeat.")
+@click.option("--open", "is_open", is_flag=True, help="An open community (public key).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=7400, show_default=True)
+def listen(
+    key_path: Path,
+    community_id: str,
+    community_keys: tuple[str, ...],
+    is_open: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Accept secure connections and report peers (a minimal node, storing nothing)."""
+    key = _load(key_path)
+    try:
+        identifier = bytes.fromhex(community_id)
+        keys = [bytes.fromhex(k) for k in community_keys]
+        if is_open:
+            keys.append(open_community_key(identifier))
+        community = Community(id=identifier, keys=tuple(keys))
+    except (ValueError, LocalProtocolError) as exc:
+        _fail(f"invalid community: {exc}")
+
+    def report(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    try:
+        trio.run(
+            functools.partial(
+                run_listener,
+                host=host,
+                port=port,
+                community=community,
+                identity_key=key,
+                report=report,
+            )
+        )
+    except KeyboardInterrupt:
+        report("stopped")
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
 @cli.command()

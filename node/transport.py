@@ -36,6 +36,7 @@ from protocol.handshake import KeyPair, Role
 from protocol.identity import IdentityId, IdentityKey
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "HandshakeTimeoutError",
     "SecureStream",
     "TransportLimits",
@@ -60,6 +61,9 @@ class TransportLimits:
     handshake_timeout_s: float = _DEFAULT_HANDSHAKE_TIMEOUT_S
     max_concurrent_handshakes: int = 64
     max_connections_per_address: int = 8
+
+
+DEFAULT_LIMITS = TransportLimits()
 
 
 def new_static_key() -> KeyPair:
@@ -280,7 +284,7 @@ async def serve_secure(
     *,
     community: Community,
     identity_key: IdentityKey,
-    limits: TransportLimits = TransportLimits(),  # frozen: safe as a default
+    limits: TransportLimits = DEFAULT_LIMITS,
     on_refused: Callable[[str, BaseException], None] | None = None,
 ) -> None:
     """Accept connections, run the handshake under the limits, then call `handler`.
