@@ -24,9 +24,10 @@ import trio
 
 from node.transport import SecureStream, new_static_key, open_secure_stream, serve_secure
 from protocol.channel import ChannelHandshake, Community
+from protocol.events import NeedData
 from protocol.handshake import KeyPair, Role
 from protocol.identity import IdentityKey
-from protocol.wire import MessageReader, NeedData, Push, encode_message
+from protocol.wire import MessageReader, Push, encode_message
 
 TARGET_RATIO = 0.5
 FRAME_BYTES = 300

@@ -15,8 +15,9 @@ import trio
 from node.transport import DEFAULT_LIMITS, SecureStream, TransportLimits, serve_secure
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
+from protocol.events import NeedData
 from protocol.identity import IdentityKey, encode_identity_text
-from protocol.wire import ErrorMessage, Hello, MessageReader, NeedData, encode_message
+from protocol.wire import ErrorMessage, Hello, MessageReader, encode_message
 
 __all__ = ["AGENT", "run_listener"]
 

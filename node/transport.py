@@ -27,11 +27,10 @@ from protocol.channel import (
     ChannelHandshake,
     ChannelRecords,
     Community,
-    EndOfStream,
-    NeedData,
     frame_handshake_message,
 )
 from protocol.errors import DecodeError, Reason, RemoteProtocolError, TrustnodeError
+from protocol.events import EndOfStream, NeedData
 from protocol.handshake import KeyPair, Role
 from protocol.identity import IdentityId, IdentityKey
 

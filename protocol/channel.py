@@ -22,6 +22,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from protocol.errors import DecodeError, LocalProtocolError, Reason, VerificationError
+from protocol.events import END_OF_STREAM, NEED_DATA, EndOfStream, NeedData
 from protocol.handshake import (
     MAX_MESSAGE_BYTES,
     TAG_BYTES,
@@ -42,8 +43,6 @@ __all__ = [
     "ChannelKeys",
     "ChannelRecords",
     "Community",
-    "EndOfStream",
-    "NeedData",
     "frame_handshake_message",
 ]
 
@@ -252,22 +251,6 @@ class ChannelHandshake:
     def _expect(self, step: _Step) -> None:
         if self._step is not step:
             raise LocalProtocolError(f"expected {step.name}, in {self._step.name}")
-
-
-class NeedData:
-    """`ChannelRecords.next_event` needs more bytes."""
-
-    __slots__ = ()
-
-
-class EndOfStream:
-    """The peer sent its close record: a clean end of the channel."""
-
-    __slots__ = ()
-
-
-NEED_DATA = NeedData()
-END_OF_STREAM = EndOfStream()
 
 
 def frame_handshake_message(message: bytes) -> bytes:

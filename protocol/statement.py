@@ -29,6 +29,7 @@ __all__ = [
     "MAX_THING_BYTES",
     "MAX_VALUE",
     "MIN_VALUE",
+    "NAME_PATTERN",
     "SALT_BYTES",
     "Certify",
     "Kind",
@@ -71,7 +72,7 @@ SALT_BYTES = 32
 
 # Names (contexts and claims) are lowercase ASCII so that one name has one
 # encoding: no Unicode normalisation, no case folding (SPEC §3.2).
-_NAME = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,63}")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,63}")
 # A URI with a lowercase scheme and only visible ASCII (RFC 3986 has no other).
 _THING = re.compile(r"[a-z][a-z0-9+.-]*:[\x21-\x7e]+")
 _REFERENCE = re.compile(r"[\x21-\x7e]+")
@@ -87,7 +88,7 @@ def _check_identity(value: object, field: str) -> None:
 def _check_name(value: object, field: str) -> None:
     if type(value) is not str:
         raise FieldError(Reason.BAD_FIELD, f"{field} must be a string")
-    if _NAME.fullmatch(value) is None:
+    if NAME_PATTERN.fullmatch(value) is None:
         raise FieldError(Reason.OUT_OF_RANGE, f"{field} must match [a-z0-9][a-z0-9._:/-]{{0,63}}")
 
 

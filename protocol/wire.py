@@ -15,11 +15,13 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 from protocol.attestation import MAX_ENVELOPE_BYTES
 from protocol.codec import Value, pack, unpack
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
+from protocol.events import NEED_DATA, NeedData
+from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -30,7 +32,6 @@ __all__ = [
     "Message",
     "MessageReader",
     "MessageType",
-    "NeedData",
     "Push",
     "ReaderState",
     "decode_message",
@@ -44,7 +45,6 @@ _LENGTH_BYTES = 4
 _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
 _MAX_DETAIL_BYTES = 256
-_NAME = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,63}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
 
@@ -79,7 +79,7 @@ class Hello:
         _check(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
         for name in self.capabilities:
             _check(type(name) is str, Reason.BAD_FIELD, "a capability is a string")
-            _check(_NAME.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name")
+            _check(NAME_PATTERN.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name")
         _check(type(self.agent) is str, Reason.BAD_FIELD, "agent is a string")
         _check(
             len(self.agent) <= _MAX_AGENT_BYTES and _TEXT.fullmatch(self.agent) is not None,
@@ -123,18 +123,6 @@ class Push:
 
 
 Message: TypeAlias = Hello | ErrorMessage | Push
-
-
-class NeedData:
-    """`MessageReader.next_event` needs more bytes before it can return a message."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = NeedData()
 
 
 def _fields(message: Message) -> tuple[Value, ...]:

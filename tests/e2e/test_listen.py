@@ -13,9 +13,10 @@ from node.keyfile import save_key
 from node.transport import open_secure_stream
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
+from protocol.events import NeedData
 from protocol.handshake import Role
 from protocol.identity import IdentityKey, encode_identity_text
-from protocol.wire import Hello, MessageReader, NeedData, Push, encode_message
+from protocol.wire import Hello, MessageReader, Push, encode_message
 
 pytestmark = pytest.mark.slow
 COMMUNITY = Community(id=bytes(range(32)), keys=(bytes([7]) * 32,))

@@ -7,14 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.channel import (
-    END_OF_STREAM,
     MAX_RECORD_PLAINTEXT,
-    NEED_DATA,
     ChannelHandshake,
     ChannelRecords,
     Community,
-    EndOfStream,
-    NeedData,
 )
 from protocol.errors import (
     DecodeError,
@@ -23,6 +19,7 @@ from protocol.errors import (
     RemoteProtocolError,
     VerificationError,
 )
+from protocol.events import END_OF_STREAM, NEED_DATA, EndOfStream, NeedData
 from protocol.handshake import HandshakeState, KeyPair, Role
 from protocol.identity import IdentityKey
 

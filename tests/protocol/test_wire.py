@@ -7,13 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, RemoteProtocolError
+from protocol.events import NEED_DATA, NeedData
 from protocol.wire import (
-    NEED_DATA,
     ErrorMessage,
     Hello,
     Message,
     MessageReader,
-    NeedData,
     Push,
     ReaderState,
     decode_message,
