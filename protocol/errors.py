@@ -21,6 +21,7 @@ __all__ = [
     "Severity",
     "TrustnodeError",
     "VerificationError",
+    "require",
 ]
 
 
@@ -101,6 +102,12 @@ class FieldError(LocalProtocolError):
     def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
+
+
+def require(condition: bool, reason: Reason, message: str) -> None:
+    """Raise `FieldError(reason, message)` unless `condition`: records' field checks."""
+    if not condition:
+        raise FieldError(reason, message)
 
 
 class RemoteProtocolError(TrustnodeError):

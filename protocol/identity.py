@@ -10,8 +10,6 @@ randomness itself: `IdentityKey.generate()` asks libsodium, and
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from typing import NewType
 
@@ -19,6 +17,7 @@ import nacl.bindings
 import nacl.signing
 
 from protocol.errors import DecodeError, LocalProtocolError, Reason
+from protocol.text import decode_base32, encode_base32
 
 __all__ = [
     "IDENTITY_BYTES",
@@ -46,7 +45,6 @@ _CHECKSUM_DOMAIN = b"trustnode/identity-text/v1\x00"
 # 36 bytes are 288 bits: 58 base32 characters, the last one carrying 3 data
 # bits and 2 zero bits.
 _TEXT_BODY_CHARS = 58
-_BASE32_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
 class IdentityKey:
@@ -123,9 +121,7 @@ def encode_identity_text(identity: IdentityId) -> str:
     """
     if len(identity) != IDENTITY_BYTES:
         raise LocalProtocolError(f"an identity has {IDENTITY_BYTES} bytes")
-    raw = identity + identity_checksum(identity)
-    body = base64.b32encode(raw).decode("ascii").rstrip("=").lower()
-    return IDENTITY_TEXT_PREFIX + body
+    return IDENTITY_TEXT_PREFIX + encode_base32(identity + identity_checksum(identity))
 
 
 def decode_identity_text(text: str) -> IdentityId:
@@ -141,21 +137,15 @@ def decode_identity_text(text: str) -> IdentityId:
     if type(text) is not str or not text.startswith(IDENTITY_TEXT_PREFIX):
         raise DecodeError(Reason.BAD_TEXT, f"an identity starts with {IDENTITY_TEXT_PREFIX!r}")
     body = text[len(IDENTITY_TEXT_PREFIX) :]
-    if len(body) != _TEXT_BODY_CHARS or not _BASE32_ALPHABET.issuperset(body):
+    if len(body) != _TEXT_BODY_CHARS:
         raise DecodeError(
             Reason.BAD_TEXT,
             f"an identity has {_TEXT_BODY_CHARS} characters of a-z2-7 after the prefix",
         )
-    try:
-        raw = base64.b32decode(body.upper() + "======")
-    except binascii.Error as exc:  # cannot happen after the alphabet check; kept typed
-        raise DecodeError(Reason.BAD_TEXT, "not base32") from exc
+    raw = decode_base32(body)  # BAD_TEXT for other characters or spare bits set
     identity = IdentityId(raw[:IDENTITY_BYTES])
     if raw[IDENTITY_BYTES:] != identity_checksum(identity):
         raise DecodeError(Reason.BAD_CHECKSUM, "identity checksum does not match")
-    if encode_identity_text(identity) != text:
-        # Checksum right, but the two unused bits of the last character are not zero.
-        raise DecodeError(Reason.BAD_TEXT, "non-zero padding bits in the last character")
     return identity
 
 

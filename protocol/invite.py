@@ -9,8 +9,6 @@ holds the code of a closed community holds its key. Sans-I/O: time arrives as
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from dataclasses import dataclass
@@ -19,8 +17,9 @@ import nacl.bindings
 import nacl.exceptions
 
 from protocol.codec import Value, pack, unpack
-from protocol.errors import DecodeError, FieldError, Reason, VerificationError
+from protocol.errors import DecodeError, FieldError, Reason, VerificationError, require
 from protocol.identity import IdentityId, IdentityKey
+from protocol.text import decode_base32, encode_base32
 
 __all__ = [
     "INVITE_PREFIX",
@@ -41,7 +40,6 @@ _MAX_BOOTSTRAP = 8
 _NONCE_BYTES = 16
 # host:port with a DNS name, an IPv4 address or a bracketed IPv6 address.
 _ADDRESS = re.compile(r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}")
-_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
 def open_community_key(community_id: bytes) -> bytes:
@@ -49,16 +47,11 @@ def open_community_key(community_id: bytes) -> bytes:
     return hashlib.blake2b(_OPEN_KEY_DOMAIN + community_id, digest_size=32).digest()
 
 
-def _check(condition: bool, reason: Reason, message: str) -> None:
-    if not condition:
-        raise FieldError(reason, message)
-
-
 def _check_address(address: object) -> None:
-    _check(type(address) is str, Reason.BAD_FIELD, "an address is a string")
+    require(type(address) is str, Reason.BAD_FIELD, "an address is a string")
     assert isinstance(address, str)
-    _check(_ADDRESS.fullmatch(address) is not None, Reason.OUT_OF_RANGE, "address is host:port")
-    _check(1 <= int(address.rsplit(":", 1)[1]) <= 65535, Reason.OUT_OF_RANGE, "port 1..65535")
+    require(_ADDRESS.fullmatch(address) is not None, Reason.OUT_OF_RANGE, "address is host:port")
+    require(1 <= int(address.rsplit(":", 1)[1]) <= 65535, Reason.OUT_OF_RANGE, "port 1..65535")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,25 +75,25 @@ class Invite:
             ("community_id", self.community_id, 32),
             ("inviter", self.inviter, 32),
         ):
-            _check(type(value) is bytes and len(value) == size, Reason.BAD_FIELD, name)
-        _check(
+            require(type(value) is bytes and len(value) == size, Reason.BAD_FIELD, name)
+        require(
             self.community_key is None
             or (type(self.community_key) is bytes and len(self.community_key) == 32),
             Reason.BAD_FIELD,
             "community_key",
         )
-        _check(
+        require(
             self.nonce is None or (type(self.nonce) is bytes and len(self.nonce) == _NONCE_BYTES),
             Reason.BAD_FIELD,
             "nonce",
         )
-        _check(type(self.bootstrap) is tuple, Reason.BAD_FIELD, "bootstrap is an array")
-        _check(1 <= len(self.bootstrap) <= _MAX_BOOTSTRAP, Reason.OUT_OF_RANGE, "1..8 addresses")
+        require(type(self.bootstrap) is tuple, Reason.BAD_FIELD, "bootstrap is an array")
+        require(1 <= len(self.bootstrap) <= _MAX_BOOTSTRAP, Reason.OUT_OF_RANGE, "1..8 addresses")
         for address in self.bootstrap:
             _check_address(address)
         if self.expires_at_ms is not None:
-            _check(type(self.expires_at_ms) is int, Reason.BAD_FIELD, "expires_at_ms")
-            _check(0 <= self.expires_at_ms < 2**53, Reason.OUT_OF_RANGE, "expires_at_ms")
+            require(type(self.expires_at_ms) is int, Reason.BAD_FIELD, "expires_at_ms")
+            require(0 <= self.expires_at_ms < 2**53, Reason.OUT_OF_RANGE, "expires_at_ms")
 
     @property
     def key(self) -> bytes:
@@ -136,7 +129,7 @@ def sign_invite(invite: Invite, key: IdentityKey) -> str:
 
 def encode_invite(data: bytes) -> str:
     """Text form: the prefix and lowercase, unpadded base32 of the signed bytes."""
-    return INVITE_PREFIX + base64.b32encode(data).decode("ascii").rstrip("=").lower()
+    return INVITE_PREFIX + encode_base32(data)
 
 
 def decode_invite(text: str) -> Invite:
@@ -152,14 +145,9 @@ def decode_invite(text: str) -> Invite:
     if not text.startswith(INVITE_PREFIX) or len(text) > _MAX_TEXT:
         raise DecodeError(Reason.BAD_TEXT, f"an invite starts with {INVITE_PREFIX!r}")
     body_text = text[len(INVITE_PREFIX) :]
-    if not body_text or not _ALPHABET.issuperset(body_text):
+    if not body_text:
         raise DecodeError(Reason.BAD_TEXT, "an invite is lowercase base32 after its prefix")
-    try:
-        data = base64.b32decode(body_text.upper() + "=" * (-len(body_text) % 8))
-    except binascii.Error as exc:
-        raise DecodeError(Reason.BAD_TEXT, "not base32") from exc
-    if encode_invite(data) != text:
-        raise DecodeError(Reason.BAD_TEXT, "non-canonical base32")
+    data = decode_base32(body_text)
     body, signature = _split(data)
     invite = _parse_body(body)
     try:

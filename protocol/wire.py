@@ -19,7 +19,7 @@ from typing import TypeAlias
 
 from protocol.attestation import MAX_ENVELOPE_BYTES
 from protocol.codec import Value, pack, unpack
-from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
+from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, require
 from protocol.events import NEED_DATA, NeedData
 from protocol.statement import NAME_PATTERN
 
@@ -57,11 +57,6 @@ class MessageType(enum.IntEnum):
     PUSH = 3
 
 
-def _check(condition: bool, reason: Reason, message: str) -> None:
-    if not condition:
-        raise FieldError(reason, message)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hello:
     """The first message on a connection: what this peer speaks and can do."""
@@ -73,15 +68,17 @@ class Hello:
 
     def __post_init__(self) -> None:
         versions = (self.min_version, self.max_version)
-        _check(all(type(v) is int for v in versions), Reason.BAD_FIELD, "versions are integers")
-        _check(1 <= self.min_version <= self.max_version < 2**16, Reason.OUT_OF_RANGE, "versions")
-        _check(type(self.capabilities) is tuple, Reason.BAD_FIELD, "capabilities is an array")
-        _check(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
+        require(all(type(v) is int for v in versions), Reason.BAD_FIELD, "versions are integers")
+        require(1 <= self.min_version <= self.max_version < 2**16, Reason.OUT_OF_RANGE, "versions")
+        require(type(self.capabilities) is tuple, Reason.BAD_FIELD, "capabilities is an array")
+        require(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
         for name in self.capabilities:
-            _check(type(name) is str, Reason.BAD_FIELD, "a capability is a string")
-            _check(NAME_PATTERN.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name")
-        _check(type(self.agent) is str, Reason.BAD_FIELD, "agent is a string")
-        _check(
+            require(type(name) is str, Reason.BAD_FIELD, "a capability is a string")
+            require(
+                NAME_PATTERN.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name"
+            )
+        require(type(self.agent) is str, Reason.BAD_FIELD, "agent is a string")
+        require(
             len(self.agent) <= _MAX_AGENT_BYTES and _TEXT.fullmatch(self.agent) is not None,
             Reason.OUT_OF_RANGE,
             "agent is printable ASCII, at most 64 bytes",
@@ -96,10 +93,10 @@ class ErrorMessage:
     detail: str = ""
 
     def __post_init__(self) -> None:
-        _check(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
-        _check(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
-        _check(type(self.detail) is str, Reason.BAD_FIELD, "detail is a string")
-        _check(
+        require(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
+        require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
+        require(type(self.detail) is str, Reason.BAD_FIELD, "detail is a string")
+        require(
             len(self.detail) <= _MAX_DETAIL_BYTES and _TEXT.fullmatch(self.detail) is not None,
             Reason.OUT_OF_RANGE,
             "detail is printable ASCII, at most 256 bytes",
@@ -113,13 +110,13 @@ class Push:
     envelopes: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        _check(type(self.envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
-        _check(
+        require(type(self.envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
+        require(
             1 <= len(self.envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count"
         )
         for envelope in self.envelopes:
-            _check(type(envelope) is bytes, Reason.BAD_FIELD, "an envelope is binary")
-            _check(len(envelope) <= MAX_ENVELOPE_BYTES, Reason.OUT_OF_RANGE, "envelope size")
+            require(type(envelope) is bytes, Reason.BAD_FIELD, "an envelope is binary")
+            require(len(envelope) <= MAX_ENVELOPE_BYTES, Reason.OUT_OF_RANGE, "envelope size")
 
 
 Message: TypeAlias = Hello | ErrorMessage | Push
@@ -169,7 +166,7 @@ def decode_message(payload: bytes) -> Message:
 
 def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.HELLO and type(code) is int:
-        _check(len(fields) == 4, Reason.BAD_FIELD, "hello has 4 fields")
+        require(len(fields) == 4, Reason.BAD_FIELD, "hello has 4 fields")
         low, high, capabilities, agent = fields
         return Hello(
             min_version=low,  # type: ignore[arg-type]  # checked by Hello itself
@@ -178,10 +175,10 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
             agent=agent,  # type: ignore[arg-type]
         )
     if code == MessageType.ERROR and type(code) is int:
-        _check(len(fields) == 2, Reason.BAD_FIELD, "error has 2 fields")
+        require(len(fields) == 2, Reason.BAD_FIELD, "error has 2 fields")
         return ErrorMessage(code=fields[0], detail=fields[1])  # type: ignore[arg-type]
     if code == MessageType.PUSH and type(code) is int:
-        _check(len(fields) == 1, Reason.BAD_FIELD, "push has 1 field")
+        require(len(fields) == 1, Reason.BAD_FIELD, "push has 1 field")
         return Push(envelopes=fields[0])  # type: ignore[arg-type]
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
