@@ -179,16 +179,23 @@ class Reconciler:
         items: Sequence[Item],
         *,
         buckets: int = 16,
-        id_list_threshold: int = 32,
-        max_message_bytes: int = 65536,
+        leaf_buckets: int = 4,
+        leaf_items: int = 1024,
+        id_list_threshold: int = 8,
+        max_message_bytes: int = 1 << 20,
     ) -> None:
-        if not 2 <= buckets <= 64 or not 1 <= id_list_threshold <= MAX_IDS_PER_RANGE:
-            raise LocalProtocolError("buckets in 2..64, id_list_threshold in 1..256")
+        if not (2 <= leaf_buckets <= buckets <= 64 and 1 <= id_list_threshold <= MAX_IDS_PER_RANGE):
+            raise LocalProtocolError("2 <= leaf_buckets <= buckets <= 64, id_list_threshold 1..256")
         self._items = list(items)
         for previous, item in zip(self._items, self._items[1:], strict=False):
             if not previous < item:
                 raise LocalProtocolError("items must be sorted and unique")
+        # Wide splits near the top find the differing regions in few round trips;
+        # narrow ones near the leaves send fewer shared ids per difference (the
+        # research note measured 2.4x instead of 5.2x ideal for scattered loss).
         self._buckets = buckets
+        self._leaf_buckets = leaf_buckets
+        self._leaf_items = leaf_items
         self._threshold = id_list_threshold
         self._budget = max_message_bytes
         self._sums = [0]
@@ -270,7 +277,8 @@ class Reconciler:
 
     def _split(self, builder: _Builder, upper: Bound, start: int, stop: int) -> None:
         count = stop - start
-        edges = [start + count * k // self._buckets for k in range(1, self._buckets)]
+        buckets = self._buckets if count > self._leaf_items else self._leaf_buckets
+        edges = [start + count * k // buckets for k in range(1, buckets)]
         cuts = sorted({e for e in edges if start < e < stop})
         bucket_start = start
         for cut in cuts:
@@ -305,18 +313,24 @@ class _Builder:
             return
         if self._ranges and self._ranges[-1].mode == Mode.SKIP:
             self._ranges[-1] = Range(upper, Mode.SKIP)
-        else:
+        elif not self._fold_if_full(0):
             self._ranges.append(Range(upper, Mode.SKIP))
+
+    def _fold_if_full(self, cost: int) -> bool:
+        # Keep room for the trailing fingerprint within MAX_RANGES; the first
+        # answer always goes out, so every round makes progress.
+        full = self._size + cost > self._budget or len(self._ranges) >= MAX_RANGES - 2
+        if full and self._answered:
+            self._folded_from = self._ranges[-1].upper
+            return True
+        return False
 
     def add(self, item: Range) -> None:
         if self._folded_from is not None:
             return
         cost = 48 + len(item.fingerprint) + 34 * len(item.ids)
-        if self._size + cost > self._budget and self._answered:
-            # Fold: everything from here on goes as one fingerprint, split in later
-            # rounds. The first answer always goes out, so every round progresses.
-            self._folded_from = self._ranges[-1].upper
-            return
+        if self._fold_if_full(cost):
+            return  # from here on: one fingerprint, split in later rounds
         self._size += cost
         self._answered += 1
         self._ranges.append(item)

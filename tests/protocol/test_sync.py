@@ -64,14 +64,20 @@ def two_sets(draw: st.DrawFn) -> tuple[list[Item], list[Item]]:
 
 
 @settings(max_examples=150)
-@given(two_sets(), st.sampled_from([(2, 1), (4, 8), (16, 32)]), st.sampled_from([400, 65536]))
+@given(two_sets(), st.sampled_from([(2, 1), (4, 8), (16, 32)]), st.sampled_from([400, 1 << 20]))
 def test_finds_exactly_the_symmetric_difference(
     sets: tuple[list[Item], list[Item]], shape: tuple[int, int], budget: int
 ) -> None:
     a, b = sets
     buckets, threshold = shape
     client, server, _, _ = reconcile(
-        a, b, buckets=buckets, id_list_threshold=threshold, max_message_bytes=budget
+        a,
+        b,
+        buckets=buckets,
+        leaf_buckets=min(buckets, 4),
+        leaf_items=64,
+        id_list_threshold=threshold,
+        max_message_bytes=budget,
     )
     ids_a, ids_b = {i for _, i in a}, {i for _, i in b}
     assert client.need == ids_b - ids_a

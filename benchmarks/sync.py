@@ -1,0 +1,108 @@
+"""Set reconciliation cost with the real `protocol.sync`: round trips and bytes vs ideal.
+
+Scenarios of research note gossip-sync.md §1.7 / goals G5-G6: identical sets,
+the newest 1 % missing (a node that was offline), 1 % missing at random
+(scattered loss). Items are (ms timestamp over a year, random 32-byte id); ideal
+bytes = missing items x 250 bytes (a typical attestation); the reconciliation
+bytes are added to the ideal transfer for the "total / ideal" column.
+Run from the repository root: `python -m benchmarks.sync [--items N] [--json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from protocol.sync import Reconciler
+
+ATTESTATION_BYTES = 250
+YEAR_MS = 365 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario's figures."""
+
+    scenario: str
+    missing: int
+    round_trips: int
+    reconciliation_bytes: int
+    bytes_per_missing: float
+    total_vs_ideal: float
+    seconds: float
+
+
+def _session(
+    mine: list[tuple[int, bytes]], theirs: list[tuple[int, bytes]]
+) -> tuple[int, int, int]:
+    client, server = Reconciler(mine), Reconciler(theirs)
+    message: bytes | None = client.initiate()
+    sent, turns, side = 0, 0, server
+    while message is not None:
+        sent += len(message)
+        message = side.receive(message)
+        side = client if side is server else server
+        turns += 1
+    assert client.need == {i for _, i in theirs} - {i for _, i in mine}
+    return (turns + 1) // 2, sent, len(client.need)
+
+
+def run(count: int, seed: int) -> list[Row]:
+    """Every scenario on one seeded universe."""
+    rng = random.Random(seed)
+    items = sorted((rng.randrange(YEAR_MS), rng.randbytes(32)) for _ in range(count))
+    scenarios = {
+        "identical": items,
+        "newest 1% missing": items[: -count // 100],
+        "1% missing at random": [x for x in items if rng.random() >= 0.01],
+    }
+    rows = []
+    for name, mine in scenarios.items():
+        started = time.perf_counter()
+        rounds, sent, missing = _session(mine, items)
+        seconds = time.perf_counter() - started
+        ideal = missing * ATTESTATION_BYTES
+        rows.append(
+            Row(
+                scenario=name,
+                missing=missing,
+                round_trips=rounds,
+                reconciliation_bytes=sent,
+                bytes_per_missing=sent / missing if missing else float(sent),
+                total_vs_ideal=(ideal + sent) / ideal if ideal else float("nan"),
+                seconds=seconds,
+            )
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one line per scenario (targets: G5 <= 1.2x and <= 4 round trips; G6 <= 2.5x)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    rows = run(args.items, args.seed)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+        return 0
+    print(f"{args.items:,} items vs {args.items:,}; ideal = {ATTESTATION_BYTES} B per missing item")
+    for r in rows:
+        ratio = "-" if r.missing == 0 else f"{r.total_vs_ideal:.2f}x"
+        print(
+            f"  {r.scenario:<22} missing {r.missing:>6,}  round trips {r.round_trips:>2}  "
+            f"sync bytes {r.reconciliation_bytes:>10,}  "
+            f"per missing {r.bytes_per_missing:>7,.0f} B  "
+            f"total/ideal {ratio:>6}  ({r.seconds:.1f} s)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
