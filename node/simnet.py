@@ -1,0 +1,289 @@
+"""An explicit, seeded, in-memory network for tests and simulations (STYLE §6).
+
+`SimNetwork(seed=...)` owns every link: nodes `listen(address)` and
+`connect(source, address)`, and get `trio.abc.Stream`s whose bytes arrive
+after a seeded per-link latency, in order, with TCP-like flow control (a
+bounded window per direction). It models what a TCP connection shows to the
+code above it: delay, back-pressure, refused connections, and breaks -
+partitions (`partition`, `heal`) and crashed nodes (`take_down`, `bring_up`)
+break the connections they cut. Packet loss appears as it does over TCP: as
+extra delay (retransmissions), never as missing bytes.
+
+Time is trio's clock, so under `MockClock(autojump_threshold=0)` a run of
+thousands of simulated seconds takes milliseconds. It needs no background
+tasks: a receiver sleeps until the next chunk is due.
+"""
+
+from __future__ import annotations
+
+import operator
+import random
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import trio
+
+__all__ = ["LinkModel", "SimListener", "SimNetwork", "SimStream"]
+
+_DEFAULT_WINDOW = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkModel:
+    """How links behave: one-way latency range, loss, and window size."""
+
+    min_latency_s: float = 0.010
+    max_latency_s: float = 0.080
+    loss: float = 0.0  # probability that a chunk needs one retransmission
+    retransmit_s: float = 0.200
+    window_bytes: int = _DEFAULT_WINDOW
+
+
+@dataclass
+class _Direction:
+    """Bytes in flight from one end to the other."""
+
+    window_bytes: int
+    chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
+    buffered: int = 0
+    last_due: float = 0.0
+    eof: bool = False
+    broken: bool = False
+    changed: trio.Event = field(default_factory=trio.Event)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class SimStream(trio.abc.Stream):
+    """One end of a simulated connection."""
+
+    def __init__(
+        self, network: SimNetwork, *, local: str, remote: str, out: _Direction, into: _Direction
+    ) -> None:
+        self._network = network
+        self.local = local
+        self.remote = remote
+        self._out = out
+        self._in = into
+        self._closed = False
+        self._sending = False
+        self._receiving = False
+
+    def _check(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("stream closed")
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue `data` for delivery after the link's latency; blocks on a full window."""
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending")
+        self._sending = True
+        try:
+            self._check()
+            await trio.lowlevel.checkpoint()
+            payload = bytes(data)
+            while payload:
+                await self._wait_for_window()
+                room = max(1, self._out.window_bytes - self._out.buffered)
+                chunk, payload = payload[:room], payload[room:]
+                due = self._network.due_time(self.local, self.remote, self._out.last_due)
+                self._out.last_due = due
+                self._out.chunks.append((due, chunk))
+                self._out.buffered += len(chunk)
+                self._network.bytes_sent += len(chunk)
+                self._out.notify()
+        finally:
+            self._sending = False
+
+    async def _wait_for_window(self) -> None:
+        while True:
+            self._check()
+            if self._out.broken or self._out.eof:
+                raise trio.BrokenResourceError("connection broken")
+            if self._out.buffered < self._out.window_bytes:
+                return
+            await self._out.changed.wait()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until the window has room."""
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending")
+        self._sending = True
+        try:
+            await trio.lowlevel.checkpoint()
+            await self._wait_for_window()
+        finally:
+            self._sending = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """The next bytes once they are due; b"" after the peer closed."""
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving")
+        self._receiving = True
+        try:
+            self._check()
+            await trio.lowlevel.checkpoint()
+            return await self._receive(max_bytes)
+        finally:
+            self._receiving = False
+
+    async def _receive(self, max_bytes: int | None) -> bytes:
+        while True:
+            self._check()
+            if self._in.broken:
+                raise trio.BrokenResourceError("connection broken")
+            if self._in.chunks:
+                due, chunk = self._in.chunks[0]
+                if due > trio.current_time():
+                    with trio.move_on_at(due):
+                        await self._in.changed.wait()  # woken early only by a break/close
+                    continue
+                size = len(chunk) if max_bytes is None else min(max_bytes, len(chunk))
+                if size == len(chunk):
+                    self._in.chunks.popleft()
+                else:
+                    self._in.chunks[0] = (due, chunk[size:])
+                self._in.buffered -= size
+                self._in.notify()
+                return chunk[:size]
+            if self._in.eof:
+                return b""
+            await self._in.changed.wait()
+
+    async def aclose(self) -> None:
+        """Close our end; the peer reads what was sent, then b"" (after the latency)."""
+        if not self._closed:
+            self._closed = True
+            self._out.eof = True
+            self._out.notify()
+            self._in.broken = True  # nothing more is read on our side
+            self._in.notify()
+        await trio.lowlevel.checkpoint()
+
+    def break_(self) -> None:
+        """Break both directions (a partition or a crash cut this connection)."""
+        for direction in (self._out, self._in):
+            direction.broken = True
+            direction.notify()
+
+
+class SimListener(trio.abc.Listener[trio.abc.Stream]):
+    """Connections made to one address."""
+
+    def __init__(self, network: SimNetwork, address: str) -> None:
+        self._network = network
+        self.address = address
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](1024)
+
+    async def accept(self) -> trio.abc.Stream:
+        """The next incoming connection."""
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError("listener closed") from None
+
+    async def aclose(self) -> None:
+        """Stop listening."""
+        self._network.forget(self.address)
+        await self._receive.aclose()
+
+
+class SimNetwork:
+    """A seeded network: addresses, links with latency and loss, partitions, churn."""
+
+    def __init__(self, *, seed: int, model: LinkModel | None = None) -> None:
+        self._rng = random.Random(seed)  # noqa: S311  # simulation, not secrets
+        self.model = model if model is not None else LinkModel()
+        self._latency: dict[tuple[str, str], float] = {}
+        self._listeners: dict[str, SimListener] = {}
+        self._streams: list[SimStream] = []
+        self._groups: list[frozenset[str]] | None = None
+        self._down: set[str] = set()
+        self.bytes_sent = 0
+        self.seed = seed
+
+    def listen(self, address: str) -> SimListener:
+        """Start accepting connections at `address`."""
+        if address in self._listeners:
+            raise OSError(f"{address} is already in use")
+        listener = SimListener(self, address)
+        self._listeners[address] = listener
+        return listener
+
+    def forget(self, address: str) -> None:
+        """Called by a closing listener."""
+        self._listeners.pop(address, None)
+
+    def reachable(self, source: str, target: str) -> bool:
+        """Whether packets can flow between two addresses now."""
+        if source in self._down or target in self._down:
+            return False
+        if self._groups is None:
+            return True
+        return any(source in g and target in g for g in self._groups)
+
+    async def connect(self, source: str, address: str) -> SimStream:
+        """Open a connection from `source` to a listening `address` (one RTT later).
+
+        Raises:
+            OSError: nobody listens there, or it is unreachable.
+        """
+        await trio.sleep(2 * self._link_latency(source, address))
+        listener = self._listeners.get(address)
+        if listener is None or not self.reachable(source, address):
+            raise ConnectionRefusedError(f"{source} cannot reach {address}")
+        forward = _Direction(self.model.window_bytes)
+        backward = _Direction(self.model.window_bytes)
+        client = SimStream(self, local=source, remote=address, out=forward, into=backward)
+        server = SimStream(self, local=address, remote=source, out=backward, into=forward)
+        self._streams += [client, server]
+        listener._send.send_nowait(server)
+        return client
+
+    def _link_latency(self, a: str, b: str) -> float:
+        key = (min(a, b), max(a, b))
+        if key not in self._latency:
+            low, high = self.model.min_latency_s, self.model.max_latency_s
+            self._latency[key] = self._rng.uniform(low, high)
+        return self._latency[key]
+
+    def due_time(self, source: str, target: str, last_due: float) -> float:
+        """When a chunk sent now arrives: latency, retransmissions, in order."""
+        delay = self._link_latency(source, target)
+        while self.model.loss and self._rng.random() < self.model.loss:
+            delay += self.model.retransmit_s
+        return max(trio.current_time() + delay, last_due)
+
+    def partition(self, groups: Iterable[Iterable[str]]) -> None:
+        """Split the network; connections between groups break."""
+        self._groups = [frozenset(g) for g in groups]
+        self._cut()
+
+    def heal(self) -> None:
+        """End every partition (broken connections stay broken: reconnect)."""
+        self._groups = None
+
+    def take_down(self, address: str) -> None:
+        """A node crashes: its connections break and it is unreachable."""
+        self._down.add(address)
+        self._cut()
+
+    def bring_up(self, address: str) -> None:
+        """The node is reachable again."""
+        self._down.discard(address)
+
+    def _cut(self) -> None:
+        alive = []
+        for stream in self._streams:
+            if self.reachable(stream.local, stream.remote):
+                alive.append(stream)
+            else:
+                stream.break_()
+        self._streams = alive

@@ -1,0 +1,113 @@
+"""The simulated network: a conformant stream, seeded latency, partitions and crashes."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import check_two_way_stream
+
+from node.simnet import LinkModel, SimNetwork, SimStream
+from node.transport import SecureStream, open_secure_stream
+from protocol.channel import Community
+from protocol.handshake import Role
+from protocol.identity import IdentityKey
+
+ALICE, BOB = IdentityKey.from_seed(bytes([1]) * 32), IdentityKey.from_seed(bytes([2]) * 32)
+COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
+
+
+async def sim_pair(
+    seed: int = 1, model: LinkModel | None = None
+) -> tuple[SimNetwork, SimStream, trio.abc.Stream]:
+    net = SimNetwork(seed=seed, model=model)
+    listener = net.listen("b")
+    client = await net.connect("a", "b")
+    server = await listener.accept()
+    return net, client, server
+
+
+async def stream_pair() -> tuple[trio.abc.Stream, trio.abc.Stream]:
+    _, client, server = await sim_pair()
+    return client, server
+
+
+async def secure_over_sim() -> tuple[SecureStream, SecureStream]:
+    _, client, server = await sim_pair()
+    made: dict[str, SecureStream] = {}
+
+    async def side(name: str, stream: trio.abc.Stream, role: Role, key: IdentityKey) -> None:
+        made[name] = await open_secure_stream(
+            stream, role=role, community=COMMUNITY, identity_key=key
+        )
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(side, "a", client, Role.INITIATOR, ALICE)
+        nursery.start_soon(side, "b", server, Role.RESPONDER, BOB)
+    return made["a"], made["b"]
+
+
+async def test_sim_stream_conforms(autojump_clock: trio.testing.MockClock) -> None:
+    await check_two_way_stream(stream_pair, None)
+
+
+async def test_secure_stream_over_sim_conforms(autojump_clock: trio.testing.MockClock) -> None:
+    await check_two_way_stream(secure_over_sim, None)
+
+
+async def test_latency_is_seeded_and_applied(autojump_clock: trio.testing.MockClock) -> None:
+    model = LinkModel(min_latency_s=0.05, max_latency_s=0.05)
+    _, client, server = await sim_pair(model=model)
+    start = trio.current_time()
+    await client.send_all(b"ping")
+    assert await server.receive_some() == b"ping"
+    assert trio.current_time() - start == pytest.approx(0.05)
+    first = SimNetwork(seed=9)._link_latency("x", "y")
+    assert SimNetwork(seed=9)._link_latency("y", "x") == first
+
+
+async def test_window_applies_back_pressure(autojump_clock: trio.testing.MockClock) -> None:
+    _, client, server = await sim_pair(model=LinkModel(window_bytes=10))
+    with trio.move_on_after(5) as scope:
+        await client.send_all(b"x" * 100)  # nobody reads: blocks after 10 bytes
+    assert scope.cancelled_caught
+    assert await server.receive_some() == b"x" * 10
+
+
+async def test_loss_delays_but_never_loses(autojump_clock: trio.testing.MockClock) -> None:
+    model = LinkModel(min_latency_s=0.01, max_latency_s=0.01, loss=0.5, retransmit_s=1.0)
+    _, client, server = await sim_pair(seed=3, model=model)
+    for index in range(50):
+        await client.send_all(bytes([index]))
+    received = bytearray()
+    while len(received) < 50:
+        received += await server.receive_some()
+    assert bytes(received) == bytes(range(50))
+    assert trio.current_time() > 1.0  # some chunks were retransmitted
+
+
+async def test_partition_breaks_and_refuses(autojump_clock: trio.testing.MockClock) -> None:
+    net, client, server = await sim_pair()
+    net.partition([{"a"}, {"b"}])
+    with pytest.raises(trio.BrokenResourceError):
+        await client.send_all(b"x")
+    with pytest.raises(trio.BrokenResourceError):
+        await server.receive_some()
+    with pytest.raises(ConnectionRefusedError):
+        await net.connect("a", "b")
+    net.heal()
+    again = await net.connect("a", "b")
+    await again.send_all(b"back")
+
+
+async def test_crash_and_recovery(autojump_clock: trio.testing.MockClock) -> None:
+    net, client, _server = await sim_pair()
+    net.take_down("b")
+    with pytest.raises(trio.BrokenResourceError):
+        await client.receive_some()
+    with pytest.raises(ConnectionRefusedError):
+        await net.connect("a", "b")
+    net.bring_up("b")
+    await net.connect("a", "b")
+    with pytest.raises(ConnectionRefusedError):
+        await net.connect("a", "nobody")
