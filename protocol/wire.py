@@ -26,6 +26,7 @@ from protocol.statement import NAME_PATTERN
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "MAX_PUSH_ENVELOPES",
+    "MAX_WANT_IDS",
     "WIRE_VERSION",
     "ErrorMessage",
     "Hello",
@@ -34,6 +35,8 @@ __all__ = [
     "MessageType",
     "Push",
     "ReaderState",
+    "Sync",
+    "Want",
     "decode_message",
     "encode_message",
 ]
@@ -41,6 +44,8 @@ __all__ = [
 WIRE_VERSION = 1
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 MAX_PUSH_ENVELOPES = 1000
+MAX_WANT_IDS = 4096
+_ID_BYTES = 32
 _LENGTH_BYTES = 4
 _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
@@ -55,6 +60,8 @@ class MessageType(enum.IntEnum):
     HELLO = 1
     ERROR = 2
     PUSH = 3
+    SYNC = 4
+    WANT = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +126,33 @@ class Push:
             require(len(envelope) <= MAX_ENVELOPE_BYTES, Reason.OUT_OF_RANGE, "envelope size")
 
 
-Message: TypeAlias = Hello | ErrorMessage | Push
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync:
+    """One step of a reconciliation session (SPEC §13); `payload` None ends it."""
+
+    payload: bytes | None
+
+    def __post_init__(self) -> None:
+        require(
+            self.payload is None or type(self.payload) is bytes, Reason.BAD_FIELD, "sync payload"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Want:
+    """Attestation ids the sender asks for (it learned it lacks them)."""
+
+    ids: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        require(type(self.ids) is tuple, Reason.BAD_FIELD, "ids is an array")
+        require(1 <= len(self.ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
+        for identifier in self.ids:
+            ok = type(identifier) is bytes and len(identifier) == _ID_BYTES
+            require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
+
+
+Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want
 
 
 def _fields(message: Message) -> tuple[Value, ...]:
@@ -133,6 +166,10 @@ def _fields(message: Message) -> tuple[Value, ...]:
         )
     if isinstance(message, ErrorMessage):
         return (MessageType.ERROR.value, message.code, message.detail)
+    if isinstance(message, Sync):
+        return (MessageType.SYNC.value, message.payload)
+    if isinstance(message, Want):
+        return (MessageType.WANT.value, message.ids)
     return (MessageType.PUSH.value, message.envelopes)
 
 
@@ -180,6 +217,12 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.PUSH and type(code) is int:
         require(len(fields) == 1, Reason.BAD_FIELD, "push has 1 field")
         return Push(envelopes=fields[0])  # type: ignore[arg-type]
+    if code == MessageType.SYNC and type(code) is int:
+        require(len(fields) == 1, Reason.BAD_FIELD, "sync has 1 field")
+        return Sync(payload=fields[0])  # type: ignore[arg-type]
+    if code == MessageType.WANT and type(code) is int:
+        require(len(fields) == 1, Reason.BAD_FIELD, "want has 1 field")
+        return Want(ids=fields[0])  # type: ignore[arg-type]
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 

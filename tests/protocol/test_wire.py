@@ -15,6 +15,8 @@ from protocol.wire import (
     MessageReader,
     Push,
     ReaderState,
+    Sync,
+    Want,
     decode_message,
     encode_message,
 )
@@ -36,6 +38,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
         detail=texts,
     ),
     st.builds(Push, envelopes=st.lists(envelopes(), min_size=1, max_size=4).map(tuple)),
+    st.builds(Sync, payload=st.none() | st.binary(max_size=100)),
+    st.builds(
+        Want, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
+    ),
 )
 
 
