@@ -1,0 +1,249 @@
+"""Replication between peers: reconcile on connect, pull what is missing, flood what is new.
+
+A first, deliberately simple gossip layer (issue #5 builds the full one: peer
+manager, eager/lazy push trees, quotas). On every connection each side says
+hello; the connecting side starts a set reconciliation (SPEC §13) over the
+(issued_at, id) pairs of its store; when the session ends each side asks for
+what it lacks (`want`) and answers the other's wants with `push`. Every
+attestation that a push or a local `publish` adds to the store is pushed on to
+every other connected peer, so a new attestation floods the community, and
+duplicates die at the first node that already holds them.
+
+All peer bytes go through `ingest` (decode, verify, freshness) before they
+touch the store. A peer that breaks the protocol gets an `error` message and
+is disconnected; its session never takes the node down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import trio
+
+from node.store import Outcome, Store, ingest
+from node.transport import SecureStream
+from protocol.attestation import Attestation, AttestationId
+from protocol.errors import RemoteProtocolError
+from protocol.events import NeedData
+from protocol.identity import IdentityId
+from protocol.sync import Reconciler
+from protocol.wire import (
+    MAX_PUSH_ENVELOPES,
+    MAX_WANT_IDS,
+    ErrorMessage,
+    Hello,
+    Message,
+    MessageReader,
+    Push,
+    Sync,
+    Want,
+    encode_message,
+)
+
+__all__ = ["GossipNode", "InlineStore", "StoreAccess", "ThreadedStore"]
+
+T = TypeVar("T")
+AGENT = "trustnode/0.1"
+_MAX_OUTBOX_BYTES = 32 * 1024 * 1024
+
+
+class StoreAccess(Protocol):
+    """How the async layer reaches the synchronous store."""
+
+    async def run(self, operation: Callable[[Store], T]) -> T:
+        """Run `operation(store)` and return its result."""
+        ...
+
+
+class ThreadedStore:
+    """Runs store operations in a worker thread, one at a time (the daemon's choice)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = trio.Lock()
+
+    async def run(self, operation: Callable[[Store], T]) -> T:
+        """Run `operation(store)` in a thread, serialised."""
+        async with self._lock:
+            return await trio.to_thread.run_sync(operation, self._store)
+
+
+class InlineStore:
+    """Runs store operations inline: for simulations on a MockClock with in-memory stores.
+
+    A worker thread would let the autojump clock race ahead of the store, so
+    simulations trade a brief block of the event loop for determinism.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def run(self, operation: Callable[[Store], T]) -> T:
+        """Run `operation(store)` now, then checkpoint."""
+        result = operation(self._store)
+        await trio.lowlevel.checkpoint()
+        return result
+
+
+class OutboxFullError(trio.BrokenResourceError):
+    """A peer stopped reading while we owed it more than the outbox bound."""
+
+
+@dataclass
+class _Peer:
+    """One connection. Sending never blocks the reader: messages go to an outbox
+    that a writer task drains, so two peers answering each other's requests at
+    once cannot deadlock on full windows. The outbox is bounded in bytes."""
+
+    identity: IdentityId
+    stream: SecureStream
+    outbox_bytes: int = 0
+    reconciler: Reconciler | None = None
+    outbox: trio.MemorySendChannel[bytes] = field(init=False)
+    inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
+
+    async def send(self, message: Message) -> None:
+        data = encode_message(message)
+        if self.outbox_bytes + len(data) > _MAX_OUTBOX_BYTES:
+            raise OutboxFullError(f"peer owes us reading {self.outbox_bytes} bytes")
+        self.outbox_bytes += len(data)
+        self.outbox.send_nowait(data)
+        await trio.lowlevel.checkpoint()
+
+    async def write_loop(self) -> None:
+        async for data in self.inbox:
+            await self.stream.send_all(data)
+            self.outbox_bytes -= len(data)
+
+
+def _all_items(store: Store) -> list[tuple[int, bytes]]:
+    items: list[tuple[int, bytes]] = []
+    after: tuple[int, bytes] | None = None
+    while batch := store.ids_in_order(after=after, limit=10_000):
+        items += [(ts, bytes(i)) for ts, i in batch]
+        after = items[-1]
+    return items
+
+
+def _envelopes(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
+    def fetch(store: Store) -> list[bytes]:
+        found = (store.get(AttestationId(i)) for i in ids)
+        return [a.data for a in found if a is not None]
+
+    return fetch
+
+
+class GossipNode:
+    """Keeps one store in step with every connected peer."""
+
+    def __init__(
+        self,
+        *,
+        store: StoreAccess,
+        wall_clock_ms: Callable[[], int],
+        max_skew_ms: int = 10 * 60 * 1000,
+    ) -> None:
+        self._store = store
+        self._wall_clock_ms = wall_clock_ms
+        self._max_skew_ms = max_skew_ms
+        self._peers: dict[IdentityId, _Peer] = {}
+        self.protocol_errors = 0
+
+    @property
+    def peers(self) -> list[IdentityId]:
+        """Identities of the connected peers."""
+        return list(self._peers)
+
+    async def publish(self, attestations: Sequence[Attestation]) -> None:
+        """Store our own (or received) attestations and push the new ones to every peer."""
+        await self._ingest([a.data for a in attestations], source=None)
+
+    async def _ingest(self, envelopes: Sequence[bytes], *, source: IdentityId | None) -> None:
+        now_ms = self._wall_clock_ms()
+        report = await self._store.run(
+            lambda store: ingest(store, envelopes, now_ms=now_ms, max_skew_ms=self._max_skew_ms)
+        )
+        fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
+        if fresh:
+            for peer in list(self._peers.values()):
+                if peer.identity != source:
+                    await self._push(peer, fresh)
+
+    async def _push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
+        for start in range(0, len(envelopes), MAX_PUSH_ENVELOPES):
+            chunk = tuple(envelopes[start : start + MAX_PUSH_ENVELOPES])
+            try:
+                await peer.send(Push(envelopes=chunk))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # that session is ending; it cleans up after itself
+
+    async def run_session(self, stream: SecureStream, *, initiator: bool) -> None:
+        """Serve one connection until it ends; returns normally on disconnect."""
+        peer = _Peer(identity=stream.peer, stream=stream)
+        self._peers[peer.identity] = peer
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(peer.write_loop)
+                await peer.send(Hello(capabilities=("push", "sync-v1"), agent=AGENT))
+                if initiator:
+                    peer.reconciler = Reconciler(await self._store.run(_all_items))
+                    await peer.send(Sync(payload=peer.reconciler.initiate()))
+                await self._read_loop(peer)
+                nursery.cancel_scope.cancel()
+        except* RemoteProtocolError as group:
+            self.protocol_errors += 1
+            await self._refuse(peer, group.exceptions[0])  # type: ignore[arg-type]
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the peer went away, or stopped reading
+        finally:
+            if self._peers.get(peer.identity) is peer:
+                del self._peers[peer.identity]
+            await trio.aclose_forcefully(stream)
+
+    async def _refuse(self, peer: _Peer, error: RemoteProtocolError) -> None:
+        # Straight to the stream: the writer task has stopped with the session.
+        gone = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError)
+        with trio.move_on_after(1), contextlib.suppress(*gone):
+            await peer.stream.send_all(encode_message(ErrorMessage(code=error.reason.value)))
+
+    async def _read_loop(self, peer: _Peer) -> None:
+        reader = MessageReader()
+        while data := await peer.stream.receive_some():
+            reader.receive_data(data)
+            while not isinstance(message := reader.next_event(), NeedData):
+                await self._handle(peer, message)
+
+    async def _handle(self, peer: _Peer, message: Message) -> None:
+        if isinstance(message, Sync):
+            await self._on_sync(peer, message.payload)
+        elif isinstance(message, Want):
+            envelopes = await self._store.run(_envelopes(message.ids))
+            await self._push(peer, envelopes)
+        elif isinstance(message, Push):
+            await self._ingest(message.envelopes, source=peer.identity)
+        # hello and error carry nothing we act on yet
+
+    async def _on_sync(self, peer: _Peer, payload: bytes | None) -> None:
+        if payload is None:
+            await self._send_wants(peer)
+            return
+        if peer.reconciler is None:
+            peer.reconciler = Reconciler(await self._store.run(_all_items))
+        reply = peer.reconciler.receive(payload)
+        await peer.send(Sync(payload=reply))
+        if reply is None:
+            await self._send_wants(peer)
+
+    async def _send_wants(self, peer: _Peer) -> None:
+        if peer.reconciler is None:
+            return
+        wanted = sorted(peer.reconciler.need)
+        peer.reconciler = None
+        for start in range(0, len(wanted), MAX_WANT_IDS):
+            await peer.send(Want(ids=tuple(wanted[start : start + MAX_WANT_IDS])))

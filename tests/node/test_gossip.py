@@ -1,0 +1,108 @@
+"""Replication over the simulated network: reconcile, pull, flood (virtual time)."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from node.gossip import GossipNode, InlineStore
+from node.simnet import SimNetwork
+from node.store import Store
+from node.transport import open_secure_stream
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.channel import Community
+from protocol.handshake import Role
+from protocol.identity import IdentityKey
+from protocol.statement import Trust
+
+COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
+T0 = 1_700_000_000_000
+
+
+class Member:
+    """A node of the test community: key, store, gossip."""
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.name = name
+        self.key = IdentityKey.from_seed(bytes([seed]) * 32)
+        self.store = Store.open(":memory:")
+        self.gossip = GossipNode(
+            store=InlineStore(self.store),
+            wall_clock_ms=lambda: T0 + int(trio.current_time() * 1000),
+        )
+
+    def attest(self, subject: Member, n: int) -> Attestation:
+        body = AttestationBody(
+            issuer=self.key.identity,
+            issued_at_ms=T0 - 10_000 + n,
+            statement=Trust(subject=subject.key.identity, context=f"c{n}", value=50),
+        )
+        return sign_attestation(body, self.key)
+
+    def ids(self) -> set[bytes]:
+        return {bytes(i) for _, i in self.store.ids_in_order(limit=100_000)}
+
+
+async def link(net: SimNetwork, nursery: trio.Nursery, client: Member, server: Member) -> None:
+    listener = net.listen(f"{server.name}/{client.name}")
+
+    async def accept() -> None:
+        raw = await listener.accept()
+        secure = await open_secure_stream(
+            raw, role=Role.RESPONDER, community=COMMUNITY, identity_key=server.key
+        )
+        await server.gossip.run_session(secure, initiator=False)
+
+    async def connect() -> None:
+        raw = await net.connect(client.name, f"{server.name}/{client.name}")
+        secure = await open_secure_stream(
+            raw, role=Role.INITIATOR, community=COMMUNITY, identity_key=client.key
+        )
+        await client.gossip.run_session(secure, initiator=True)
+
+    nursery.start_soon(accept)
+    nursery.start_soon(connect)
+
+
+async def test_three_nodes_converge_then_flood(autojump_clock: trio.testing.MockClock) -> None:
+    net = SimNetwork(seed=5)
+    a, b, c = Member("a", 1), Member("b", 2), Member("c", 3)
+    # Divergent starting points: each knows attestations the others lack.
+    for member, other, offset in ((a, b, 0), (b, c, 1000), (c, a, 2000)):
+        made = [member.attest(other, offset + n) for n in range(300)]
+        member.store.apply(made, now_ms=T0)
+    shared = a.attest(c, 5000)
+    for member in (a, b, c):
+        member.store.apply([shared], now_ms=T0)
+    union = a.ids() | b.ids() | c.ids()
+    assert len(union) == 901
+
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)  # a - b - c: c only reaches a through b
+        await link(net, nursery, c, b)
+        await trio.sleep(30)
+        assert a.ids() == b.ids() == c.ids() == union
+
+        fresh = a.attest(b, 9000)
+        start = trio.current_time()
+        await a.gossip.publish([fresh])
+        await trio.sleep(5)
+        assert bytes(fresh.id) in c.ids()
+        assert trio.current_time() - start <= 5
+        nursery.cancel_scope.cancel()
+
+
+async def test_garbage_push_disconnects_the_peer(autojump_clock: trio.testing.MockClock) -> None:
+    net = SimNetwork(seed=6)
+    a, b = Member("a", 1), Member("b", 2)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        assert a.gossip.peers == [b.key.identity]
+        # b's node sends a syntactically broken message through its session.
+        peer = b.gossip._peers[a.key.identity]
+        await peer.stream.send_all(b"\x00\x00\x00\x02\x91\x07")
+        await trio.sleep(5)
+        assert a.gossip.protocol_errors == 1
+        assert a.gossip.peers == []
+        nursery.cancel_scope.cancel()
