@@ -23,10 +23,11 @@ from typing import Protocol, TypeVar
 
 import trio
 
+from node.policy import PEER_POLICY, Action, BanList
 from node.store import Outcome, Store, ingest
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId
-from protocol.errors import RemoteProtocolError
+from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.identity import IdentityId
 from protocol.sync import Reconciler
@@ -48,6 +49,7 @@ __all__ = ["GossipNode", "InlineStore", "StoreAccess", "ThreadedStore"]
 T = TypeVar("T")
 AGENT = "trustnode/0.1"
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
+_SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
 class StoreAccess(Protocol):
@@ -153,6 +155,7 @@ class GossipNode:
         self._wall_clock_ms = wall_clock_ms
         self._max_skew_ms = max_skew_ms
         self._peers: dict[IdentityId, _Peer] = {}
+        self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
 
     @property
@@ -164,7 +167,10 @@ class GossipNode:
         """Store our own (or received) attestations and push the new ones to every peer."""
         await self._ingest([a.data for a in attestations], source=None)
 
-    async def _ingest(self, envelopes: Sequence[bytes], *, source: IdentityId | None) -> None:
+    async def _ingest(
+        self, envelopes: Sequence[bytes], *, source: IdentityId | None
+    ) -> Reason | None:
+        """Store what verifies, forward what is new; return the worst refusal's reason."""
         now_ms = self._wall_clock_ms()
         report = await self._store.run(
             lambda store: ingest(store, envelopes, now_ms=now_ms, max_skew_ms=self._max_skew_ms)
@@ -174,6 +180,8 @@ class GossipNode:
             for peer in list(self._peers.values()):
                 if peer.identity != source:
                     await self._push(peer, fresh)
+        reasons = [i.reason for i in report.items if i.reason is not None]
+        return max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
 
     async def _push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
         for start in range(0, len(envelopes), MAX_PUSH_ENVELOPES):
@@ -185,6 +193,9 @@ class GossipNode:
 
     async def run_session(self, stream: SecureStream, *, initiator: bool) -> None:
         """Serve one connection until it ends; returns normally on disconnect."""
+        if self.bans.is_banned(stream.peer):
+            await trio.aclose_forcefully(stream)
+            return
         peer = _Peer(identity=stream.peer, stream=stream)
         self._peers[peer.identity] = peer
         try:
@@ -197,8 +208,12 @@ class GossipNode:
                 await self._read_loop(peer)
                 nursery.cancel_scope.cancel()
         except* RemoteProtocolError as group:
+            error = group.exceptions[0]
+            assert isinstance(error, RemoteProtocolError)
             self.protocol_errors += 1
-            await self._refuse(peer, group.exceptions[0])  # type: ignore[arg-type]
+            if PEER_POLICY.get(error.reason, Action.CLOSE) is Action.BAN:
+                self.bans.ban(peer.identity)
+            await self._refuse(peer, error)
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away, or stopped reading
         finally:
@@ -226,7 +241,10 @@ class GossipNode:
             envelopes = await self._store.run(_envelopes(message.ids))
             await self._push(peer, envelopes)
         elif isinstance(message, Push):
-            await self._ingest(message.envelopes, source=peer.identity)
+            reason = await self._ingest(message.envelopes, source=peer.identity)
+            if reason is not None and PEER_POLICY[reason] is not Action.DROP:
+                # The valid part was kept; the peer answers for the rest (node/policy).
+                raise RemoteProtocolError(reason, "peer pushed a refused attestation")
         # hello and error carry nothing we act on yet
 
     async def _on_sync(self, peer: _Peer, payload: bytes | None) -> None:

@@ -9,11 +9,12 @@ from node.gossip import GossipNode, InlineStore
 from node.simnet import SimNetwork
 from node.store import Store
 from node.transport import open_secure_stream
-from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
 from protocol.channel import Community
 from protocol.handshake import Role
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
+from protocol.wire import Push
 
 COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
 T0 = 1_700_000_000_000
@@ -105,4 +106,23 @@ async def test_garbage_push_disconnects_the_peer(autojump_clock: trio.testing.Mo
         await trio.sleep(5)
         assert a.gossip.protocol_errors == 1
         assert a.gossip.peers == []
+        # Malformed bytes close the connection; they do not ban (SPEC reasons, node/policy).
+        assert not a.gossip.bans.is_banned(b.key.identity)
+        nursery.cancel_scope.cancel()
+
+
+async def test_forged_push_bans_the_peer(autojump_clock: trio.testing.MockClock) -> None:
+    net = SimNetwork(seed=7)
+    a, b = Member("a", 1), Member("b", 2)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        forged = bytearray(b.attest(a, 1).data)
+        forged[-1] ^= 1
+        peer = b.gossip._peers[a.key.identity]
+        await peer.send(Push(envelopes=(bytes(forged),)))
+        await trio.sleep(5)
+        assert a.gossip.bans.is_banned(b.key.identity)
+        assert a.gossip.peers == []
+        assert not a.store.contains(attestation_id(bytes(forged)))
         nursery.cancel_scope.cancel()

@@ -1,0 +1,70 @@
+"""What we do to a peer for each reason a protocol error can carry: one table (STYLE §10.5).
+
+Benign reasons (a clock slightly ahead, a newer version) drop the item and keep
+the peer; malformed or non-canonical bytes close the connection; forged
+signatures and failed handshakes also ban the identity for a while, doubling
+on every repeat (1 h, 2 h, ... at most 24 h).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol.errors import Reason
+from protocol.identity import IdentityId
+
+__all__ = ["PEER_POLICY", "Action", "BanList"]
+
+
+class Action(enum.Enum):
+    """The consequence of a protocol error for the peer that caused it."""
+
+    DROP = "drop"  # ignore the offending item, keep the connection
+    CLOSE = "close"  # close the connection; the peer may reconnect
+    BAN = "ban"  # close and refuse the identity for a while
+
+
+PEER_POLICY: dict[Reason, Action] = {
+    Reason.FROM_FUTURE: Action.DROP,
+    Reason.EXPIRED: Action.DROP,
+    Reason.UNKNOWN_VERSION: Action.CLOSE,
+    Reason.TOO_LARGE: Action.CLOSE,
+    Reason.MALFORMED: Action.CLOSE,
+    Reason.TRAILING_BYTES: Action.CLOSE,
+    Reason.UNKNOWN_KIND: Action.CLOSE,
+    Reason.BAD_FIELD: Action.CLOSE,
+    Reason.OUT_OF_RANGE: Action.CLOSE,
+    Reason.NON_CANONICAL: Action.BAN,
+    Reason.BAD_TEXT: Action.CLOSE,
+    Reason.BAD_CHECKSUM: Action.CLOSE,
+    Reason.BAD_SIGNATURE: Action.BAN,
+    Reason.DECRYPT_FAILED: Action.BAN,
+    Reason.BAD_HANDSHAKE: Action.BAN,
+}
+
+_FIRST_BAN_S = 3600.0
+_MAX_BAN_S = 24 * 3600.0
+
+
+@dataclass
+class BanList:
+    """Banned identities with exponential back-off, on an injected monotonic clock."""
+
+    clock: Callable[[], float]
+    _until: dict[IdentityId, float] = field(default_factory=dict)
+    _strikes: dict[IdentityId, int] = field(default_factory=dict)
+
+    def ban(self, identity: IdentityId) -> float:
+        """Ban `identity`; return the ban's length in seconds."""
+        strikes = self._strikes.get(identity, 0)
+        length = min(_FIRST_BAN_S * (1 << min(strikes, 16)), _MAX_BAN_S)
+        self._strikes[identity] = strikes + 1
+        self._until[identity] = self.clock() + length
+        return length
+
+    def is_banned(self, identity: IdentityId) -> bool:
+        """Whether `identity` is banned now."""
+        until = self._until.get(identity)
+        return until is not None and self.clock() < until

@@ -1,0 +1,36 @@
+"""The peer policy table covers every reason; bans back off exponentially."""
+
+from __future__ import annotations
+
+from node.policy import PEER_POLICY, Action, BanList
+from protocol.errors import Reason, Severity
+from protocol.identity import IdentityId
+
+
+def test_every_reason_has_an_action() -> None:
+    assert set(PEER_POLICY) == set(Reason)
+
+
+def test_benign_reasons_never_ban() -> None:
+    for reason, action in PEER_POLICY.items():
+        if reason.severity is Severity.BENIGN:
+            assert action is not Action.BAN, reason
+
+
+def test_forgery_bans() -> None:
+    assert PEER_POLICY[Reason.BAD_SIGNATURE] is Action.BAN
+    assert PEER_POLICY[Reason.FROM_FUTURE] is Action.DROP
+
+
+def test_bans_back_off_and_expire() -> None:
+    now = [0.0]
+    bans = BanList(clock=lambda: now[0])
+    peer = IdentityId(bytes(32))
+    assert not bans.is_banned(peer)
+    assert bans.ban(peer) == 3600
+    assert bans.is_banned(peer)
+    now[0] = 3600
+    assert not bans.is_banned(peer)
+    assert bans.ban(peer) == 7200
+    lengths = [bans.ban(peer) for _ in range(10)]
+    assert lengths[-1] == 24 * 3600
