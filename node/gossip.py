@@ -25,6 +25,7 @@ import trio
 
 from node.policy import PEER_POLICY, Action, BanList
 from node.store import Outcome, Store, ingest
+from node.store.ingest import Admission
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId
 from protocol.errors import Reason, RemoteProtocolError
@@ -150,8 +151,10 @@ class GossipNode:
         store: StoreAccess,
         wall_clock_ms: Callable[[], int],
         max_skew_ms: int = 10 * 60 * 1000,
+        admit: Admission | None = None,
     ) -> None:
         self._store = store
+        self._admit = admit
         self._wall_clock_ms = wall_clock_ms
         self._max_skew_ms = max_skew_ms
         self._peers: dict[IdentityId, _Peer] = {}
@@ -172,8 +175,12 @@ class GossipNode:
     ) -> Reason | None:
         """Store what verifies, forward what is new; return the worst refusal's reason."""
         now_ms = self._wall_clock_ms()
+        # Our own attestations always stay; what peers bring passes the relay policy.
+        admit = self._admit if source is not None else None
         report = await self._store.run(
-            lambda store: ingest(store, envelopes, now_ms=now_ms, max_skew_ms=self._max_skew_ms)
+            lambda store: ingest(
+                store, envelopes, now_ms=now_ms, max_skew_ms=self._max_skew_ms, admit=admit
+            )
         )
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if fresh:

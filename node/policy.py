@@ -29,6 +29,7 @@ class Action(enum.Enum):
 PEER_POLICY: dict[Reason, Action] = {
     Reason.FROM_FUTURE: Action.DROP,
     Reason.EXPIRED: Action.DROP,
+    Reason.QUOTA: Action.DROP,
     Reason.UNKNOWN_VERSION: Action.CLOSE,
     Reason.TOO_LARGE: Action.CLOSE,
     Reason.MALFORMED: Action.CLOSE,

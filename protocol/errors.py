@@ -59,6 +59,8 @@ class Reason(enum.Enum):
     BAD_SIGNATURE = "bad_signature"
     FROM_FUTURE = "from_future"
     EXPIRED = "expired"
+    # Local policy: valid, but more than this node stores for that issuer.
+    QUOTA = "quota"
     # Secure channel: the handshake or a transport message does not check out.
     DECRYPT_FAILED = "decrypt_failed"
     BAD_HANDSHAKE = "bad_handshake"
@@ -74,6 +76,7 @@ _SEVERITY: dict[Reason, Severity] = {
     Reason.UNKNOWN_VERSION: Severity.BENIGN,
     Reason.FROM_FUTURE: Severity.BENIGN,
     Reason.EXPIRED: Severity.BENIGN,
+    Reason.QUOTA: Severity.BENIGN,
     # A typo in a pasted identity is a human's slip, not an attack.
     Reason.BAD_TEXT: Severity.BENIGN,
     Reason.BAD_CHECKSUM: Severity.BENIGN,

@@ -14,7 +14,7 @@ thread, because the Python parts of both sides kept waiting for the GIL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
@@ -22,14 +22,15 @@ from node.errors import StoreError
 from node.store.records import IngestReport, ItemReport, Outcome
 from node.store.store import Store
 from protocol.attestation import Attestation, check_fresh, decode_attestation
-from protocol.errors import RemoteProtocolError
+from protocol.errors import Reason, RemoteProtocolError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "IngestError", "ingest"]
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "Admission", "IngestError", "ingest"]
 
 DEFAULT_MAX_SKEW_MS = 10 * 60 * 1000
 DEFAULT_BATCH_SIZE = 2000
 
 _Verified = tuple[list[tuple[int, Attestation]], list[ItemReport]]
+Admission = Callable[[Store, list[Attestation]], list[Reason | None]]
 
 
 class IngestError(StoreError):
@@ -48,8 +49,13 @@ def ingest(
     max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     verify_threads: int = 1,
+    admit: Admission | None = None,
 ) -> IngestReport:
     """Decode, verify, check freshness and store `envelopes`, committing every `batch_size`.
+
+    `admit`, if given, sees each batch of *verified* attestations and returns,
+    for each, None to store it or a reason (e.g. `quota`) to refuse it: this is
+    where a relay policy decides what this node is willing to keep.
 
     Returns:
         One `ItemReport` per envelope, in input order. Rejected items carry the
@@ -74,9 +80,25 @@ def ingest(
             results = list(pool.map(verify, parts)) if len(parts) > 1 else [verify(parts[0])]
             verified = [item for result in results for item in result[0]]
             rejected = [item for result in results for item in result[1]]
+            if admit is not None and verified:
+                verified, refused = _admitted(store, verified, admit)
+                rejected += refused
             _commit(store, (verified, rejected), items, now_ms=now_ms)
     items.sort(key=lambda item: item.index)
     return IngestReport(items=tuple(items))
+
+
+def _admitted(
+    store: Store, verified: list[tuple[int, Attestation]], admit: Admission
+) -> tuple[list[tuple[int, Attestation]], list[ItemReport]]:
+    decisions = admit(store, [attestation for _, attestation in verified])
+    kept, refused = [], []
+    for (index, attestation), reason in zip(verified, decisions, strict=True):
+        if reason is None:
+            kept.append((index, attestation))
+        else:
+            refused.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=reason))
+    return kept, refused
 
 
 def _batches(envelopes: Iterable[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:

@@ -347,6 +347,31 @@ class Store:
             for i, s, v, a in rows
         ]
 
+    def positive_trust_edges(self, *, now_ms: int) -> list[tuple[IdentityId, IdentityId]]:
+        """(issuer, subject) of every current trust attestation with value > 0, any context."""
+        query = (
+            "SELECT DISTINCT i.key, s.key FROM attestations AS a "  # noqa: S608  # constant SQL
+            "JOIN identities AS i ON i.ref = a.issuer_ref "
+            "JOIN identities AS s ON s.ref = a.subject_ref "
+            f"WHERE a.kind = 1 AND a.value > 0 AND {_CURRENT}"
+        )
+        with self._reading() as connection:
+            rows = connection.execute(query, (now_ms,)).fetchall()
+        return [(IdentityId(i), IdentityId(s)) for i, s in rows]
+
+    def count_by_issuer(self, issuers: Sequence[IdentityId]) -> dict[IdentityId, int]:
+        """How many attestations (of any state) we store from each of `issuers`."""
+        counts: dict[IdentityId, int] = {}
+        with self._reading() as connection:
+            for issuer in issuers:
+                row = connection.execute(
+                    "SELECT count(*) FROM attestations WHERE issuer_ref = "
+                    "(SELECT ref FROM identities WHERE key = ?)",
+                    (issuer,),
+                ).fetchone()
+                counts[issuer] = int(row[0])
+        return counts
+
     def ids_in_order(
         self, *, after: tuple[int, bytes] | None = None, limit: int = 10_000
     ) -> list[tuple[int, AttestationId]]:

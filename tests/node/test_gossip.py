@@ -8,6 +8,7 @@ import trio.testing
 from node.gossip import GossipNode, InlineStore
 from node.simnet import SimNetwork
 from node.store import Store
+from node.store.ingest import Admission
 from node.transport import open_secure_stream
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
 from protocol.channel import Community
@@ -23,13 +24,14 @@ T0 = 1_700_000_000_000
 class Member:
     """A node of the test community: key, store, gossip."""
 
-    def __init__(self, name: str, seed: int) -> None:
+    def __init__(self, name: str, seed: int, admit: Admission | None = None) -> None:
         self.name = name
         self.key = IdentityKey.from_seed(bytes([seed]) * 32)
         self.store = Store.open(":memory:")
         self.gossip = GossipNode(
             store=InlineStore(self.store),
             wall_clock_ms=lambda: T0 + int(trio.current_time() * 1000),
+            admit=admit,
         )
 
     def attest(self, subject: Member, n: int) -> Attestation:

@@ -1,0 +1,104 @@
+"""Relay policy: what this node agrees to store (and so to forward) from whom.
+
+An identity farm can mint valid attestations by the million; signatures do
+not stop it, so storage must. An issuer is *vouched* when a chain of current
+positive trust attestations of at most `horizon_hops` leads to it from this
+node's own identity (or from the anchors it configured). Vouched issuers are
+stored without limit; every other issuer gets a small quota of stored
+attestations (`unvouched_quota`), and the rest are refused with the benign
+reason `quota` (the peer is not blamed: it may have relayed in good faith).
+
+The trade-off for newcomers: before anyone vouches for them, only their first
+`unvouched_quota` attestations travel beyond the members who store them
+anyway; a vouch (typically from whoever invited them) lifts the limit at the
+next refresh. Honest newcomers rarely need more than a few attestations before
+someone they know vouches for them; an identity farm stays capped at
+quota x identities, and each of its identities needs a real member's vouch to
+grow.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from node.store import Store
+from protocol.attestation import Attestation
+from protocol.errors import Reason
+from protocol.identity import IdentityId
+
+__all__ = ["RelayGate", "RelayPolicy"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayPolicy:
+    """How far vouching reaches, and what an unvouched issuer may store."""
+
+    horizon_hops: int = 3
+    unvouched_quota: int = 20
+    refresh_ms: int = 60_000
+
+
+class RelayGate:
+    """The admission function for `ingest`, with a cached vouched set."""
+
+    def __init__(
+        self,
+        *,
+        anchors: Iterable[IdentityId],
+        policy: RelayPolicy = RelayPolicy(),  # frozen: safe as a default
+        wall_clock_ms: Callable[[], int],
+    ) -> None:
+        self._anchors = frozenset(anchors)
+        self._policy = policy
+        self._clock = wall_clock_ms
+        self._vouched: frozenset[IdentityId] = frozenset()
+        self._computed_at: int | None = None
+        self.refused = 0
+
+    def vouched(self, store: Store) -> frozenset[IdentityId]:
+        """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
+        now_ms = self._clock()
+        if self._computed_at is None or now_ms - self._computed_at >= self._policy.refresh_ms:
+            self._vouched = self._reach(store.positive_trust_edges(now_ms=now_ms))
+            self._computed_at = now_ms
+        return self._vouched
+
+    def invalidate(self) -> None:
+        """Recompute at the next admission (e.g. after we vouched for someone)."""
+        self._computed_at = None
+
+    def _reach(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
+        out: dict[IdentityId, list[IdentityId]] = {}
+        for issuer, subject in edges:
+            out.setdefault(issuer, []).append(subject)
+        seen = set(self._anchors)
+        frontier = deque((anchor, 0) for anchor in self._anchors)
+        while frontier:
+            node, hops = frontier.popleft()
+            if hops == self._policy.horizon_hops:
+                continue
+            for subject in out.get(node, ()):
+                if subject not in seen:
+                    seen.add(subject)
+                    frontier.append((subject, hops + 1))
+        return frozenset(seen)
+
+    def __call__(self, store: Store, attestations: list[Attestation]) -> list[Reason | None]:
+        """Admit vouched issuers; cap the others at the quota (an `ingest` admission)."""
+        vouched = self.vouched(store)
+        strangers = sorted({a.issuer for a in attestations if a.issuer not in vouched})
+        stored = store.count_by_issuer(strangers) if strangers else {}
+        decisions: list[Reason | None] = []
+        for attestation in attestations:
+            issuer = attestation.issuer
+            if issuer in vouched:
+                decisions.append(None)
+            elif stored[issuer] < self._policy.unvouched_quota:
+                stored[issuer] += 1
+                decisions.append(None)
+            else:
+                self.refused += 1
+                decisions.append(Reason.QUOTA)
+        return decisions

@@ -1,0 +1,81 @@
+"""Relay policy: vouched issuers pass, an identity farm is capped at its quota."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from node.relay import RelayGate, RelayPolicy
+from node.simnet import SimNetwork
+from node.store import Outcome, Store, ingest
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.errors import Reason
+from protocol.identity import IdentityKey
+from protocol.statement import Trust
+from tests.node.test_gossip import T0, Member, link
+
+KEYS = [IdentityKey.from_seed(bytes([n]) * 32) for n in range(1, 9)]
+
+
+def trust(issuer: IdentityKey, subject: IdentityKey, n: int = 0, value: int = 60) -> Attestation:
+    body = AttestationBody(
+        issuer=issuer.identity,
+        issued_at_ms=T0 + n,
+        statement=Trust(subject=subject.identity, context=f"c{n}", value=value),
+    )
+    return sign_attestation(body, issuer)
+
+
+def test_vouched_set_follows_positive_chains_within_the_horizon() -> None:
+    me, a, b, c, d, flagged = KEYS[:6]
+    store = Store.open(":memory:")
+    chain = [trust(me, a), trust(a, b), trust(b, c), trust(c, d), trust(me, flagged, value=-80)]
+    store.apply(chain, now_ms=T0)
+    gate = RelayGate(
+        anchors=[me.identity], policy=RelayPolicy(horizon_hops=3), wall_clock_ms=lambda: T0
+    )
+    vouched = gate.vouched(store)
+    assert {me.identity, a.identity, b.identity, c.identity} <= vouched
+    assert d.identity not in vouched  # four hops away
+    assert flagged.identity not in vouched  # distrust never vouches
+
+
+def test_strangers_are_capped_and_vouching_lifts_the_cap() -> None:
+    me, friend, stranger = KEYS[0], KEYS[1], KEYS[2]
+    store = Store.open(":memory:")
+    store.apply([trust(me, friend)], now_ms=T0)
+    clock = [T0]
+    gate = RelayGate(
+        anchors=[me.identity], policy=RelayPolicy(unvouched_quota=3), wall_clock_ms=lambda: clock[0]
+    )
+    flood = [trust(stranger, friend, n) for n in range(10)] + [trust(friend, stranger, 99)]
+    report = ingest(store, [a.data for a in flood], now_ms=T0, admit=gate)
+    outcomes = [(i.outcome, i.reason) for i in report.items]
+    assert outcomes[:3] == [(Outcome.NEW, None)] * 3
+    assert outcomes[3:10] == [(Outcome.REJECTED, Reason.QUOTA)] * 7
+    assert outcomes[10] == (Outcome.NEW, None)  # the friend (vouched) vouches for the stranger
+    gate.invalidate()
+    later = ingest(store, [trust(stranger, friend, 50).data], now_ms=T0, admit=gate)
+    assert later.items[0].outcome is Outcome.NEW
+
+
+async def test_identity_farm_cannot_flood_an_honest_node(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = SimNetwork(seed=21)
+    gate = RelayGate(
+        anchors=[KEYS[0].identity], policy=RelayPolicy(unvouched_quota=5), wall_clock_ms=lambda: T0
+    )
+    honest, relay = Member("honest", 1, admit=gate), Member("relay", 2)
+    farm = [IdentityKey.from_seed(bytes([100 + n]) * 32) for n in range(20)]
+    spam = [trust(f, KEYS[3], n) for f in farm for n in range(50)]
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, honest, relay)
+        await trio.sleep(5)
+        await relay.gossip.publish(spam)  # 1000 valid attestations from 20 fresh identities
+        await trio.sleep(30)
+        stored = honest.store.statistics().attestations
+        assert stored <= 20 * 5
+        assert gate.refused >= 900
+        assert honest.gossip.peers == [relay.key.identity]  # quota refusals do not blame the relay
+        nursery.cancel_scope.cancel()
