@@ -3,8 +3,10 @@
 A first, deliberately simple gossip layer (issue #5 builds the full one: peer
 manager, eager/lazy push trees, quotas). On every connection each side says
 hello; the connecting side starts a set reconciliation (SPEC §13) over the
-(issued_at, id) pairs of its store; when the session ends each side asks for
-what it lacks (`want`) and answers the other's wants with `push`. Every
+(issued_at, id) pairs of its store, and again every `resync_interval_s`
+(anti-entropy: it repairs whatever pushes missed); when a session ends each
+side asks for what it lacks (`want`) and answers the other's wants with `push`.
+A session longer than `max_sync_rounds` closes the connection. Every
 attestation that a push or a local `publish` adds to the store is pushed on to
 every other connected peer, so a new attestation floods the community, and
 duplicates die at the first node that already holds them.
@@ -152,7 +154,11 @@ class GossipNode:
         wall_clock_ms: Callable[[], int],
         max_skew_ms: int = 10 * 60 * 1000,
         admit: Admission | None = None,
+        resync_interval_s: float = 60.0,
+        max_sync_rounds: int = 64,
     ) -> None:
+        self._resync_interval_s = resync_interval_s
+        self._max_sync_rounds = max_sync_rounds
         self._store = store
         self._admit = admit
         self._wall_clock_ms = wall_clock_ms
@@ -210,8 +216,9 @@ class GossipNode:
                 nursery.start_soon(peer.write_loop)
                 await peer.send(Hello(capabilities=("push", "sync-v1"), agent=AGENT))
                 if initiator:
-                    peer.reconciler = Reconciler(await self._store.run(_all_items))
-                    await peer.send(Sync(payload=peer.reconciler.initiate()))
+                    # Only the dialling side starts sessions, so a connection never
+                    # carries two at once; it repeats them to repair missed pushes.
+                    nursery.start_soon(self._anti_entropy, peer)
                 await self._read_loop(peer)
                 nursery.cancel_scope.cancel()
         except* RemoteProtocolError as group:
@@ -227,6 +234,13 @@ class GossipNode:
             if self._peers.get(peer.identity) is peer:
                 del self._peers[peer.identity]
             await trio.aclose_forcefully(stream)
+
+    async def _anti_entropy(self, peer: _Peer) -> None:
+        while True:
+            if peer.reconciler is None:
+                peer.reconciler = Reconciler(await self._store.run(_all_items))
+                await peer.send(Sync(payload=peer.reconciler.initiate()))
+            await trio.sleep(self._resync_interval_s)
 
     async def _refuse(self, peer: _Peer, error: RemoteProtocolError) -> None:
         # Straight to the stream: the writer task has stopped with the session.
@@ -260,6 +274,8 @@ class GossipNode:
             return
         if peer.reconciler is None:
             peer.reconciler = Reconciler(await self._store.run(_all_items))
+        if peer.reconciler.rounds >= self._max_sync_rounds:
+            raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync session over the round limit")
         reply = peer.reconciler.receive(payload)
         await peer.send(Sync(payload=reply))
         if reply is None:

@@ -128,3 +128,19 @@ async def test_forged_push_bans_the_peer(autojump_clock: trio.testing.MockClock)
         assert a.gossip.peers == []
         assert not a.store.contains(attestation_id(bytes(forged)))
         nursery.cancel_scope.cancel()
+
+
+async def test_anti_entropy_repairs_missed_pushes(autojump_clock: trio.testing.MockClock) -> None:
+    net = SimNetwork(seed=8)
+    a, b = Member("a", 1), Member("b", 2)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        # Attestations that reach b's store without being pushed (say, a lost push).
+        missed = [b.attest(a, 7000 + n) for n in range(40)]
+        b.store.apply(missed, now_ms=T0)
+        await trio.sleep(30)
+        assert not any(bytes(m.id) in a.ids() for m in missed)
+        await trio.sleep(40)  # the next anti-entropy session (every 60 s)
+        assert all(bytes(m.id) in a.ids() for m in missed)
+        nursery.cancel_scope.cancel()
