@@ -98,6 +98,7 @@ class SecureStream(trio.abc.Stream):
         self._plaintext = bytearray()
         self._closed = False
         self._eof = False
+        self._failed = False
         self._send_guard = _ConflictDetector("sending")
         self._receive_guard = _ConflictDetector("receiving")
 
@@ -131,6 +132,8 @@ class SecureStream(trio.abc.Stream):
                 raise ValueError("max_bytes must be >= 1")
         with self._receive_guard:
             self._check_open()
+            if self._failed:
+                raise trio.BrokenResourceError("the channel failed a protocol check")
             while not self._plaintext and not self._eof:
                 await self._fill()
             if not self._plaintext:
@@ -166,9 +169,10 @@ class SecureStream(trio.abc.Stream):
         try:
             return self._records.next_event()
         except RemoteProtocolError:
-            # Nothing more can be read from a broken channel; the caller's
+            # Nothing more can be read from a broken channel: later reads raise
+            # BrokenResourceError (never a clean-looking b""); the caller's
             # `aclose` (or async with) still closes the transport.
-            self._eof = True
+            self._failed = True
             raise
 
     def _check_open(self) -> None:

@@ -161,6 +161,8 @@ async def test_tampered_record_fails_and_closes() -> None:
     with pytest.raises(DecodeError) as info:
         await b.receive_some()
     assert info.value.reason is Reason.DECRYPT_FAILED
+    with pytest.raises(trio.BrokenResourceError):
+        await b.receive_some()  # never a clean-looking end after a failure
     left.send_stream.send_all_hook = original
     await b.aclose()
     with pytest.raises(trio.ClosedResourceError):
