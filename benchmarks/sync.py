@@ -1,10 +1,12 @@
 """Set reconciliation cost with the real `protocol.sync`: round trips and bytes vs ideal.
 
-Scenarios of research note gossip-sync.md §1.7 / goals G5-G6: identical sets,
-the newest 1 % missing (a node that was offline), 1 % missing at random
-(scattered loss). Items are (ms timestamp over a year, random 32-byte id); ideal
-bytes = missing items x 250 bytes (a typical attestation); the reconciliation
-bytes are added to the ideal transfer for the "total / ideal" column.
+Scenarios of issue #5 / research note gossip-sync.md §1.7 (goals G5-G6):
+identical sets, the newest 1 % missing (a node that was offline), 0.1 %, 1 % and
+10 % missing at random (scattered loss), each also priced for a naive exchange
+of the full id list (the fresh-join-over-loopback part is not built yet).
+Items are (ms timestamp over a year, random 32-byte id); ideal bytes = missing
+items x 250 bytes (a typical attestation); the reconciliation bytes are added
+to the ideal transfer for the "total / ideal" column.
 Run from the repository root: `python -m benchmarks.sync [--items N] [--json]`.
 """
 
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 from protocol.sync import Reconciler
 
 ATTESTATION_BYTES = 250
+NAIVE_BYTES_PER_ID = 32
 YEAR_MS = 365 * 24 * 3600 * 1000
 
 
@@ -35,6 +38,8 @@ class Row:
     bytes_per_missing: float
     total_vs_ideal: float
     seconds: float
+    naive_bytes: int
+    naive_vs_ideal: float
 
 
 def _session(
@@ -60,6 +65,8 @@ def run(count: int, seed: int) -> list[Row]:
         "identical": items,
         "newest 1% missing": items[: -count // 100],
         "1% missing at random": [x for x in items if rng.random() >= 0.01],
+        "0.1% missing at random": [x for x in items if rng.random() >= 0.001],
+        "10% missing at random": [x for x in items if rng.random() >= 0.10],
     }
     rows = []
     for name, mine in scenarios.items():
@@ -67,6 +74,8 @@ def run(count: int, seed: int) -> list[Row]:
         rounds, sent, missing = _session(mine, items)
         seconds = time.perf_counter() - started
         ideal = missing * ATTESTATION_BYTES
+        # The naive protocol: the server sends its whole id list (32 B per id).
+        naive = NAIVE_BYTES_PER_ID * len(items)
         rows.append(
             Row(
                 scenario=name,
@@ -76,6 +85,8 @@ def run(count: int, seed: int) -> list[Row]:
                 bytes_per_missing=sent / missing if missing else float(sent),
                 total_vs_ideal=(ideal + sent) / ideal if ideal else float("nan"),
                 seconds=seconds,
+                naive_bytes=naive,
+                naive_vs_ideal=(ideal + naive) / ideal if ideal else float("nan"),
             )
         )
     return rows
@@ -101,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"per missing {r.bytes_per_missing:>7,.0f} B  "
             f"total/ideal {ratio:>6}  ({r.seconds:.1f} s)"
         )
+        naive = "-" if r.missing == 0 else f"{r.naive_vs_ideal:.2f}x"
+        print(f"  {'':<22} naive full id list: {r.naive_bytes:>10,} B, total/ideal {naive:>7}")
     return 0
 
 
