@@ -166,6 +166,12 @@ class GossipNode:
         self._peers: dict[IdentityId, _Peer] = {}
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
+        self.stored_from_peers = 0
+        self._progress = trio.Event()
+
+    async def wait_progress(self) -> None:
+        """Wait until the next batch from a peer has been stored (see `stored_from_peers`)."""
+        await self._progress.wait()
 
     @property
     def peers(self) -> list[IdentityId]:
@@ -189,6 +195,10 @@ class GossipNode:
             )
         )
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
+        if source is not None:
+            self.stored_from_peers += len(report.stored_ids)
+            self._progress.set()
+            self._progress = trio.Event()
         if fresh:
             for peer in list(self._peers.values()):
                 if peer.identity != source:
