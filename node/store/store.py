@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Literal
 
 from node.errors import StoreError
+from node.store.heads import Row, settle, settle_heads
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from node.store.schema import LATEST_VERSION, migrate
 from protocol.attestation import Attestation, AttestationId, decode_envelope
 from protocol.errors import RemoteProtocolError
 from protocol.identity import IdentityId
-from protocol.statement import Kind, Rate, SlotId, Subject, Trust
+from protocol.statement import Kind, SlotId, Subject
 
 __all__ = ["Store"]
 
@@ -35,39 +36,12 @@ _SQL_CHUNK = 900
 _CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 256 * 1024 * 1024  # bound on `IN (...)` parameters per statement
 _REVOKE = int(Kind.REVOKE)
-_VALUED = (Trust, Rate)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
 _INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind, slot_kind,
     subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms, is_head,
     superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _IDENTITY_CACHE_SIZE = 200_000
 _SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
-
-
-class _Row:
-    """An attestation on its way into the table; `is_head` may change within a batch."""
-
-    __slots__ = ("attestation", "is_head", "key", "slot", "slot_id")
-
-    def __init__(self, attestation: Attestation) -> None:
-        self.attestation = attestation
-        self.slot = attestation.slot
-        self.slot_id: bytes = self.slot.id
-        self.key = (attestation.issued_at_ms, bytes(attestation.id))
-        self.is_head = False
-
-    def values(self, refs: dict[bytes, int], now_ms: int) -> tuple[object, ...]:
-        att = self.attestation
-        statement = att.statement
-        slot = self.slot
-        subject = statement.subject
-        subject_ref, thing = (None, subject) if isinstance(subject, str) else (refs[subject], None)
-        value = statement.value if isinstance(statement, _VALUED) else None
-        return (
-            att.id, self.slot_id, att.data, refs[att.issuer], int(att.kind), int(slot.kind),
-            subject_ref, thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
-            int(self.is_head), None if self.is_head else now_ms,
-        )  # fmt: skip
 
 
 class Store:
@@ -183,13 +157,13 @@ class Store:
         # up: the UNIQUE index catches a stored one and `apply` retries with
         # `probe`. Duplicates within the batch are caught here in either case.
         known = self._existing_ids([a.id for a in attestations]) if probe else set()
-        candidates: list[_Row | None] = []
+        candidates: list[Row | None] = []
         for attestation in attestations:
             fresh = attestation.id not in known
             known.add(attestation.id)
-            candidates.append(_Row(attestation) if fresh else None)
+            candidates.append(Row(attestation) if fresh else None)
         heads = self._slot_heads({row.slot_id for row in candidates if row is not None})
-        rows: list[_Row] = []
+        rows: list[Row] = []
         outcomes: list[Outcome] = []
         for row in candidates:
             # A row equal to a remembered head is that head, re-sent (maybe after pruning).
@@ -198,11 +172,11 @@ class Store:
             else:
                 rows.append(row)
                 outcomes.append(Outcome.NEW)  # NEW or SUPERSEDED: settled below
-        demoted = _settle_heads(rows, heads)
+        demoted = settle_heads(rows, heads)
         refs = self._intern([row.attestation for row in rows], new_refs)
         self._write(rows, heads, demoted, refs, now_ms=now_ms)
         settled = iter(rows)
-        return [_settle(outcome, settled) for outcome in outcomes]
+        return [settle(outcome, settled) for outcome in outcomes]
 
     def _intern(
         self, attestations: Sequence[Attestation], new_refs: dict[bytes, int]
@@ -238,7 +212,7 @@ class Store:
 
     def _write(
         self,
-        rows: list[_Row],
+        rows: list[Row],
         heads: dict[bytes, tuple[int, bytes]],
         demoted: list[bytes],
         refs: dict[bytes, int],
@@ -469,34 +443,3 @@ class Store:
             return Attestation(decode_envelope(envelope))
         except RemoteProtocolError as exc:
             raise StoreError(f"store {self._path} is corrupt: {exc.reason.value}") from exc
-
-
-def _settle_heads(rows: list[_Row], heads: dict[bytes, tuple[int, bytes]]) -> list[bytes]:
-    """Decide each row's head state in memory, updating `heads`.
-
-    Returns the ids of previously stored heads that this batch supersedes.
-    Processing rows one by one against the running head is the same as taking
-    the maximum of the slot's whole set, so batching and order do not matter.
-    """
-    pending: dict[bytes, _Row] = {}
-    demoted: list[bytes] = []
-    for row in rows:
-        current = heads.get(row.slot_id)
-        if current is not None and row.key < current:
-            continue
-        previous = pending.get(row.slot_id)
-        if previous is not None:
-            previous.is_head = False
-        elif current is not None:
-            demoted.append(current[1])
-        row.is_head = True
-        pending[row.slot_id] = row
-        heads[row.slot_id] = row.key
-    return demoted
-
-
-def _settle(outcome: Outcome, rows: Iterator[_Row]) -> Outcome:
-    if outcome is Outcome.DUPLICATE:
-        return outcome
-    row = next(rows)
-    return Outcome.NEW if row.is_head else Outcome.SUPERSEDED

@@ -1,0 +1,76 @@
+"""Settling slot heads for a batch in memory, before it is written (SPEC §5).
+
+Each row is compared with the running head of its slot (loaded from the store
+for the slots the batch touches). Processing rows one by one against the
+running head gives the same result as taking the maximum of the slot's whole
+set, so the outcome never depends on order or batching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from node.store.records import Outcome
+from protocol.attestation import Attestation
+from protocol.statement import Rate, Trust
+
+__all__ = ["Row", "settle", "settle_heads"]
+
+_VALUED = (Trust, Rate)
+
+
+class Row:
+    """An attestation on its way into the table; `is_head` may change within a batch."""
+
+    __slots__ = ("attestation", "is_head", "key", "slot", "slot_id")
+
+    def __init__(self, attestation: Attestation) -> None:
+        self.attestation = attestation
+        self.slot = attestation.slot
+        self.slot_id: bytes = self.slot.id
+        self.key = (attestation.issued_at_ms, bytes(attestation.id))
+        self.is_head = False
+
+    def values(self, refs: dict[bytes, int], now_ms: int) -> tuple[object, ...]:
+        att = self.attestation
+        statement = att.statement
+        slot = self.slot
+        subject = statement.subject
+        subject_ref, thing = (None, subject) if isinstance(subject, str) else (refs[subject], None)
+        value = statement.value if isinstance(statement, _VALUED) else None
+        return (
+            att.id, self.slot_id, att.data, refs[att.issuer], int(att.kind), int(slot.kind),
+            subject_ref, thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
+            int(self.is_head), None if self.is_head else now_ms,
+        )  # fmt: skip
+
+
+def settle_heads(rows: list[Row], heads: dict[bytes, tuple[int, bytes]]) -> list[bytes]:
+    """Decide each row's head state in memory, updating `heads`.
+
+    Returns the ids of previously stored heads that this batch supersedes.
+    Processing rows one by one against the running head is the same as taking
+    the maximum of the slot's whole set, so batching and order do not matter.
+    """
+    pending: dict[bytes, Row] = {}
+    demoted: list[bytes] = []
+    for row in rows:
+        current = heads.get(row.slot_id)
+        if current is not None and row.key < current:
+            continue
+        previous = pending.get(row.slot_id)
+        if previous is not None:
+            previous.is_head = False
+        elif current is not None:
+            demoted.append(current[1])
+        row.is_head = True
+        pending[row.slot_id] = row
+        heads[row.slot_id] = row.key
+    return demoted
+
+
+def settle(outcome: Outcome, rows: Iterator[Row]) -> Outcome:
+    if outcome is Outcome.DUPLICATE:
+        return outcome
+    row = next(rows)
+    return Outcome.NEW if row.is_head else Outcome.SUPERSEDED
