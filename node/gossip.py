@@ -248,7 +248,7 @@ class GossipNode:
     async def _anti_entropy(self, peer: _Peer) -> None:
         while True:
             if peer.reconciler is None:
-                peer.reconciler = Reconciler(await self._store.run(_all_items))
+                peer.reconciler = self._reconciler(await self._store.run(_all_items))
                 await peer.send(Sync(payload=peer.reconciler.initiate()))
             await trio.sleep(self._resync_interval_s)
 
@@ -283,13 +283,21 @@ class GossipNode:
             await self._send_wants(peer)
             return
         if peer.reconciler is None:
-            peer.reconciler = Reconciler(await self._store.run(_all_items))
+            peer.reconciler = self._reconciler(await self._store.run(_all_items))
         if peer.reconciler.rounds >= self._max_sync_rounds:
             raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync session over the round limit")
         reply = peer.reconciler.receive(payload)
         await peer.send(Sync(payload=reply))
+        if peer.reconciler.have:
+            # We answered the peer's id lists by sending the records themselves.
+            owed, peer.reconciler.have = sorted(peer.reconciler.have), set()
+            await self._push(peer, await self._store.run(_envelopes(owed)))
         if reply is None:
             await self._send_wants(peer)
+
+    @staticmethod
+    def _reconciler(items: list[tuple[int, bytes]]) -> Reconciler:
+        return Reconciler(items, push_missing=True)
 
     async def _send_wants(self, peer: _Peer) -> None:
         if peer.reconciler is None:

@@ -183,6 +183,7 @@ class Reconciler:
         leaf_items: int = 1024,
         id_list_threshold: int = 8,
         max_message_bytes: int = 1 << 20,
+        push_missing: bool = False,
     ) -> None:
         if not (2 <= leaf_buckets <= buckets <= 64 and 1 <= id_list_threshold <= MAX_IDS_PER_RANGE):
             raise LocalProtocolError("2 <= leaf_buckets <= buckets <= 64, id_list_threshold 1..256")
@@ -197,6 +198,9 @@ class Reconciler:
         self._leaf_buckets = leaf_buckets
         self._leaf_items = leaf_items
         self._threshold = id_list_threshold
+        # With push_missing, what the peer lacks is not listed back (32 bytes an
+        # id): it only goes to `have`, and the caller sends the records themselves.
+        self._push_missing = push_missing
         self._budget = max_message_bytes
         self._sums = [0]
         for _, identifier in self._items:
@@ -260,7 +264,7 @@ class Reconciler:
         if stop - start <= MAX_IDS_PER_RANGE:
             missing = mine - theirs
             self.have.update(missing)
-            if missing:
+            if missing and not self._push_missing:
                 builder.add(Range(item.upper, Mode.MISSING, ids=tuple(sorted(missing))))
             else:
                 builder.skip(item.upper)

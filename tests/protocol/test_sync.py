@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -28,7 +29,7 @@ def item(n: int, ts: int) -> Item:
 
 
 def reconcile(
-    mine: list[Item], theirs: list[Item], **options: int
+    mine: list[Item], theirs: list[Item], **options: Any
 ) -> tuple[Reconciler, Reconciler, int, int]:
     """Run a session to the end; return both sides, round trips and bytes exchanged."""
     client, server = Reconciler(sorted(mine), **options), Reconciler(sorted(theirs), **options)
@@ -82,6 +83,21 @@ def test_finds_exactly_the_symmetric_difference(
     ids_a, ids_b = {i for _, i in a}, {i for _, i in b}
     assert client.need == ids_b - ids_a
     assert server.need == ids_a - ids_b
+
+
+@settings(max_examples=100)
+@given(two_sets())
+def test_push_missing_splits_the_difference_between_need_and_have(
+    sets: tuple[list[Item], list[Item]],
+) -> None:
+    a, b = sets
+    client, server, _, _ = reconcile(a, b, push_missing=True)
+    ids_a, ids_b = {i for _, i in a}, {i for _, i in b}
+    # What a side lacks it either wants (need) or is sent by the other (have).
+    assert client.need | server.have == ids_b - ids_a
+    assert server.need | client.have == ids_a - ids_b
+    assert client.need <= ids_b - ids_a
+    assert server.need <= ids_a - ids_b
 
 
 def test_identical_sets_settle_in_one_round_trip() -> None:
