@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar
 import trio
 
 from node.policy import PEER_POLICY, Action, BanList
-from node.store import Outcome, Store, ingest
+from node.store import ItemReport, Outcome, Store, ingest
 from node.store.ingest import Admission
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId
@@ -39,8 +39,10 @@ from protocol.wire import (
     MAX_WANT_IDS,
     ErrorMessage,
     Hello,
+    IHave,
     Message,
     MessageReader,
+    Prune,
     Push,
     Sync,
     Want,
@@ -107,6 +109,8 @@ class _Peer:
     stream: SecureStream
     outbox_bytes: int = 0
     reconciler: Reconciler | None = None
+    eager: bool = True  # push payloads to this peer (else announce ids: the push tree)
+    nursery: trio.Nursery | None = None
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
 
@@ -136,6 +140,13 @@ def _all_items(store: Store) -> list[tuple[int, bytes]]:
     return items
 
 
+def _lacking(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
+    def check(store: Store) -> list[bytes]:
+        return [i for i in ids if not store.contains(AttestationId(i))]
+
+    return check
+
+
 def _envelopes(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
     def fetch(store: Store) -> list[bytes]:
         found = (store.get(AttestationId(i)) for i in ids)
@@ -156,7 +167,9 @@ class GossipNode:
         admit: Admission | None = None,
         resync_interval_s: float = 60.0,
         max_sync_rounds: int = 64,
+        graft_timeout_s: float = 1.0,
     ) -> None:
+        self._graft_timeout_s = graft_timeout_s
         self._resync_interval_s = resync_interval_s
         self._max_sync_rounds = max_sync_rounds
         self._store = store
@@ -167,6 +180,8 @@ class GossipNode:
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self.stored_from_peers = 0
+        self.payload_copies_received = 0
+        self.announcements_received = 0
         self._progress = trio.Event()
 
     async def wait_progress(self) -> None:
@@ -197,14 +212,51 @@ class GossipNode:
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if source is not None:
             self.stored_from_peers += len(report.stored_ids)
+            self.payload_copies_received += len(envelopes)
             self._progress.set()
             self._progress = trio.Event()
+            await self._maybe_prune(source, report.items)
         if fresh:
+            ids = tuple(bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id)
             for peer in list(self._peers.values()):
-                if peer.identity != source:
+                if peer.identity == source:
+                    continue
+                if peer.eager:
                     await self._push(peer, fresh)
+                else:
+                    await self._announce(peer, ids)
         reasons = [i.reason for i in report.items if i.reason is not None]
         return max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
+
+    async def _maybe_prune(self, source: IdentityId, items: Sequence[ItemReport]) -> None:
+        """Plumtree's PRUNE: a push that brought nothing new makes that link lazy."""
+        peer = self._peers.get(source)
+        if peer is None or not peer.eager or not items:
+            return
+        if all(i.outcome is Outcome.DUPLICATE for i in items):
+            peer.eager = False
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await peer.send(Prune())
+
+    async def _announce(self, peer: _Peer, ids: Sequence[bytes]) -> None:
+        for start in range(0, len(ids), MAX_WANT_IDS):
+            chunk = tuple(ids[start : start + MAX_WANT_IDS])
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await peer.send(IHave(ids=chunk))
+
+    async def _on_ihave(self, peer: _Peer, ids: tuple[bytes, ...]) -> None:
+        self.announcements_received += len(ids)
+        lacking = await self._store.run(_lacking(ids))
+        if lacking and peer.nursery is not None:
+            peer.nursery.start_soon(self._graft_later, peer, lacking)
+
+    async def _graft_later(self, peer: _Peer, ids: list[bytes]) -> None:
+        """If an announced attestation has not arrived eagerly by now, pull it (GRAFT)."""
+        await trio.sleep(self._graft_timeout_s)
+        lacking = await self._store.run(_lacking(ids))
+        if lacking:
+            peer.eager = True
+            await peer.send(Want(ids=tuple(lacking)))
 
     async def _push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
         for start in range(0, len(envelopes), MAX_PUSH_ENVELOPES):
@@ -223,6 +275,7 @@ class GossipNode:
         self._peers[peer.identity] = peer
         try:
             async with trio.open_nursery() as nursery:
+                peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
                 await peer.send(Hello(capabilities=("push", "sync-v1"), agent=AGENT))
                 if initiator:
@@ -269,8 +322,13 @@ class GossipNode:
         if isinstance(message, Sync):
             await self._on_sync(peer, message.payload)
         elif isinstance(message, Want):
+            peer.eager = True  # a pull is also Plumtree's GRAFT: repair the tree
             envelopes = await self._store.run(_envelopes(message.ids))
             await self._push(peer, envelopes)
+        elif isinstance(message, IHave):
+            await self._on_ihave(peer, message.ids)
+        elif isinstance(message, Prune):
+            peer.eager = False
         elif isinstance(message, Push):
             reason = await self._ingest(message.envelopes, source=peer.identity)
             if reason is not None and PEER_POLICY[reason] is not Action.DROP:

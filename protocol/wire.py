@@ -30,9 +30,11 @@ __all__ = [
     "WIRE_VERSION",
     "ErrorMessage",
     "Hello",
+    "IHave",
     "Message",
     "MessageReader",
     "MessageType",
+    "Prune",
     "Push",
     "ReaderState",
     "Sync",
@@ -62,6 +64,8 @@ class MessageType(enum.IntEnum):
     PUSH = 3
     SYNC = 4
     WANT = 5
+    IHAVE = 6
+    PRUNE = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,14 +149,34 @@ class Want:
     ids: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        require(type(self.ids) is tuple, Reason.BAD_FIELD, "ids is an array")
-        require(1 <= len(self.ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
-        for identifier in self.ids:
-            ok = type(identifier) is bytes and len(identifier) == _ID_BYTES
-            require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
+        _check_ids(self.ids)
 
 
-Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IHave:
+    """Ids of new attestations announced lazily: the receiver wants the ones it lacks."""
+
+    ids: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_ids(self.ids)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prune:
+    """Stop pushing payloads to me eagerly; announce them (the receiver saw duplicates)."""
+
+
+def _check_ids(ids: object) -> None:
+    require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
+    assert isinstance(ids, tuple)
+    require(1 <= len(ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
+    for identifier in ids:
+        ok = type(identifier) is bytes and len(identifier) == _ID_BYTES
+        require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
+
+
+Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want | IHave | Prune
 
 
 def _fields(message: Message) -> tuple[Value, ...]:
@@ -170,6 +194,10 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.SYNC.value, message.payload)
     if isinstance(message, Want):
         return (MessageType.WANT.value, message.ids)
+    if isinstance(message, IHave):
+        return (MessageType.IHAVE.value, message.ids)
+    if isinstance(message, Prune):
+        return (MessageType.PRUNE.value,)
     return (MessageType.PUSH.value, message.envelopes)
 
 
@@ -223,6 +251,12 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.WANT and type(code) is int:
         require(len(fields) == 1, Reason.BAD_FIELD, "want has 1 field")
         return Want(ids=fields[0])  # type: ignore[arg-type]
+    if code == MessageType.IHAVE and type(code) is int:
+        require(len(fields) == 1, Reason.BAD_FIELD, "ihave has 1 field")
+        return IHave(ids=fields[0])  # type: ignore[arg-type]
+    if code == MessageType.PRUNE and type(code) is int:
+        require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
+        return Prune()
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 

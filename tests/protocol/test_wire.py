@@ -11,8 +11,10 @@ from protocol.events import NEED_DATA, NeedData
 from protocol.wire import (
     ErrorMessage,
     Hello,
+    IHave,
     Message,
     MessageReader,
+    Prune,
     Push,
     ReaderState,
     Sync,
@@ -39,6 +41,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
     ),
     st.builds(Push, envelopes=st.lists(envelopes(), min_size=1, max_size=4).map(tuple)),
     st.builds(Sync, payload=st.none() | st.binary(max_size=100)),
+    st.builds(
+        IHave, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3).map(tuple)
+    ),
+    st.just(Prune()),
     st.builds(
         Want, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
     ),
