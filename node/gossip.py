@@ -27,7 +27,7 @@ import trio
 
 from node.policy import PEER_POLICY, Action, BanList
 from node.store import ItemReport, Outcome, Store, ingest
-from node.store.ingest import Admission
+from node.store.pipeline import Admission
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId
 from protocol.errors import Reason, RemoteProtocolError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.store.ingest import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SKEW_MS, IngestError, ingest
+from node.store.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SKEW_MS, IngestError, ingest
 from node.store.records import (
     Change,
     IngestReport,

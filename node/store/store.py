@@ -233,6 +233,11 @@ class Store:
             [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
         )
 
+    def existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of `ids` are stored (one indexed lookup per id, in chunks)."""
+        with self._reading():
+            return self._existing_ids(ids)
+
     def _existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
         found: set[bytes] = set()
         for start in range(0, len(ids), _SQL_CHUNK):

@@ -8,7 +8,7 @@ import trio.testing
 from node.gossip import GossipNode, InlineStore
 from node.simnet import SimNetwork
 from node.store import Store
-from node.store.ingest import Admission
+from node.store.pipeline import Admission
 from node.transport import open_secure_stream
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
 from protocol.channel import Community

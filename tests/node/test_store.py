@@ -311,3 +311,28 @@ def test_statements_other_than_trust_are_stored_and_queried() -> None:
     assert store.apply(made, now_ms=NOW) == [Outcome.NEW, Outcome.NEW]
     assert store.current_about(Thing("urn:tool:1"), now_ms=NOW) == [made[1]]
     assert store.trust_edges("general", now_ms=NOW) == []
+
+
+def test_known_bytes_skip_signature_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from protocol.attestation import decode_attestation
+
+    store = Store.open(":memory:")
+    held, new = trust(1), trust(2, subject=2)
+    ingest(store, [held.data], now_ms=NOW)
+    calls: list[bytes] = []
+
+    def counting(data: bytes) -> Attestation:
+        calls.append(data)
+        return decode_attestation(data)
+
+    monkeypatch.setattr("node.store.pipeline.decode_attestation", counting)
+    forged = bytearray(held.data)
+    forged[-1] ^= 1
+    report = ingest(store, [held.data, new.data, bytes(forged)], now_ms=NOW)
+    assert [(i.outcome, i.reason) for i in report.items] == [
+        (Outcome.DUPLICATE, None),
+        (Outcome.NEW, None),
+        (Outcome.REJECTED, Reason.BAD_SIGNATURE),  # other bytes: checked, refused
+    ]
+    assert report.items[0].id == held.id
+    assert calls == [new.data, bytes(forged)]  # the held copy was never re-verified

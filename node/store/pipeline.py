@@ -21,7 +21,7 @@ from itertools import islice
 from node.errors import StoreError
 from node.store.records import IngestReport, ItemReport, Outcome
 from node.store.store import Store
-from protocol.attestation import Attestation, check_fresh, decode_attestation
+from protocol.attestation import Attestation, attestation_id, check_fresh, decode_attestation
 from protocol.errors import Reason, RemoteProtocolError
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "Admission", "IngestError", "ingest"]
@@ -69,14 +69,19 @@ def ingest(
     if batch_size < 1 or verify_threads < 1:
         raise ValueError("batch_size and verify_threads must be at least 1")
 
-    def verify(batch: tuple[int, list[bytes]]) -> _Verified:
+    def verify(batch: list[tuple[int, bytes]]) -> _Verified:
         return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms)
 
     items: list[ItemReport] = []
     with ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="verify") as pool:
-        for start, batch in _batches(envelopes, batch_size):
+        for whole in _batches(envelopes, batch_size):
+            # Cheap checks first: bytes we already hold (same bytes, same id) need
+            # no signature check, and gossip delivers many such copies.
+            batch = _skip_known(store, whole, items)
+            if not batch:
+                continue
             step = -(-len(batch) // verify_threads)
-            parts = [(start + i, batch[i : i + step]) for i in range(0, len(batch), step)]
+            parts = [batch[i : i + step] for i in range(0, len(batch), step)]
             results = list(pool.map(verify, parts)) if len(parts) > 1 else [verify(parts[0])]
             verified = [item for result in results for item in result[0]]
             rejected = [item for result in results for item in result[1]]
@@ -86,6 +91,23 @@ def ingest(
             _commit(store, (verified, rejected), items, now_ms=now_ms)
     items.sort(key=lambda item: item.index)
     return IngestReport(items=tuple(items))
+
+
+def _skip_known(
+    store: Store, batch: list[tuple[int, bytes]], items: list[ItemReport]
+) -> list[tuple[int, bytes]]:
+    """Report the envelopes we already store as duplicates; return the others."""
+    ids = [attestation_id(data) for _, data in batch]
+    held = store.existing_ids(ids)
+    if not held:
+        return batch
+    rest = []
+    for (index, data), identifier in zip(batch, ids, strict=True):
+        if identifier in held:
+            items.append(ItemReport(index=index, outcome=Outcome.DUPLICATE, id=identifier))
+        else:
+            rest.append((index, data))
+    return rest
 
 
 def _admitted(
@@ -101,19 +123,16 @@ def _admitted(
     return kept, refused
 
 
-def _batches(envelopes: Iterable[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:
-    iterator = iter(envelopes)
-    start = 0
+def _batches(envelopes: Iterable[bytes], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    iterator = enumerate(envelopes)
     while chunk := list(islice(iterator, size)):
-        yield start, chunk
-        start += len(chunk)
+        yield chunk
 
 
-def _verify(batch: tuple[int, list[bytes]], *, now_ms: int, max_skew_ms: int) -> _Verified:
-    start, envelopes = batch
+def _verify(batch: list[tuple[int, bytes]], *, now_ms: int, max_skew_ms: int) -> _Verified:
     verified: list[tuple[int, Attestation]] = []
     rejected: list[ItemReport] = []
-    for index, data in enumerate(envelopes, start):
+    for index, data in batch:
         try:
             attestation = decode_attestation(data)
             check_fresh(attestation, now_ms=now_ms, max_skew_ms=max_skew_ms)
