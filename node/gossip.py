@@ -167,7 +167,7 @@ class GossipNode:
         admit: Admission | None = None,
         resync_interval_s: float = 60.0,
         max_sync_rounds: int = 64,
-        graft_timeout_s: float = 1.0,
+        graft_timeout_s: float = 0.25,
     ) -> None:
         self._graft_timeout_s = graft_timeout_s
         self._resync_interval_s = resync_interval_s

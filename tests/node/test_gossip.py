@@ -24,9 +24,13 @@ T0 = 1_700_000_000_000
 class Member:
     """A node of the test community: key, store, gossip."""
 
-    def __init__(self, name: str, seed: int, admit: Admission | None = None) -> None:
+    def __init__(
+        self, name: str, seed: int, admit: Admission | None = None, *, wide_seed: bool = False
+    ) -> None:
         self.name = name
-        self.key = IdentityKey.from_seed(bytes([seed]) * 32)
+        # Seeds 1..255 repeat one byte (the keys other tests use); wide seeds any int.
+        material = seed.to_bytes(32, "big") if wide_seed else bytes([seed]) * 32
+        self.key = IdentityKey.from_seed(material)
         self.store = Store.open(":memory:")
         self.gossip = GossipNode(
             store=InlineStore(self.store),
