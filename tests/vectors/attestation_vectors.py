@@ -302,6 +302,30 @@ def _neutral_key_forgery() -> bytes:
     return b"\x92" + packb(fields) + b"\xc4\x40" + BASE_POINT + (1).to_bytes(32, "little")
 
 
+def _small_order_r_forgery() -> bytes:
+    # R = the neutral element and S = k*a (a: Alice's secret scalar, RFC 8032
+    # §5.1.5) satisfy [S]B = R + [k]A: lax verifiers that skip the small-order
+    # check on R accept it; strict ones (SPEC §4.2) refuse.
+    body_bytes = packb(_trust_fields())
+    digest = bytearray(hashlib.sha512(ALICE.seed).digest()[:32])
+    digest[0] &= 248
+    digest[31] &= 127
+    digest[31] |= 64
+    scalar = int.from_bytes(digest, "little")
+    r = NEUTRAL_POINT
+    k_hash = hashlib.sha512(r + ALICE.identity + SIGNATURE_DOMAIN + body_bytes).digest()
+    s = int.from_bytes(k_hash, "little") % ED25519_L * scalar % ED25519_L
+    return b"\x92" + body_bytes + b"\xc4\x40" + r + s.to_bytes(32, "little")
+
+
+def _non_canonical_key_forgery() -> bytes:
+    # y = p + 1 is a non-canonical encoding of the neutral element; the same
+    # R = B, S = 1 forgery as above works for verifiers that reduce y mod p.
+    key = bytes([0xEE]) + b"\xff" * 30 + b"\x7f"
+    fields = _trust_fields(f2=key)
+    return b"\x92" + packb(fields) + b"\xc4\x40" + BASE_POINT + (1).to_bytes(32, "little")
+
+
 def negative_vectors() -> list[Json]:
     """Each case: name, description, envelope, and the error class and reason expected."""
     valid = _valid()
@@ -547,7 +571,45 @@ def negative_vectors() -> list[Json]:
             v,
             "bad_signature",
         ),
-    ]
+        (
+            "small-order-r",
+            "R is the neutral point and S = k*a: a forgery-shaped signature lax verifiers accept",
+            _small_order_r_forgery(),
+            v,
+            "bad_signature",
+        ),
+        (
+            "non-canonical-key",
+            "issuer key with y = p + 1 (the neutral point, non-canonically encoded)",
+            _non_canonical_key_forgery(),
+            v,
+            "bad_signature",
+        ),
+        ("invalid-utf8", "a context that is not valid UTF-8",
+         sign_raw(packb(_trust_fields()).replace(b"\xa7carpool", b"\xa7carp\xffol"), ALICE),
+         d, "malformed"),
+        ("map-in-field", "a context that is a map", _signed(_trust_fields(f6={"a": 1})),
+         d, "bad_field"),
+        ("ext-in-field", "a value that is an extension type",
+         _signed(_trust_fields(msgpack.ExtType(5, b"x"))), d, "bad_field"),
+        ("revoke-trust-thing", "a revocation of trust whose subject is a string",
+         _signed([1, 4, ALICE.identity, T0, None, 1, "urn:x", "carpool"]), d, "bad_field"),
+        ("thing-513", "a rated thing of 513 bytes",
+         _signed([1, 3, ALICE.identity, T0, None, "urn:" + "x" * 509, "general", 5, None]),
+         d, "out_of_range"),
+        ("thing-upper-scheme", "a rated thing whose scheme has an upper-case letter",
+         _signed([1, 3, ALICE.identity, T0, None, "URN:x", "general", 5, None]),
+         d, "out_of_range"),
+        ("reference-empty", "an empty reference",
+         _signed([1, 3, ALICE.identity, T0, None, BOB.identity, "general", 5, ""]),
+         d, "out_of_range"),
+        ("reference-257", "a reference of 257 bytes",
+         _signed([1, 3, ALICE.identity, T0, None, BOB.identity, "general", 5, "r" * 257]),
+         d, "out_of_range"),
+        ("commitment-31", "a 31-byte commitment",
+         _signed([1, 2, ALICE.identity, T0, None, BOB.identity, "member:x", bytes(31)]),
+         d, "bad_field"),
+    ]  # fmt: skip
     return [
         {
             "name": name,
@@ -589,6 +651,10 @@ def identity_text_vectors() -> Json:
         ("bad-character", good[:-2] + "1" + good[-1], "bad_text"),
         ("padding-bits", padded, "bad_text"),
         ("one-character-changed", changed, "bad_checksum"),
+        ("trailing-newline", good + "\n", "bad_text"),
+        ("leading-space", " " + good, "bad_text"),
+        ("padding", good + "===", "bad_text"),
+        ("non-ascii", good[:-1] + "\u00e9", "bad_text"),
     ]
     return {
         "positive": [
