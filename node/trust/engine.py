@@ -1,0 +1,280 @@
+"""`TrustEngine`: one viewer's trust answers over a set of verified attestations.
+
+The engine is pure (no store, no I/O): feed it attestations (from the store's
+change feed, a simulation or an app) and ask `score`, `explain`, `claim`,
+`rating`, `accepted` or `validity`. It keeps each slot's head (SPEC §5) so
+that the answers depend only on the set of attestations, never on their order,
+and keeps one `RandomWalk` per context it was asked about, updated
+incrementally as attestations arrive. `recompute()` rebuilds everything
+exactly (the scheduled exact recompute of the incremental scheme).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from node.trust.explain import Explanation, WhyNot, explain_node
+from node.trust.flow import FlowParameters, accepted_members, independent_paths
+from node.trust.graph import GENERAL_FALLBACK, Edge, TrustGraph
+from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
+from node.trust.rating import RatingSummary, weighted_rating
+from node.trust.walk import RandomWalk, WalkParameters
+from protocol.attestation import Attestation
+from protocol.identity import IdentityId
+from protocol.statement import GENERAL_CONTEXT, Certify, Kind, Rate, Slot, SlotId, Subject, Trust
+from protocol.supersession import is_current, order_key
+
+__all__ = ["ClaimDecision", "TrustEngine", "TrustExplanation"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustExplanation:
+    """`Explanation` with identities instead of node numbers."""
+
+    subject: IdentityId
+    context: str
+    score: float
+    reach: float
+    wall: float
+    flag_penalty: float
+    flags: tuple[tuple[IdentityId, float, float], ...]  # (flagger, strength, removed)
+    first_hops: tuple[tuple[IdentityId, float], ...]  # (direct contact, share of score)
+    paths: tuple[tuple[tuple[IdentityId, ...], float], ...]  # (route, share of reach)
+    path_coverage: float
+    why_not: WhyNot | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimDecision:
+    """Whether `claim` about `subject` is certified by enough independent trust."""
+
+    subject: IdentityId
+    claim: str
+    accepted: bool
+    required: int
+    independent: int
+    certifiers: tuple[IdentityId, ...]  # every current certifier, counted or not
+    paths: tuple[tuple[IdentityId, ...], ...]  # the disjoint chains that counted
+
+
+def _identity(subject: Subject) -> IdentityId:
+    """A trust slot's subject is always an identity (SPEC §3.2)."""
+    assert isinstance(subject, bytes)
+    return IdentityId(subject)
+
+
+class TrustEngine:
+    """Trust from `viewer`'s point of view; see the module doc."""
+
+    def __init__(
+        self,
+        viewer: IdentityId,
+        *,
+        now_ms: int,
+        attestations: Iterable[Attestation] = (),
+        walk_parameters: WalkParameters | None = None,
+        flow_parameters: FlowParameters | None = None,
+        introducer_parameters: IntroducerParameters | None = None,
+        fallback: float = GENERAL_FALLBACK,
+    ) -> None:
+        self.viewer = viewer
+        self.now_ms = now_ms
+        self.walk_parameters = walk_parameters or WalkParameters()
+        self.flow_parameters = flow_parameters or FlowParameters()
+        self.introducer_parameters = introducer_parameters or IntroducerParameters()
+        self.fallback = fallback
+        self._heads: dict[SlotId, Attestation] = {}
+        self._walks: dict[str, RandomWalk] = {}
+        self.add(attestations)
+
+    # -- input ------------------------------------------------------------------------
+
+    def add(self, attestations: Iterable[Attestation]) -> int:
+        """Take verified attestations in any order; returns how many changed a slot head."""
+        changed = 0
+        for attestation in attestations:
+            slot_id = attestation.slot.id
+            head = self._heads.get(slot_id)
+            if head is not None and order_key(attestation) <= order_key(head):
+                continue
+            self._heads[slot_id] = attestation
+            changed += 1
+            if attestation.slot.kind is Kind.TRUST:
+                self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
+        return changed
+
+    def advance(self, now_ms: int) -> None:
+        """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
+        before, self.now_ms = self.now_ms, now_ms
+        for head in self._heads.values():
+            expires = head.expires_at_ms
+            if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
+                self._edge_changed(head.issuer, _identity(head.slot.subject))
+
+    def recompute(self) -> None:
+        """Drop the incremental state: every walk is rebuilt exactly on next use."""
+        self._walks.clear()
+
+    def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
+        for context, walk in self._walks.items():
+            walk.set_weight(issuer, subject, self._weight(issuer, subject, context))
+
+    def _trust_value(self, issuer: IdentityId, subject: IdentityId, context: str) -> int | None:
+        slot = Slot(issuer=issuer, kind=Kind.TRUST, subject=subject, scope=context)
+        head = self._heads.get(slot.id)
+        if head is None or not is_current(head, now_ms=self.now_ms):
+            return None
+        statement = head.statement
+        return statement.value if isinstance(statement, Trust) else None
+
+    def _weight(self, issuer: IdentityId, subject: IdentityId, context: str) -> float:
+        value = self._trust_value(issuer, subject, context)
+        if value is None and context != GENERAL_CONTEXT:
+            general = self._trust_value(issuer, subject, GENERAL_CONTEXT)
+            if general is not None:
+                return general / 100.0 * (self.fallback if general > 0 else 1.0)
+        return 0.0 if value is None else value / 100.0
+
+    def _current(self) -> Iterable[Attestation]:
+        return (h for h in self._heads.values() if is_current(h, now_ms=self.now_ms))
+
+    def edges(self) -> list[Edge]:
+        """The current trust statements, in a stable order."""
+        edges = [
+            Edge(issuer=h.issuer, subject=s.subject, value=s.value, context=s.context)
+            for h in self._current()
+            if isinstance(s := h.statement, Trust)
+        ]
+        edges.sort(key=lambda e: (e.issuer, e.subject, e.context))
+        return edges
+
+    # -- the walk metric ----------------------------------------------------------------
+
+    def walk(self, context: str = GENERAL_CONTEXT) -> RandomWalk:
+        """The (incrementally kept) walk of `context`, built on first use."""
+        walk = self._walks.get(context)
+        if walk is None:
+            graph = TrustGraph.from_edges(
+                self.edges(), context=context, identities=[self.viewer], fallback=self.fallback
+            )
+            walk = RandomWalk(graph, self.viewer, self.walk_parameters)
+            self._walks[context] = walk
+        return walk
+
+    def score(self, subject: IdentityId, context: str = GENERAL_CONTEXT) -> float:
+        """How far the viewer should trust `subject` in `context`, in [0, 1]."""
+        return self.walk(context).score(subject)
+
+    def ranking(
+        self, context: str = GENERAL_CONTEXT, *, limit: int = 20
+    ) -> list[tuple[IdentityId, float]]:
+        """The `limit` members the viewer's walk visits most, with their scores."""
+        walk = self.walk(context)
+        visits = walk.visits()
+        order = sorted(
+            (i for i in range(len(visits)) if i != walk.viewer and visits[i] > 0.0),
+            key=lambda i: (-float(visits[i]), walk.identities[i]),
+        )
+        return [(walk.identities[i], walk.score_node(i)) for i in order[:limit]]
+
+    def explain(
+        self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
+    ) -> TrustExplanation:
+        """Everything behind `score(subject, context)`."""
+        walk = self.walk(context)
+        node = walk.node(subject)
+        if node is None:
+            return TrustExplanation(
+                subject=subject, context=context, score=0.0, reach=0.0, wall=0.0,
+                flag_penalty=0.0, flags=(), first_hops=(), paths=(), path_coverage=0.0,
+                why_not=WhyNot.UNKNOWN,
+            )  # fmt: skip
+        return self._named(explain_node(walk, node, top_paths=top_paths), walk, subject, context)
+
+    @staticmethod
+    def _named(
+        explanation: Explanation, walk: RandomWalk, subject: IdentityId, context: str
+    ) -> TrustExplanation:
+        ids = walk.identities
+        return TrustExplanation(
+            subject=subject,
+            context=context,
+            score=explanation.score,
+            reach=explanation.reach,
+            wall=explanation.wall,
+            flag_penalty=explanation.flag_penalty,
+            flags=tuple((ids[f.flagger], f.strength, f.removed) for f in explanation.flags),
+            first_hops=tuple((ids[h.via], h.share) for h in explanation.first_hops),
+            paths=tuple((tuple(ids[n] for n in p.nodes), p.share) for p in explanation.paths),
+            path_coverage=explanation.path_coverage,
+            why_not=explanation.why_not,
+        )
+
+    # -- flow, introducers, claims, ratings --------------------------------------------------
+
+    def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
+        """Members accepted by capacity flow (Advogato) from the viewer."""
+        walk = self.walk(context)
+        acceptance = accepted_members(walk, self.flow_parameters)
+        return frozenset(walk.identities[i] for i in acceptance.accepted)
+
+    def validity(self, context: str = GENERAL_CONTEXT) -> Validity:
+        """OpenPGP-style introducer validity (node numbers of `walk(context)`)."""
+        return introducer_validity(self.walk(context), self.introducer_parameters)
+
+    def certifiers(self, subject: IdentityId, claim: str) -> list[IdentityId]:
+        """Issuers of the current certifications of `claim` about `subject`."""
+        return sorted(
+            h.issuer
+            for h in self._current()
+            if isinstance(s := h.statement, Certify) and s.subject == subject and s.claim == claim
+        )
+
+    def claim(
+        self, subject: IdentityId, claim: str, *, independent: int = 2,
+        context: str = GENERAL_CONTEXT,
+    ) -> ClaimDecision:  # fmt: skip
+        """Accept `claim` about `subject` if `independent` disjoint vouch chains lead
+        from the viewer to distinct flow-accepted certifiers of it (or the viewer
+        certified it). Evidence arriving through one member counts once.
+        """
+        walk = self.walk(context)
+        certifiers = self.certifiers(subject, claim)
+        nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
+        acceptance = accepted_members(walk, self.flow_parameters)
+        allowed = acceptance.accepted | {walk.viewer}
+        result = independent_paths(
+            walk, nodes, min_weight=self.flow_parameters.min_weight, allowed=allowed
+        )
+        own = self.viewer in certifiers
+        paths = tuple(tuple(walk.identities[n] for n in p) for p in result.paths)
+        return ClaimDecision(
+            subject=subject,
+            claim=claim,
+            accepted=own or result.count >= independent,
+            required=independent,
+            independent=result.count,
+            certifiers=tuple(certifiers),
+            paths=paths,
+        )
+
+    def rating(
+        self, subject: Subject, context: str = GENERAL_CONTEXT, *, max_hops: int = 3
+    ) -> RatingSummary:
+        """Trust-weighted average of the current ratings of `subject` in `context`.
+
+        `counted` in the result holds node numbers of `walk(context)`.
+        """
+        walk = self.walk(context)
+        pairs: list[tuple[int, float]] = []
+        for head in self._current():
+            statement = head.statement
+            if (
+                isinstance(statement, Rate)
+                and statement.subject == subject
+                and statement.context == context
+                and (node := walk.node(head.issuer)) is not None
+            ):
+                pairs.append((node, statement.value / 100.0))
+        return weighted_rating(walk, pairs, max_hops=max_hops)

@@ -1,0 +1,171 @@
+"""Why a score is what it is: first-hop split, strongest paths, walls, flags, why not.
+
+Every number here is exact, read off the same reverse solve as the score
+(`RandomWalk.reach`):
+
+* **First-hop split.** For x != s, reach(x) = sum over the viewer's vouches
+  v of M[s, v] * reach_v(x), where reach_v(x) = Y_x[v] / Y_x[x]. Scaled by the
+  wall and flag factors, the parts sum to the displayed score ("62 % via
+  Alice").
+* **Strongest paths.** A walk reaches x first along one route; the
+  probability of a route is the product of its transition probabilities, and
+  routes are disjoint events, so each route's *share* of reach(x) is exact. The
+  top-k simple routes come from a best-first search whose priority,
+  probability-so-far x reach_u(x), never underestimates a completion (one
+  route's probability is at most the probability of reaching x at all), so
+  routes come out strongest first (A*).
+* **Walls and flags**: the viewer's own distrust and the flag penalty parts.
+* **Why not**: when nothing reaches x, say whether x is unknown, has no path
+  from the viewer, or is reachable only through members the viewer walls off.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from collections import deque
+from dataclasses import dataclass
+
+from node.trust.walk import RandomWalk
+
+__all__ = ["Explanation", "FirstHop", "Flag", "PathShare", "WhyNot", "explain_node"]
+
+_MAX_EXPANSIONS = 20_000
+
+
+class WhyNot(enum.Enum):
+    """Why a score is zero (the value is the stable API code)."""
+
+    UNKNOWN = "unknown"  # nobody vouched for or mentioned this identity
+    NO_PATH = "no_path"  # no chain of positive vouches leads from the viewer to it
+    WALLED = "walled"  # the viewer's own distrust blocks it or every path to it
+    FLAGGED = "flagged"  # reached, but the flags' penalty removed everything
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirstHop:
+    """The part of the score carried by walks whose first step is to `via`."""
+
+    via: int
+    share: float  # of the displayed score, absolute (the parts sum to the score)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathShare:
+    """One route of vouches from the viewer to the target and its exact share."""
+
+    nodes: tuple[int, ...]
+    probability: float  # probability that a walk takes exactly this route
+    share: float  # probability / reach(target)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flag:
+    """A flag on the target and the share of the score it removed."""
+
+    flagger: int
+    strength: float
+    removed: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Everything behind one score; nodes are numbers of the walk's graph."""
+
+    target: int
+    score: float
+    reach: float
+    wall: float
+    flags: tuple[Flag, ...]
+    flag_penalty: float
+    first_hops: tuple[FirstHop, ...]
+    paths: tuple[PathShare, ...]
+    path_coverage: float  # the share of reach(target) the listed paths explain
+    why_not: WhyNot | None
+
+
+def explain_node(walk: RandomWalk, target: int, *, top_paths: int = 5) -> Explanation:
+    """Explain the score of `target` as the viewer sees it."""
+    viewer = walk.viewer
+    if target == viewer:
+        return Explanation(
+            target=target, score=1.0, reach=1.0, wall=0.0, flags=(), flag_penalty=0.0,
+            first_hops=(), paths=(PathShare(nodes=(viewer,), probability=1.0, share=1.0),),
+            path_coverage=1.0, why_not=None,
+        )  # fmt: skip
+    reach = walk.reach(target)
+    reached = reach.from_node(viewer)
+    penalty = walk.penalty(target, reached=reached)
+    wall = walk.wall(target)
+    factor = (1.0 - wall) * (1.0 - penalty.total)
+    cols, probs = walk.transition_row(viewer)
+    hops = [
+        FirstHop(via=int(v), share=float(p) * reach.from_node(int(v)) * factor)
+        for v, p in zip(cols.tolist(), probs.tolist(), strict=True)
+    ]
+    hops = sorted((h for h in hops if h.share > 0.0), key=lambda h: (-h.share, h.via))
+    paths = _strongest_paths(walk, target, reached, top_paths) if reached > 0.0 else []
+    score = walk.score_node(target)
+    return Explanation(
+        target=target,
+        score=score,
+        reach=reached,
+        wall=wall,
+        flags=tuple(Flag(flagger=f, strength=s, removed=r) for f, s, r in penalty.by_flagger),
+        flag_penalty=penalty.total,
+        first_hops=tuple(hops),
+        paths=tuple(paths),
+        path_coverage=sum(p.share for p in paths),
+        why_not=_why_not(walk, target, reached, score),
+    )
+
+
+def _strongest_paths(walk: RandomWalk, target: int, reached: float, k: int) -> list[PathShare]:
+    reach = walk.reach(target)
+    viewer = walk.viewer
+    heap: list[tuple[float, float, tuple[int, ...]]] = [(-reached, 1.0, (viewer,))]
+    found: list[PathShare] = []
+    expansions = 0
+    while heap and len(found) < k and expansions < _MAX_EXPANSIONS:
+        _, probability, nodes = heapq.heappop(heap)
+        last = nodes[-1]
+        if last == target:
+            found.append(
+                PathShare(nodes=nodes, probability=probability, share=probability / reached)
+            )
+            continue
+        expansions += 1
+        cols, probs = walk.transition_row(last)
+        for v, p in zip(cols.tolist(), probs.tolist(), strict=True):
+            if v in nodes:
+                continue
+            extended = probability * p
+            bound = extended * reach.from_node(v)
+            if bound > 0.0:
+                heapq.heappush(heap, (-bound, extended, (*nodes, v)))
+    return found
+
+
+def _why_not(walk: RandomWalk, target: int, reached: float, score: float) -> WhyNot | None:
+    if score > 0.0:
+        return None
+    if reached > 0.0:
+        return WhyNot.WALLED if walk.wall(target) >= 1.0 else WhyNot.FLAGGED
+    return WhyNot.WALLED if _has_path(walk, target, through_walls=True) else WhyNot.NO_PATH
+
+
+def _has_path(walk: RandomWalk, target: int, *, through_walls: bool) -> bool:
+    seen = {walk.viewer}
+    queue = deque([walk.viewer])
+    while queue:
+        node = queue.popleft()
+        if node != walk.viewer and not through_walls and walk.wall(node) >= 1.0:
+            continue
+        cols, _ = walk.out_edges(node)
+        for v in cols.tolist():
+            if v == target:
+                return True
+            if v not in seen:
+                seen.add(v)
+                queue.append(v)
+    return False

@@ -1,0 +1,68 @@
+"""The two linear systems behind the walk metric, solved with scipy.
+
+A walk from the viewer s moves along positive edges with the sub-stochastic
+transition matrix M (restart and walls folded in, see `node.trust.walk`).
+
+* Forward: the expected visits V_s = e_s (I - M)^-1, one vector for every
+  identity at once (the "full recompute").
+* Reverse: the expected visits *to* one target x from every start u,
+  Y_x = (I - M)^-1 e_x. Y_x[s] / Y_x[x] is the probability that a walk from s
+  ever reaches x, and the same vector gives the exact split of that
+  probability by first step, and an admissible bound for path search.
+
+Both are solved with BiCGSTAB (a Krylov method): at the same accuracy it
+needs 3-4 times fewer matrix products than the power iteration
+x <- e_s + M^T x, whose convergence rate is only 1 - restart. If BiCGSTAB
+breaks down (it may, in theory) the power iteration is the fallback. Results
+are clipped at 0, the exact solution being non-negative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+__all__ = ["power_iteration", "solve_system"]
+
+FloatArray = npt.NDArray[np.float64]
+
+_MAX_POWER_ITERATIONS = 100_000
+
+
+def power_iteration(operator: sp.csr_matrix, rhs: FloatArray, *, tolerance: float) -> FloatArray:
+    """Solve x = rhs + operator @ x by iteration, until the L1 step is < `tolerance`.
+
+    Converges for any operator whose rows sum to < 1 (ours: at most 1 - restart).
+    """
+    x = rhs.copy()
+    for _ in range(_MAX_POWER_ITERATIONS):
+        following = operator @ x
+        following += rhs
+        step = float(np.abs(following - x).sum())
+        x = following
+        if step < tolerance:
+            break
+    return x
+
+
+def solve_system(operator: sp.csr_matrix, rhs: FloatArray, *, tolerance: float) -> FloatArray:
+    """Solve (I - operator) x = rhs to relative residual `tolerance`.
+
+    `operator` is M^T for the forward system and M for the reverse one.
+    """
+    n = operator.shape[0]
+    if n == 0:
+        return np.zeros(0)
+
+    def apply(x: FloatArray) -> FloatArray:
+        product: FloatArray = x - operator @ x
+        return product
+
+    system = sla.LinearOperator((n, n), matvec=apply, dtype=np.float64)
+    solution, info = sla.bicgstab(system, rhs, rtol=tolerance, atol=0.0)
+    if info != 0 or not bool(np.all(np.isfinite(solution))):
+        solution = power_iteration(operator, rhs, tolerance=tolerance * float(rhs.sum()))
+    result: FloatArray = np.maximum(np.asarray(solution, dtype=np.float64), 0.0)
+    return result

@@ -1,0 +1,170 @@
+"""The engine over real signed attestations: supersession, contexts, claims, ratings."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.trust import TrustEngine, WhyNot
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.identity import IdentityKey
+from protocol.statement import Certify, Kind, Rate, Revoke, Statement, Thing, Trust
+
+KEYS = [IdentityKey.from_seed(bytes([n + 40]) * 32) for n in range(8)]
+ME, ANN, BOB, CAT, DAN, EVE, FAY, GUS = KEYS
+NOW = 1_800_000_000_000
+
+
+def att(
+    key: IdentityKey, statement: Statement, *, at: int = NOW - 1000, expires: int | None = None
+) -> Attestation:
+    body = AttestationBody(
+        issuer=key.identity, issued_at_ms=at, expires_at_ms=expires, statement=statement
+    )
+    return sign_attestation(body, key)
+
+
+def trust(key: IdentityKey, subject: IdentityKey, value: int, **kw: object) -> Attestation:
+    context = str(kw.pop("context", "general"))
+    return att(key, Trust(subject=subject.identity, value=value, context=context), **kw)  # type: ignore[arg-type]
+
+
+def _community() -> list[Attestation]:
+    return [
+        trust(ME, ANN, 100),
+        trust(ME, BOB, 80),
+        trust(ANN, CAT, 90),
+        trust(BOB, CAT, 70),
+        trust(CAT, DAN, 100),
+        trust(ANN, BOB, 50),
+        trust(EVE, FAY, 100),
+    ]
+
+
+def test_transitive_scores_and_their_explanation() -> None:
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=_community())
+    assert engine.score(ME.identity) == 1.0
+    assert 0 < engine.score(DAN.identity) < engine.score(CAT.identity) < 1.0
+    assert engine.score(FAY.identity) == 0.0
+    explanation = engine.explain(DAN.identity)
+    assert {via for via, _ in explanation.first_hops} == {ANN.identity, BOB.identity}
+    assert sum(share for _, share in explanation.first_hops) == pytest.approx(explanation.score)
+    best_route, _best_share = explanation.paths[0]
+    assert best_route[0] == ME.identity
+    assert best_route[-1] == DAN.identity
+    assert [s for _, s in explanation.paths] == sorted(
+        (s for _, s in explanation.paths), reverse=True
+    )
+    assert explanation.why_not is None
+    assert engine.explain(FAY.identity).why_not is WhyNot.NO_PATH
+    assert engine.explain(GUS.identity).why_not is WhyNot.UNKNOWN
+    ranking = engine.ranking(limit=2)
+    visits = engine.walk().visits()
+    order = sorted(KEYS[1:], key=lambda k: -visits[engine.walk().node(k.identity) or 0])
+    assert [identity for identity, _ in ranking] == [order[0].identity, order[1].identity]
+    assert ranking[0][1] == engine.score(ranking[0][0])
+
+
+def test_revocation_and_expiry_remove_edges_incrementally() -> None:
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=_community())
+    assert engine.score(DAN.identity) > 0.0
+    revoke = att(CAT, Revoke(target_kind=Kind.TRUST, subject=DAN.identity, scope="general"), at=NOW)
+    engine.add([revoke])
+    assert engine.score(DAN.identity) == 0.0
+    engine.add([trust(CAT, DAN, 100, at=NOW - 5000)])  # older than the tombstone: no effect
+    assert engine.score(DAN.identity) == 0.0
+    engine.add([trust(ANN, GUS, 100, at=NOW, expires=NOW + 10)])
+    assert engine.score(GUS.identity) > 0.0
+    engine.advance(NOW + 10)
+    assert engine.score(GUS.identity) == 0.0
+
+
+def test_a_walled_member_and_the_why_not() -> None:
+    engine = TrustEngine(
+        ME.identity, now_ms=NOW, attestations=[*_community(), trust(ME, CAT, -100)]
+    )
+    assert engine.score(CAT.identity) == 0.0
+    assert engine.explain(CAT.identity).why_not is WhyNot.WALLED
+    assert engine.score(DAN.identity) == 0.0  # only reachable through CAT
+    assert engine.explain(DAN.identity).why_not is WhyNot.WALLED
+
+
+def test_context_falls_back_on_general_at_half_weight() -> None:
+    specific = TrustEngine(
+        ME.identity, now_ms=NOW, attestations=[trust(ME, ANN, 40, context="carpool")]
+    )
+    general = TrustEngine(ME.identity, now_ms=NOW, attestations=[trust(ME, ANN, 80)])
+    assert general.score(ANN.identity, "carpool") == pytest.approx(
+        specific.score(ANN.identity, "carpool")
+    )
+    both = TrustEngine(
+        ME.identity,
+        now_ms=NOW,
+        attestations=[trust(ME, ANN, 80), trust(ME, ANN, -50, context="carpool")],
+    )
+    assert both.score(ANN.identity) > 0.0
+    assert both.score(ANN.identity, "carpool") == 0.0
+
+
+def test_claims_need_independent_chains() -> None:
+    base = [
+        trust(ME, ANN, 100),
+        trust(ME, BOB, 100),
+        trust(ANN, CAT, 100),
+        trust(BOB, DAN, 100),
+        trust(ANN, EVE, 100),
+    ]
+    resident = "resident:rue-des-lilas"
+    via_two = [att(CAT, Certify(subject=GUS.identity, claim=resident)),
+               att(DAN, Certify(subject=GUS.identity, claim=resident))]  # fmt: skip
+    via_one = [att(CAT, Certify(subject=FAY.identity, claim=resident)),
+               att(EVE, Certify(subject=FAY.identity, claim=resident))]  # fmt: skip
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=[*base, *via_two, *via_one])
+    two = engine.claim(GUS.identity, resident)
+    assert two.accepted
+    assert two.independent == 2
+    assert len(two.paths) == 2
+    one = engine.claim(FAY.identity, resident)  # both certifiers hang off ANN
+    assert not one.accepted
+    assert one.independent == 1
+    assert engine.claim(FAY.identity, resident, independent=1).accepted
+    assert not engine.claim(FAY.identity, "other-claim").accepted
+
+
+def test_ratings_weighted_by_standing_within_the_horizon() -> None:
+    thing = Thing("https://example.org/bike-42")
+    ratings = [att(ANN, Rate(subject=thing, value=100)), att(FAY, Rate(subject=thing, value=-100))]
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=[*_community(), *ratings])
+    summary = engine.rating(thing)
+    assert summary.value == pytest.approx(1.0)  # FAY is out of reach: ignored
+    assert summary.ignored == 1
+    assert engine.rating(Thing("https://example.org/none")).value is None
+
+
+def test_flow_acceptance_and_introducer_validity() -> None:
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=_community())
+    accepted = engine.accepted()
+    assert {ANN.identity, BOB.identity, CAT.identity} <= accepted
+    assert FAY.identity not in accepted
+    validity = engine.validity()
+    walk = engine.walk()
+    valid = {walk.identities[n] for n in validity.depth}
+    assert ANN.identity in valid
+    assert CAT.identity in valid
+    assert BOB.identity not in valid or validity.level[walk.node(BOB.identity) or 0] >= 1
+
+
+@settings(max_examples=25)
+@given(st.randoms(use_true_random=False))
+def test_full_recompute_is_identical_in_any_order(rng: random.Random) -> None:
+    attestations = [*_community(), trust(ANN, CAT, 10, at=NOW - 500), trust(ME, CAT, -30)]
+    shuffled = attestations[:]
+    rng.shuffle(shuffled)
+    one = TrustEngine(ME.identity, now_ms=NOW, attestations=attestations)
+    other = TrustEngine(ME.identity, now_ms=NOW, attestations=shuffled)
+    for key in KEYS:
+        assert one.score(key.identity) == other.score(key.identity)
+    assert (one.walk().visits() == other.walk().visits()).all()
