@@ -26,6 +26,8 @@ import heapq
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from node.trust.walk import RandomWalk
 
 __all__ = ["Explanation", "FirstHop", "Flag", "PathShare", "WhyNot", "explain_node"]
@@ -94,7 +96,7 @@ def explain_node(walk: RandomWalk, target: int, *, top_paths: int = 5) -> Explan
             path_coverage=1.0, why_not=None,
         )  # fmt: skip
     reach = walk.reach(target)
-    reached = reach.from_node(viewer)
+    reached = walk.reach_probability(target)
     penalty = walk.penalty(target, reached=reached)
     wall = walk.wall(target)
     factor = (1.0 - wall) * (1.0 - penalty.total)
@@ -121,7 +123,9 @@ def explain_node(walk: RandomWalk, target: int, *, top_paths: int = 5) -> Explan
 
 
 def _strongest_paths(walk: RandomWalk, target: int, reached: float, k: int) -> list[PathShare]:
-    reach = walk.reach(target)
+    visits_to_target = walk.reach(target).visits_to_target
+    # reach_u(target) for every u: an upper bound on any single route from u.
+    bound_from = visits_to_target / max(float(visits_to_target[target]), 1e-300)
     viewer = walk.viewer
     heap: list[tuple[float, float, tuple[int, ...]]] = [(-reached, 1.0, (viewer,))]
     found: list[PathShare] = []
@@ -136,13 +140,11 @@ def _strongest_paths(walk: RandomWalk, target: int, reached: float, k: int) -> l
             continue
         expansions += 1
         cols, probs = walk.transition_row(last)
-        for v, p in zip(cols.tolist(), probs.tolist(), strict=True):
-            if v in nodes:
-                continue
-            extended = probability * p
-            bound = extended * reach.from_node(v)
-            if bound > 0.0:
-                heapq.heappush(heap, (-bound, extended, (*nodes, v)))
+        extended = probability * probs
+        bounds = extended * np.minimum(bound_from[cols], 1.0)
+        for v, p, bound in zip(cols.tolist(), extended.tolist(), bounds.tolist(), strict=True):
+            if bound > 0.0 and v not in nodes:
+                heapq.heappush(heap, (-bound, p, (*nodes, v)))
     return found
 
 

@@ -59,6 +59,7 @@ class FlowParameters:
     capacities: tuple[int, ...] | None = None  # None: derived from the graph
     min_weight: float = 0.5
     max_depth: int = 8
+    edge_share: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,7 +112,12 @@ def accepted_members(walk: RandomWalk, parameters: FlowParameters | None = None)
     coo = edges.tocoo()
     rows = [2 * coo.row + 1, 2 * np.arange(n), 2 * np.arange(n)]
     cols = [2 * coo.col, 2 * np.arange(n) + 1, np.full(n, sink)]
-    caps = [np.full(coo.nnz, _UNBOUNDED), np.maximum(capacity - 1, 0), (capacity > 0).astype(int)]
+    out_degree = np.maximum(np.diff(edges.indptr), 1)
+    if parameters.edge_share:
+        per_edge = np.maximum(1, np.ceil(capacity / out_degree)).astype(np.int64)[coo.row]
+    else:
+        per_edge = np.full(coo.nnz, _UNBOUNDED)
+    caps = [per_edge, np.maximum(capacity - 1, 0), (capacity > 0).astype(int)]
     network = sp.csr_matrix(
         (np.concatenate(caps).astype(np.int32), (np.concatenate(rows), np.concatenate(cols))),
         shape=(2 * n + 1, 2 * n + 1),

@@ -19,26 +19,34 @@ are clipped at 0, the exact solution being non-negative.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-__all__ = ["power_iteration", "solve_system"]
+__all__ = ["DIRECT_LIMIT", "power_iteration", "solve_system"]
+
+DIRECT_LIMIT = 3000
+"""Largest system solved by sparse LU rather than BiCGSTAB."""
 
 FloatArray = npt.NDArray[np.float64]
 
 _MAX_POWER_ITERATIONS = 100_000
 
 
-def power_iteration(operator: sp.csr_matrix, rhs: FloatArray, *, tolerance: float) -> FloatArray:
-    """Solve x = rhs + operator @ x by iteration, until the L1 step is < `tolerance`.
+Product = Callable[[FloatArray], FloatArray]
+
+
+def power_iteration(product: Product, rhs: FloatArray, *, tolerance: float) -> FloatArray:
+    """Solve x = rhs + product(x) by iteration, until the L1 step is < `tolerance`.
 
     Converges for any operator whose rows sum to < 1 (ours: at most 1 - restart).
     """
     x = rhs.copy()
     for _ in range(_MAX_POWER_ITERATIONS):
-        following = operator @ x
+        following = product(x)
         following += rhs
         step = float(np.abs(following - x).sum())
         x = following
@@ -47,22 +55,35 @@ def power_iteration(operator: sp.csr_matrix, rhs: FloatArray, *, tolerance: floa
     return x
 
 
-def solve_system(operator: sp.csr_matrix, rhs: FloatArray, *, tolerance: float) -> FloatArray:
-    """Solve (I - operator) x = rhs to relative residual `tolerance`.
+def solve_system(
+    product: Product,
+    rhs: FloatArray,
+    *,
+    tolerance: float,
+    matrix: Callable[[], sp.spmatrix] | None = None,
+) -> FloatArray:
+    """Solve (I - A) x = rhs, given x -> A x (and A itself for small systems).
 
-    `operator` is M^T for the forward system and M for the reverse one.
+    `product` is x -> M^T x for the forward system and x -> M x for the reverse
+    one. Up to `DIRECT_LIMIT` unknowns, `matrix()` is factorised and solved
+    directly (exact to rounding, and cheaper than iterating); above, BiCGSTAB
+    runs to relative residual `tolerance`.
     """
-    n = operator.shape[0]
+    n = rhs.shape[0]
     if n == 0:
         return np.zeros(0)
+    if matrix is not None and n <= DIRECT_LIMIT:
+        system = (sp.identity(n, format="csc") - matrix()).tocsc()
+        direct: FloatArray = np.maximum(sla.spsolve(system, rhs), 0.0)
+        return direct
 
     def apply(x: FloatArray) -> FloatArray:
-        product: FloatArray = x - operator @ x
-        return product
+        result: FloatArray = x - product(x)
+        return result
 
-    system = sla.LinearOperator((n, n), matvec=apply, dtype=np.float64)
-    solution, info = sla.bicgstab(system, rhs, rtol=tolerance, atol=0.0)
+    operator = sla.LinearOperator((n, n), matvec=apply, dtype=np.float64)
+    solution, info = sla.bicgstab(operator, rhs, rtol=tolerance, atol=0.0)
     if info != 0 or not bool(np.all(np.isfinite(solution))):
-        solution = power_iteration(operator, rhs, tolerance=tolerance * float(rhs.sum()))
+        solution = power_iteration(product, rhs, tolerance=tolerance * float(rhs.sum()))
     result: FloatArray = np.maximum(np.asarray(solution, dtype=np.float64), 0.0)
     return result

@@ -52,12 +52,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as sla
 
 from node.trust.graph import FloatArray, IndexArray, TrustGraph
 from node.trust.solve import solve_system
+from node.trust.transitions import Transitions
 from protocol.errors import LocalProtocolError
 from protocol.identity import IdentityId
+
+DENSE_LIMIT = 5000
+"""Largest graph for which `reach_all` inverts I - M densely."""
 
 __all__ = ["FlagPenalty", "RandomWalk", "Reach", "UpdateReport", "WalkParameters"]
 
@@ -67,12 +70,14 @@ class WalkParameters:
     """Knobs of the walk metric; the defaults are the documented ones."""
 
     restart: float = 0.2
-    tolerance: float = 1e-10
+    tolerance: float = 1e-8
+    reach_tolerance: float = 1e-6
     flag_weight: float = 0.2
     max_flag_penalty: float = 0.9
-    push_epsilon: float = 1e-10
+    push_epsilon: float = 1e-7
     push_budget: int = 3000
-    drift_limit: float = 1e-6
+    drift_limit: float = 1e-3
+    merge_rows: int = 2000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.restart < 1.0:
@@ -129,22 +134,22 @@ class RandomWalk:
         parameters: WalkParameters | None = None,
     ) -> None:
         self.parameters = parameters or WalkParameters()
-        self._base = graph
         self._identities = list(graph.identities)
         self._index = dict(graph.index)
-        self._overlay: dict[int, dict[int, float]] = {}
         self._distrust: dict[int, dict[int, float]] = {}  # subject -> issuer -> strength
         for (issuer, subject), strength in graph.distrust.items():
             self._distrust.setdefault(subject, {})[issuer] = strength
+        walls = np.zeros(graph.size)
+        viewer_node = self._index.get(viewer)
+        if viewer_node is not None:
+            for subject, issuers in self._distrust.items():
+                walls[subject] = issuers.get(viewer_node, 0.0)
+        self._transitions = Transitions(graph, restart=self.parameters.restart, walls=walls)
+        self._visits = np.zeros(graph.size)
+        self._residual = np.zeros(graph.size)
         self.viewer = self._intern(viewer)
-        self._walls = np.zeros(len(self._identities))
-        for subject, issuers in self._distrust.items():
-            self._walls[subject] = issuers.get(self.viewer, 0.0)
-        self._matrix: sp.csr_matrix | None = None
         self._reach_cache: dict[int, Reach] = {}
         self._from_cache: dict[int, FloatArray] = {}
-        self._visits = np.zeros(len(self._identities))
-        self._residual = np.zeros(len(self._identities))
         self._residual_l1 = 0.0
         self.updates_since_recompute = 0
         self.recompute()
@@ -153,7 +158,7 @@ class RandomWalk:
 
     @property
     def identities(self) -> list[IdentityId]:
-        """Identities by node number (appended in arrival order after a rebuild)."""
+        """Identities by node number (new ones are appended as they appear)."""
         return self._identities
 
     def node(self, identity: IdentityId) -> int | None:
@@ -163,89 +168,64 @@ class RandomWalk:
     def _intern(self, identity: IdentityId) -> int:
         node = self._index.get(identity)
         if node is None:
-            node = len(self._identities)
+            node = self._transitions.grow()
             self._identities.append(identity)
             self._index[identity] = node
-            if hasattr(self, "_visits"):
-                self._visits = np.append(self._visits, 0.0)
-                self._residual = np.append(self._residual, 0.0)
-                self._walls = np.append(self._walls, 0.0)
-                self._matrix = None
+            self._visits = np.append(self._visits, 0.0)
+            self._residual = np.append(self._residual, 0.0)
         return node
 
     # -- rows and matrix -------------------------------------------------------------
 
     def out_edges(self, node: int) -> tuple[IndexArray, FloatArray]:
         """Subjects and weights of `node`'s positive vouches, as they are now."""
-        row = self._overlay.get(node)
-        if row is not None:
-            cols = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
-            return cols, np.fromiter(row.values(), dtype=np.float64, count=len(row))
-        if node < self._base.size:
-            return self._base.out_edges(node)
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return self._transitions.out_edges(node)
 
     def transition_row(self, node: int) -> tuple[IndexArray, FloatArray]:
         """Where a walk at `node` goes next, with what probability (restart and wall in)."""
-        cols, weights = self.out_edges(node)
-        if cols.size == 0:
-            return cols, weights
-        scale = (1.0 - self.parameters.restart) * (1.0 - self._walls[node])
-        return cols, weights * (scale / max(1.0, float(weights.sum())))
+        return self._transitions.row(node)
 
     def wall(self, node: int) -> float:
         """Strength of the viewer's own distrust of `node` (0 if none)."""
-        return float(self._walls[node])
+        return float(self._transitions.walls[node])
+
+    def walls(self) -> FloatArray:
+        """The viewer's wall strength for every node (read-only view)."""
+        view = self._transitions.walls.view()
+        view.flags.writeable = False
+        return view
 
     def flags_on(self, node: int) -> dict[int, float]:
         """Distrust of `node` by members other than the viewer: flagger -> strength."""
         return {i: s for i, s in self._distrust.get(node, {}).items() if i != self.viewer}
 
     def matrix(self) -> sp.csr_matrix:
-        """The current transition matrix M (materialised after updates, then cached)."""
-        if self._matrix is None:
-            self._matrix = self._build_matrix()
-        return self._matrix
+        """The current transition matrix M as one CSR matrix (cached until the next update)."""
+        return self._transitions.matrix()
 
     def weight_matrix(self) -> sp.csr_matrix:
         """The current positive vouch weights (value/100) as a matrix, walls not applied."""
-        rows, cols, weights = self._current_arrays()
-        n = len(self._identities)
-        return sp.csr_matrix((weights, (rows, cols)), shape=(n, n))
-
-    def _current_arrays(self) -> tuple[IndexArray, IndexArray, FloatArray]:
-        base = self._base
-        rows = np.repeat(np.arange(base.size, dtype=np.int64), np.diff(base.indptr))
-        cols, weights = base.indices, base.weights
-        if self._overlay:
-            keep = ~np.isin(rows, np.fromiter(self._overlay, dtype=np.int64))
-            extra = [(u, v, w) for u, row in self._overlay.items() for v, w in row.items()]
-            rows = np.concatenate([rows[keep], np.array([e[0] for e in extra], dtype=np.int64)])
-            cols = np.concatenate([cols[keep], np.array([e[1] for e in extra], dtype=np.int64)])
-            weights = np.concatenate([weights[keep], np.array([e[2] for e in extra])])
-        return rows, cols, weights
-
-    def _build_matrix(self) -> sp.csr_matrix:
-        n = len(self._identities)
-        rows, cols, weights = self._current_arrays()
-        sums = np.bincount(rows, weights=weights, minlength=n)
-        scale = (1.0 - self.parameters.restart) * (1.0 - self._walls) / np.maximum(sums, 1.0)
-        return sp.csr_matrix((weights * scale[rows], (rows, cols)), shape=(n, n))
-
-    def walls(self) -> FloatArray:
-        """The viewer's wall strength for every node (read-only view)."""
-        view = self._walls.view()
-        view.flags.writeable = False
-        return view
+        return self._transitions.weight_matrix()
 
     # -- exact solves ---------------------------------------------------------------
 
     def recompute(self) -> None:
-        """Solve the visits exactly from the current graph; residuals become zero."""
+        """Solve the visits exactly from the current graph; residuals become zero.
+
+        Folds the row overlay into a new base matrix first once it holds more
+        than `merge_rows` rows (an O(arcs) copy, so not at every fallback).
+        """
+        if self._transitions.changed_rows > self.parameters.merge_rows:
+            self._transitions.merge()
         n = len(self._identities)
         rhs = np.zeros(n)
         rhs[self.viewer] = 1.0
-        self._visits = solve_system(self.matrix().T, rhs, tolerance=self.parameters.tolerance)
+        self._visits = solve_system(
+            self._transitions.forward,
+            rhs,
+            tolerance=self.parameters.tolerance,
+            matrix=lambda: self.matrix().T,
+        )
         self._residual = np.zeros(n)
         self._residual_l1 = 0.0
         self.updates_since_recompute = 0
@@ -267,7 +247,12 @@ class RandomWalk:
         if cached is None:
             rhs = np.zeros(len(self._identities))
             rhs[node] = 1.0
-            solution = solve_system(self.matrix(), rhs, tolerance=self.parameters.tolerance)
+            solution = solve_system(
+                self._transitions.reverse,
+                rhs,
+                tolerance=self.parameters.reach_tolerance,
+                matrix=self.matrix,
+            )
             cached = Reach(target=node, visits_to_target=solution)
             self._reach_cache[node] = cached
         return cached
@@ -278,7 +263,12 @@ class RandomWalk:
         if cached is None:
             rhs = np.zeros(len(self._identities))
             rhs[node] = 1.0
-            cached = solve_system(self.matrix().T, rhs, tolerance=self.parameters.tolerance)
+            cached = solve_system(
+                self._transitions.forward,
+                rhs,
+                tolerance=self.parameters.reach_tolerance,
+                matrix=lambda: self.matrix().T,
+            )
             self._from_cache[node] = cached
         return cached
 
@@ -289,7 +279,7 @@ class RandomWalk:
         flags = self.flags_on(node)
         if not flags or node == self.viewer:
             return FlagPenalty(total=0.0, by_flagger=())
-        hit = self.reach(node).from_node(self.viewer) if reached is None else reached
+        hit = self.reach_probability(node) if reached is None else reached
         after_node = self.visits_from(node)
         kept = 1.0
         parts: list[tuple[int, float, float]] = []
@@ -307,7 +297,14 @@ class RandomWalk:
         """Probability that a walk from the viewer ever arrives at `node`."""
         if node == self.viewer:
             return 1.0
-        return self.reach(node).from_node(self.viewer)
+        # Summed over the first step (not read off Y[s] directly) so that the
+        # first-hop split of `explain` adds up to exactly this number.
+        visits_to_target = self.reach(node).visits_to_target
+        own = float(visits_to_target[node])
+        if own <= 0.0:
+            return 0.0
+        cols, probs = self.transition_row(self.viewer)
+        return min(1.0, max(0.0, float(probs @ visits_to_target[cols]) / own))
 
     def score_node(self, node: int) -> float:
         """The displayed score of `node` (module doc): reach x wall x flags."""
@@ -325,32 +322,30 @@ class RandomWalk:
         return 0.0 if node is None else self.score_node(node)
 
     def reach_all(self) -> FloatArray:
-        """Reach probability of every node at once (one sparse LU; for small graphs).
+        """Reach probability of every node at once.
 
-        Uses Y_x[s] / Y_x[x] = V_s[x] / F[x, x], with the diagonal of
-        F = (I - M)^-1 taken from a sparse LU factorisation. Cost grows with
-        the LU fill-in: meant for communities of thousands, not millions.
+        Uses reach(x) = V_s[x] / F[x, x], with F = (I - M)^-1. For up to
+        `DENSE_LIMIT` members F's diagonal comes from one dense inverse
+        (0.5 s at 2 000); above, from one reverse solve per member the walk
+        visits (milliseconds each at 10 000 members), so prefer `score` for the
+        few members a user looks at.
         """
         n = len(self._identities)
-        system = (sp.identity(n, format="csc") - self.matrix()).tocsc()
-        lu = sla.splu(system)
-        diagonal = np.empty(n)
-        block = 512
-        for start in range(0, n, block):
-            stop = min(n, start + block)
-            rhs = np.zeros((n, stop - start))
-            rhs[np.arange(start, stop), np.arange(stop - start)] = 1.0
-            solved = lu.solve(rhs)
-            diagonal[start:stop] = solved[np.arange(start, stop), np.arange(stop - start)]
-        exact_visits = lu.solve(np.eye(n, 1, -self.viewer).ravel(), trans="T")
-        result: FloatArray = np.clip(exact_visits / diagonal, 0.0, 1.0)
+        if n <= DENSE_LIMIT:
+            inverse = np.linalg.inv(np.eye(n) - self.matrix().toarray())
+            diagonal = np.diag(inverse)
+            result: FloatArray = np.clip(inverse[self.viewer] / diagonal, 0.0, 1.0)
+        else:
+            result = np.zeros(n)
+            for node in np.flatnonzero(self._visits > 0.0).tolist():
+                result[node] = self.reach(node).from_node(self.viewer)
         result[self.viewer] = 1.0
         return result
 
     def scores_all(self) -> FloatArray:
         """Displayed score of every node (see `reach_all` for the cost)."""
         reached = self.reach_all()
-        result = reached * (1.0 - self._walls)
+        result = reached * (1.0 - self._transitions.walls)
         for node in self._distrust:
             if node != self.viewer and result[node] > 0.0 and self.flags_on(node):
                 penalty = self.penalty(node, reached=float(reached[node]))
@@ -372,16 +367,20 @@ class RandomWalk:
             raise LocalProtocolError("a statement about oneself is not an edge")
         u, v = self._intern(issuer), self._intern(subject)
         changed = [u]
-        wall_changes = u == self.viewer and (weight < 0.0 or self._walls[v] > 0.0)
-        if wall_changes:
+        if u == self.viewer and (weight < 0.0 or self.wall(v) > 0.0):
             changed.append(v)
         old_rows = {node: self.transition_row(node) for node in changed}
-        self._set_positive(u, v, max(weight, 0.0))
+        self._transitions.set_weight(u, v, max(weight, 0.0))
         self._set_distrust(u, v, max(-weight, 0.0))
-        self._matrix = None
         self._reach_cache.clear()
         self._from_cache.clear()
         self.updates_since_recompute += 1
+        moved = sum(float(self._visits[node]) for node in old_rows) * 2.0
+        if moved > self.parameters.push_budget * self.parameters.push_epsilon:
+            # So much mass moves (an edge next to the viewer) that pushing would
+            # run past the budget: solve exactly at once instead.
+            self.recompute()
+            return UpdateReport(pushes=0, recomputed=True, drift_bound=0.0)
         queue: deque[int] = deque()
         for node, (old_cols, old_probs) in old_rows.items():
             mass = float(self._visits[node])
@@ -393,25 +392,14 @@ class RandomWalk:
             queue.extend(np.concatenate([old_cols, new_cols]).tolist())
         return self._settle(queue)
 
-    def _set_positive(self, u: int, v: int, weight: float) -> None:
-        row = self._overlay.get(u)
-        if row is None:
-            cols, weights = self.out_edges(u)
-            row = dict(zip(cols.tolist(), weights.tolist(), strict=True))
-            self._overlay[u] = row
-        if weight > 0.0:
-            row[v] = weight
-        else:
-            row.pop(v, None)
-
     def _set_distrust(self, u: int, v: int, strength: float) -> None:
         issuers = self._distrust.setdefault(v, {})
         if strength > 0.0:
             issuers[u] = strength
         else:
             issuers.pop(u, None)
-        if u == self.viewer:
-            self._walls[v] = strength
+        if u == self.viewer and self.wall(v) != strength:
+            self._transitions.set_wall(v, strength)
 
     def _add_residual(self, cols: IndexArray, values: FloatArray) -> None:
         if cols.size == 0:

@@ -52,7 +52,7 @@ def test_reach_matches_a_monte_carlo_walk() -> None:
     sampled = _monte_carlo_reach(walk, walks=40_000, seed=7)
     exact = np.array([walk.reach_probability(i) for i in range(5)])
     assert np.abs(sampled - exact).max() < 0.01
-    assert walk.reach_all() == pytest.approx(exact, abs=1e-9)
+    assert walk.reach_all() == pytest.approx(exact, abs=1e-7)
 
 
 def test_weak_vouches_carry_less_and_dead_ends_stop() -> None:
@@ -89,7 +89,7 @@ def test_scores_lie_in_the_unit_interval(graph: SmallGraph) -> None:
     scores = [walk.score(i) for i in NODE_IDS[: graph.size]]
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert scores[0] == 1.0
-    assert walk.scores_all() == pytest.approx(np.array(scores), abs=1e-9)
+    assert walk.scores_all() == pytest.approx(np.array(scores), abs=1e-7)
 
 
 @given(small_graphs(), st.permutations(range(16)))
@@ -138,7 +138,7 @@ def test_first_hop_split_sums_to_the_score(graph: SmallGraph) -> None:
         )
         if explanation.score > 0.0:
             assert explanation.paths, "every non-zero score comes with a path"
-            assert explanation.path_coverage <= 1.0 + 1e-9
+            assert explanation.path_coverage <= 1.0 + 1e-6
 
 
 @given(small_graphs(), st.data())
