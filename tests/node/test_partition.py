@@ -96,7 +96,6 @@ async def test_partition_heal_converges_and_keeps_the_tombstone(
         assert all(everything <= m.ids() for m in members), "something was lost"
         converged_s = trio.current_time() - healed
         assert converged_s <= 120, converged_s  # redial back-off + one anti-entropy period
-        print(f"converged {converged_s:.0f} s after the heal")
         now_ms = T0 + int(trio.current_time() * 1000)
         for member in members:
             head = member.store.slot_head(first.slot.id)
