@@ -35,6 +35,7 @@ from protocol.events import NeedData
 from protocol.identity import IdentityId
 from protocol.sync import Reconciler
 from protocol.wire import (
+    MAX_PEER_ADDRESSES,
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
     ErrorMessage,
@@ -42,6 +43,7 @@ from protocol.wire import (
     IHave,
     Message,
     MessageReader,
+    Peers,
     Prune,
     Push,
     Sync,
@@ -49,7 +51,7 @@ from protocol.wire import (
     encode_message,
 )
 
-__all__ = ["GossipNode", "InlineStore", "StoreAccess", "ThreadedStore"]
+__all__ = ["GossipNode", "InlineStore", "PeerExchange", "StoreAccess", "ThreadedStore"]
 
 T = TypeVar("T")
 AGENT = "trustnode/0.1"
@@ -95,6 +97,18 @@ class InlineStore:
         return result
 
 
+class PeerExchange(Protocol):
+    """Where addresses from and for peer exchange (wire `peers`) come and go."""
+
+    def sample(self) -> tuple[str, ...]:
+        """Addresses to tell a peer about (our own first, if we listen)."""
+        ...
+
+    def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
+        """Addresses a peer told us about: hearsay, to try later."""
+        ...
+
+
 class OutboxFullError(trio.BrokenResourceError):
     """A peer stopped reading while we owed it more than the outbox bound."""
 
@@ -110,6 +124,7 @@ class _Peer:
     outbox_bytes: int = 0
     reconciler: Reconciler | None = None
     eager: bool = True  # push payloads to this peer (else announce ids: the push tree)
+    dialled: bool = False  # we opened this connection
     nursery: trio.Nursery | None = None
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
@@ -183,6 +198,7 @@ class GossipNode:
         self.payload_copies_received = 0
         self.announcements_received = 0
         self._progress = trio.Event()
+        self.exchange: PeerExchange | None = None  # set by the peer manager
 
     async def wait_progress(self) -> None:
         """Wait until the next batch from a peer has been stored (see `stored_from_peers`)."""
@@ -271,13 +287,15 @@ class GossipNode:
         if self.bans.is_banned(stream.peer):
             await trio.aclose_forcefully(stream)
             return
-        peer = _Peer(identity=stream.peer, stream=stream)
+        peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator)
         self._peers[peer.identity] = peer
         try:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
                 await peer.send(Hello(capabilities=("push", "sync-v1"), agent=AGENT))
+                if initiator:
+                    await self._share_peers(peer)
                 if initiator:
                     # Only the dialling side starts sessions, so a connection never
                     # carries two at once; it repeats them to repair missed pushes.
@@ -304,6 +322,11 @@ class GossipNode:
                 peer.reconciler = self._reconciler(await self._store.run(_all_items))
                 await peer.send(Sync(payload=peer.reconciler.initiate()))
             await trio.sleep(self._resync_interval_s)
+            await self._share_peers(peer)  # the periodic shuffle of peer exchange
+
+    async def _share_peers(self, peer: _Peer) -> None:
+        if self.exchange is not None:
+            await peer.send(Peers(addresses=self.exchange.sample()[:MAX_PEER_ADDRESSES]))
 
     async def _refuse(self, peer: _Peer, error: RemoteProtocolError) -> None:
         # Straight to the stream: the writer task has stopped with the session.
@@ -329,6 +352,11 @@ class GossipNode:
             await self._on_ihave(peer, message.ids)
         elif isinstance(message, Prune):
             peer.eager = False
+        elif isinstance(message, Peers):
+            if self.exchange is not None:
+                self.exchange.learn(message.addresses, source=peer.identity)
+                if not peer.dialled:
+                    await self._share_peers(peer)  # the dialler shuffles; we answer
         elif isinstance(message, Push):
             reason = await self._ingest(message.envelopes, source=peer.identity)
             if reason is not None and PEER_POLICY[reason] is not Action.DROP:

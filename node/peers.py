@@ -1,13 +1,29 @@
-"""Keeping connections: dial known addresses, reconnect with jittered back-off, serve inbound.
+"""Keeping connections: bounded active view, peer exchange, back-off, random replacement.
 
-A first cut of the peer manager of issue #5: it holds a set of known
-addresses (from configuration or invites), keeps at most `max_active`
-outbound connections, and redials a lost one after an exponential back-off
-with random jitter (so a restarted community does not reconnect in lockstep).
-Inbound connections are served by `serve_secure` under its limits. Both run
-the same gossip session; an identity already connected is not dialled twice.
-Peer exchange, random replacement in the active view (HyParView) and scoring
-come later.
+The peer manager of issue #5, after HyParView (Leitão, Pereira, Rodrigues,
+DSN 2007):
+
+* an **active view** of at most `max_active` addresses that we keep dialled
+  (a task per address redials a lost connection after an exponential back-off
+  with random jitter, so a restarted community does not reconnect in
+  lockstep);
+* a **passive view** of at most `max_passive` addresses learned by **peer
+  exchange** (wire `peers`: our own `advertise` address and a random sample of
+  the views, sent at the start of every session and at every anti-entropy
+  round). Learned addresses are hearsay: only the handshake proves that a
+  community member is there. One peer can place at most `per_source` of them
+  and at most `share` per message, and a full view evicts at random, so a
+  liar cannot fill it with bad addresses;
+* **random replacement**: an active address whose dials fail (or that only
+  reaches a member we are already connected to) `replace_after` times in a
+  row is moved back to the passive view, and a passive address takes its
+  place, the best scored first (a score rises with each session that ran and
+  falls with each failed dial). Bans come from the gossip layer's policy
+  table (`node.policy`): a banned identity's sessions are refused there.
+
+Inbound connections are served by `serve_secure` under its limits; both
+directions run the same gossip session, and an identity already connected is
+not dialled twice.
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from node.transport import (
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
 from protocol.handshake import Role
-from protocol.identity import IdentityKey
+from protocol.identity import IdentityId, IdentityKey
 
 __all__ = ["Dialer", "PeerManager", "PeerManagerConfig"]
 
@@ -39,19 +55,24 @@ Dialer = Callable[[str], Awaitable[trio.abc.Stream]]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PeerManagerConfig:
-    """How many peers to keep and how patiently to redial them."""
+    """How many peers to keep, how patiently to redial them, what to share."""
 
     max_active: int = 8
+    max_passive: int = 64
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 300.0
     jitter: float = 0.5  # each wait is multiplied by a factor in [1 - jitter, 1 + jitter]
+    replace_after: int = 3
+    advertise: str | None = None  # where we accept connections, told to peers
+    share: int = 8
+    per_source: int = 16
 
 
 DEFAULT_CONFIG = PeerManagerConfig()
 
 
 class PeerManager:
-    """Dials and redials known addresses, serves inbound connections, feeds gossip."""
+    """Dials and redials the active view, learns the passive one, serves inbound."""
 
     def __init__(
         self,
@@ -71,27 +92,88 @@ class PeerManager:
         self._rng = rng
         self._config = config
         self._limits = limits
-        self._addresses: list[str] = []
+        self._active: list[str] = []
+        self._passive: dict[str, IdentityId | None] = {}  # address -> who told us
+        self.scores: dict[str, int] = {}
         self._changed = trio.Event()
         self.dial_failures = 0
+        self.replacements = 0
+        gossip.exchange = self
+
+    @property
+    def active(self) -> list[str]:
+        """The addresses we keep dialled."""
+        return list(self._active)
+
+    @property
+    def passive(self) -> list[str]:
+        """Known addresses in reserve."""
+        return list(self._passive)
 
     def add_address(self, address: str) -> None:
         """Learn an address to keep a connection to (bootstrap, invite)."""
-        if address not in self._addresses:
-            self._addresses.append(address)
+        if address in self._active or address == self._config.advertise:
+            return
+        self._passive.pop(address, None)
+        if len(self._active) < self._config.max_active:
+            self._active.append(address)
+        else:
+            self._remember(address, source=None)
+        self._changed.set()
+
+    # -- peer exchange (node.gossip.PeerExchange) ---------------------------------------
+
+    def sample(self) -> tuple[str, ...]:
+        """Our own address and a random sample of the views, for a peer."""
+        known = sorted({*self._active, *self._passive})
+        picked = self._rng.sample(known, min(self._config.share, len(known)))
+        own = [self._config.advertise] if self._config.advertise else []
+        return tuple(own + picked)
+
+    def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
+        """Keep (some of) a peer's addresses in the passive view."""
+        for address in addresses[: self._config.share]:
+            if address == self._config.advertise or address in self._active:
+                continue
+            if address in self._passive:
+                continue
+            told = sum(1 for s in self._passive.values() if s == source)
+            if told >= self._config.per_source:
+                return
+            self._remember(address, source=source)
+        if len(self._active) < self._config.max_active and self._passive:
             self._changed.set()
 
+    def _remember(self, address: str, *, source: IdentityId | None) -> None:
+        if len(self._passive) >= self._config.max_passive:
+            evicted = self._rng.choice(sorted(self._passive))
+            del self._passive[evicted]
+        self._passive[address] = source
+
+    def _promote(self) -> str | None:
+        if not self._passive:
+            return None
+        ranked = sorted(self._passive, key=lambda a: (-self.scores.get(a, 0), a))
+        chosen = self._rng.choice(ranked[: self._config.share])
+        del self._passive[chosen]
+        self._active.append(chosen)
+        return chosen
+
+    # -- running ----------------------------------------------------------------------
+
     async def run(self, listener: trio.abc.Listener[trio.abc.Stream] | None = None) -> None:
-        """Maintain outbound connections (and serve `listener`) until cancelled."""
+        """Maintain the active view (and serve `listener`) until cancelled."""
         async with trio.open_nursery() as nursery:
             if listener is not None:
                 nursery.start_soon(self._serve, listener)
-            started: set[str] = set()
+            running: set[str] = set()
             while True:
-                for address in self._addresses[: self._config.max_active]:
-                    if address not in started:
-                        started.add(address)
-                        nursery.start_soon(self._keep, address)
+                while len(self._active) < self._config.max_active and self._promote():
+                    pass
+                for address in self._active:
+                    if address not in running:
+                        running.add(address)
+                        nursery.start_soon(self._keep, address, running)
                 await self._changed.wait()
                 self._changed = trio.Event()
 
@@ -111,18 +193,31 @@ class PeerManager:
         spread = self._config.jitter
         return float(base * self._rng.uniform(1 - spread, 1 + spread))
 
-    async def _keep(self, address: str) -> None:
-        """Stay connected to `address`: dial, run the session, back off, repeat."""
+    async def _keep(self, address: str, running: set[str]) -> None:
+        """Stay connected to `address` until it is replaced: dial, run, back off, repeat."""
         failures = 0
         while True:
             outcome = await self._connect_once(address)
             if outcome == "ran":
                 failures = 0  # a session ran; start the back-off afresh
+                self.scores[address] = self.scores.get(address, 0) + 1
             else:
-                # Failed, or that peer is already connected (inbound): wait longer.
+                # Failed, or that member is already connected (inbound): wait longer.
                 failures += 1
-                self.dial_failures += outcome == "failed"
+                if outcome == "failed":
+                    self.dial_failures += 1
+                    self.scores[address] = self.scores.get(address, 0) - 1
+                if failures >= self._config.replace_after and self._passive:
+                    self._replace(address, running)
+                    return
             await trio.sleep(self._wait_s(failures))
+
+    def _replace(self, address: str, running: set[str]) -> None:
+        self._active.remove(address)
+        running.discard(address)
+        self._remember(address, source=None)
+        self.replacements += 1
+        self._changed.set()
 
     async def _connect_once(self, address: str) -> str:
         try:

@@ -272,6 +272,9 @@ ConnectionHandler = Callable[[SecureStream], Awaitable[None]]
 
 
 def _address_of(stream: trio.abc.Stream) -> str:
+    remote = getattr(stream, "remote", None)
+    if isinstance(remote, str):
+        return remote  # a simulated stream names its other end
     socket = getattr(stream, "socket", None)
     if socket is None:
         return "memory"

@@ -25,6 +25,7 @@ from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_PEER_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
     "WIRE_VERSION",
@@ -34,6 +35,7 @@ __all__ = [
     "Message",
     "MessageReader",
     "MessageType",
+    "Peers",
     "Prune",
     "Push",
     "ReaderState",
@@ -52,6 +54,8 @@ _LENGTH_BYTES = 4
 _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
 _MAX_DETAIL_BYTES = 256
+MAX_PEER_ADDRESSES = 32
+_ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
 
@@ -66,6 +70,7 @@ class MessageType(enum.IntEnum):
     WANT = 5
     IHAVE = 6
     PRUNE = 7
+    PEERS = 8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +172,27 @@ class Prune:
     """Stop pushing payloads to me eagerly; announce them (the receiver saw duplicates)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Peers:
+    """Addresses where members of this community accept connections (peer exchange).
+
+    Hearsay: the receiver only *tries* them; the handshake proves membership.
+    """
+
+    addresses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        require(type(self.addresses) is tuple, Reason.BAD_FIELD, "addresses is an array")
+        require(len(self.addresses) <= MAX_PEER_ADDRESSES, Reason.OUT_OF_RANGE, "0..32 addresses")
+        for address in self.addresses:
+            require(type(address) is str, Reason.BAD_FIELD, "an address is a string")
+            require(
+                _ADDRESS.fullmatch(address) is not None,
+                Reason.OUT_OF_RANGE,
+                "an address is 1..255 visible ASCII characters",
+            )
+
+
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
@@ -176,7 +202,7 @@ def _check_ids(ids: object) -> None:
         require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
 
 
-Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want | IHave | Prune
+Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want | IHave | Prune | Peers
 
 
 def _fields(message: Message) -> tuple[Value, ...]:
@@ -198,6 +224,8 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.IHAVE.value, message.ids)
     if isinstance(message, Prune):
         return (MessageType.PRUNE.value,)
+    if isinstance(message, Peers):
+        return (MessageType.PEERS.value, message.addresses)
     return (MessageType.PUSH.value, message.envelopes)
 
 
@@ -257,6 +285,9 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.PRUNE and type(code) is int:
         require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
         return Prune()
+    if code == MessageType.PEERS and type(code) is int:
+        require(len(fields) == 1, Reason.BAD_FIELD, "peers has 1 field")
+        return Peers(addresses=fields[0])  # type: ignore[arg-type]
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 

@@ -36,12 +36,15 @@ liar, however trusted, removes at most 20 % by default.
 **Incremental updates.** The visit vector V_s = e_s (I - M)^-1 is kept by
 forward push with signed residuals (Andersen-Chung-Lang push; Zhang, Lofgren
 and Goel, KDD 2016): we hold p and r with V_s = p + r (I - M)^-1. Changing row
-u of M to M' keeps that true with r += p[u] (M'[u] - M[u]); pushing r[u] to
-u's successors restores small residuals. Since rows of (I - M)^-1 sum to at
-most 1/restart, |V_s - p|_1 <= |r|_1 / restart: that drift bound is reported
-with each update, and an exact recompute runs when it passes `drift_limit` or
-when a push runs past `push_budget` (edges next to the viewer move a lot of
-mass; a full solve is cheaper then).
+u of M to M' keeps that true with r += p[u] (M'[u] - M[u]); pushing residuals
+above `push_epsilon` to their successors makes them small again. Rows of
+(I - M)^-1 sum to at most 1/restart, so |V_s - p|_1 <= |r|_1 / restart: that
+drift bound comes with each update, and an exact recompute runs when it passes
+`drift_limit`, or at once when the update moves more mass than `push_budget`
+pushes could settle (an edge of the viewer or of a close contact: a full solve
+is cheaper then). Only the visit vector (ranking, flaggers' standing, rating
+weights) drifts: displayed scores always come from an exact reverse solve on
+the current matrix. `TrustEngine.recompute()` is the scheduled exact rebuild.
 """
 
 from __future__ import annotations

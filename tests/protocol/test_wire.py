@@ -14,6 +14,7 @@ from protocol.wire import (
     IHave,
     Message,
     MessageReader,
+    Peers,
     Prune,
     Push,
     ReaderState,
@@ -45,6 +46,12 @@ messages: st.SearchStrategy[Message] = st.one_of(
         IHave, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=3).map(tuple)
     ),
     st.just(Prune()),
+    st.builds(
+        Peers,
+        addresses=st.lists(st.from_regex(r"[\x21-\x7e]{1,40}", fullmatch=True), max_size=4).map(
+            tuple
+        ),
+    ),
     st.builds(
         Want, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
     ),
@@ -153,3 +160,13 @@ def test_local_misuse() -> None:
         Push(envelopes=(b"x" * 2000,))
     with pytest.raises(LocalProtocolError):
         MessageReader(max_message_bytes=0)
+
+
+def test_peers_limits() -> None:
+    assert decode_message(encode_message(Peers(addresses=()))[4:]) == Peers(addresses=())
+    with pytest.raises(FieldError) as too_many:
+        Peers(addresses=tuple(f"n{i}" for i in range(33)))
+    assert too_many.value.reason is Reason.OUT_OF_RANGE
+    for bad in ("", "has space", "x" * 256, "caf\u00e9"):
+        with pytest.raises(FieldError):
+            Peers(addresses=(bad,))
