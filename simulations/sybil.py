@@ -17,8 +17,9 @@ accepts members, and we measure
   checked in every run.
 
 The `flag` part: one hostile flag, from the most trusted member the attacker
-could recruit, on members with >= 3 vouches from the viewer's top decile
-(largest relative drop; target <= 25 %); the viewer's own wall (target: score
+could recruit (who does not already vouch for the target), on members with
+>= 3 vouches from the viewer's top decile (largest relative drop; target
+<= 25 %); the viewer's own wall (target: score
 <= 1 % of before); and a curse attack, where every farm identity flags honest
 members, lowering honest AUC (target <= 0.01).
 
@@ -287,7 +288,10 @@ def _flag_figures(
     vouched = [x for x in ranked if sum(1 for t in top if weights.get((t, x), 0.0) > 0.0) >= 3]
     for target in rng.choice(vouched, min(5, len(vouched)), replace=False).tolist():
         prior = float(before[target])
-        flagger = next(i for i in ranked if i != target)  # the most trusted recruit
+        # The most trusted member the attacker could recruit that does not
+        # vouch for the target (a voucher turning flagger first withdraws its
+        # vouch: that is a change of mind, not the flag's penalty).
+        flagger = next(i for i in ranked if i != target and (i, target) not in weights)
         flagged = _build({**weights, (flagger, target): -1.0}, size, viewer)
         out["flag_drop"].append(1.0 - flagged.score_node(target) / prior)
         walled = _build({**weights, (viewer, target): -1.0}, size, viewer)

@@ -57,7 +57,7 @@ class FlowParameters:
     """Knobs of flow acceptance."""
 
     capacities: tuple[int, ...] | None = None  # None: derived from the graph
-    min_weight: float = 0.5
+    min_weight: float = 0.3
     max_depth: int = 8
     edge_share: bool = False
 
@@ -148,7 +148,7 @@ def independent_paths(
     walk: RandomWalk,
     targets: Iterable[int],
     *,
-    min_weight: float = 0.5,
+    min_weight: float = 0.3,
     allowed: frozenset[int] | None = None,
 ) -> IndependentPaths:
     """Vertex-disjoint vouch chains from the viewer to distinct members of `targets`.

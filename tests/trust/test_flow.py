@@ -56,7 +56,7 @@ def test_independent_paths_merge_evidence_through_one_member() -> None:
 def _brute_disjoint(graph: SmallGraph, walk: RandomWalk, targets: list[int]) -> int:
     """Largest set of vertex-disjoint simple paths to distinct targets (tiny graphs)."""
     number = {identity: walk.node(identity) or 0 for identity in NODE_IDS[: graph.size]}
-    edges = {(number[a], number[b]) for (a, b), w in graph.weights.items() if w >= 0.5}
+    edges = {(number[a], number[b]) for (a, b), w in graph.weights.items() if w >= 0.3}
     walls = {number[b] for (a, b), w in graph.weights.items() if a == graph.viewer and w <= -1}
 
     def paths_to(target: int) -> list[tuple[int, ...]]:
