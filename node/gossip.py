@@ -146,6 +146,29 @@ class _Peer:
             self.outbox_bytes -= len(data)
 
 
+class _ReceiveBudget:
+    """A token bucket on the bytes read from one peer.
+
+    When a peer sends faster than `rate` bytes/s (after a `burst`), we stop
+    reading from it for a while: TCP (or the simulated window) pushes back on
+    the sender, our CPU per peer stays bounded and nothing queues up here.
+    """
+
+    def __init__(self, *, rate: float, burst: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._tokens = burst
+        self._last = trio.current_time()
+
+    async def take(self, count: int) -> None:
+        now = trio.current_time()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        self._tokens -= count
+        if self._tokens < 0:
+            await trio.sleep(-self._tokens / self._rate)
+
+
 def _all_items(store: Store) -> list[tuple[int, bytes]]:
     items: list[tuple[int, bytes]] = []
     after: tuple[int, bytes] | None = None
@@ -183,7 +206,11 @@ class GossipNode:
         resync_interval_s: float = 60.0,
         max_sync_rounds: int = 64,
         graft_timeout_s: float = 0.25,
+        max_receive_bytes_per_s: float = 4 * 1024 * 1024,
+        receive_burst_bytes: float = 2 * 1024 * 1024,
     ) -> None:
+        self._receive_rate = max_receive_bytes_per_s
+        self._receive_burst = receive_burst_bytes
         self._graft_timeout_s = graft_timeout_s
         self._resync_interval_s = resync_interval_s
         self._max_sync_rounds = max_sync_rounds
@@ -336,7 +363,9 @@ class GossipNode:
 
     async def _read_loop(self, peer: _Peer) -> None:
         reader = MessageReader()
+        budget = _ReceiveBudget(rate=self._receive_rate, burst=self._receive_burst)
         while data := await peer.stream.receive_some():
+            await budget.take(len(data))
             reader.receive_data(data)
             while not isinstance(message := reader.next_event(), NeedData):
                 await self._handle(peer, message)

@@ -148,3 +148,31 @@ async def test_anti_entropy_repairs_missed_pushes(autojump_clock: trio.testing.M
         await trio.sleep(40)  # the next anti-entropy session (every 60 s)
         assert all(bytes(m.id) in a.ids() for m in missed)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_fast_sender_is_read_at_the_receive_rate(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = SimNetwork(seed=9)
+    a = Member("a", 1)
+    b = Member("b", 2)
+    b.gossip = GossipNode(
+        store=InlineStore(b.store),
+        wall_clock_ms=lambda: T0 + int(trio.current_time() * 1000),
+        max_receive_bytes_per_s=20_000,
+        receive_burst_bytes=10_000,
+    )
+    flood = [a.attest(b, 9000 + n) for n in range(600)]  # about 150 kB
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(1)
+        start = trio.current_time()
+        await a.gossip.publish(flood)
+        await trio.sleep(2)
+        assert len(b.ids()) < len(flood)  # read at 20 kB/s, not all at once
+        while len(b.ids()) < len(flood):
+            await b.gossip.wait_progress()
+        took = trio.current_time() - start
+        size = sum(len(x.data) for x in flood)
+        assert took >= (size - 10_000) / 20_000 * 0.9
+        nursery.cancel_scope.cancel()
