@@ -61,13 +61,15 @@ def solve_system(
     *,
     tolerance: float,
     matrix: Callable[[], sp.spmatrix] | None = None,
+    guess: FloatArray | None = None,
 ) -> FloatArray:
     """Solve (I - A) x = rhs, given x -> A x (and A itself for small systems).
 
     `product` is x -> M^T x for the forward system and x -> M x for the reverse
     one. Up to `DIRECT_LIMIT` unknowns, `matrix()` is factorised and solved
     directly (exact to rounding, and cheaper than iterating); above, BiCGSTAB
-    runs to relative residual `tolerance`.
+    runs to relative residual `tolerance`, from `guess` if given (after a
+    small change of the matrix, the old solution is a few iterations away).
     """
     n = rhs.shape[0]
     if n == 0:
@@ -82,7 +84,7 @@ def solve_system(
         return result
 
     operator = sla.LinearOperator((n, n), matvec=apply, dtype=np.float64)
-    solution, info = sla.bicgstab(operator, rhs, rtol=tolerance, atol=0.0)
+    solution, info = sla.bicgstab(operator, rhs, x0=guess, rtol=tolerance, atol=0.0)
     if info != 0 or not bool(np.all(np.isfinite(solution))):
         solution = power_iteration(product, rhs, tolerance=tolerance * float(rhs.sum()))
     result: FloatArray = np.maximum(np.asarray(solution, dtype=np.float64), 0.0)

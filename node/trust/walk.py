@@ -223,11 +223,13 @@ class RandomWalk:
         n = len(self._identities)
         rhs = np.zeros(n)
         rhs[self.viewer] = 1.0
+        previous = self._visits if self._visits.shape == rhs.shape else None
         self._visits = solve_system(
             self._transitions.forward,
             rhs,
             tolerance=self.parameters.tolerance,
             matrix=lambda: self.matrix().T,
+            guess=previous if previous is not None and previous.any() else None,
         )
         self._residual = np.zeros(n)
         self._residual_l1 = 0.0
