@@ -1,10 +1,18 @@
 """Relay policy: what this node agrees to store (and so to forward) from whom.
 
 An identity farm can mint valid attestations by the million; signatures do
-not stop it, so storage must. An issuer is *vouched* when a chain of current
-positive trust attestations of at most `horizon_hops` leads to it from this
-node's own identity (or from the anchors it configured). Vouched issuers are
-stored without limit; every other issuer gets a small quota of stored
+not stop it, so storage must. Which issuers are *vouched* is decided by
+`method`:
+
+* `flow` (the default): the members that capacity flow from this node's own
+  identity (the first anchor) accepts (`node.trust.accepted_members`,
+  Advogato): a farm behind a confused member gets at most that member's
+  capacity, however many identities it mints;
+* `horizon`: every identity that a chain of at most `horizon_hops` current
+  positive trust attestations reaches from an anchor (simpler, but a farm
+  within the horizon is vouched whole).
+
+Vouched issuers are stored without limit; every other issuer gets a small quota of stored
 attestations (`unvouched_quota`), and the rest are refused with the benign
 reason `quota` (the peer is not blamed: it may have relayed in good faith).
 
@@ -22,8 +30,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from node.store import Store
+from node.trust import RandomWalk, TrustGraph, accepted_members
 from protocol.attestation import Attestation
 from protocol.errors import Reason
 from protocol.identity import IdentityId
@@ -35,6 +45,7 @@ __all__ = ["RelayGate", "RelayPolicy"]
 class RelayPolicy:
     """How far vouching reaches, and what an unvouched issuer may store."""
 
+    method: Literal["flow", "horizon"] = "flow"
     horizon_hops: int = 3
     unvouched_quota: int = 20
     refresh_ms: int = 60_000
@@ -61,13 +72,29 @@ class RelayGate:
         """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
         now_ms = self._clock()
         if self._computed_at is None or now_ms - self._computed_at >= self._policy.refresh_ms:
-            self._vouched = self._reach(store.positive_trust_edges(now_ms=now_ms))
+            edges = store.positive_trust_edges(now_ms=now_ms)
+            if self._policy.method == "flow":
+                self._vouched = self._accepted(edges)
+            else:
+                self._vouched = self._reach(edges)
             self._computed_at = now_ms
         return self._vouched
 
     def invalidate(self) -> None:
         """Recompute at the next admission (e.g. after we vouched for someone)."""
         self._computed_at = None
+
+    def _accepted(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
+        if not self._anchors:
+            return frozenset()
+        viewer = min(self._anchors)
+        graph = TrustGraph.from_weights(
+            dict.fromkeys((pair for pair in edges if pair[0] != pair[1]), 1.0),
+            identities=self._anchors,
+        )
+        walk = RandomWalk(graph, viewer)
+        accepted = accepted_members(walk).accepted
+        return frozenset(walk.identities[n] for n in accepted) | self._anchors
 
     def _reach(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
         out: dict[IdentityId, list[IdentityId]] = {}

@@ -12,7 +12,7 @@ it is (Levien's Advogato metric; SumUp for votes).
 from the viewer over vouches of at least `min_weight`. By default (Levien's
 rule) the viewer's capacity is the number of members it reaches, and each
 level's capacity is the previous one divided by the mean out-degree (at least
-2), never below 1; `capacities` gives an explicit schedule instead (the
+2, rounded up), never below 1; `capacities` gives an explicit schedule instead (the
 research note used 800, 200, 200, 50, 12, 4, 2, 1 for 1000 members). Each node is split into in
 and out halves joined by an edge of capacity c - 1, and every in half has a
 unit edge to the sink; a member is accepted when its unit edge carries flow.
@@ -26,6 +26,7 @@ through one member counts once (cargo-crev #45's request).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def _schedule(edges: sp.csr_matrix, distances: IndexArray, parameters: FlowParam
     degree = max(2.0, float(np.diff(edges.indptr)[reached].mean())) if count else 2.0
     schedule = [count]
     for _ in range(parameters.max_depth - 1):
-        schedule.append(max(1, int(schedule[-1] / degree)))
+        schedule.append(max(1, math.ceil(schedule[-1] / degree)))
     return schedule
 
 

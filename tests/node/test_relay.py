@@ -32,7 +32,9 @@ def test_vouched_set_follows_positive_chains_within_the_horizon() -> None:
     chain = [trust(me, a), trust(a, b), trust(b, c), trust(c, d), trust(me, flagged, value=-80)]
     store.apply(chain, now_ms=T0)
     gate = RelayGate(
-        anchors=[me.identity], policy=RelayPolicy(horizon_hops=3), wall_clock_ms=lambda: T0
+        anchors=[me.identity],
+        policy=RelayPolicy(method="horizon", horizon_hops=3),
+        wall_clock_ms=lambda: T0,
     )
     vouched = gate.vouched(store)
     assert {me.identity, a.identity, b.identity, c.identity} <= vouched
@@ -79,3 +81,23 @@ async def test_identity_farm_cannot_flood_an_honest_node(
         assert gate.refused >= 900
         assert honest.gossip.peers == [relay.key.identity]  # quota refusals do not blame the relay
         nursery.cancel_scope.cancel()
+
+
+def test_flow_caps_a_farm_behind_one_confused_member() -> None:
+    me, a, b, confused = KEYS[:4]
+    farm = [IdentityKey.from_seed(bytes([100 + n]) * 32) for n in range(30)]
+    store = Store.open(":memory:")
+    honest = [trust(me, a), trust(me, b), trust(a, confused), trust(b, a, 1), trust(a, b, 2)]
+    attack = [trust(confused, farm[0], 3)] + [
+        trust(farm[n], farm[n + 1], 10 + n) for n in range(len(farm) - 1)
+    ]
+    store.apply(honest + attack, now_ms=T0)
+    flow = RelayGate(anchors=[me.identity], wall_clock_ms=lambda: T0).vouched(store)
+    horizon = RelayGate(
+        anchors=[me.identity], policy=RelayPolicy(method="horizon", horizon_hops=40),
+        wall_clock_ms=lambda: T0,
+    ).vouched(store)  # fmt: skip
+    farm_ids = {key.identity for key in farm}
+    assert {me.identity, a.identity, b.identity, confused.identity} <= flow
+    assert len(farm_ids & horizon) == len(farm)  # a long enough horizon vouches the whole farm
+    assert len(farm_ids & flow) < len(farm) // 2  # flow: at most the confused member's capacity
