@@ -212,18 +212,20 @@ class RandomWalk:
 
     # -- exact solves ---------------------------------------------------------------
 
-    def recompute(self) -> None:
+    def recompute(self, *, warm: bool = True) -> None:
         """Solve the visits exactly from the current graph; residuals become zero.
 
         Folds the row overlay into a new base matrix first once it holds more
         than `merge_rows` rows (an O(arcs) copy, so not at every fallback).
+        `warm` starts the solver from the current visits (a few iterations
+        after a small change); the result meets the same tolerance either way.
         """
         if self._transitions.changed_rows > self.parameters.merge_rows:
             self._transitions.merge()
         n = len(self._identities)
         rhs = np.zeros(n)
         rhs[self.viewer] = 1.0
-        previous = self._visits if self._visits.shape == rhs.shape else None
+        previous = self._visits if warm and self._visits.shape == rhs.shape else None
         self._visits = solve_system(
             self._transitions.forward,
             rhs,
