@@ -59,11 +59,11 @@ async def test_every_node_gets_every_attestation(autojump_clock: trio.testing.Mo
             copies.append(received / (NODES - 1))
             worst.append(times[-1] / LATENCY_S)
             await trio.sleep(5)
-        # The first one floods; then the push tree carries them with far fewer
-        # copies (measured ~1.2-1.5 per node; issue #5's target of 1.2 is not met yet).
-        # (trio shuffles runnable tasks, so one later attestation may see a tree
-        # repair in flight: the median is the stable figure.)
-        assert statistics.median(copies[1:]) < copies[0] / 2, copies
+        # Once the push tree has formed, payloads travel about once per node:
+        # measured 1.1-1.4 copies per node (flooding over ~6 links: about 4).
+        # Issue #5's target is 1.2; the median guards against a regression (trio
+        # shuffles runnable tasks, so one attestation may meet a repair in flight).
+        assert statistics.median(copies[1:]) <= 1.6, copies
         # Push and graft deliver within 2 s, long before anti-entropy (60 s) would.
         assert max(worst) * LATENCY_S <= 2.0, worst
         nursery.cancel_scope.cancel()
