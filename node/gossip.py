@@ -223,6 +223,7 @@ class GossipNode:
         self.protocol_errors = 0
         self.stored_from_peers = 0
         self.payload_copies_received = 0
+        self.payload_bytes_received = 0
         self.announcements_received = 0
         self._progress = trio.Event()
         self.exchange: PeerExchange | None = None  # set by the peer manager
@@ -256,6 +257,7 @@ class GossipNode:
         if source is not None:
             self.stored_from_peers += len(report.stored_ids)
             self.payload_copies_received += len(envelopes)
+            self.payload_bytes_received += sum(len(e) for e in envelopes)
             self._progress.set()
             self._progress = trio.Event()
             await self._maybe_prune(source, report.items)
