@@ -4,6 +4,8 @@ Scenarios of issue #5 / research note gossip-sync.md §1.7 (goals G5-G6):
 identical sets, the newest 1 % missing (a node that was offline), 0.1 %, 1 % and
 10 % missing at random (scattered loss), each also priced for a naive exchange
 of the full id list (the fresh-join-over-loopback part is not built yet).
+Both sides run the reconciler as node/gossip does (`push_missing`: the side that
+learns what its peer lacks sends the records instead of listing their ids).
 Items are (ms timestamp over a year, random 32-byte id); ideal bytes = missing
 items x 250 bytes (a typical attestation); the reconciliation bytes are added
 to the ideal transfer for the "total / ideal" column.
@@ -45,7 +47,10 @@ class Row:
 def _session(
     mine: list[tuple[int, bytes]], theirs: list[tuple[int, bytes]]
 ) -> tuple[int, int, int]:
-    client, server = Reconciler(mine), Reconciler(theirs)
+    # As node/gossip runs it: what a side learns the peer lacks is pushed as
+    # records (`have`), not listed back as ids.
+    client = Reconciler(mine, push_missing=True)
+    server = Reconciler(theirs, push_missing=True)
     message: bytes | None = client.initiate()
     sent, turns, side = 0, 0, server
     while message is not None:
@@ -53,8 +58,9 @@ def _session(
         message = side.receive(message)
         side = client if side is server else server
         turns += 1
-    assert client.need == {i for _, i in theirs} - {i for _, i in mine}
-    return (turns + 1) // 2, sent, len(client.need)
+    learned = client.need | server.have
+    assert learned == {i for _, i in theirs} - {i for _, i in mine}
+    return (turns + 1) // 2, sent, len(learned)
 
 
 def run(count: int, seed: int) -> list[Row]:
