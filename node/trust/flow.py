@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -205,8 +205,3 @@ def _decompose(
                 members.append(node // 2)
         paths.append(tuple(members))
     return tuple(paths)
-
-
-def members_of(paths: Sequence[tuple[int, ...]]) -> set[int]:
-    """Every member on any of `paths` (for explanations)."""
-    return {m for path in paths for m in path}

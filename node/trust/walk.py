@@ -50,7 +50,6 @@ the current matrix. `TrustEngine.recompute()` is the scheduled exact rebuild.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -450,9 +449,3 @@ class RandomWalk:
                 queue.extend(hot.tolist())
         self._residual_l1 = max(self._residual_l1, 0.0)
         return pushes
-
-    def edges(self) -> Iterable[tuple[int, int, float]]:
-        """Every current positive edge (node numbers), for rebuilds and tests."""
-        for node in range(len(self._identities)):
-            cols, weights = self.out_edges(node)
-            yield from zip([node] * cols.size, cols.tolist(), weights.tolist(), strict=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.trust import TrustEngine, WhyNot
+from node.trust import TrustEngine, WhyNot, evidence_from_attestations
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.identity import IdentityKey
 from protocol.statement import Certify, Kind, Rate, Revoke, Statement, Thing, Trust
@@ -168,3 +168,16 @@ def test_full_recompute_is_identical_in_any_order(rng: random.Random) -> None:
     for key in KEYS:
         assert one.score(key.identity) == other.score(key.identity)
     assert (one.walk().visits() == other.walk().visits()).all()
+
+
+def test_evidence_keeps_only_current_statements() -> None:
+    newer = trust(ME, ANN, 30, at=NOW)
+    certify = att(ANN, Certify(subject=BOB.identity, claim="driver"))
+    rate = att(BOB, Rate(subject=Thing("https://example.org/x"), value=70))
+    expired = trust(ME, CAT, 90, expires=NOW - 1)
+    evidence = evidence_from_attestations(
+        [trust(ME, ANN, 100), newer, certify, rate, expired], now_ms=NOW
+    )
+    assert [e.value for e in evidence.edges] == [30]  # superseded and expired are gone
+    assert evidence.certifications[0].claim == "driver"
+    assert evidence.ratings[0].value == 70
