@@ -367,7 +367,7 @@ def listen(
 
 @cli.command()
 def demo() -> None:
-    """Walk through identities, attestations, verification and revocation, for real."""
+    """Walk through identities, attestations, revocation, and trust with its reasons, for real."""
     for line in run_demo(now_ms=time.time_ns() // 1_000_000):
         click.echo(line)
 

@@ -125,6 +125,10 @@ def test_demo_runs_the_real_code() -> None:
     assert "refused: bad_signature" in result.stdout
     assert "matches" in result.stdout
     assert "empty (revoked" in result.stdout
+    assert "Why erin has" in result.stdout
+    assert "route alice -> " in result.stdout
+    assert ": no_path" in result.stdout
+    assert "frank 0.000, the farm at most 0.000" in result.stdout
 
 
 def test_invite_and_join(tmp_path: Path) -> None:
