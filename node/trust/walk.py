@@ -40,11 +40,12 @@ u of M to M' keeps that true with r += p[u] (M'[u] - M[u]); pushing residuals
 above `push_epsilon` to their successors makes them small again. Rows of
 (I - M)^-1 sum to at most 1/restart, so |V_s - p|_1 <= |r|_1 / restart: that
 drift bound comes with each update, and an exact recompute runs when it passes
-`drift_limit`, or at once when the update moves more mass than `push_budget`
-pushes could settle (an edge of the viewer or of a close contact: a full solve
-is cheaper then). Only the visit vector (ranking, flaggers' standing, rating
-weights) drifts: displayed scores always come from an exact reverse solve on
-the current matrix. `TrustEngine.recompute()` is the scheduled exact rebuild.
+`drift_limit`, every `recompute_every` updates (the schedule), or at once
+when the update moves more mass than `push_budget` pushes could settle (an
+edge of the viewer or of a close contact: a full solve is cheaper then). Only
+the visit vector (ranking, flaggers' standing, rating weights) drifts:
+displayed scores always come from an exact reverse solve on the current
+matrix. `TrustEngine.recompute()` rebuilds every walk from scratch.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class WalkParameters:
     push_budget: int = 3000
     drift_limit: float = 1e-3
     merge_rows: int = 2000
+    recompute_every: int = 10_000  # incremental updates between scheduled exact solves
 
     def __post_init__(self) -> None:
         if not 0.0 < self.restart < 1.0:
@@ -422,7 +424,8 @@ class RandomWalk:
             return UpdateReport(
                 pushes=self.parameters.push_budget, recomputed=True, drift_bound=0.0
             )
-        if self.drift_bound > self.parameters.drift_limit:
+        scheduled = self.updates_since_recompute >= self.parameters.recompute_every
+        if scheduled or self.drift_bound > self.parameters.drift_limit:
             self.recompute()
             return UpdateReport(pushes=pushes, recomputed=True, drift_bound=0.0)
         return UpdateReport(pushes=pushes, recomputed=False, drift_bound=self.drift_bound)

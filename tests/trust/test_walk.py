@@ -199,3 +199,13 @@ def test_parameters_and_inputs_are_checked() -> None:
         walk.set_weight(A, B, 1.5)
     with pytest.raises(LocalProtocolError):
         walk.set_weight(A, A, 0.5)
+
+
+def test_exact_recomputes_are_scheduled() -> None:
+    weights = {(A, B): 1.0, (B, C): 1.0, (C, D): 1.0, (D, E): 1.0, (E, A): 0.5}
+    walk = RandomWalk(
+        TrustGraph.from_weights(weights), A, WalkParameters(recompute_every=3, push_budget=10**9)
+    )
+    reports = [walk.set_weight(D, C, 0.1 * n) for n in range(1, 7)]
+    assert [r.recomputed for r in reports] == [False, False, True, False, False, True]
+    assert walk.updates_since_recompute == 0
