@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import trio
 import trio.testing
@@ -73,7 +74,16 @@ class _Node:
         return sign_attestation(body, self.key)
 
 
-async def _link(net: SimNetwork, nursery: trio.Nursery, client: _Node, server: _Node) -> None:
+class Linkable(Protocol):
+    """A gossip node as `link` needs it."""
+
+    name: str
+    key: IdentityKey
+    gossip: GossipNode
+
+
+async def link(net: SimNetwork, nursery: trio.Nursery, client: Linkable, server: Linkable) -> None:
+    """Connect `client` to `server` over `net` (Noise handshake) and run both sessions."""
     listener = net.listen(f"{server.name}/{client.name}")
 
     async def accept() -> None:
@@ -119,7 +129,7 @@ async def _scenario(nodes_count: int, dials: int, attestations: int, seed: int) 
     async with trio.open_nursery() as nursery:
         for node in nodes:
             for other in rng.sample([m for m in nodes if m is not node], dials):
-                await _link(net, nursery, node, other)
+                await link(net, nursery, node, other)
         await trio.sleep(20)
         for n in range(attestations):
             author = rng.choice(nodes)

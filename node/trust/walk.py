@@ -253,15 +253,7 @@ class RandomWalk:
         """The reverse solve for `node` (cached until the next update)."""
         cached = self._reach_cache.get(node)
         if cached is None:
-            rhs = np.zeros(len(self._identities))
-            rhs[node] = 1.0
-            solution = solve_system(
-                self._transitions.reverse,
-                rhs,
-                tolerance=self.parameters.reach_tolerance,
-                matrix=self.matrix,
-            )
-            cached = Reach(target=node, visits_to_target=solution)
+            cached = Reach(target=node, visits_to_target=self._solve_unit(node, forward=False))
             self._reach_cache[node] = cached
         return cached
 
@@ -269,16 +261,20 @@ class RandomWalk:
         """Expected visits of a walk started at `node` (cached until the next update)."""
         cached = self._from_cache.get(node)
         if cached is None:
-            rhs = np.zeros(len(self._identities))
-            rhs[node] = 1.0
-            cached = solve_system(
-                self._transitions.forward,
-                rhs,
-                tolerance=self.parameters.reach_tolerance,
-                matrix=lambda: self.matrix().T,
-            )
+            cached = self._solve_unit(node, forward=True)
             self._from_cache[node] = cached
         return cached
+
+    def _solve_unit(self, node: int, *, forward: bool) -> FloatArray:
+        """Visits from `node` (forward) or to `node` from everyone (reverse)."""
+        rhs = np.zeros(len(self._identities))
+        rhs[node] = 1.0
+        return solve_system(
+            self._transitions.forward if forward else self._transitions.reverse,
+            rhs,
+            tolerance=self.parameters.reach_tolerance,
+            matrix=(lambda: self.matrix().T) if forward else self.matrix,
+        )
 
     # -- scores ---------------------------------------------------------------------
 

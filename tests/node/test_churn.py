@@ -13,7 +13,8 @@ import trio.testing
 from node.peers import PeerManager, PeerManagerConfig
 from node.simnet import SimNetwork
 from protocol.attestation import AttestationId
-from tests.node.test_gossip import COMMUNITY, Member
+from simulations.convergence import COMMUNITY
+from tests.node.test_gossip import Member
 
 pytestmark = pytest.mark.slow
 NODES = 40

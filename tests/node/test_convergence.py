@@ -16,7 +16,8 @@ import trio.testing
 
 from node.simnet import LinkModel, SimNetwork
 from protocol.attestation import AttestationId
-from tests.node.test_gossip import Member, link
+from simulations.convergence import link
+from tests.node.test_gossip import Member
 
 pytestmark = pytest.mark.slow
 NODES = 300

@@ -9,15 +9,12 @@ from node.gossip import GossipNode, InlineStore
 from node.simnet import SimNetwork
 from node.store import Store
 from node.store.pipeline import Admission
-from node.transport import open_secure_stream
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
-from protocol.channel import Community
-from protocol.handshake import Role
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
 from protocol.wire import Push
+from simulations.convergence import link
 
-COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
 T0 = 1_700_000_000_000
 
 
@@ -48,27 +45,6 @@ class Member:
 
     def ids(self) -> set[bytes]:
         return {bytes(i) for _, i in self.store.ids_in_order(limit=100_000)}
-
-
-async def link(net: SimNetwork, nursery: trio.Nursery, client: Member, server: Member) -> None:
-    listener = net.listen(f"{server.name}/{client.name}")
-
-    async def accept() -> None:
-        raw = await listener.accept()
-        secure = await open_secure_stream(
-            raw, role=Role.RESPONDER, community=COMMUNITY, identity_key=server.key
-        )
-        await server.gossip.run_session(secure, initiator=False)
-
-    async def connect() -> None:
-        raw = await net.connect(client.name, f"{server.name}/{client.name}")
-        secure = await open_secure_stream(
-            raw, role=Role.INITIATOR, community=COMMUNITY, identity_key=client.key
-        )
-        await client.gossip.run_session(secure, initiator=True)
-
-    nursery.start_soon(accept)
-    nursery.start_soon(connect)
 
 
 async def test_three_nodes_converge_then_flood(autojump_clock: trio.testing.MockClock) -> None:

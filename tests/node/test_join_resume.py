@@ -11,7 +11,8 @@ import trio.testing
 
 from node.peers import PeerManager, PeerManagerConfig
 from node.simnet import SimNetwork
-from tests.node.test_gossip import COMMUNITY, T0, Member
+from simulations.convergence import COMMUNITY
+from tests.node.test_gossip import T0, Member
 
 pytestmark = pytest.mark.slow
 COMMUNITY_SIZE = 3000

@@ -13,7 +13,8 @@ from node.peers import PeerManager, PeerManagerConfig
 from node.simnet import SimNetwork
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.statement import Kind, Revoke, Trust
-from tests.node.test_gossip import COMMUNITY, T0, Member
+from simulations.convergence import COMMUNITY
+from tests.node.test_gossip import T0, Member
 
 pytestmark = pytest.mark.slow
 NODES = 24

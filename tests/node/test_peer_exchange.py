@@ -11,7 +11,8 @@ import trio.testing
 
 from node.peers import PeerManager, PeerManagerConfig
 from node.simnet import SimNetwork
-from tests.node.test_gossip import COMMUNITY, Member
+from simulations.convergence import COMMUNITY
+from tests.node.test_gossip import Member
 
 pytestmark = pytest.mark.slow
 NODES = 30

@@ -9,7 +9,8 @@ import trio.testing
 
 from node.peers import PeerManager, PeerManagerConfig
 from node.simnet import SimNetwork
-from tests.node.test_gossip import COMMUNITY, Member
+from simulations.convergence import COMMUNITY
+from tests.node.test_gossip import Member
 
 
 async def test_crashed_member_reconnects_and_catches_up(

@@ -8,7 +8,8 @@ import trio
 import trio.testing
 
 from node.simnet import SimNetwork
-from tests.node.test_gossip import Member, link
+from simulations.convergence import link
+from tests.node.test_gossip import Member
 
 NODES = 16
 

@@ -12,7 +12,8 @@ from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.errors import Reason
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
-from tests.node.test_gossip import T0, Member, link
+from simulations.convergence import link
+from tests.node.test_gossip import T0, Member
 
 KEYS = [IdentityKey.from_seed(bytes([n]) * 32) for n in range(1, 9)]
 
