@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocol.errors import TrustnodeError
 
-__all__ = ["ConfigError", "KeyFileError", "StoreError"]
+__all__ = ["ConfigError", "KeyFileError", "RequestError", "StoreError"]
 
 
 class ConfigError(TrustnodeError):
@@ -17,3 +17,14 @@ class StoreError(TrustnodeError):
 
 class KeyFileError(StoreError):
     """The node's key file is missing, unreadable, exposed or corrupt."""
+
+
+class RequestError(TrustnodeError):
+    """A request to the node (embedding API, HTTP API, CLI) that it refuses.
+
+    `code` is stable: the HTTP API returns it and scripts may match on it.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -19,6 +19,7 @@ is disconnected; its session never takes the node down.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -26,7 +27,7 @@ from typing import Protocol, TypeVar
 import trio
 
 from node.policy import PEER_POLICY, Action, BanList
-from node.store import ItemReport, Outcome, Store, ingest
+from node.store import IngestReport, ItemReport, Outcome, Store, ingest
 from node.store.pipeline import Admission
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId
@@ -55,6 +56,7 @@ __all__ = ["GossipNode", "InlineStore", "PeerExchange", "StoreAccess", "Threaded
 
 T = TypeVar("T")
 AGENT = "trustnode/0.1"
+log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
@@ -208,7 +210,9 @@ class GossipNode:
         graft_timeout_s: float = 0.25,
         max_receive_bytes_per_s: float = 4 * 1024 * 1024,
         receive_burst_bytes: float = 2 * 1024 * 1024,
+        identity: IdentityId | None = None,
     ) -> None:
+        self.identity = identity  # ours: breaks ties between duplicate connections
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
         self._graft_timeout_s = graft_timeout_s
@@ -226,6 +230,9 @@ class GossipNode:
         self.payload_bytes_received = 0
         self.announcements_received = 0
         self._progress = trio.Event()
+        self._stored = trio.Event()
+        self.last_stored_at: float | None = None  # trio time of the last stored batch
+        self.last_sync_at: dict[IdentityId, float] = {}  # trio time each peer's last session ended
         self.exchange: PeerExchange | None = None  # set by the peer manager
 
     async def wait_progress(self) -> None:
@@ -237,14 +244,35 @@ class GossipNode:
         """Identities of the connected peers."""
         return list(self._peers)
 
-    async def publish(self, attestations: Sequence[Attestation]) -> None:
-        """Store our own (or received) attestations and push the new ones to every peer."""
-        await self._ingest([a.data for a in attestations], source=None)
+    def describe_peers(self) -> list[tuple[IdentityId, bool, bool]]:
+        """(identity, we dialled it, we push payloads to it) for each connection."""
+        return [(p.identity, p.dialled, p.eager) for p in self._peers.values()]
+
+    async def publish(self, attestations: Sequence[Attestation]) -> IngestReport:
+        """Store our own attestations and push the new ones to every peer.
+
+        When this returns, what the report calls NEW or SUPERSEDED is committed.
+        """
+        return await self.ingest_local([a.data for a in attestations])
+
+    async def ingest_local(self, envelopes: Sequence[bytes]) -> IngestReport:
+        """Verify and store envelopes from a local source (an import file, an app),
+        skipping the relay quotas, and push the new ones to every peer."""
+        return await self._ingest(envelopes, source=None)
+
+    @property
+    def stored_signal(self) -> trio.Event:
+        """An event set when the next batch (from a peer or local) is stored.
+
+        Take it *before* reading the store, then wait on it: nothing stored in
+        between can be missed.
+        """
+        return self._stored
 
     async def _ingest(
         self, envelopes: Sequence[bytes], *, source: IdentityId | None
-    ) -> Reason | None:
-        """Store what verifies, forward what is new; return the worst refusal's reason."""
+    ) -> IngestReport:
+        """Store what verifies and forward what is new."""
         now_ms = self._wall_clock_ms()
         # Our own attestations always stay; what peers bring passes the relay policy.
         admit = self._admit if source is not None else None
@@ -254,6 +282,10 @@ class GossipNode:
             )
         )
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
+        if report.stored_ids:
+            self.last_stored_at = trio.current_time()
+            self._stored.set()
+            self._stored = trio.Event()
         if source is not None:
             self.stored_from_peers += len(report.stored_ids)
             self.payload_copies_received += len(envelopes)
@@ -270,8 +302,7 @@ class GossipNode:
                     await self._push(peer, fresh)
                 else:
                     await self._announce(peer, ids)
-        reasons = [i.reason for i in report.items if i.reason is not None]
-        return max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
+        return report
 
     async def _maybe_prune(self, source: IdentityId, items: Sequence[ItemReport]) -> None:
         """Plumtree's PRUNE: a push that brought nothing new makes that link lazy."""
@@ -311,13 +342,30 @@ class GossipNode:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # that session is ending; it cleans up after itself
 
-    async def run_session(self, stream: SecureStream, *, initiator: bool) -> None:
-        """Serve one connection until it ends; returns normally on disconnect."""
-        if self.bans.is_banned(stream.peer):
+    def _keeps_new_connection(self, peer: IdentityId, *, initiator: bool) -> bool:
+        """Two connections to one peer (both dialled at once): keep the one that the
+        smaller identity dialled, a rule both sides apply alike. Without knowing
+        our own identity, keep the older one."""
+        if self.identity is None:
+            return False
+        dialler = self.identity if initiator else peer
+        return dialler == min(self.identity, peer)
+
+    async def run_session(self, stream: SecureStream, *, initiator: bool) -> bool:
+        """Serve one connection until it ends (True), or refuse it at once (False):
+        a banned peer, or a second connection to a connected peer."""
+        existing = self._peers.get(stream.peer)
+        if self.bans.is_banned(stream.peer) or (
+            existing is not None
+            and not self._keeps_new_connection(stream.peer, initiator=initiator)
+        ):
             await trio.aclose_forcefully(stream)
-            return
+            return False
+        if existing is not None and existing.nursery is not None:
+            existing.nursery.cancel_scope.cancel()  # it ends; this one replaces it
         peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator)
         self._peers[peer.identity] = peer
+        log.debug("session with %s started", peer.identity.hex()[:16])
         try:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
@@ -335,6 +383,7 @@ class GossipNode:
             error = group.exceptions[0]
             assert isinstance(error, RemoteProtocolError)
             self.protocol_errors += 1
+            log.info("peer %s broke the protocol: %s", peer.identity.hex()[:16], error.reason.value)
             if PEER_POLICY.get(error.reason, Action.CLOSE) is Action.BAN:
                 self.bans.ban(peer.identity)
             await self._refuse(peer, error)
@@ -344,6 +393,8 @@ class GossipNode:
             if self._peers.get(peer.identity) is peer:
                 del self._peers[peer.identity]
             await trio.aclose_forcefully(stream)
+            log.debug("session with %s ended", peer.identity.hex()[:16])
+        return True
 
     async def _anti_entropy(self, peer: _Peer) -> None:
         while True:
@@ -389,7 +440,9 @@ class GossipNode:
                 if not peer.dialled:
                     await self._share_peers(peer)  # the dialler shuffles; we answer
         elif isinstance(message, Push):
-            reason = await self._ingest(message.envelopes, source=peer.identity)
+            report = await self._ingest(message.envelopes, source=peer.identity)
+            reasons = [i.reason for i in report.items if i.reason is not None]
+            reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
             if reason is not None and PEER_POLICY[reason] is not Action.DROP:
                 # The valid part was kept; the peer answers for the rest (node/policy).
                 raise RemoteProtocolError(reason, "peer pushed a refused attestation")
@@ -419,6 +472,7 @@ class GossipNode:
     async def _send_wants(self, peer: _Peer) -> None:
         if peer.reconciler is None:
             return
+        self.last_sync_at[peer.identity] = trio.current_time()
         wanted = sorted(peer.reconciler.need)
         peer.reconciler = None
         for start in range(0, len(wanted), MAX_WANT_IDS):

@@ -99,6 +99,8 @@ class PeerManager:
         self.dial_failures = 0
         self.replacements = 0
         gossip.exchange = self
+        if gossip.identity is None:
+            gossip.identity = identity_key.identity
 
     @property
     def active(self) -> list[str]:
@@ -228,8 +230,8 @@ class PeerManager:
             )  # fmt: skip
         except (OSError, RemoteProtocolError, HandshakeTimeoutError, trio.BrokenResourceError):
             return "failed"
-        if stream.peer in self._gossip.peers or stream.peer == self._key.identity:
-            await stream.aclose()  # already connected (inbound), or ourselves
+        if stream.peer == self._key.identity:
+            await stream.aclose()  # our own advertised address, learned from a peer
             return "duplicate"
-        await self._gossip.run_session(stream, initiator=True)
-        return "ran"
+        ran = await self._gossip.run_session(stream, initiator=True)
+        return "ran" if ran else "duplicate"  # refused: already connected (or banned)

@@ -61,7 +61,9 @@ class RelayGate:
         policy: RelayPolicy = RelayPolicy(),  # frozen: safe as a default
         wall_clock_ms: Callable[[], int],
     ) -> None:
-        self._anchors = frozenset(anchors)
+        ordered = list(anchors)
+        self._viewer = ordered[0] if ordered else None  # flow starts from the first anchor
+        self._anchors = frozenset(ordered)
         self._policy = policy
         self._clock = wall_clock_ms
         self._vouched: frozenset[IdentityId] = frozenset()
@@ -85,9 +87,9 @@ class RelayGate:
         self._computed_at = None
 
     def _accepted(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
-        if not self._anchors:
+        viewer = self._viewer
+        if viewer is None:
             return frozenset()
-        viewer = min(self._anchors)
         graph = TrustGraph.from_weights(
             dict.fromkeys((pair for pair in edges if pair[0] != pair[1]), 1.0),
             identities=self._anchors,

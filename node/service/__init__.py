@@ -1,0 +1,17 @@
+"""The embedding API: `async with open_node(config) as node:` in any trio program (DESIGN §8)."""
+
+from __future__ import annotations
+
+from node.config import NodeConfig, load_config
+from node.service.node import Node, open_node
+from node.service.records import Certificate, NodeStatus, PeerInfo
+
+__all__ = [
+    "Certificate",
+    "Node",
+    "NodeConfig",
+    "NodeStatus",
+    "PeerInfo",
+    "load_config",
+    "open_node",
+]

@@ -1,0 +1,448 @@
+"""`open_node`: one community member's node, as an object any trio program can hold.
+
+The daemon (`trustnode run`), the local HTTP API, `trustnode demo` and apps
+that embed trustnode all use this one class, so there is one code path from
+"sign this" to "it is on disk and on its way to every peer":
+
+* `trust` / `distrust` / `certify` / `rate` / `revoke` sign with the node's key
+  and return once the attestation is **committed** to the store (acknowledged
+  = durable), then push it to the connected peers;
+* `score` / `explain` / `claim` / `rating` / `ranking` answer from the node's
+  own point of view, from a `TrustEngine` that catches up with the store's
+  change feed before each answer (so it sees what peers brought meanwhile);
+* `changes()` follows everything stored, from any source, in arrival order.
+
+Without `network` the node opens only its data directory (no listener, no
+dialling): the CLI uses that to work on a store while the daemon is down.
+Store work runs in a worker thread (SQLite blocks); trust computations run in
+another, one at a time, so neither stalls the event loop that serves peers.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
+
+import trio
+
+from node.config import NodeConfig, parse_address
+from node.datadir import DataDir
+from node.errors import ConfigError, RequestError
+from node.gossip import GossipNode, ThreadedStore
+from node.peers import PeerManager, PeerManagerConfig
+from node.relay import RelayGate, RelayPolicy
+from node.service.records import Certificate, NodeStatus, PeerInfo
+from node.store import Change, IngestReport, Store
+from node.store.feed import follow_feed
+from node.trust import ClaimDecision, RatingSummary, TrustEngine, TrustExplanation
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.identity import IdentityId, IdentityKey, decode_identity_text
+from protocol.invite import Invite, sign_invite
+from protocol.statement import (
+    GENERAL_CONTEXT,
+    Certify,
+    Kind,
+    Rate,
+    Revoke,
+    Statement,
+    Subject,
+    Trust,
+    commit_claim_value,
+)
+
+__all__ = ["Node", "open_node"]
+
+T = TypeVar("T")
+log = logging.getLogger("trustnode.node")
+_DIAL_TIMEOUT_S = 10.0
+
+
+def system_clock_ms() -> int:
+    """Wall-clock time in unix milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+async def dial_tcp(address: str) -> trio.abc.Stream:
+    """Open a TCP connection to `host:port` (addresses may come from peers: all
+    failures, a malformed address included, are `OSError`)."""
+    try:
+        host, port = parse_address(address)
+    except ConfigError as exc:
+        raise OSError(str(exc)) from None
+    with trio.move_on_after(_DIAL_TIMEOUT_S):
+        return await trio.open_tcp_stream(host, port)
+    raise OSError(f"connecting to {address} timed out")
+
+
+class Node:
+    """A running node; make it with `open_node`."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        key: IdentityKey,
+        store: Store,
+        wall_clock_ms: Callable[[], int],
+    ) -> None:
+        self.config = config
+        self._key = key
+        self._raw_store = store
+        self._store = ThreadedStore(store)
+        self._clock = wall_clock_ms
+        anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
+        self._gate = RelayGate(
+            anchors=anchors,
+            policy=RelayPolicy(unvouched_quota=config.unvouched_quota),
+            wall_clock_ms=wall_clock_ms,
+        )
+        self.gossip = GossipNode(
+            store=self._store,
+            wall_clock_ms=wall_clock_ms,
+            max_skew_ms=config.max_skew_s * 1000,
+            admit=self._gate,
+            resync_interval_s=config.resync_interval_s,
+        )
+        self.peer_manager: PeerManager | None = None
+        self.listen_address: str | None = None
+        self._engine = TrustEngine(key.identity, now_ms=wall_clock_ms())
+        self._engine_lock = trio.Lock()
+        self._cursor = 0
+        self._started = trio.current_time()
+
+    # -- who we are ---------------------------------------------------------------------
+
+    @property
+    def identity(self) -> IdentityId:
+        """This node's identity (the issuer of everything it signs)."""
+        return self._key.identity
+
+    # -- saying things ------------------------------------------------------------------
+
+    async def trust(
+        self, subject: IdentityId, value: int = 50, *, context: str = GENERAL_CONTEXT,
+        expires_in_s: int | None = None,
+    ) -> Attestation:  # fmt: skip
+        """Vouch for `subject` in `context` with strength `value` (1..100)."""
+        if not 1 <= value <= 100:
+            raise RequestError("bad_value", "a vouch's value is 1..100 (distrust for negative)")
+        return await self.issue(
+            Trust(subject=subject, context=context, value=value), expires_in_s=expires_in_s
+        )
+
+    async def distrust(
+        self, subject: IdentityId, value: int = 100, *, context: str = GENERAL_CONTEXT,
+        expires_in_s: int | None = None,
+    ) -> Attestation:  # fmt: skip
+        """Flag `subject` in `context` with strength `value` (1..100)."""
+        if not 1 <= value <= 100:
+            raise RequestError("bad_value", "a flag's strength is 1..100")
+        return await self.issue(
+            Trust(subject=subject, context=context, value=-value), expires_in_s=expires_in_s
+        )
+
+    async def certify(
+        self, subject: IdentityId, claim: str, *, private_value: str | None = None,
+        expires_in_s: int | None = None,
+    ) -> Certificate:  # fmt: skip
+        """Certify `claim` about `subject`; with `private_value`, only a salted
+        commitment to it travels (the salt comes back in the certificate)."""
+        salt = None
+        commitment = None
+        if private_value is not None:
+            salt = secrets.token_bytes(32)
+            commitment = commit_claim_value(
+                subject=subject, claim=claim, value=private_value.encode(), salt=salt
+            )
+        statement = Certify(subject=subject, claim=claim, commitment=commitment)
+        return Certificate(
+            attestation=await self.issue(statement, expires_in_s=expires_in_s), salt=salt
+        )
+
+    async def rate(
+        self, subject: Subject, value: int, *, context: str = GENERAL_CONTEXT,
+        reference: str | None = None, expires_in_s: int | None = None,
+    ) -> Attestation:  # fmt: skip
+        """Rate an exchange with `subject` (an identity or a thing's URI), -100..100."""
+        statement = Rate(subject=subject, context=context, value=value, reference=reference)
+        return await self.issue(statement, expires_in_s=expires_in_s)
+
+    async def revoke(self, kind: Kind, subject: Subject, scope: str) -> Attestation:
+        """Withdraw our `kind` statement about `subject` in `scope` (context or claim)."""
+        return await self.issue(Revoke(target_kind=kind, subject=subject, scope=scope))
+
+    async def issue(self, statement: Statement, *, expires_in_s: int | None = None) -> Attestation:
+        """Sign `statement`, commit it, then push it to the peers.
+
+        The time is now, or just after the slot's current head if that is not
+        older (two updates within one millisecond must still supersede in order).
+        """
+        now = self._clock()
+        probe = AttestationBody(issuer=self.identity, issued_at_ms=now, statement=statement)
+        head = await self._store.run(lambda s: s.slot_head(probe.slot.id))
+        issued = now if head is None else max(now, head.issued_at_ms + 1)
+        expires = None if expires_in_s is None else issued + expires_in_s * 1000
+        body = AttestationBody(
+            issuer=self.identity, issued_at_ms=issued, expires_at_ms=expires, statement=statement
+        )
+        attestation = sign_attestation(body, self._key)
+        report = await self.gossip.publish([attestation])
+        item = report.items[0]
+        if item.reason is not None:
+            raise RequestError("refused", f"the store refused it: {item.reason.value}")
+        if isinstance(statement, Trust | Revoke):
+            self._gate.invalidate()  # our vouches decide what we relay
+        log.info("issued %s %s", attestation.kind.name.lower(), attestation.id.hex()[:16])
+        return attestation
+
+    async def import_envelopes(self, envelopes: Sequence[bytes]) -> IngestReport:
+        """Verify and store envelopes (an export file, another app); new ones are pushed."""
+        return await self.gossip.ingest_local(envelopes)
+
+    async def export(self) -> list[bytes]:
+        """Every stored envelope, in (issued_at, id) order: a portable copy of our set."""
+
+        def everything(store: Store) -> list[bytes]:
+            envelopes: list[bytes] = []
+            after: tuple[int, bytes] | None = None
+            while batch := store.ids_in_order(after=after, limit=5000):
+                found = (store.get(i) for _, i in batch)
+                envelopes += [a.data for a in found if a is not None]
+                after = (batch[-1][0], bytes(batch[-1][1]))
+            return envelopes
+
+        return await self._store.run(everything)
+
+    def invite(self, *, expires_in_s: int | None = 7 * 86_400, single_use: bool = False) -> str:
+        """A signed invite code to this community that bootstraps from this node."""
+        address = self.listen_address or self.config.advertised
+        if address is None:
+            raise ConfigError("this node has no address to invite to (set [network] advertise)")
+        expires = None if expires_in_s is None else self._clock() + expires_in_s * 1000
+        made = Invite(
+            community_id=self.config.community_id,
+            community_key=self.config.community_key,
+            bootstrap=(address,),
+            inviter=self.identity,
+            expires_at_ms=expires,
+            nonce=secrets.token_bytes(16) if single_use else None,
+        )
+        return sign_invite(made, self._key)
+
+    # -- reading the store --------------------------------------------------------------
+
+    async def attestations(
+        self, *, issuer: IdentityId | None = None, subject: Subject | None = None
+    ) -> list[Attestation]:
+        """Current attestations by `issuer` or about `subject` (exactly one of them)."""
+        now = self._clock()
+        if (issuer is None) == (subject is None):
+            raise RequestError("bad_value", "give exactly one of issuer and subject")
+        if issuer is not None:
+            return await self._store.run(lambda s: s.current_by_issuer(issuer, now_ms=now))
+        assert subject is not None
+        return await self._store.run(lambda s: s.current_about(subject, now_ms=now))
+
+    async def changes(self, *, cursor: int = 0) -> AsyncIterator[Change]:
+        """Everything stored after `cursor`, then each new arrival, forever.
+
+        Use it with `contextlib.aclosing`, or in a task you cancel.
+        """
+        while True:
+            signal = self.gossip.stored_signal
+            batch = await self._store.run(functools.partial(_changes_after, cursor))
+            for change in batch:
+                yield change
+            if batch:
+                cursor = batch[-1].seq
+            else:
+                await signal.wait()
+
+    # -- trust --------------------------------------------------------------------------
+
+    async def _ask(self, question: Callable[[TrustEngine], T]) -> T:
+        """Catch the engine up with the store, then answer in a worker thread."""
+        async with self._engine_lock:
+            engine = self._engine
+            self._cursor = await self._store.run(
+                lambda s: follow_feed(engine, s, cursor=self._cursor)
+            )
+            now = self._clock()
+
+            def answer() -> T:
+                engine.advance(max(now, engine.now_ms))
+                return question(engine)
+
+            return await trio.to_thread.run_sync(answer)
+
+    async def score(self, subject: IdentityId, context: str = GENERAL_CONTEXT) -> float:
+        """How far this node should trust `subject` in `context`, in [0, 1]."""
+        return await self._ask(lambda e: e.score(subject, context))
+
+    async def explain(
+        self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
+    ) -> TrustExplanation:
+        """The score with everything behind it: first hops, strongest routes, flags, walls."""
+        return await self._ask(lambda e: e.explain(subject, context, top_paths=top_paths))
+
+    async def ranking(
+        self, context: str = GENERAL_CONTEXT, *, limit: int = 20
+    ) -> list[tuple[IdentityId, float]]:
+        """The members this node trusts most in `context`, strongest first."""
+        return await self._ask(lambda e: e.ranking(context, limit=limit))
+
+    async def claim(
+        self, subject: IdentityId, claim: str, *, independent: int = 2
+    ) -> ClaimDecision:
+        """Whether enough independent trusted certifiers back `claim` about `subject`."""
+        return await self._ask(lambda e: e.claim(subject, claim, independent=independent))
+
+    async def rating(
+        self, subject: Subject, context: str = GENERAL_CONTEXT
+    ) -> tuple[RatingSummary, list[IdentityId]]:
+        """Trust-weighted rating of `subject`, with the raters counted (heaviest first)."""
+
+        def rate(engine: TrustEngine) -> tuple[RatingSummary, list[IdentityId]]:
+            summary = engine.rating(subject, context)
+            identities = engine.walk(context).identities
+            return summary, [identities[node] for node, _, _ in summary.counted]
+
+        return await self._ask(rate)
+
+    # -- peers and health ---------------------------------------------------------------
+
+    def peers(self) -> list[PeerInfo]:
+        """The connected peers."""
+        now = trio.current_time()
+        infos = []
+        for identity, dialled, eager in self.gossip.describe_peers():
+            synced = self.gossip.last_sync_at.get(identity)
+            infos.append(
+                PeerInfo(
+                    identity=identity,
+                    dialled=dialled,
+                    eager=eager,
+                    last_sync_age_s=None if synced is None else now - synced,
+                )
+            )
+        return sorted(infos, key=lambda p: p.identity)
+
+    def connect(self, address: str) -> None:
+        """Keep a connection to `address` (host:port) from now on."""
+        if self.peer_manager is None:
+            raise ConfigError("this node runs without networking")
+        parse_address(address, what="peer address")
+        self.peer_manager.add_address(address)
+
+    async def status(self) -> NodeStatus:
+        """Counts and ages for `trustnode status`, the API and the metrics."""
+        statistics = await self._store.run(lambda s: s.statistics())
+        now = trio.current_time()
+        synced = max(self.gossip.last_sync_at.values(), default=None)
+        manager = self.peer_manager
+        return NodeStatus(
+            identity=self.identity,
+            community_id=self.config.community_id,
+            listen=self.listen_address,
+            peers=len(self.gossip.peers),
+            active_addresses=tuple(manager.active) if manager else (),
+            passive_addresses=len(manager.passive) if manager else 0,
+            attestations=statistics.attestations,
+            heads=statistics.heads,
+            store_bytes=statistics.file_bytes,
+            stored_from_peers=self.gossip.stored_from_peers,
+            payload_bytes_received=self.gossip.payload_bytes_received,
+            protocol_errors=self.gossip.protocol_errors,
+            relay_refused=self._gate.refused,
+            dial_failures=manager.dial_failures if manager else 0,
+            last_sync_age_s=None if synced is None else now - synced,
+            uptime_s=now - self._started,
+        )
+
+    async def wait_for(self, count: int, *, poll_s: float = 0.05) -> None:
+        """Wait until the store holds at least `count` attestations (tests, demos)."""
+        while True:
+            signal = self.gossip.stored_signal
+            statistics = await self._store.run(lambda s: s.statistics())
+            if statistics.attestations >= count:
+                return
+            with trio.move_on_after(poll_s):
+                await signal.wait()
+
+    # -- running ------------------------------------------------------------------------
+
+    async def _start_network(self, nursery: trio.Nursery, rng: random.Random) -> None:
+        host, port = parse_address(self.config.listen, what="[network] listen")
+        try:
+            listeners = await trio.open_tcp_listeners(port, host=host)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {self.config.listen}: {exc.strerror}") from None
+        bound_host, bound_port = listeners[0].socket.getsockname()[:2]
+        self.listen_address = f"{bound_host}:{bound_port}"
+        for extra in listeners[1:]:
+            await extra.aclose()
+        advertise = self.config.advertise or self.listen_address
+        self.peer_manager = PeerManager(
+            gossip=self.gossip,
+            identity_key=self._key,
+            community=self.config.community,
+            dial=dial_tcp,
+            rng=rng,
+            config=PeerManagerConfig(max_active=self.config.max_active, advertise=advertise),
+        )
+        for address in self.config.bootstrap:
+            self.peer_manager.add_address(address)
+        nursery.start_soon(self.peer_manager.run, listeners[0])
+        log.info("listening on %s for community %s", advertise, self.config.community_id.hex()[:16])
+
+
+def _changes_after(cursor: int, store: Store) -> list[Change]:
+    return store.changes_since(cursor, limit=500)
+
+
+@contextmanager
+def _opened_store(data: DataDir) -> Iterator[Store]:
+    store = data.open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@asynccontextmanager
+async def open_node(
+    config: NodeConfig,
+    *,
+    network: bool = True,
+    passphrase: bytes | None = None,
+    wall_clock_ms: Callable[[], int] = system_clock_ms,
+    rng: random.Random | None = None,
+) -> AsyncIterator[Node]:
+    """Open the community's data directory and run its node until the block ends.
+
+    The key is created on first use (sealed with `passphrase` if given). With
+    `network`, the node listens on `config.listen` and keeps connections to
+    `config.bootstrap` and the peers it learns of. Leaving the block stops
+    every task and closes the store; everything acknowledged is on disk.
+
+    Raises:
+        StoreError: the data directory, key file or store cannot be used safely.
+        ConfigError: the node cannot listen where it is configured to.
+    """
+    data = DataDir.open(config.data_dir)
+    key = data.load_or_create_key(passphrase=passphrase)
+    with _opened_store(data) as store:
+        async with trio.open_nursery() as nursery:
+            node = Node(config, key=key, store=store, wall_clock_ms=wall_clock_ms)
+            if network:
+                await node._start_network(nursery, rng or random.Random())  # noqa: S311
+            try:
+                yield node
+            finally:
+                nursery.cancel_scope.cancel()

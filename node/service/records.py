@@ -1,0 +1,62 @@
+"""What the embedding API returns besides attestations and trust answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protocol.attestation import Attestation
+from protocol.identity import IdentityId
+from protocol.statement import Certify
+
+__all__ = ["Certificate", "NodeStatus", "PeerInfo"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Certificate:
+    """A certification we issued, with the salt of its commitment (if any).
+
+    The salt opens the commitment: give it to the subject, who may show it to
+    whoever needs to check the private value. It is never stored or sent.
+    """
+
+    attestation: Attestation
+    salt: bytes | None
+
+    @property
+    def claim(self) -> str:
+        """The certified claim."""
+        statement = self.attestation.statement
+        assert isinstance(statement, Certify)
+        return statement.claim
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerInfo:
+    """A connected peer (identity, proven by the handshake)."""
+
+    identity: IdentityId
+    dialled: bool  # we opened the connection
+    eager: bool  # we push payloads to it (else announce ids: the push tree)
+    last_sync_age_s: float | None  # since the last reconciliation with it ended
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeStatus:
+    """A snapshot for `trustnode status`, the API and the metrics."""
+
+    identity: IdentityId
+    community_id: bytes
+    listen: str | None  # the bound peer address, None without networking
+    peers: int
+    active_addresses: tuple[str, ...]
+    passive_addresses: int
+    attestations: int
+    heads: int
+    store_bytes: int
+    stored_from_peers: int
+    payload_bytes_received: int
+    protocol_errors: int
+    relay_refused: int
+    dial_failures: int
+    last_sync_age_s: float | None  # since any reconciliation last ended (the sync lag)
+    uptime_s: float
