@@ -1,0 +1,308 @@
+"""The local HTTP API: an ASGI app (FastAPI, on trio through anyio) over one `Node`.
+
+Every route but `GET /health` needs `Authorization: Bearer <token>` (the token
+is made at `trustnode init`, mode 0600, in the data directory), compared in
+constant time; a missing or wrong token gets 401 and does nothing. Errors are
+JSON `{"error": {"code": ..., "message": ...}}` with a stable `code`. Request
+bodies are validated by the models (`node.api.models`): unknown fields, wrong
+types and out-of-range values get 422 `invalid_request` before any handler
+runs. CORS is off unless origins are configured.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from node.api import metrics
+from node.api.models import (
+    AttestationView,
+    CertificateView,
+    CertifyRequest,
+    ClaimView,
+    ConnectRequest,
+    DistrustRequest,
+    ErrorView,
+    ExplanationView,
+    ImportReportView,
+    ImportRequest,
+    InviteRequest,
+    InviteView,
+    PeerView,
+    RankingView,
+    RateRequest,
+    RatingView,
+    RevokeRequest,
+    ScoreView,
+    StatusView,
+    TrustRequest,
+)
+from node.api.views import (
+    attestation_view,
+    claim_view,
+    explanation_view,
+    import_report_view,
+    parse_identity,
+    parse_subject,
+    peer_view,
+    ranking_view,
+    rating_view,
+    status_view,
+)
+from node.errors import ConfigError, RequestError, StoreError
+from node.service import Node
+from protocol.errors import TrustnodeError
+from protocol.export import encode_export
+from protocol.statement import GENERAL_CONTEXT, Kind
+
+__all__ = ["API_VERSION", "create_app"]
+
+API_VERSION = "1.0.0"
+log = logging.getLogger("trustnode.api")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorView, "description": "missing or wrong bearer token"},
+    400: {"model": ErrorView, "description": "refused (see error.code)"},
+    422: {"model": ErrorView, "description": "invalid request"},
+}
+ContextQuery = Annotated[str, Query(min_length=1, max_length=64)]
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    body = ErrorView.model_validate({"error": {"code": code, "message": message}})
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers or None)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_request_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestError)
+        status = 404 if exc.code == "not_found" else 400
+        return _error(status, exc.code, str(exc))
+
+    async def on_protocol_error(_: Request, exc: Exception) -> JSONResponse:
+        reason = getattr(exc, "reason", None)
+        code = reason.value if reason is not None else "refused"
+        if isinstance(exc, StoreError):
+            return _error(503, "store_unavailable", str(exc))
+        if isinstance(exc, ConfigError):
+            return _error(409, "not_configured", str(exc))
+        return _error(400, code, str(exc))
+
+    async def on_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        headers = dict(exc.headers or {})
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
+                      **headers)  # fmt: skip
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error", exc_info=exc)
+        return _error(500, "internal", "internal error (logged by the node)")
+
+    app.add_exception_handler(RequestError, on_request_error)
+    app.add_exception_handler(TrustnodeError, on_protocol_error)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _bearer_check(token: str) -> Any:
+    expected = f"Bearer {token}".encode()
+
+    async def check(request: Request) -> None:
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise StarletteHTTPException(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return check
+
+
+def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) -> FastAPI:
+    """The API of `node`, guarded by `token`."""
+    if len(token) < 16:
+        raise ConfigError("the API token must have at least 16 characters")
+    app = FastAPI(
+        title="trustnode local API",
+        version=API_VERSION,
+        description="One member's trust node: attest, ask how far to trust someone and why.",
+        responses=_ERRORS,
+    )
+    _install_error_handlers(app)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )  # fmt: skip
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness, without a token (it reveals nothing)."""
+        return {"status": "ok"}
+
+    guarded = [Depends(_bearer_check(token))]
+    _add_query_routes(app, node, guarded)
+    _add_attest_routes(app, node, guarded)
+    _add_admin_routes(app, node, guarded)
+    return app
+
+
+def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
+    @app.get("/v1/score/{subject}", dependencies=guarded, tags=["trust"])
+    async def score(subject: str, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
+        """How far this node trusts `subject` in `context` (0..1)."""
+        value = await node.score(parse_identity(subject), context)
+        return ScoreView(subject=subject, context=context, score=value)
+
+    @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
+    async def explain(
+        subject: str,
+        context: ContextQuery = GENERAL_CONTEXT,
+        paths: Annotated[int, Query(ge=0, le=50)] = 5,
+    ) -> ExplanationView:
+        """The score and everything behind it: first hops, strongest routes, flags, walls."""
+        answer = await node.explain(parse_identity(subject), context, top_paths=paths)
+        return explanation_view(answer)
+
+    @app.get("/v1/ranking", dependencies=guarded, tags=["trust"])
+    async def ranking(
+        context: ContextQuery = GENERAL_CONTEXT, limit: Annotated[int, Query(ge=1, le=1000)] = 20
+    ) -> RankingView:
+        """The members this node trusts most in `context`."""
+        return ranking_view(context, await node.ranking(context, limit=limit))
+
+    @app.get("/v1/claims/{subject}", dependencies=guarded, tags=["trust"])
+    async def claims(
+        subject: str,
+        claim: Annotated[str, Query(min_length=1, max_length=128)],
+        independent: Annotated[int, Query(ge=1, le=10)] = 2,
+    ) -> ClaimView:
+        """Whether enough independent trusted members certified `claim` about `subject`."""
+        decision = await node.claim(parse_identity(subject), claim, independent=independent)
+        return claim_view(decision)
+
+    @app.get("/v1/rating", dependencies=guarded, tags=["trust"])
+    async def rating(
+        subject: Annotated[str, Query(min_length=1, max_length=300)],
+        context: ContextQuery = GENERAL_CONTEXT,
+    ) -> RatingView:
+        """Trust-weighted rating of an identity or a thing (`subject` may be a URI)."""
+        summary, raters = await node.rating(parse_subject(subject), context)
+        return rating_view(subject, context, summary, raters)
+
+    @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
+    async def attestations(
+        issuer: Annotated[str | None, Query(max_length=80)] = None,
+        subject: Annotated[str | None, Query(max_length=300)] = None,
+    ) -> list[AttestationView]:
+        """Current attestations by `issuer` or about `subject` (give one)."""
+        found = await node.attestations(
+            issuer=None if issuer is None else parse_identity(issuer),
+            subject=None if subject is None else parse_subject(subject),
+        )
+        return [attestation_view(a) for a in found]
+
+
+def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
+    @app.post("/v1/trust", dependencies=guarded, tags=["attestations"], status_code=201)
+    async def trust(request: TrustRequest) -> AttestationView:
+        """Vouch for someone. 201 means committed to disk (acknowledged), then pushed."""
+        made = await node.trust(
+            parse_identity(request.subject), request.value, context=request.context,
+            expires_in_s=request.expires_in_s,
+        )  # fmt: skip
+        return attestation_view(made)
+
+    @app.post("/v1/distrust", dependencies=guarded, tags=["attestations"], status_code=201)
+    async def distrust(request: DistrustRequest) -> AttestationView:
+        """Flag someone (a negative trust attestation)."""
+        made = await node.distrust(
+            parse_identity(request.subject), request.value, context=request.context,
+            expires_in_s=request.expires_in_s,
+        )  # fmt: skip
+        return attestation_view(made)
+
+    @app.post("/v1/certify", dependencies=guarded, tags=["attestations"], status_code=201)
+    async def certify(request: CertifyRequest) -> CertificateView:
+        """Certify a claim about someone; a private value travels only as a commitment."""
+        made = await node.certify(
+            parse_identity(request.subject), request.claim,
+            private_value=request.private_value, expires_in_s=request.expires_in_s,
+        )  # fmt: skip
+        salt = None if made.salt is None else made.salt.hex()
+        return CertificateView(attestation=attestation_view(made.attestation), salt=salt)
+
+    @app.post("/v1/rate", dependencies=guarded, tags=["attestations"], status_code=201)
+    async def rate(request: RateRequest) -> AttestationView:
+        """Rate an exchange with an identity or a thing."""
+        made = await node.rate(
+            parse_subject(request.subject), request.value, context=request.context,
+            reference=request.reference, expires_in_s=request.expires_in_s,
+        )  # fmt: skip
+        return attestation_view(made)
+
+    @app.post("/v1/revoke", dependencies=guarded, tags=["attestations"], status_code=201)
+    async def revoke(request: RevokeRequest) -> AttestationView:
+        """Withdraw what this node said of a kind, about a subject, in a scope."""
+        kind = Kind[request.kind.upper()]
+        made = await node.revoke(kind, parse_subject(request.subject), request.scope)
+        return attestation_view(made)
+
+
+def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
+    @app.get("/v1/status", dependencies=guarded, tags=["node"])
+    async def status() -> StatusView:
+        """Peers, store size, sync lag."""
+        return status_view(await node.status())
+
+    @app.get("/v1/peers", dependencies=guarded, tags=["node"])
+    async def peers() -> list[PeerView]:
+        """The connected peers."""
+        return [peer_view(p) for p in node.peers()]
+
+    @app.post("/v1/peers", dependencies=guarded, tags=["node"], status_code=202)
+    async def connect(request: ConnectRequest) -> dict[str, str]:
+        """Keep a connection to another node (host:port) from now on."""
+        node.connect(request.address)
+        return {"address": request.address}
+
+    @app.post("/v1/import", dependencies=guarded, tags=["attestations"])
+    async def import_(request: ImportRequest) -> ImportReportView:
+        """Verify and store envelopes (hex); the report says what became of each."""
+        try:
+            envelopes = [bytes.fromhex(e) for e in request.envelopes]
+        except ValueError:
+            raise RequestError("bad_value", "envelopes are hex strings") from None
+        return import_report_view(await node.import_envelopes(envelopes))
+
+    @app.get("/v1/export", dependencies=guarded, tags=["attestations"],
+             response_class=PlainTextResponse)  # fmt: skip
+    async def export() -> Response:
+        """Every stored envelope as an export file (text, one hex envelope per line)."""
+        data = encode_export(node.config.community_id, await node.export())
+        return Response(data, media_type="text/plain; charset=us-ascii")
+
+    @app.post("/v1/invites", dependencies=guarded, tags=["node"], status_code=201)
+    async def invite(request: InviteRequest) -> InviteView:
+        """A signed invite code that bootstraps from this node."""
+        code = node.invite(expires_in_s=request.expires_in_s, single_use=request.single_use)
+        return InviteView(code=code)
+
+    @app.get("/metrics", dependencies=guarded, tags=["node"], response_class=PlainTextResponse)
+    async def metrics_() -> Response:
+        """Prometheus text format (scrape with the bearer token)."""
+        body, content_type = metrics.render(await node.status())
+        return Response(body, media_type=content_type)

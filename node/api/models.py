@@ -1,0 +1,246 @@
+"""The JSON shapes of the local HTTP API (and of the CLI's `--json`), as pydantic models.
+
+One set of models serves three purposes: FastAPI validates requests with them
+(hostile input stops here with a typed 422), generates the OpenAPI document
+from them, and the CLI prints the same shapes whether it asked the daemon or
+read the store itself. Identities are `tn_…` text, bytes are hex, times are
+unix milliseconds, scores are floats in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AttestationView",
+    "CertificateView",
+    "CertifyRequest",
+    "ClaimView",
+    "ConnectRequest",
+    "DistrustRequest",
+    "ErrorView",
+    "ExplanationView",
+    "ImportReportView",
+    "ImportRequest",
+    "InviteRequest",
+    "InviteView",
+    "PeerView",
+    "RankingView",
+    "RateRequest",
+    "RatingView",
+    "RevokeRequest",
+    "ScoreView",
+    "StatusView",
+    "TrustRequest",
+]
+
+Identity = Annotated[str, Field(min_length=4, max_length=80, description="a tn_… identity")]
+SubjectText = Annotated[
+    str, Field(min_length=1, max_length=300, description="a tn_… identity or a thing's URI")
+]
+Context = Annotated[str, Field(min_length=1, max_length=64, description="e.g. carpool")]
+ExpiresIn = Annotated[int | None, Field(default=None, ge=1, le=100 * 365 * 86_400)]
+MAX_IMPORT = 10_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorDetail(_Strict):
+    code: str = Field(description="stable, for scripts: unauthorized, bad_value, not_found, ...")
+    message: str
+
+
+class ErrorView(_Strict):
+    """Every error response."""
+
+    error: ErrorDetail
+
+
+class AttestationView(_Strict):
+    """A verified attestation; fields that its kind lacks are null."""
+
+    id: str
+    kind: Literal["trust", "certify", "rate", "revoke"]
+    issuer: str
+    issued_at_ms: int
+    expires_at_ms: int | None
+    subject: str
+    context: str | None = None
+    value: int | None = None
+    claim: str | None = None
+    commitment: str | None = None
+    reference: str | None = None
+    target_kind: str | None = None
+    scope: str | None = None
+    slot_id: str
+    envelope: str = Field(description="the signed envelope, hex: anyone can verify it")
+
+
+class TrustRequest(_Strict):
+    subject: Identity
+    value: int = Field(default=50, ge=1, le=100, description="strength of the vouch")
+    context: Context = "general"
+    expires_in_s: ExpiresIn = None
+
+
+class DistrustRequest(_Strict):
+    subject: Identity
+    value: int = Field(default=100, ge=1, le=100, description="strength of the flag")
+    context: Context = "general"
+    expires_in_s: ExpiresIn = None
+
+
+class CertifyRequest(_Strict):
+    subject: Identity
+    claim: Annotated[str, Field(min_length=1, max_length=128)]
+    private_value: Annotated[str | None, Field(default=None, max_length=1024)] = None
+    expires_in_s: ExpiresIn = None
+
+
+class CertificateView(_Strict):
+    attestation: AttestationView
+    salt: str | None = Field(description="opens the commitment; give it to the subject only")
+
+
+class RateRequest(_Strict):
+    subject: SubjectText
+    value: int = Field(ge=-100, le=100)
+    context: Context = "general"
+    reference: Annotated[str | None, Field(default=None, max_length=256)] = None
+    expires_in_s: ExpiresIn = None
+
+
+class RevokeRequest(_Strict):
+    kind: Literal["trust", "certify", "rate"]
+    subject: SubjectText
+    scope: Annotated[str, Field(min_length=1, max_length=128, description="context or claim")]
+
+
+class ScoreView(_Strict):
+    subject: str
+    context: str
+    score: float = Field(description="probability that a chain of vouches from us reaches it")
+
+
+class FlagView(_Strict):
+    flagger: str
+    strength: float
+    removed: float
+
+
+class FirstHopView(_Strict):
+    via: str
+    share: float
+
+
+class PathView(_Strict):
+    route: list[str]
+    share: float
+
+
+class ExplanationView(_Strict):
+    subject: str
+    context: str
+    score: float
+    reach: float
+    wall: float
+    flag_penalty: float
+    flags: list[FlagView]
+    first_hops: list[FirstHopView] = Field(description="our direct contacts; shares sum to score")
+    paths: list[PathView] = Field(description="the strongest routes, strongest first")
+    path_coverage: float
+    why_not: Literal["unknown", "no_path", "walled", "flagged"] | None
+
+
+class ClaimView(_Strict):
+    subject: str
+    claim: str
+    accepted: bool
+    required: int
+    independent: int
+    certifiers: list[str]
+    paths: list[list[str]]
+
+
+class RaterView(_Strict):
+    rater: str
+    value: float
+    weight: float
+
+
+class RatingView(_Strict):
+    subject: str
+    context: str
+    value: float | None
+    total_weight: float
+    counted: list[RaterView]
+    ignored: int
+
+
+class MemberScore(_Strict):
+    identity: str
+    score: float
+
+
+class RankingView(_Strict):
+    context: str
+    members: list[MemberScore]
+
+
+class PeerView(_Strict):
+    identity: str
+    dialled: bool
+    eager: bool
+    last_sync_age_s: float | None
+
+
+class StatusView(_Strict):
+    identity: str
+    community_id: str
+    listen: str | None
+    peers: int
+    active_addresses: list[str]
+    passive_addresses: int
+    attestations: int
+    heads: int
+    store_bytes: int
+    stored_from_peers: int
+    payload_bytes_received: int
+    protocol_errors: int
+    relay_refused: int
+    dial_failures: int
+    last_sync_age_s: float | None = Field(description="since a reconciliation last ended")
+    uptime_s: float
+
+
+class ImportRequest(_Strict):
+    envelopes: list[Annotated[str, Field(max_length=4096)]] = Field(max_length=MAX_IMPORT)
+
+
+class RejectedView(_Strict):
+    index: int
+    reason: str
+
+
+class ImportReportView(_Strict):
+    new: int
+    duplicate: int
+    superseded: int
+    rejected: list[RejectedView]
+
+
+class InviteRequest(_Strict):
+    expires_in_s: ExpiresIn = 7 * 86_400
+    single_use: bool = False
+
+
+class InviteView(_Strict):
+    code: str
+
+
+class ConnectRequest(_Strict):
+    address: Annotated[str, Field(min_length=3, max_length=300, description="host:port")]

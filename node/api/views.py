@@ -1,0 +1,171 @@
+"""From the node's results to the API models, and from request text to protocol values.
+
+Shared by the HTTP API and the CLI, so `trustnode score --json` prints exactly
+what `GET /v1/score/{subject}` returns, whichever path answered.
+"""
+
+from __future__ import annotations
+
+from node.api.models import (
+    AttestationView,
+    ClaimView,
+    ExplanationView,
+    FirstHopView,
+    FlagView,
+    ImportReportView,
+    MemberScore,
+    PathView,
+    PeerView,
+    RankingView,
+    RaterView,
+    RatingView,
+    RejectedView,
+    StatusView,
+)
+from node.attestation_json import attestation_to_json
+from node.errors import RequestError
+from node.service.records import NodeStatus, PeerInfo
+from node.store import IngestReport, Outcome
+from node.trust import ClaimDecision, RatingSummary, TrustExplanation
+from protocol.attestation import Attestation
+from protocol.errors import DecodeError
+from protocol.identity import IdentityId, decode_identity_text, encode_identity_text
+from protocol.statement import Subject, Thing
+
+__all__ = [
+    "attestation_view",
+    "claim_view",
+    "explanation_view",
+    "import_report_view",
+    "parse_identity",
+    "parse_subject",
+    "peer_view",
+    "ranking_view",
+    "rating_view",
+    "status_view",
+]
+
+
+def parse_identity(text: str) -> IdentityId:
+    """A `tn_…` identity, or `RequestError("bad_identity")`."""
+    try:
+        return decode_identity_text(text)
+    except DecodeError as exc:
+        message = f"{text!r:.80} is not an identity: {exc.reason.value}"
+        raise RequestError("bad_identity", message) from None
+
+
+def parse_subject(text: str) -> Subject:
+    """An identity (`tn_…`) or a thing's URI (ratings may be about things)."""
+    return parse_identity(text) if text.startswith("tn_") else Thing(text)
+
+
+def _name(identity: IdentityId) -> str:
+    return encode_identity_text(identity)
+
+
+def attestation_view(attestation: Attestation) -> AttestationView:
+    """Every field of a verified attestation."""
+    return AttestationView(**attestation_to_json(attestation))
+
+
+def explanation_view(explanation: TrustExplanation) -> ExplanationView:
+    """A score with its evidence."""
+    why_not = explanation.why_not
+    return ExplanationView(
+        subject=_name(explanation.subject),
+        context=explanation.context,
+        score=explanation.score,
+        reach=explanation.reach,
+        wall=explanation.wall,
+        flag_penalty=explanation.flag_penalty,
+        flags=[FlagView(flagger=_name(f), strength=s, removed=r) for f, s, r in explanation.flags],
+        first_hops=[FirstHopView(via=_name(v), share=s) for v, s in explanation.first_hops],
+        paths=[PathView(route=[_name(n) for n in r], share=s) for r, s in explanation.paths],
+        path_coverage=explanation.path_coverage,
+        why_not=None if why_not is None else why_not.value,
+    )
+
+
+def claim_view(decision: ClaimDecision) -> ClaimView:
+    """A claim decision with the certifiers and the chains that counted."""
+    return ClaimView(
+        subject=_name(decision.subject),
+        claim=decision.claim,
+        accepted=decision.accepted,
+        required=decision.required,
+        independent=decision.independent,
+        certifiers=[_name(c) for c in decision.certifiers],
+        paths=[[_name(n) for n in path] for path in decision.paths],
+    )
+
+
+def rating_view(
+    subject: str, context: str, summary: RatingSummary, raters: list[IdentityId]
+) -> RatingView:
+    """A weighted rating with its raters (identities in the summary's order)."""
+    counted = [
+        RaterView(rater=_name(rater), value=value, weight=weight)
+        for rater, (_, value, weight) in zip(raters, summary.counted, strict=True)
+    ]
+    return RatingView(
+        subject=subject,
+        context=context,
+        value=summary.value,
+        total_weight=summary.total_weight,
+        counted=counted,
+        ignored=summary.ignored,
+    )
+
+
+def ranking_view(context: str, ranking: list[tuple[IdentityId, float]]) -> RankingView:
+    """The members we trust most."""
+    return RankingView(
+        context=context, members=[MemberScore(identity=_name(i), score=s) for i, s in ranking]
+    )
+
+
+def peer_view(peer: PeerInfo) -> PeerView:
+    """One connected peer."""
+    return PeerView(
+        identity=_name(peer.identity),
+        dialled=peer.dialled,
+        eager=peer.eager,
+        last_sync_age_s=peer.last_sync_age_s,
+    )
+
+
+def status_view(status: NodeStatus) -> StatusView:
+    """The node's health."""
+    return StatusView(
+        identity=_name(status.identity),
+        community_id=status.community_id.hex(),
+        listen=status.listen,
+        peers=status.peers,
+        active_addresses=list(status.active_addresses),
+        passive_addresses=status.passive_addresses,
+        attestations=status.attestations,
+        heads=status.heads,
+        store_bytes=status.store_bytes,
+        stored_from_peers=status.stored_from_peers,
+        payload_bytes_received=status.payload_bytes_received,
+        protocol_errors=status.protocol_errors,
+        relay_refused=status.relay_refused,
+        dial_failures=status.dial_failures,
+        last_sync_age_s=status.last_sync_age_s,
+        uptime_s=status.uptime_s,
+    )
+
+
+def import_report_view(report: IngestReport) -> ImportReportView:
+    """Counts per outcome, and why each rejected envelope was refused."""
+    return ImportReportView(
+        new=report.counts[Outcome.NEW],
+        duplicate=report.counts[Outcome.DUPLICATE],
+        superseded=report.counts[Outcome.SUPERSEDED],
+        rejected=[
+            RejectedView(index=i.index, reason=i.reason.value if i.reason else "rejected")
+            for i in report.items
+            if i.outcome is Outcome.REJECTED
+        ],
+    )
