@@ -326,6 +326,15 @@ def load_config(
     return NodeConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 
+def check_config(config: NodeConfig) -> None:
+    """Validate a config made in code (e.g. from CLI flags) as if read from its file.
+
+    Raises:
+        ConfigError: naming the flag's key and the problem.
+    """
+    _from_file(Path("the given options"), tomllib.loads(render_config(config)))
+
+
 def new_community(name: str, *, data_dir: Path, is_open: bool = False) -> NodeConfig:
     """A fresh community: a random id and (closed by default) a random key."""
     return NodeConfig(

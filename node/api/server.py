@@ -23,8 +23,9 @@ from hypercorn.trio import serve
 from node.config import is_loopback, parse_address
 from node.errors import ConfigError, StoreError
 
-__all__ = ["TOKEN_FILE", "api_url", "ensure_token", "read_token", "serve_api"]
+__all__ = ["ADDRESS_FILE", "TOKEN_FILE", "api_url", "ensure_token", "read_token", "serve_api"]
 
+ADDRESS_FILE = "api.address"  # where the running daemon's API listens (removed at stop)
 TOKEN_FILE = "api.token"  # noqa: S105  # a file name, not a secret
 log = logging.getLogger("trustnode.api")
 

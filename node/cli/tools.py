@@ -1,9 +1,8 @@
-"""The `trustnode` command line.
+"""Low-level tools that need no community: make a key, sign an attestation with a key
+file, verify one, and `listen` (a bare handshake endpoint for transport checks).
 
-Commands that need no daemon work directly on the protocol: make a key, sign an
-attestation, verify one. Every command reports refused input as one line on
-stderr with exit code 2 (usage or input error) or 1 (a record that does not
-verify), never as a traceback.
+They report refused input as one line on stderr with exit code 2 (usage or
+input error) or 1 (a record that does not verify), never as a traceback.
 """
 
 from __future__ import annotations
@@ -18,11 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-import nacl.utils
 import trio
 
 from node.attestation_json import attestation_to_json
-from node.demo import run_demo
 from node.errors import KeyFileError
 from node.keyfile import load_key, save_key
 from node.listen import run_listener
@@ -35,11 +32,7 @@ from protocol.channel import Community
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, RemoteProtocolError
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text
 from protocol.invite import (
-    Invite,
-    check_invite,
-    decode_invite,
     open_community_key,
-    sign_invite,
 )
 from protocol.statement import (
     GENERAL_CONTEXT,
@@ -54,7 +47,7 @@ from protocol.statement import (
     commit_claim_value,
 )
 
-__all__ = ["main"]
+__all__ = ["register"]
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
 EXIT_INVALID = 1
@@ -92,13 +85,7 @@ def _load(path: Path) -> IdentityKey:
         _fail(str(exc))
 
 
-@click.group()
-@click.version_option(package_name="trustnode")
-def cli() -> None:
-    """trustnode: signed trust attestations, checked by anyone, owned by no one."""
-
-
-@cli.command()
+@click.command()
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True)
 def keygen(out: Path) -> None:
     """Create a new identity key in OUT (mode 0600) and print its identity."""
@@ -110,14 +97,14 @@ def keygen(out: Path) -> None:
     click.echo(encode_identity_text(key.identity))
 
 
-@cli.command()
+@click.command()
 @_KEY_OPTION
 def whoami(key_path: Path) -> None:
     """Print the identity of a key file."""
     click.echo(encode_identity_text(_load(key_path).identity))
 
 
-@cli.group()
+@click.group()
 def attest() -> None:
     """Sign an attestation and print it (hex envelope, or everything with --json)."""
 
@@ -233,7 +220,7 @@ def attest_revoke(
     _emit(key, lambda: Revoke(target_kind=kind, subject=what, scope=scope), **common)
 
 
-@cli.command()
+@click.command()
 @click.argument("envelope", default="-")
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
 def verify(envelope: str, as_json: bool) -> None:
@@ -254,71 +241,7 @@ def verify(envelope: str, as_json: bool) -> None:
         click.echo(f"valid {view['kind']} by {view['issuer']}, id {view['id']}")
 
 
-@cli.command()
-@_KEY_OPTION
-@click.option("--community-id", required=True, help="32 bytes, hex.")
-@click.option("--community-key", help="32 bytes, hex (omit with --open).")
-@click.option("--open", "is_open", is_flag=True, help="An open community (public key).")
-@click.option("--bootstrap", multiple=True, required=True, help="host:port, repeatable.")
-@click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1), help="Seconds.")
-@click.option("--single-use", is_flag=True, help="Valid for one connection only.")
-def invite(
-    key_path: Path,
-    community_id: str,
-    community_key: str | None,
-    is_open: bool,
-    bootstrap: tuple[str, ...],
-    expires_in_s: int | None,
-    single_use: bool,
-) -> None:
-    """Print a signed invite code for a community."""
-    key = _load(key_path)
-    if is_open == (community_key is not None):
-        _fail("give exactly one of --community-key and --open")
-    try:
-        _, expires = _times(None, expires_in_s)
-        made = Invite(
-            community_id=bytes.fromhex(community_id),
-            community_key=None if community_key is None else bytes.fromhex(community_key),
-            bootstrap=bootstrap,
-            inviter=key.identity,
-            expires_at_ms=expires,
-            nonce=nacl.utils.random(16) if single_use else None,
-        )
-    except (ValueError, FieldError) as exc:
-        _fail(f"invalid invite: {exc}")
-    click.echo(sign_invite(made, key))
-
-
-@cli.command()
-@click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Print every field as JSON.")
-def join(code: str, as_json: bool) -> None:
-    """Check an invite code and show what it grants (connecting comes with `run`)."""
-    try:
-        made = decode_invite(code)
-        check_invite(made, now_ms=time.time_ns() // 1_000_000)
-    except RemoteProtocolError as exc:
-        _fail(f"invalid invite: {exc.reason.value}", EXIT_INVALID)
-    view: dict[str, Any] = {
-        "community_id": made.community_id.hex(),
-        "open": made.community_key is None,
-        "bootstrap": list(made.bootstrap),
-        "inviter": encode_identity_text(made.inviter),
-        "expires_at_ms": made.expires_at_ms,
-        "single_use": made.nonce is not None,
-    }
-    if as_json:
-        click.echo(json.dumps(view, indent=2))
-    else:
-        kind = "open" if view["open"] else "closed"
-        click.echo(
-            f"valid invite to {kind} community {view['community_id'][:16]}… "
-            f"from {view['inviter']} via {', '.join(made.bootstrap)}"
-        )
-
-
-@cli.command()
+@click.command()
 @_KEY_OPTION
 @click.option("--community-id", required=True, help="32 bytes, hex.")
 @click.option("--community-key", "community_keys", multiple=True, help="32 bytes, hex; repeat.")
@@ -365,13 +288,7 @@ def listen(
         _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
-@cli.command()
-def demo() -> None:
-    """Walk through identities, attestations, revocation, and trust with its reasons, for real."""
-    for line in run_demo(now_ms=time.time_ns() // 1_000_000):
-        click.echo(line)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    cli()
+def register(group: click.Group) -> None:
+    """Add these commands to the `trustnode` group."""
+    for command in (keygen, whoami, attest, verify, listen):
+        group.add_command(command)

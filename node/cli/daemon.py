@@ -1,0 +1,337 @@
+"""Commands that make, join, run and inspect a community's node: init, join, run,
+invite, connect, status, peers."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import time
+from typing import Any
+
+import click
+import trio
+from rich.table import Table
+
+from node.api import create_app, serve_api
+from node.api.models import InviteView, PeerView, StatusView
+from node.api.server import ADDRESS_FILE, ensure_token
+from node.cli.client import call, load
+from node.cli.common import (
+    EXIT_INVALID,
+    EXIT_UNAVAILABLE,
+    Place,
+    console,
+    emit_json,
+    fail,
+    place_of,
+    short,
+)
+from node.config import (
+    CONFIG_FILE,
+    NodeConfig,
+    check_config,
+    new_community,
+    render_config,
+    with_overrides,
+)
+from node.datadir import DataDir
+from node.errors import ConfigError, StoreError
+from node.logs import configure_logging
+from node.service import open_node
+from protocol.errors import RemoteProtocolError
+from protocol.identity import encode_identity_text
+from protocol.invite import check_invite, decode_invite
+
+__all__ = ["register"]
+
+_LISTEN = click.option("--listen", help="Where peers connect (host:port).")
+_API = click.option("--api-listen", help="The local API (host:port or unix:/path).")
+_BOOTSTRAP = click.option("--bootstrap", multiple=True, help="A peer's host:port; repeatable.")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _overrides(**given: Any) -> dict[str, object]:
+    names = {
+        "listen": "network.listen",
+        "api_listen": "api.listen",
+        "bootstrap": "network.bootstrap",
+        "log_format": "log.format",
+        "log_level": "log.level",
+    }
+    return {names[k]: list(v) if isinstance(v, tuple) else v for k, v in given.items() if v}
+
+
+def _create(place: Place, config: NodeConfig) -> str:
+    """Write config, key, token and an empty store; return the new identity."""
+    path = place.data_dir / CONFIG_FILE
+    if path.exists():
+        fail(f"{place.data_dir} is already initialised ({path} exists)")
+    try:
+        check_config(config)  # flags are validated like the file, before anything is made
+    except ConfigError as exc:
+        fail(str(exc))
+    try:
+        data = DataDir.open(place.data_dir)
+        key = data.load_or_create_key()
+        data.open_store().close()
+        ensure_token(place.data_dir)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(render_config(config))
+    except (StoreError, OSError) as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    return encode_identity_text(key.identity)
+
+
+def _apply_flags(config: NodeConfig, listen: str | None, api_listen: str | None,
+                 bootstrap: tuple[str, ...]) -> NodeConfig:  # fmt: skip
+    # Validated by the same parsers as the file: write it, read it back.
+    changes: dict[str, object] = {}
+    if listen:
+        changes["listen"] = listen
+    if api_listen:
+        changes["api_listen"] = api_listen
+    if bootstrap:
+        changes["bootstrap"] = bootstrap
+    return with_overrides(config, **changes)
+
+
+@click.command()
+@click.option("--open", "is_open", is_flag=True, help="An open community (public key).")
+@click.option("--community-id", help="Join an existing community: its id (64 hex).")
+@click.option("--community-key", help="... and its key (64 hex; omit with --open).")
+@_LISTEN
+@_API
+@_BOOTSTRAP
+@click.pass_context
+def init(
+    ctx: click.Context, is_open: bool, community_id: str | None, community_key: str | None,
+    listen: str | None, api_listen: str | None, bootstrap: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Create this community's data directory: config, key, API token, store."""
+    place = place_of(ctx)
+    config = new_community(place.community, data_dir=place.data_dir, is_open=is_open)
+    try:
+        if community_id is not None:
+            key = None if is_open or community_key is None else bytes.fromhex(community_key)
+            if not is_open and key is None:
+                fail("give --community-key (or --open) with --community-id")
+            config = with_overrides(config, community_id=bytes.fromhex(community_id),
+                                    community_key=key)  # fmt: skip
+        config = _apply_flags(config, listen, api_listen, bootstrap)
+    except ValueError:
+        fail("community id and key are 64 hexadecimal digits")
+    identity = _create(place, config)
+    console.print(f"Initialised community [bold]{place.community}[/] in {place.data_dir}")
+    console.print(f"  your identity: {identity}")
+    console.print(f"  config:        {place.data_dir / CONFIG_FILE} (edit it, or use flags)")
+    console.print("Next: [bold]trustnode run[/] (the daemon), then [bold]trustnode invite[/].")
+
+
+@click.command()
+@click.argument("code")
+@_LISTEN
+@_API
+@click.option("--dry-run", is_flag=True, help="Only check the invite and show what it grants.")
+@_JSON
+@click.pass_context
+def join(
+    ctx: click.Context, code: str, listen: str | None, api_listen: str | None,
+    dry_run: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Join a community with an invite CODE: a data directory that bootstraps from the inviter."""
+    try:
+        made = decode_invite(code.strip())
+        check_invite(made, now_ms=time.time_ns() // 1_000_000)
+    except RemoteProtocolError as exc:
+        fail(f"invalid invite: {exc.reason.value}", EXIT_INVALID)
+    inviter = encode_identity_text(made.inviter)
+    view: dict[str, Any] = {
+        "community_id": made.community_id.hex(),
+        "open": made.community_key is None,
+        "bootstrap": list(made.bootstrap),
+        "inviter": inviter,
+        "expires_at_ms": made.expires_at_ms,
+        "single_use": made.nonce is not None,
+    }
+    if dry_run:
+        if as_json:
+            emit_json(view)
+        else:
+            kind = "open" if view["open"] else "closed"
+            console.print(
+                f"valid invite to {kind} community {view['community_id'][:16]}… "
+                f"from {inviter} via {', '.join(made.bootstrap)}"
+            )
+        return
+    place = place_of(ctx)
+    config = NodeConfig(
+        data_dir=place.data_dir, name=place.community, community_id=made.community_id,
+        community_key=made.community_key, bootstrap=made.bootstrap, relay_anchors=(inviter,),
+    )  # fmt: skip
+    identity = _create(place, _apply_flags(config, listen, api_listen, ()))
+    if as_json:
+        emit_json({**view, "identity": identity, "data_dir": str(place.data_dir)})
+        return
+    console.print(f"Joined community {made.community_id.hex()[:16]}… in {place.data_dir}")
+    console.print(f"  your identity: {identity}")
+    console.print(f"  invited by:    {inviter}")
+    console.print("Next: [bold]trustnode run[/]; ask your inviter to vouch for you:")
+    console.print(f"  trustnode trust {identity}")
+
+
+async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
+    async with open_node(config) as node:
+        app = create_app(node, token=token, cors_origins=config.cors_origins)
+        async with trio.open_nursery() as nursery:
+            api = await nursery.start(
+                functools.partial(serve_api, allow_remote=config.api_allow_remote),
+                app,
+                config.api_listen,
+            )
+            address_file = config.data_dir / ADDRESS_FILE
+            address_file.write_text(api + "\n")
+            try:
+                click.echo(
+                    f"ready: {encode_identity_text(node.identity)} peers={node.listen_address} "
+                    f"api={api}",
+                )
+                ready.set()
+                await trio.sleep_forever()
+            finally:
+                with contextlib.suppress(OSError):
+                    address_file.unlink()
+
+
+async def _run_until_signal(config: NodeConfig, token: str) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            ready = trio.Event()
+            nursery.start_soon(_serve, config, token, ready)
+            async for received in signals:
+                click.echo(f"stopping ({signal.Signals(received).name})")
+                break
+            nursery.cancel_scope.cancel()
+    click.echo("stopped; everything acknowledged is on disk")
+
+
+@click.command()
+@_LISTEN
+@_API
+@_BOOTSTRAP
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines on stderr.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.pass_context
+def run(ctx: click.Context, /, **flags: Any) -> None:
+    """Run the node in the foreground until SIGINT or SIGTERM (a clean stop)."""
+    place = place_of(ctx)
+    config = load(place, _overrides(**flags))
+    configure_logging(config.log_format, config.log_level)
+    try:
+        token = ensure_token(place.data_dir)
+        trio.run(_run_until_signal, config, token)
+    except Exception as exc:
+        problem = _first_of(exc, (StoreError, ConfigError))
+        if problem is None:
+            raise
+        fail(str(problem), EXIT_UNAVAILABLE)
+
+
+def _first_of(error: BaseException, kinds: tuple[type[Exception], ...]) -> Exception | None:
+    """The first error of `kinds` in `error`, looking inside (nested) exception groups."""
+    if isinstance(error, kinds):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _first_of(inner, kinds)) is not None:
+                return found
+    return None
+
+
+@click.command()
+@click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1), default=7 * 86_400,
+              show_default=True, help="Seconds.")  # fmt: skip
+@click.option(
+    "--single-use", is_flag=True, help="Marked single-use (see README: not enforced yet)."
+)
+@_JSON
+@click.pass_context
+def invite(ctx: click.Context, expires_in_s: int, single_use: bool, as_json: bool) -> None:
+    """Print an invite code to this community that bootstraps from this node."""
+    body = {"expires_in_s": expires_in_s, "single_use": single_use}
+    answer = call(place_of(ctx), "POST", "/v1/invites", json=body)
+    view = InviteView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+    else:
+        click.echo(view.code)
+
+
+@click.command()
+@click.argument("address")
+@click.pass_context
+def connect(ctx: click.Context, address: str) -> None:
+    """Ask the running daemon to keep a connection to ADDRESS (host:port)."""
+    call(place_of(ctx), "POST", "/v1/peers", json={"address": address})
+    click.echo(f"connecting to {address}")
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.0f} s ago"
+
+
+@click.command()
+@_JSON
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The node's identity, peers, store size and sync lag."""
+    answer = call(place_of(ctx), "GET", "/v1/status")
+    view = StatusView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+        return
+    table = Table(show_header=False, box=None)
+    running = "running" if answer.via_daemon else "not running (read from the store)"
+    rows = [
+        ("identity", view.identity),
+        ("community", view.community_id),
+        ("daemon", running),
+        ("peers", f"{view.peers} connected, {view.passive_addresses} addresses in reserve"),
+        ("listening", view.listen or "-"),
+        ("attestations", f"{view.attestations:,} stored, {view.heads:,} current"),
+        ("store", f"{view.store_bytes / 1e6:.2f} MB"),
+        ("last sync", _age(view.last_sync_age_s)),
+        ("refused", f"{view.protocol_errors} protocol errors, {view.relay_refused} over quota"),
+    ]
+    for name, value in rows:
+        table.add_row(f"[bold]{name}[/]", value)
+    console.print(table)
+
+
+@click.command()
+@_JSON
+@click.pass_context
+def peers(ctx: click.Context, as_json: bool) -> None:
+    """The connected peers."""
+    answer = call(place_of(ctx), "GET", "/v1/peers")
+    views = [PeerView.model_validate(p) for p in answer.body]
+    if as_json:
+        emit_json(views)
+        return
+    if not answer.via_daemon:
+        console.print("the daemon is not running: no peers")
+        return
+    table = Table("peer", "direction", "push", "last sync")
+    for view in views:
+        direction = "outbound" if view.dialled else "inbound"
+        table.add_row(short(view.identity), direction, "eager" if view.eager else "lazy",
+                      _age(view.last_sync_age_s))  # fmt: skip
+    console.print(table)
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the `trustnode` group."""
+    for command in (init, join, run, invite, connect, status, peers):
+        group.add_command(command)

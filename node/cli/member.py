@@ -1,0 +1,334 @@
+"""What a member says and asks: trust, distrust, certify, rate, revoke; score, explain,
+claims, rating, ranking, attestations; export and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from node.api.models import (
+    MAX_IMPORT,
+    AttestationView,
+    CertificateView,
+    ClaimView,
+    ExplanationView,
+    ImportReportView,
+    RankingView,
+    RatingView,
+    ScoreView,
+)
+from node.cli.client import Answer, call, load
+from node.cli.common import EXIT_INVALID, console, emit_json, fail, place_of, short
+from protocol.errors import DecodeError
+from protocol.export import decode_export
+from protocol.statement import GENERAL_CONTEXT
+
+__all__ = ["register"]
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+_CONTEXT = click.option("--context", default=GENERAL_CONTEXT, show_default=True,
+                        help="What the trust is for, e.g. carpool.")  # fmt: skip
+_EXPIRES = click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1),
+                        help="Seconds until it lapses.")  # fmt: skip
+MAX_IMPORT_FILE_BYTES = 256 * 1024 * 1024
+
+
+def _where(answer: Answer) -> str:
+    if answer.via_daemon:
+        return "committed and sent to the peers"
+    return "committed locally (the daemon is not running: it shares it at its next start)"
+
+
+def _said(answer: Answer, as_json: bool, what: str) -> None:
+    view = AttestationView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+    else:
+        console.print(f"{what}: {_where(answer)}; id {view.id[:16]}…")
+
+
+@click.command()
+@click.argument("subject")
+@click.option("--value", type=click.IntRange(1, 100), default=50, show_default=True,
+              help="How strongly (1..100).")  # fmt: skip
+@_CONTEXT
+@_EXPIRES
+@_JSON
+@click.pass_context
+def trust(ctx: click.Context, subject: str, value: int, context: str,
+          expires_in_s: int | None, as_json: bool) -> None:  # fmt: skip
+    """Vouch for SUBJECT (a tn_ identity) in a context."""
+    body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s}
+    answer = call(place_of(ctx), "POST", "/v1/trust", json=body)
+    _said(answer, as_json, f"you vouch for {short(subject)} in {context!r} at {value}")
+
+
+@click.command()
+@click.argument("subject")
+@click.option("--value", type=click.IntRange(1, 100), default=100, show_default=True,
+              help="How strongly (1..100).")  # fmt: skip
+@_CONTEXT
+@_EXPIRES
+@_JSON
+@click.pass_context
+def distrust(ctx: click.Context, subject: str, value: int, context: str,
+             expires_in_s: int | None, as_json: bool) -> None:  # fmt: skip
+    """Flag SUBJECT: you would not rely on them in this context."""
+    body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s}
+    answer = call(place_of(ctx), "POST", "/v1/distrust", json=body)
+    _said(answer, as_json, f"you flag {short(subject)} in {context!r} at {value}")
+
+
+@click.command()
+@click.argument("subject")
+@click.argument("claim")
+@click.option("--private-value", help="Commit to this value; only a salted hash travels.")
+@_EXPIRES
+@_JSON
+@click.pass_context
+def certify(ctx: click.Context, subject: str, claim: str, private_value: str | None,
+            expires_in_s: int | None, as_json: bool) -> None:  # fmt: skip
+    """Certify that you checked CLAIM (e.g. resident:rue-des-lilas) about SUBJECT."""
+    body = {"subject": subject, "claim": claim, "private_value": private_value,
+            "expires_in_s": expires_in_s}  # fmt: skip
+    answer = call(place_of(ctx), "POST", "/v1/certify", json=body)
+    view = CertificateView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+        return
+    console.print(f"you certify {claim!r} about {short(subject)}: {_where(answer)}")
+    if view.salt:
+        console.print(f"salt (give it to the subject only; it opens the commitment): {view.salt}")
+
+
+@click.command()
+@click.argument("subject")
+@click.argument("value", type=click.IntRange(-100, 100))
+@_CONTEXT
+@click.option("--reference", help="Which exchange this rates.")
+@_EXPIRES
+@_JSON
+@click.pass_context
+def rate(ctx: click.Context, subject: str, value: int, context: str, reference: str | None,
+         expires_in_s: int | None, as_json: bool) -> None:  # fmt: skip
+    """Rate an exchange with SUBJECT (a tn_ identity or a thing's URI), VALUE -100..100."""
+    body = {"subject": subject, "value": value, "context": context, "reference": reference,
+            "expires_in_s": expires_in_s}  # fmt: skip
+    answer = call(place_of(ctx), "POST", "/v1/rate", json=body)
+    _said(answer, as_json, f"you rate {short(subject)} {value:+d} in {context!r}")
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(["trust", "certify", "rate"]))
+@click.argument("subject")
+@click.argument("scope")
+@_JSON
+@click.pass_context
+def revoke(ctx: click.Context, kind: str, subject: str, scope: str, as_json: bool) -> None:
+    """Withdraw your KIND statement about SUBJECT in SCOPE (a context or a claim)."""
+    body = {"kind": kind, "subject": subject, "scope": scope}
+    answer = call(place_of(ctx), "POST", "/v1/revoke", json=body)
+    _said(answer, as_json, f"you withdraw your {kind} of {short(subject)} in {scope!r}")
+
+
+@click.command()
+@click.argument("subject")
+@_CONTEXT
+@_JSON
+@click.pass_context
+def score(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
+    """How far you should trust SUBJECT in a context (0..1), from your point of view."""
+    answer = call(place_of(ctx), "GET", f"/v1/score/{subject}", params={"context": context})
+    view = ScoreView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+    else:
+        console.print(f"{view.score:.3f}  trust in {short(subject)} for {context!r}")
+
+
+def _explanation_lines(view: ExplanationView) -> list[str]:
+    lines = [f"[bold]{view.score:.3f}[/] trust in {short(view.subject)} for {view.context!r}"]
+    if view.why_not is not None:
+        reasons = {
+            "unknown": "nobody you can reach has said anything about them",
+            "no_path": "no chain of vouches leads from you to them",
+            "walled": "your own distrust blocks them (or every path to them)",
+            "flagged": "flags from members you trust removed all of it",
+        }
+        lines.append(f"  why not: {view.why_not} ({reasons[view.why_not]})")
+    if view.first_hops:
+        lines.append("  through your contacts:")
+        lines += [f"    {short(h.via)}  {h.share:.3f}" for h in view.first_hops]
+    if view.paths:
+        lines.append("  strongest routes (share of the reach):")
+        for path in view.paths:
+            route = " -> ".join(short(n) for n in path.route)
+            lines.append(f"    {path.share:6.1%}  {route}")
+    if view.flags:
+        lines.append(f"  flags removed {view.flag_penalty:.3f}:")
+        lines += [f"    {short(f.flagger)}  -{f.removed:.3f}" for f in view.flags]
+    if view.wall > 0:
+        lines.append(f"  your walls removed {view.wall:.3f} of the reach")
+    return lines
+
+
+@click.command()
+@click.argument("subject")
+@_CONTEXT
+@click.option("--paths", type=click.IntRange(0, 50), default=5, show_default=True)
+@_JSON
+@click.pass_context
+def explain(ctx: click.Context, subject: str, context: str, paths: int, as_json: bool) -> None:
+    """Why you trust SUBJECT as much as you do: contacts, routes, flags, walls."""
+    params = {"context": context, "paths": paths}
+    answer = call(place_of(ctx), "GET", f"/v1/explain/{subject}", params=params)
+    view = ExplanationView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+        return
+    for line in _explanation_lines(view):
+        console.print(line)
+
+
+@click.command()
+@click.argument("subject")
+@click.argument("claim")
+@click.option("--independent", type=click.IntRange(1, 10), default=2, show_default=True,
+              help="Disjoint chains of trust required.")  # fmt: skip
+@_JSON
+@click.pass_context
+def claims(ctx: click.Context, subject: str, claim: str, independent: int, as_json: bool) -> None:
+    """Whether CLAIM about SUBJECT is certified by enough independent trusted members."""
+    params: dict[str, Any] = {"claim": claim, "independent": independent}
+    answer = call(place_of(ctx), "GET", f"/v1/claims/{subject}", params=params)
+    view = ClaimView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+        return
+    verdict = "[green]accepted[/]" if view.accepted else "[red]not accepted[/]"
+    console.print(
+        f"{claim!r} about {short(subject)}: {verdict} ({view.independent} independent "
+        f"of {view.required} required; {len(view.certifiers)} certifiers)"
+    )
+    for path in view.paths:
+        console.print("    " + " -> ".join(short(n) for n in path))
+
+
+@click.command()
+@click.argument("subject")
+@_CONTEXT
+@_JSON
+@click.pass_context
+def rating(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
+    """The trust-weighted rating of SUBJECT (an identity or a thing's URI)."""
+    params = {"subject": subject, "context": context}
+    view = RatingView.model_validate(call(place_of(ctx), "GET", "/v1/rating", params=params).body)
+    if as_json:
+        emit_json(view)
+        return
+    value = "no rating counted" if view.value is None else f"{view.value * 100:+.0f} / 100"
+    console.print(f"{short(subject)} in {context!r}: {value} "
+                  f"({len(view.counted)} counted, {view.ignored} ignored)")  # fmt: skip
+
+
+@click.command()
+@_CONTEXT
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@_JSON
+@click.pass_context
+def ranking(ctx: click.Context, context: str, limit: int, as_json: bool) -> None:
+    """The members you trust most in a context."""
+    params: dict[str, Any] = {"context": context, "limit": limit}
+    view = RankingView.model_validate(call(place_of(ctx), "GET", "/v1/ranking", params=params).body)
+    if as_json:
+        emit_json(view)
+        return
+    table = Table("member", "score", title=f"trust for {context!r}")
+    for member in view.members:
+        table.add_row(member.identity, f"{member.score:.3f}")
+    console.print(table)
+
+
+@click.command()
+@click.option("--issuer", help="What this identity currently says.")
+@click.option("--subject", help="What is currently said about this identity or thing.")
+@_JSON
+@click.pass_context
+def attestations(
+    ctx: click.Context, issuer: str | None, subject: str | None, as_json: bool
+) -> None:
+    """Current attestations by an issuer or about a subject."""
+    params = {k: v for k, v in (("issuer", issuer), ("subject", subject)) if v is not None}
+    answer = call(place_of(ctx), "GET", "/v1/attestations", params=params)
+    views = [AttestationView.model_validate(a) for a in answer.body]
+    if as_json:
+        emit_json(views)
+        return
+    table = Table("kind", "issuer", "subject", "context / claim", "value")
+    for v in views:
+        scope = v.context or v.claim or v.scope or ""
+        table.add_row(v.kind, short(v.issuer), short(v.subject), scope,
+                      "" if v.value is None else str(v.value))  # fmt: skip
+    console.print(table)
+
+
+@click.command("export")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Default: stdout.")
+@click.pass_context
+def export_(ctx: click.Context, out: Path | None) -> None:
+    """Write every stored attestation to a portable export file."""
+    answer = call(place_of(ctx), "GET", "/v1/export")
+    text = str(answer.body)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="ascii")
+        console.print(f"{text.count(chr(10)) - 1:,} attestations written to {out}", style="dim")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@_JSON
+@click.pass_context
+def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Verify and store the attestations of an export FILE (each one checked)."""
+    place = place_of(ctx)
+    config = load(place)
+    with file.open("rb") as handle:
+        data = handle.read(MAX_IMPORT_FILE_BYTES + 1)
+    if len(data) > MAX_IMPORT_FILE_BYTES:
+        fail(f"{file} is larger than {MAX_IMPORT_FILE_BYTES // 2**20} MiB")
+    try:
+        exported = decode_export(data)
+    except DecodeError as exc:
+        fail(f"{file}: {exc}", EXIT_INVALID)
+    if exported.community_id != config.community_id:
+        fail(f"{file} comes from another community ({exported.community_id.hex()[:16]}…)")
+    totals = {"new": 0, "duplicate": 0, "superseded": 0}
+    rejected: list[dict[str, Any]] = []
+    for start in range(0, len(exported.envelopes), MAX_IMPORT):
+        chunk = [e.hex() for e in exported.envelopes[start : start + MAX_IMPORT]]
+        answer = call(place, "POST", "/v1/import", json={"envelopes": chunk})
+        report = ImportReportView.model_validate(answer.body)
+        for name in totals:
+            totals[name] += getattr(report, name)
+        rejected += [{"index": r.index + start, "reason": r.reason} for r in report.rejected]
+    if as_json:
+        emit_json({**totals, "rejected": rejected})
+        return
+    console.print(
+        f"{totals['new']:,} new, {totals['duplicate']:,} already held, "
+        f"{totals['superseded']:,} superseded, {len(rejected):,} rejected"
+    )
+    for item in rejected[:20]:
+        console.print(f"  line {item['index'] + 2}: {item['reason']}")
+
+
+def register(group: click.Group) -> None:
+    """Add these commands to the `trustnode` group."""
+    for command in (trust, distrust, certify, rate, revoke, score, explain, claims, rating,
+                    ranking, attestations, export_, import_):  # fmt: skip
+        group.add_command(command)
