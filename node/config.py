@@ -23,7 +23,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -387,15 +387,12 @@ def render_config(config: NodeConfig) -> str:
         "# variables (e.g. TRUSTNODE_NETWORK_LISTEN) < command-line flags.",
     ]
     section = ""
-    for spec in fields(NodeConfig):
-        if spec.name not in _BY_FIELD:
-            continue
-        table, key = _BY_FIELD[spec.name]
+    for (table, key), (name, _) in SCHEMA.items():  # grouped by section
         if table != section:
             lines += ["", f"[{table}]"]
             section = table
-        lines.append(f"# {_COMMENTS[spec.name]}")
-        lines.append(f"{key} = {_toml_value(getattr(config, spec.name))}")
+        lines.append(f"# {_COMMENTS[name]}")
+        lines.append(f"{key} = {_toml_value(getattr(config, name))}")
     return "\n".join(lines) + "\n"
 
 

@@ -365,7 +365,7 @@ class GossipNode:
             existing.nursery.cancel_scope.cancel()  # it ends; this one replaces it
         peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator)
         self._peers[peer.identity] = peer
-        log.debug("session with %s started", peer.identity.hex()[:16])
+        log.info("session with %s started", peer.identity.hex()[:16])
         try:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
@@ -393,7 +393,7 @@ class GossipNode:
             if self._peers.get(peer.identity) is peer:
                 del self._peers[peer.identity]
             await trio.aclose_forcefully(stream)
-            log.debug("session with %s ended", peer.identity.hex()[:16])
+            log.info("session with %s ended", peer.identity.hex()[:16])
         return True
 
     async def _anti_entropy(self, peer: _Peer) -> None:

@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.api import metrics
@@ -72,6 +73,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorView, "description": "invalid request"},
 }
 ContextQuery = Annotated[str, Query(min_length=1, max_length=64)]
+_BEARER = HTTPBearer(auto_error=False, description="the token in <data dir>/api.token")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -119,10 +122,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _bearer_check(token: str) -> Any:
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
-    async def check(request: Request) -> None:
-        given = request.headers.get("authorization", "").encode()
+    async def check(credentials: Credentials) -> None:
+        given = credentials.credentials.encode() if credentials is not None else b""
         if not hmac.compare_digest(given, expected):
             raise StarletteHTTPException(
                 401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}

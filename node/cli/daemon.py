@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -198,6 +199,7 @@ async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
                     f"ready: {encode_identity_text(node.identity)} peers={node.listen_address} "
                     f"api={api}",
                 )
+                sys.stdout.flush()  # a supervisor (or a test) waits for this line
                 ready.set()
                 await trio.sleep_forever()
             finally:
@@ -212,6 +214,7 @@ async def _run_until_signal(config: NodeConfig, token: str) -> None:
             nursery.start_soon(_serve, config, token, ready)
             async for received in signals:
                 click.echo(f"stopping ({signal.Signals(received).name})")
+                sys.stdout.flush()
                 break
             nursery.cancel_scope.cancel()
     click.echo("stopped; everything acknowledged is on disk")

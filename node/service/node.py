@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
@@ -249,7 +249,7 @@ class Node:
         assert subject is not None
         return await self._store.run(lambda s: s.current_about(subject, now_ms=now))
 
-    async def changes(self, *, cursor: int = 0) -> AsyncIterator[Change]:
+    async def changes(self, *, cursor: int = 0) -> AsyncGenerator[Change, None]:
         """Everything stored after `cursor`, then each new arrival, forever.
 
         Use it with `contextlib.aclosing`, or in a task you cancel.
@@ -429,7 +429,8 @@ async def open_node(
     The key is created on first use (sealed with `passphrase` if given). With
     `network`, the node listens on `config.listen` and keeps connections to
     `config.bootstrap` and the peers it learns of. Leaving the block stops
-    every task and closes the store; everything acknowledged is on disk.
+    every task and closes the store; everything acknowledged is on disk. An
+    exception from the block comes out as itself, not inside an ExceptionGroup.
 
     Raises:
         StoreError: the data directory, key file or store cannot be used safely.
@@ -438,11 +439,27 @@ async def open_node(
     data = DataDir.open(config.data_dir)
     key = data.load_or_create_key(passphrase=passphrase)
     with _opened_store(data) as store:
-        async with trio.open_nursery() as nursery:
-            node = Node(config, key=key, store=store, wall_clock_ms=wall_clock_ms)
-            if network:
-                await node._start_network(nursery, rng or random.Random())  # noqa: S311
-            try:
-                yield node
-            finally:
-                nursery.cancel_scope.cancel()
+        node = Node(config, key=key, store=store, wall_clock_ms=wall_clock_ms)
+        try:
+            async with trio.open_nursery() as nursery:
+                if network:
+                    await node._start_network(nursery, rng or random.Random())  # noqa: S311
+                try:
+                    yield node
+                finally:
+                    nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise _sole(group) from None
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside (nested) single-member groups, else the group itself.
+
+    The node's tasks run in a nursery around the caller's block, so trio wraps
+    whatever the block raises in an ExceptionGroup; the caller should get back
+    the very exception it raised (or the one that stopped the node).
+    """
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return inner

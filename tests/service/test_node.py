@@ -1,0 +1,164 @@
+"""The embedding API: real nodes (keys, SQLite stores, Noise over loopback TCP) in one program."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from node.errors import ConfigError, RequestError
+from node.service import Node, NodeConfig, open_node
+from protocol.attestation import AttestationBody, sign_attestation
+from protocol.identity import IdentityKey
+from protocol.invite import decode_invite
+from protocol.statement import Kind, Trust
+from protocol.supersession import order_key
+
+pytestmark = pytest.mark.slow
+COMMUNITY = secrets.token_bytes(32)
+KEY = secrets.token_bytes(32)
+
+
+def config(folder: Path, name: str, *bootstrap: str) -> NodeConfig:
+    return NodeConfig(
+        data_dir=folder / name, community_id=COMMUNITY, community_key=KEY,
+        listen="127.0.0.1:0", bootstrap=bootstrap, resync_interval_s=2.0,
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def three(folder: Path) -> AsyncIterator[tuple[Node, Node, Node]]:
+    async with open_node(config(folder, "ann")) as ann:
+        address = ann.listen_address
+        assert address is not None
+        async with (
+            open_node(config(folder, "ben", address)) as ben,
+            open_node(config(folder, "cat", address)) as cat,
+        ):
+            yield ann, ben, cat
+
+
+async def test_three_nodes_converge_and_answer_from_their_own_viewpoints(tmp_path: Path) -> None:
+    async with three(tmp_path) as (ann, ben, cat):
+        await ann.trust(ben.identity, 80)
+        await ben.trust(cat.identity, 60)
+        await cat.distrust(ann.identity, 50, context="carpool")
+        with trio.fail_after(20):
+            for node in (ann, ben, cat):
+                await node.wait_for(3)
+        assert await ann.score(cat.identity) > 0  # through ben
+        assert await cat.score(ben.identity) == 0  # nobody cat trusts vouches for ben
+        why = await ann.explain(cat.identity)
+        assert why.paths[0][0] == (ann.identity, ben.identity, cat.identity)
+        assert sum(share for _, share in why.first_hops) == pytest.approx(why.score)
+        status = await ben.status()
+        assert status.attestations == 3
+        assert status.peers >= 1
+        assert {p.identity for p in ann.peers()} == {ben.identity, cat.identity}
+
+
+async def test_updates_within_one_millisecond_still_supersede_in_order(tmp_path: Path) -> None:
+    frozen = 1_800_000_000_000
+    async with open_node(
+        config(tmp_path, "ann"), network=False, wall_clock_ms=lambda: frozen
+    ) as ann:
+        bob = IdentityKey.generate().identity
+        first = await ann.trust(bob, 80)
+        second = await ann.trust(bob, 20)
+        assert order_key(second) > order_key(first)
+        current = await ann.attestations(issuer=ann.identity)
+        assert [a.id for a in current] == [second.id]
+        await ann.revoke(Kind.TRUST, bob, "general")
+        assert await ann.attestations(issuer=ann.identity) == []
+        assert await ann.score(bob) == 0
+
+
+async def test_changes_follow_local_and_remote_arrivals(tmp_path: Path) -> None:
+    async with three(tmp_path) as (ann, ben, _):
+        seen: list[bytes] = []
+        both = trio.Event()
+
+        async def follow() -> None:
+            async with contextlib.aclosing(ann.changes()) as changes:
+                async for change in changes:
+                    seen.append(change.attestation.id)
+                    if len(seen) == 2:
+                        both.set()
+                        return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(follow)
+            mine = await ann.trust(ben.identity, 70)
+            theirs = await ben.trust(ann.identity, 70)
+            with trio.fail_after(20):
+                await both.wait()
+        assert seen == [mine.id, theirs.id]
+
+
+async def test_state_survives_a_restart(tmp_path: Path) -> None:
+    bob = IdentityKey.generate().identity
+    async with open_node(config(tmp_path, "ann"), network=False) as ann:
+        identity = ann.identity
+        await ann.trust(bob, 90, context="lending")
+        before = await ann.score(bob, "lending")
+    async with open_node(config(tmp_path, "ann"), network=False) as again:
+        assert again.identity == identity
+        assert await again.score(bob, "lending") == before > 0
+
+
+async def test_export_then_import_elsewhere_verifies_every_envelope(tmp_path: Path) -> None:
+    stranger = IdentityKey.generate()
+    forged = sign_attestation(
+        AttestationBody(
+            issuer=stranger.identity, issued_at_ms=1_800_000_000_000,
+            statement=Trust(subject=IdentityKey.generate().identity, value=10),
+        ),
+        stranger,
+    ).data  # fmt: skip
+    tampered = bytearray(forged)
+    tampered[-70] ^= 1
+    async with open_node(config(tmp_path, "ann"), network=False) as ann:
+        await ann.trust(stranger.identity, 40)
+        await ann.certify(stranger.identity, "member:co-op")
+        exported = await ann.export()
+    async with open_node(config(tmp_path, "ben"), network=False) as ben:
+        report = await ben.import_envelopes([*exported, bytes(tampered), exported[0]])
+        outcomes = [item.outcome.value for item in report.items]
+        assert outcomes == ["new", "new", "rejected", "duplicate"]
+        assert sorted(await ben.export()) == sorted(exported)
+
+
+async def test_invite_bootstraps_from_the_bound_address(tmp_path: Path) -> None:
+    async with open_node(config(tmp_path, "ann")) as ann:
+        invite = decode_invite(ann.invite(single_use=True))
+        assert invite.bootstrap == (ann.listen_address,)
+        assert (invite.inviter, invite.community_id, invite.community_key) == (
+            ann.identity, COMMUNITY, KEY,
+        )  # fmt: skip
+        assert invite.nonce is not None
+
+
+async def test_refusals_are_typed(tmp_path: Path) -> None:
+    async with open_node(config(tmp_path, "ann"), network=False) as ann:
+        bob = IdentityKey.generate().identity
+        for value in (0, 101, -5):
+            with pytest.raises(RequestError, match=r"1\.\.100"):
+                await ann.trust(bob, value)
+        with pytest.raises(RequestError, match="exactly one"):
+            await ann.attestations()
+        with pytest.raises(ConfigError, match="without networking"):
+            ann.connect("127.0.0.1:1")
+
+
+async def test_a_busy_port_is_a_config_error(tmp_path: Path) -> None:
+    async with open_node(config(tmp_path, "ann")) as ann:
+        taken = ann.listen_address
+        assert taken is not None
+        busy = NodeConfig(data_dir=tmp_path / "ben", community_id=COMMUNITY, listen=taken)
+        with pytest.raises(ConfigError, match="cannot listen"):
+            async with open_node(busy):
+                pass
