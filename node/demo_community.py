@@ -25,8 +25,9 @@ import trio
 from rich.console import Console
 from rich.table import Table
 
-from node.api import create_app, serve_api
-from node.api.server import ADDRESS_FILE, ensure_token
+from node.api.access import ADDRESS_FILE, ensure_token
+from node.api.app import create_app
+from node.api.server import serve_api
 from node.config import CONFIG_FILE, NodeConfig, render_config
 from node.service import Node, open_node
 from protocol.identity import IdentityId, IdentityKey, encode_identity_text

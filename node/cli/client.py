@@ -19,12 +19,10 @@ from typing import Any, TypeVar
 import httpx
 import trio
 
-from node.api import create_app
-from node.api.server import ADDRESS_FILE, api_url, ensure_token, read_token
+from node.api.access import ADDRESS_FILE, api_url, ensure_token, read_token
 from node.cli.common import EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, Place, fail
 from node.config import NodeConfig, load_config
 from node.errors import ConfigError, StoreError
-from node.service import open_node
 
 __all__ = ["Answer", "call", "load"]
 
@@ -84,6 +82,10 @@ def _via_daemon(config: NodeConfig, token: str, method: str, path: str, **kw: An
 
 
 def _in_process(config: NodeConfig, token: str, method: str, path: str, **kw: Any) -> Answer:
+    # The web framework and the trust engine load only when no daemon answers.
+    from node.api.app import create_app
+    from node.service import open_node
+
     async def serve() -> Answer:
         async with open_node(config, network=False) as node:
             app = create_app(node, token=token)

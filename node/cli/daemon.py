@@ -15,9 +15,8 @@ import click
 import trio
 from rich.table import Table
 
-from node.api import create_app, serve_api
+from node.api.access import ADDRESS_FILE, ensure_token
 from node.api.models import InviteView, PeerView, StatusView
-from node.api.server import ADDRESS_FILE, ensure_token
 from node.cli.client import call, load
 from node.cli.common import (
     EXIT_INVALID,
@@ -40,12 +39,9 @@ from node.config import (
 from node.datadir import DataDir
 from node.errors import ConfigError, StoreError
 from node.logs import configure_logging
-from node.service import open_node
 from protocol.errors import RemoteProtocolError
 from protocol.identity import encode_identity_text
 from protocol.invite import check_invite, decode_invite
-
-__all__ = ["register"]
 
 _LISTEN = click.option("--listen", help="Where peers connect (host:port).")
 _API = click.option("--api-listen", help="The local API (host:port or unix:/path).")
@@ -184,6 +180,11 @@ def join(
 
 
 async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
+    # The daemon's weight (web framework, trust engine) loads here, not for `status`.
+    from node.api.app import create_app
+    from node.api.server import serve_api
+    from node.service import open_node
+
     async with open_node(config) as node:
         app = create_app(node, token=token, cors_origins=config.cors_origins)
         async with trio.open_nursery() as nursery:
@@ -332,9 +333,3 @@ def peers(ctx: click.Context, as_json: bool) -> None:
         table.add_row(short(view.identity), direction, "eager" if view.eager else "lazy",
                       _age(view.last_sync_age_s))  # fmt: skip
     console.print(table)
-
-
-def register(group: click.Group) -> None:
-    """Add these commands to the `trustnode` group."""
-    for command in (init, join, run, invite, connect, status, peers):
-        group.add_command(command)

@@ -26,8 +26,6 @@ from protocol.errors import DecodeError
 from protocol.export import decode_export
 from protocol.statement import GENERAL_CONTEXT
 
-__all__ = ["register"]
-
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 _CONTEXT = click.option("--context", default=GENERAL_CONTEXT, show_default=True,
                         help="What the trust is for, e.g. carpool.")  # fmt: skip
@@ -325,10 +323,3 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
     )
     for item in rejected[:20]:
         console.print(f"  line {item['index'] + 2}: {item['reason']}")
-
-
-def register(group: click.Group) -> None:
-    """Add these commands to the `trustnode` group."""
-    for command in (trust, distrust, certify, rate, revoke, score, explain, claims, rating,
-                    ranking, attestations, export_, import_):  # fmt: skip
-        group.add_command(command)

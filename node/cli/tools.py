@@ -47,8 +47,6 @@ from protocol.statement import (
     commit_claim_value,
 )
 
-__all__ = ["register"]
-
 _Command = TypeVar("_Command", bound=Callable[..., None])
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -286,9 +284,3 @@ def listen(
         report("stopped")
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
-
-
-def register(group: click.Group) -> None:
-    """Add these commands to the `trustnode` group."""
-    for command in (keygen, whoami, attest, verify, listen):
-        group.add_command(command)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from protocol.identity import IdentityKey, encode_identity_text
@@ -119,8 +120,8 @@ def test_keygen_never_overwrites(tmp_path: Path) -> None:
     assert trustnode("whoami", "--key", str(key)).stdout == first
 
 
-def test_demo_runs_the_real_code() -> None:
-    result = trustnode("demo")
+def test_walkthrough_demo_runs_the_real_code() -> None:
+    result = trustnode("demo", "--walkthrough")
     assert result.returncode == 0, result.stderr
     assert "refused: bad_signature" in result.stdout
     assert "matches" in result.stdout
@@ -131,26 +132,62 @@ def test_demo_runs_the_real_code() -> None:
     assert "frank 0.000, the farm at most 0.000" in result.stdout
 
 
+def test_community_demo_runs_real_nodes_and_converges() -> None:
+    result = trustnode("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "All 6 stores hold the same 17 attestations" in out
+    assert "Why alice trusts grace" in out
+    assert "of it along alice -> erin -> grace" in out
+    assert "yes (2/2 chains)" in out  # alice: two independent certifiers
+    assert "0.000 (no path)" in out  # mallory, after the revocation
+    assert "Stopped every node cleanly" in out
+
+
 def test_invite_and_join(tmp_path: Path) -> None:
-    key = tmp_path / "k"
-    identity = trustnode("keygen", "--out", str(key)).stdout.strip()
-    made = trustnode(
-        "invite", "--key", str(key), "--community-id", "ab" * 32, "--community-key", "cd" * 32,
-        "--bootstrap", "127.0.0.1:7400", "--expires-in", "3600", "--single-use",
-    )  # fmt: skip
+    ann, ben = str(tmp_path / "ann"), str(tmp_path / "ben")
+    made = trustnode("--data-dir", ann, "init", "--listen", "127.0.0.1:7999")
     assert made.returncode == 0, made.stderr
-    code = made.stdout.strip()
-    joined = trustnode("join", code, "--json")
-    assert joined.returncode == 0, joined.stderr
-    view = json.loads(joined.stdout)
-    assert view["inviter"] == identity
-    assert view["bootstrap"] == ["127.0.0.1:7400"]
+    status = json.loads(trustnode("--data-dir", ann, "status", "--json").stdout)
+    code = trustnode("--data-dir", ann, "invite", "--expires-in", "3600", "--single-use").stdout
+    code = code.strip()
+    assert code.startswith("tninvite1_")
+    shown = trustnode("join", code, "--dry-run", "--json")
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert view["inviter"] == status["identity"]
+    assert view["bootstrap"] == ["127.0.0.1:7999"]
     assert (view["open"], view["single_use"]) == (False, True)
+    joined = trustnode("--data-dir", ben, "join", code, "--listen", "127.0.0.1:7998")
+    assert joined.returncode == 0, joined.stderr
+    config = (tmp_path / "ben" / "config.toml").read_text()
+    assert 'bootstrap = ["127.0.0.1:7999"]' in config
+    assert f'anchors = ["{status["identity"]}"]' in config
+    assert stat.S_IMODE((tmp_path / "ben" / "config.toml").stat().st_mode) == 0o600
+    again = trustnode("--data-dir", ben, "join", code)
+    assert again.returncode == 2
+    assert "already initialised" in again.stderr
     tampered = code[:-3] + ("a" if code[-3] != "a" else "b") + code[-2:]
-    refused = trustnode("join", tampered)
+    refused = trustnode("join", tampered, "--dry-run")
     assert refused.returncode == 1
     assert refused.stderr.startswith("trustnode: invalid invite")
-    bad = trustnode(
-        "invite", "--key", str(key), "--community-id", "zz", "--open", "--bootstrap", "h:1"
-    )
+
+
+def test_bad_flags_and_missing_communities_are_one_line(tmp_path: Path) -> None:
+    bad = trustnode("--data-dir", str(tmp_path / "x"), "init", "--listen", "nowhere")
     assert bad.returncode == 2
+    assert "listen: expected host:port" in bad.stderr
+    assert not (tmp_path / "x" / "config.toml").exists()
+    missing = trustnode("--data-dir", str(tmp_path / "none"), "score", BOB)
+    assert missing.returncode == 3
+    assert "trustnode init" in missing.stderr
+    assert "Traceback" not in missing.stderr + bad.stderr
+
+
+def test_help_lists_the_summaries_of_the_commands() -> None:
+    from node.cli import COMMANDS, cli
+
+    for name, (_, summary) in COMMANDS.items():
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        assert (command.help or "").split("\n")[0] == summary, name

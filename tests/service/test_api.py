@@ -14,9 +14,10 @@ import trio
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from node.api import create_app, serve_api
+from node.api.access import TOKEN_FILE, check_api_address, ensure_token, read_token
+from node.api.app import create_app
 from node.api.openapi import DOCUMENT, openapi_document
-from node.api.server import TOKEN_FILE, check_api_address, ensure_token, read_token
+from node.api.server import serve_api
 from node.config import NodeConfig
 from node.errors import ConfigError, StoreError
 from node.service import Node, open_node
