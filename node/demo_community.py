@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -184,6 +185,10 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
         console.print(f"  trustnode --data-dir {folder / 'bob'} explain {grace}")
         console.print(f"  trustnode --data-dir {folder / 'erin'} status")
         console.print(f"  trustnode --data-dir {folder / 'alice'} peers")
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        nursery.cancel_scope.cancel()
 
 
 async def run_community_demo(console: Console, *, folder: Path, keep: bool = False) -> None:

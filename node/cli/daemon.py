@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -43,6 +45,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.identity import encode_identity_text
 from protocol.invite import check_invite, decode_invite
 
+log = logging.getLogger("trustnode.daemon")
 _LISTEN = click.option("--listen", help="Where peers connect (host:port).")
 _API = click.option("--api-listen", help="The local API (host:port or unix:/path).")
 _BOOTSTRAP = click.option("--bootstrap", multiple=True, help="A peer's host:port; repeatable.")
@@ -202,10 +205,23 @@ async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
                 )
                 sys.stdout.flush()  # a supervisor (or a test) waits for this line
                 ready.set()
-                await trio.sleep_forever()
+                await _report_progress(lambda: node.gossip.stored_from_peers)
             finally:
                 with contextlib.suppress(OSError):
                     address_file.unlink()
+
+
+async def _report_progress(stored: Callable[[], int], *, every_s: float = 5.0) -> None:
+    """Log how fast attestations arrive from peers while they do (a join's progress)."""
+    last = stored()
+    while True:
+        await trio.sleep(every_s)
+        now = stored()
+        if now > last:
+            log.info(
+                "sync: %d attestations stored from peers (%.0f/s)", now, (now - last) / every_s
+            )
+        last = now
 
 
 async def _run_until_signal(config: NodeConfig, token: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import track
 from rich.table import Table
 
 from node.api.models import (
@@ -307,7 +308,9 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
         fail(f"{file} comes from another community ({exported.community_id.hex()[:16]}…)")
     totals = {"new": 0, "duplicate": 0, "superseded": 0}
     rejected: list[dict[str, Any]] = []
-    for start in range(0, len(exported.envelopes), MAX_IMPORT):
+    starts = range(0, len(exported.envelopes), MAX_IMPORT)
+    shown = len(starts) > 1 and not as_json
+    for start in track(starts, description="importing", console=console) if shown else starts:
         chunk = [e.hex() for e in exported.envelopes[start : start + MAX_IMPORT]]
         answer = call(place, "POST", "/v1/import", json={"envelopes": chunk})
         report = ImportReportView.model_validate(answer.body)
