@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -211,7 +211,9 @@ class GossipNode:
         max_receive_bytes_per_s: float = 4 * 1024 * 1024,
         receive_burst_bytes: float = 2 * 1024 * 1024,
         identity: IdentityId | None = None,
+        verified_cache: MutableMapping[bytes, Attestation] | None = None,
     ) -> None:
+        self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         self.identity = identity  # ours: breaks ties between duplicate connections
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
@@ -231,6 +233,8 @@ class GossipNode:
         self.announcements_received = 0
         self._progress = trio.Event()
         self._stored = trio.Event()
+        # Called with the ids of each stored batch (simulations record arrival times).
+        self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
         self.last_sync_at: dict[IdentityId, float] = {}  # trio time each peer's last session ended
         self.exchange: PeerExchange | None = None  # set by the peer manager
@@ -278,11 +282,18 @@ class GossipNode:
         admit = self._admit if source is not None else None
         report = await self._store.run(
             lambda store: ingest(
-                store, envelopes, now_ms=now_ms, max_skew_ms=self._max_skew_ms, admit=admit
+                store,
+                envelopes,
+                now_ms=now_ms,
+                max_skew_ms=self._max_skew_ms,
+                admit=admit,
+                verified_cache=self._verified_cache,
             )
         )
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if report.stored_ids:
+            if self.stored_hook is not None:
+                self.stored_hook(report.stored_ids)
             self.last_stored_at = trio.current_time()
             self._stored.set()
             self._stored = trio.Event()

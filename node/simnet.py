@@ -16,6 +16,7 @@ tasks: a receiver sleeps until the next chunk is due.
 
 from __future__ import annotations
 
+import math
 import operator
 import random
 from collections import deque
@@ -38,6 +39,10 @@ class LinkModel:
     loss: float = 0.0  # probability that a chunk needs one retransmission
     retransmit_s: float = 0.200
     window_bytes: int = _DEFAULT_WINDOW
+    # "uniform": each link's latency uniform in [min, max]; "lognormal": median at
+    # the middle of the range, long-tailed (sigma 0.5), clipped to [min, 10 x max].
+    latency_shape: str = "uniform"
+    bandwidth_bytes_per_s: float | None = None  # per connection and direction; None: unlimited
 
 
 @dataclass
@@ -89,7 +94,9 @@ class SimStream(trio.abc.Stream):
                 await self._wait_for_window()
                 room = max(1, self._out.window_bytes - self._out.buffered)
                 chunk, payload = payload[:room], payload[room:]
-                due = self._network.due_time(self.local, self.remote, self._out.last_due)
+                due = self._network.due_time(
+                    self.local, self.remote, self._out.last_due, len(chunk)
+                )
                 self._out.last_due = due
                 self._out.chunks.append((due, chunk))
                 self._out.buffered += len(chunk)
@@ -251,15 +258,23 @@ class SimNetwork:
         key = (min(a, b), max(a, b))
         if key not in self._latency:
             low, high = self.model.min_latency_s, self.model.max_latency_s
-            self._latency[key] = self._rng.uniform(low, high)
+            if self.model.latency_shape == "lognormal":
+                drawn = self._rng.lognormvariate(math.log((low + high) / 2), 0.5)
+                self._latency[key] = min(max(drawn, low), 10 * high)
+            else:
+                self._latency[key] = self._rng.uniform(low, high)
         return self._latency[key]
 
-    def due_time(self, source: str, target: str, last_due: float) -> float:
-        """When a chunk sent now arrives: latency, retransmissions, in order."""
+    def due_time(self, source: str, target: str, last_due: float, size: int = 0) -> float:
+        """When a chunk of `size` bytes sent now arrives: latency, retransmissions,
+        the time to put it on a capped link, in order."""
         delay = self._link_latency(source, target)
         while self.model.loss and self._rng.random() < self.model.loss:
             delay += self.model.retransmit_s
-        return max(trio.current_time() + delay, last_due)
+        due = max(trio.current_time() + delay, last_due)
+        if self.model.bandwidth_bytes_per_s:
+            due += size / self.model.bandwidth_bytes_per_s
+        return due
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
         """Split the network; connections between groups break."""

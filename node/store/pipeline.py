@@ -14,7 +14,7 @@ thread, because the Python parts of both sides kept waiting for the GIL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
@@ -50,12 +50,19 @@ def ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     verify_threads: int = 1,
     admit: Admission | None = None,
+    verified_cache: MutableMapping[bytes, Attestation] | None = None,
 ) -> IngestReport:
     """Decode, verify, check freshness and store `envelopes`, committing every `batch_size`.
 
     `admit`, if given, sees each batch of *verified* attestations and returns,
     for each, None to store it or a reason (e.g. `quota`) to refuse it: this is
     where a relay policy decides what this node is willing to keep.
+
+    `verified_cache` maps envelope bytes to their verified attestation, for
+    *simulations* that run many nodes in one process: identical bytes always
+    decode and verify the same way, so each envelope's signature is checked
+    once per process instead of once per node. Freshness is still checked per
+    node. The daemon never passes one: a node trusts only its own checks.
 
     Returns:
         One `ItemReport` per envelope, in input order. Rejected items carry the
@@ -70,7 +77,7 @@ def ingest(
         raise ValueError("batch_size and verify_threads must be at least 1")
 
     def verify(batch: list[tuple[int, bytes]]) -> _Verified:
-        return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms)
+        return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms, cache=verified_cache)
 
     items: list[ItemReport] = []
     with ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="verify") as pool:
@@ -129,12 +136,18 @@ def _batches(envelopes: Iterable[bytes], size: int) -> Iterator[list[tuple[int, 
         yield chunk
 
 
-def _verify(batch: list[tuple[int, bytes]], *, now_ms: int, max_skew_ms: int) -> _Verified:
+def _verify(
+    batch: list[tuple[int, bytes]], *, now_ms: int, max_skew_ms: int,
+    cache: MutableMapping[bytes, Attestation] | None = None,
+) -> _Verified:  # fmt: skip
     verified: list[tuple[int, Attestation]] = []
     rejected: list[ItemReport] = []
     for index, data in batch:
         try:
-            attestation = decode_attestation(data)
+            cached = cache.get(data) if cache is not None else None
+            attestation = cached if cached is not None else decode_attestation(data)
+            if cache is not None and cached is None:
+                cache[data] = attestation
             check_fresh(attestation, now_ms=now_ms, max_skew_ms=max_skew_ms)
         except RemoteProtocolError as exc:
             rejected.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=exc.reason))
