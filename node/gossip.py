@@ -58,6 +58,7 @@ T = TypeVar("T")
 AGENT = "trustnode/0.1"
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
+_MAX_PARTS_PER_WRITE = 64
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
@@ -128,6 +129,10 @@ class _Peer:
     eager: bool = True  # push payloads to this peer (else announce ids: the push tree)
     dialled: bool = False  # we opened this connection
     nursery: trio.Nursery | None = None
+    # What forwarding owes this peer, sent together shortly (see GossipNode.coalesce_s).
+    pending_push: list[bytes] = field(default_factory=list)
+    pending_ihave: list[bytes] = field(default_factory=list)
+    flush_scheduled: bool = False
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
 
@@ -143,7 +148,13 @@ class _Peer:
         await trio.lowlevel.checkpoint()
 
     async def write_loop(self) -> None:
-        async for data in self.inbox:
+        async for first in self.inbox:
+            # Whatever else is queued goes in the same write (one record, one send).
+            parts = [first]
+            with contextlib.suppress(trio.WouldBlock):
+                while len(parts) < _MAX_PARTS_PER_WRITE:
+                    parts.append(self.inbox.receive_nowait())
+            data = b"".join(parts) if len(parts) > 1 else first
             await self.stream.send_all(data)
             self.outbox_bytes -= len(data)
 
@@ -182,7 +193,8 @@ def _all_items(store: Store) -> list[tuple[int, bytes]]:
 
 def _lacking(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
     def check(store: Store) -> list[bytes]:
-        return [i for i in ids if not store.contains(AttestationId(i))]
+        held = store.existing_ids([AttestationId(i) for i in ids])
+        return [i for i in ids if i not in held]
 
     return check
 
@@ -211,10 +223,12 @@ class GossipNode:
         max_receive_bytes_per_s: float = 4 * 1024 * 1024,
         receive_burst_bytes: float = 2 * 1024 * 1024,
         identity: IdentityId | None = None,
+        coalesce_s: float = 0.01,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         self.identity = identity  # ours: breaks ties between duplicate connections
+        self.coalesce_s = coalesce_s
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
         self._graft_timeout_s = graft_timeout_s
@@ -305,22 +319,41 @@ class GossipNode:
             self._progress = trio.Event()
             await self._maybe_prune(source, report.items)
         if fresh:
-            ids = tuple(bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id)
+            ids = [bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id]
             for peer in list(self._peers.values()):
                 if peer.identity == source:
                     continue
                 if peer.eager:
-                    await self._push(peer, fresh)
+                    peer.pending_push += fresh
                 else:
-                    await self._announce(peer, ids)
+                    peer.pending_ihave += ids
+                if not peer.flush_scheduled and peer.nursery is not None:
+                    peer.flush_scheduled = True
+                    # A session that is ending has closed its nursery: it is owed nothing.
+                    with contextlib.suppress(RuntimeError):
+                        peer.nursery.start_soon(self._flush, peer)
         return report
 
+    async def _flush(self, peer: _Peer) -> None:
+        """Forward what accumulated for `peer` during `coalesce_s`: a burst of
+        attestations travels in a few large pushes and announcements, not one
+        message per attestation per link (Plumtree batches its lazy pushes too)."""
+        await trio.sleep(self.coalesce_s)
+        peer.flush_scheduled = False
+        pushes, peer.pending_push = peer.pending_push, []
+        announced, peer.pending_ihave = peer.pending_ihave, []
+        if pushes:
+            await self._push(peer, pushes)
+        if announced:
+            await self._announce(peer, announced)
+
     async def _maybe_prune(self, source: IdentityId, items: Sequence[ItemReport]) -> None:
-        """Plumtree's PRUNE: a push that brought nothing new makes that link lazy."""
+        """Plumtree's PRUNE: a push that brought mostly copies makes that link lazy."""
         peer = self._peers.get(source)
         if peer is None or not peer.eager or not items:
             return
-        if all(i.outcome is Outcome.DUPLICATE for i in items):
+        duplicates = sum(1 for i in items if i.outcome is Outcome.DUPLICATE)
+        if 2 * duplicates > len(items):  # mostly copies: with batched pushes, the majority
             peer.eager = False
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(Prune())

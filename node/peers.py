@@ -66,6 +66,7 @@ class PeerManagerConfig:
     advertise: str | None = None  # where we accept connections, told to peers
     share: int = 8
     per_source: int = 16
+    explore_interval_s: float = 60.0  # how often one passive address replaces an active one
 
 
 DEFAULT_CONFIG = PeerManagerConfig()
@@ -95,6 +96,8 @@ class PeerManager:
         self._active: list[str] = []
         self._passive: dict[str, IdentityId | None] = {}  # address -> who told us
         self.scores: dict[str, int] = {}
+        self._identities: dict[str, IdentityId] = {}  # address -> who answered there last
+        self._sessions: dict[str, trio.CancelScope] = {}  # address -> the session we dialled
         self._changed = trio.Event()
         self.dial_failures = 0
         self.replacements = 0
@@ -168,6 +171,7 @@ class PeerManager:
         async with trio.open_nursery() as nursery:
             if listener is not None:
                 nursery.start_soon(self._serve, listener)
+            nursery.start_soon(self._explore)
             running: set[str] = set()
             while True:
                 while len(self._active) < self._config.max_active and self._promote():
@@ -195,10 +199,42 @@ class PeerManager:
         spread = self._config.jitter
         return float(base * self._rng.uniform(1 - spread, 1 + spread))
 
+    async def _explore(self) -> None:
+        """Now and then, swap a random active address for a random passive one.
+
+        Keeps the overlay mixing, and heals partitions: after a split, each
+        side's active views fill with its own members, and only a passive
+        address from the other side, tried again, reconnects them.
+        """
+        while True:
+            spread = self._rng.uniform(0.5, 1.5)
+            await trio.sleep(self._config.explore_interval_s * spread)
+            if not self._passive:
+                continue
+            chosen = self._rng.choice(sorted(self._passive))
+            del self._passive[chosen]
+            if len(self._active) >= self._config.max_active:
+                dropped = self._rng.choice(self._active)
+                self._active.remove(dropped)  # its task ends at its next turn
+                self._remember(dropped, source=None)
+                if (session := self._sessions.get(dropped)) is not None:
+                    session.cancel()  # close the link we dialled (HyParView's DISCONNECT)
+            self._active.append(chosen)
+            self._changed.set()
+
     async def _keep(self, address: str, running: set[str]) -> None:
         """Stay connected to `address` until it is replaced: dial, run, back off, repeat."""
         failures = 0
         while True:
+            if address not in self._active:  # swapped out by `_explore`
+                running.discard(address)
+                return
+            known = self._identities.get(address)
+            if known is not None and known in self._gossip.peers:
+                # Already connected (it dialled us): that link is in the view. Check
+                # again later instead of paying a handshake that would be refused.
+                await trio.sleep(self._wait_s(0))
+                continue
             outcome = await self._connect_once(address)
             if outcome == "ran":
                 failures = 0  # a session ran; start the back-off afresh
@@ -215,6 +251,9 @@ class PeerManager:
             await trio.sleep(self._wait_s(failures))
 
     def _replace(self, address: str, running: set[str]) -> None:
+        if address not in self._active:  # already swapped out by `_explore`
+            running.discard(address)
+            return
         self._active.remove(address)
         running.discard(address)
         self._remember(address, source=None)
@@ -230,8 +269,17 @@ class PeerManager:
             )  # fmt: skip
         except (OSError, RemoteProtocolError, HandshakeTimeoutError, trio.BrokenResourceError):
             return "failed"
+        self._identities[address] = stream.peer
         if stream.peer == self._key.identity:
             await stream.aclose()  # our own advertised address, learned from a peer
             return "duplicate"
-        ran = await self._gossip.run_session(stream, initiator=True)
+        with trio.CancelScope() as scope:
+            self._sessions[address] = scope
+            try:
+                ran = await self._gossip.run_session(stream, initiator=True)
+            finally:
+                del self._sessions[address]
+        if scope.cancelled_caught:
+            await trio.aclose_forcefully(stream)
+            return "ran"
         return "ran" if ran else "duplicate"  # refused: already connected (or banned)

@@ -1,0 +1,128 @@
+"""`trustnode simulate`: run a scenario (or a sweep) of many real nodes in virtual time."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from node.cli.common import EXIT_INVALID, console, fail
+from simulations.runner import SCENARIOS, Result, parse_params, run_scenario
+from simulations.sweep import grid, run_sweep, write_sweep
+
+
+def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"{what} {item!r}: expected key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _list() -> None:
+    table = Table("scenario", "nodes", "what it shows", "parameters (defaults)", show_lines=True)
+    for s in SCENARIOS.values():
+        params = ", ".join(f"{k}={v}" for k, v in s.defaults.items())
+        table.add_row(s.name, str(s.default_nodes or "-"), s.summary, params)
+    console.print(table)
+
+
+def _summary(result: Result) -> None:
+    table = Table(title=f"{result.scenario}: {result.nodes} nodes, seed {result.seed}, "
+                        f"{result.wall_s:.1f} s", title_justify="left")  # fmt: skip
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for name, entry in result.figures.items():
+        table.add_row(name, f"{entry['value']:.4g}", entry["unit"])
+    console.print(table)
+    for claim in result.claims:
+        mark = "[green]holds[/]" if claim["holds"] else "[red]FAILS[/]"
+        detail = f" ({claim['detail']})" if claim["detail"] else ""
+        console.print(f"  {mark}  {claim['name']}{detail}")
+
+
+def _one(scenario: str, nodes: int | None, seed: int, params: dict[str, str],
+         out: Path | None, as_json: bool) -> Result:  # fmt: skip
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[note]}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+        task = bar.add_task(scenario, total=1.0, note="")
+        result = run_scenario(
+            scenario, nodes=nodes, seed=seed, params=params,
+            progress=lambda done, note: bar.update(task, completed=done, note=note),
+        )  # fmt: skip
+    if out is not None:
+        from simulations.report import write_outputs  # matplotlib: only here
+
+        written = write_outputs(result, out)
+        if not as_json:
+            console.print(f"wrote {', '.join(p.name for p in written)} to {out}", style="dim")
+    return result
+
+
+@click.command()
+@click.argument("scenario", required=False)
+@click.option("--nodes", type=click.IntRange(2, 100_000), help="Default: the scenario's.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--param", "params", multiple=True, help="key=value; repeatable (see --list).")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Write results.json, series.csv, plots and report.md here.")  # fmt: skip
+@click.option("--sweep", "sweeps", multiple=True, help="key=v1,v2,... : a grid; repeatable.")
+@click.option("--seeds", default="1", show_default=True, help="Seeds of a sweep: 1,2,3.")
+@click.option("--workers", type=click.IntRange(1, 256), default=os.cpu_count() or 1,
+              show_default=True, help="Processes of a sweep.")  # fmt: skip
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of tables.")
+def simulate(
+    scenario: str | None, nodes: int | None, seed: int, params: tuple[str, ...],
+    out: Path | None, sweeps: tuple[str, ...], seeds: str, workers: int, list_only: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."""
+    if list_only or scenario is None:
+        _list()
+        return
+    if scenario not in SCENARIOS:
+        fail(f"no scenario {scenario!r}; `trustnode simulate --list` shows them")
+    fixed = _pairs(params, "--param")
+    try:
+        if sweeps:
+            _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out)
+            return
+        result = _one(scenario, nodes, seed, fixed, out, as_json)
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _summary(result)
+    if not result.claims_hold:
+        raise SystemExit(EXIT_INVALID)
+
+
+def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[str, str],
+           seeds: str, workers: int, out: Path | None) -> None:  # fmt: skip
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        fail(f"--seeds {seeds!r}: expected numbers like 1,2,3")
+    values = {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in swept.items()}
+    tasks = grid(scenario, nodes=nodes, seeds=seed_list, fixed=fixed, sweeps=values)
+    parse_params(SCENARIOS[scenario], tasks[0].params)  # a bad parameter fails here, once
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{len(tasks)} runs on {workers} processes", total=len(tasks))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            results = run_sweep(tasks, pool, lambda done, _: bar.update(task, completed=done))
+    folder = out or Path(f"sweep-{scenario}")
+    written = write_sweep(results, list(values), folder)
+    console.print((folder / "sweep.md").read_text(encoding="utf-8"))
+    console.print(f"wrote {', '.join(p.name for p in written)} to {folder}", style="dim")

@@ -1,0 +1,1 @@
+"""The scenarios of `trustnode simulate` (registered in `simulations.runner.SCENARIOS`)."""

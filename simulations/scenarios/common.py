@@ -1,0 +1,35 @@
+"""Helpers the network scenarios share: running in virtual time, spread quantiles."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+import trio
+import trio.testing
+
+from protocol.attestation import AttestationId
+from simulations.runner import Run
+from simulations.world import NetworkParameters, World
+
+__all__ = ["in_virtual_time", "new_world", "quantile_time"]
+
+
+def in_virtual_time(main: Callable[[], Awaitable[None]]) -> None:
+    """Run `main` under a MockClock that jumps whenever every task sleeps."""
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def new_world(sim: Run) -> World:
+    """A world with the run's seed and network parameters, and `sim.nodes` members."""
+    world = World(seed=sim.seed, parameters=NetworkParameters.from_params(sim.params))
+    world.add_members(sim.nodes)
+    return world
+
+
+def quantile_time(world: World, attestation: AttestationId, share: float, total: int) -> float:
+    """Seconds from publication until `share` of `total` members stored it (inf if never)."""
+    published = world.published[attestation]
+    times = sorted(t - published for t in world.holders(attestation).values())
+    needed = max(1, math.ceil(share * total))
+    return times[needed - 1] if len(times) >= needed else math.inf

@@ -1,0 +1,235 @@
+"""A simulated community: many full-stack nodes on one `SimNetwork`, in virtual time.
+
+Each `Member` runs the daemon's own code — `GossipNode` (reconciliation, push
+tree, relay quotas) behind a `PeerManager` (active/passive views, peer
+exchange, back-off) over the Noise channel — with an in-memory SQLite store.
+Only the wiring differs from `open_node`: the network is `SimNetwork`, the
+clock is trio's (run under `MockClock(autojump_threshold=0)`), store calls run
+inline, and all members share one cache of verified envelopes (identical bytes
+verify identically, so each signature is checked once per process; see
+`node.store.ingest`). The daemon never shares such a cache.
+
+`World` adds what scenarios need: publishing, crashes and restarts, fresh
+joins, partitions, and the arrival time of every attestation at every member
+(recorded through the gossip layer's stored-batch hook, so measuring costs
+nothing in virtual time).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+
+import trio
+
+from node.gossip import GossipNode, InlineStore
+from node.peers import PeerManager, PeerManagerConfig
+from node.relay import RelayGate, RelayPolicy
+from node.simnet import LinkModel, SimNetwork
+from node.store import Store
+from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
+from protocol.channel import Community
+from protocol.identity import IdentityKey
+from protocol.statement import Statement
+
+__all__ = ["T0", "Member", "NetworkParameters", "World"]
+
+T0 = 1_700_000_000_000
+START_GAP_S = 0.05
+COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkParameters:
+    """The network model and the peer settings every member uses."""
+
+    latency_min_ms: float = 20.0
+    latency_max_ms: float = 120.0
+    latency_shape: str = "uniform"  # or "lognormal"
+    loss: float = 0.0
+    bandwidth_kbps: float = 0.0  # per connection and direction; 0 = unlimited
+    max_active: int = 6
+    bootstrap: int = 4
+    resync_s: float = 30.0
+    relay_quota: int | None = None  # None: no relay policy (store everything valid)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, object]) -> NetworkParameters:
+        """The fields of this class found in a scenario's parameters."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})  # type: ignore[arg-type]
+
+    def link_model(self) -> LinkModel:
+        """The `SimNetwork` link model."""
+        return LinkModel(
+            min_latency_s=self.latency_min_ms / 1000,
+            max_latency_s=self.latency_max_ms / 1000,
+            latency_shape=self.latency_shape,
+            loss=self.loss,
+            bandwidth_bytes_per_s=self.bandwidth_kbps * 125 if self.bandwidth_kbps else None,
+        )
+
+
+class Member:
+    """One simulated node: key, store, gossip and peer manager."""
+
+    def __init__(self, world: World, index: int) -> None:
+        self.index = index
+        self.name = f"n{index}"
+        self.key = IdentityKey.from_seed((world.seed * 1_000_003 + index).to_bytes(32, "big"))
+        self.store = Store.open(":memory:")
+        parameters = world.parameters
+        gate = None
+        if parameters.relay_quota is not None:
+            gate = RelayGate(
+                anchors=[self.key.identity],
+                policy=RelayPolicy(unvouched_quota=parameters.relay_quota, refresh_ms=5_000),
+                wall_clock_ms=world.clock_ms,
+            )
+        self.gate = gate
+        self.gossip = GossipNode(
+            store=InlineStore(self.store),
+            wall_clock_ms=world.clock_ms,
+            admit=gate,
+            resync_interval_s=parameters.resync_s,
+            identity=self.key.identity,
+            verified_cache=world.verified_cache,
+        )
+        self.gossip.stored_hook = lambda ids: world.record(self.index, ids)
+        self.up = True
+        self.started = False
+        self._world = world
+
+    def sign(self, statement: Statement) -> Attestation:
+        """An attestation by this member, dated now (virtual time)."""
+        body = AttestationBody(
+            issuer=self.key.identity, issued_at_ms=self._world.clock_ms(), statement=statement
+        )
+        return sign_attestation(body, self.key)
+
+    async def start(self, nursery: trio.Nursery, addresses: Sequence[str]) -> None:
+        """Listen and keep connections to `addresses` (and whoever peer exchange adds)."""
+        net = self._world.net
+
+        async def dial(address: str) -> trio.abc.Stream:
+            return await net.connect(self.name, address)
+
+        parameters = self._world.parameters
+        manager = PeerManager(
+            gossip=self.gossip, identity_key=self.key, community=COMMUNITY, dial=dial,
+            rng=random.Random(self._world.seed * 7919 + self.index),
+            config=PeerManagerConfig(
+                max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
+                advertise=self.name, explore_interval_s=parameters.resync_s,
+            ),
+        )  # fmt: skip
+        for address in addresses:
+            manager.add_address(address)
+        nursery.start_soon(manager.run, net.listen(self.name))
+        self.started = True
+
+
+class World:
+    """Members on one simulated network (build it inside `trio.run` with a MockClock)."""
+
+    def __init__(self, *, seed: int, parameters: NetworkParameters) -> None:
+        self.seed = seed
+        self.parameters = parameters
+        self.rng = random.Random(seed)  # simulation, not secrets
+        self.net = SimNetwork(seed=seed, model=parameters.link_model())
+        self.verified_cache: dict[bytes, Attestation] = {}
+        self.members: list[Member] = []
+        self.arrivals: dict[AttestationId, dict[int, float]] = {}
+        self.published: dict[AttestationId, float] = {}
+        self.payload_bytes: dict[AttestationId, int] = {}
+
+    def clock_ms(self) -> int:
+        """The members' wall clock: virtual seconds since the start, from T0."""
+        return T0 + int(trio.current_time() * 1000)
+
+    def record(self, member: int, ids: Iterable[AttestationId]) -> None:
+        """The gossip hook: `member` stored `ids` now."""
+        now = trio.current_time()
+        for attestation_id in ids:
+            self.arrivals.setdefault(attestation_id, {}).setdefault(member, now)
+
+    def add_members(self, count: int) -> list[Member]:
+        """Create `count` members (not started)."""
+        made = [Member(self, len(self.members) + i) for i in range(count)]
+        self.members += made
+        return made
+
+    async def start(self, nursery: trio.Nursery, members: Sequence[Member] | None = None) -> None:
+        """Start members, each bootstrapping from random members started before it."""
+        for member in members if members is not None else self.members:
+            others = [m.name for m in self.members if m is not member and m.up and m.started]
+            count = min(self.parameters.bootstrap, len(others))
+            await member.start(nursery, self.rng.sample(others, count))
+            await trio.sleep(START_GAP_S)  # members join one after another, as people do
+
+    @property
+    def live(self) -> list[Member]:
+        """Members that are up."""
+        return [m for m in self.members if m.up]
+
+    async def publish(self, member: Member, statement: Statement) -> Attestation:
+        """`member` signs and publishes `statement` now."""
+        attestation = member.sign(statement)
+        self.published[attestation.id] = trio.current_time()
+        self.payload_bytes[attestation.id] = len(attestation.data)
+        await member.gossip.publish([attestation])
+        return attestation
+
+    def crash(self, member: Member) -> None:
+        """`member` goes down: unreachable, its connections break (its store survives)."""
+        member.up = False
+        self.net.take_down(member.name)
+
+    def restart(self, member: Member) -> None:
+        """`member` comes back with its store; its peer manager redials."""
+        member.up = True
+        self.net.bring_up(member.name)
+
+    def holders(self, attestation_id: AttestationId) -> dict[int, float]:
+        """Members that stored `attestation_id`, with when."""
+        return self.arrivals.get(attestation_id, {})
+
+    def complete(self, ids: Iterable[AttestationId], members: Iterable[Member]) -> bool:
+        """Whether every one of `members` stored every one of `ids`."""
+        indices = [m.index for m in members]
+        return all(all(i in self.holders(a) for i in indices) for a in ids)
+
+    async def wait_complete(
+        self, ids: Sequence[AttestationId], *, members: Sequence[Member] | None = None,
+        timeout_s: float, step_s: float = 0.5,
+    ) -> float | None:  # fmt: skip
+        """Wait until `members` (default: the live ones) hold `ids`; the wait, or None."""
+        started = trio.current_time()
+        while trio.current_time() - started <= timeout_s:
+            if self.complete(ids, members if members is not None else self.live):
+                return trio.current_time() - started
+            await trio.sleep(step_s)
+        return None
+
+    def spread_curve(
+        self, ids: Sequence[AttestationId], members: Sequence[Member], *, since: float,
+        points: int = 60,
+    ) -> list[tuple[float, float]]:  # fmt: skip
+        """Fraction of (member, attestation) pairs delivered, against time since `since`."""
+        indices = {m.index for m in members}
+        times = sorted(
+            max(0.0, t - since) for a in ids for i, t in self.holders(a).items() if i in indices
+        )
+        total = len(ids) * len(indices)
+        if not times or not total:
+            return []
+        end = times[-1]
+        curve = []
+        cursor = 0
+        for k in range(points + 1):
+            x = end * k / points
+            while cursor < len(times) and times[cursor] <= x:
+                cursor += 1
+            curve.append((x, cursor / total))
+        return curve
