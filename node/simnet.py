@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import operator
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -101,6 +101,7 @@ class SimStream(trio.abc.Stream):
                 self._out.chunks.append((due, chunk))
                 self._out.buffered += len(chunk)
                 self._network.bytes_sent += len(chunk)
+                self._network.bytes_received[self.remote] += len(chunk)
                 self._out.notify()
         finally:
             self._sending = False
@@ -214,6 +215,7 @@ class SimNetwork:
         self._groups: list[frozenset[str]] | None = None
         self._down: set[str] = set()
         self.bytes_sent = 0
+        self.bytes_received: Counter[str] = Counter()  # by the address of the receiving end
         self.seed = seed
 
     def listen(self, address: str) -> SimListener:

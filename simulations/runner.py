@@ -133,7 +133,7 @@ SCENARIOS: dict[str, Scenario] = {
                  {**_NETWORK, "attestations": 10, "interval_s": 3.0, "burst": 50}),
         Scenario("join", "simulations.scenarios.join",
                  "a fresh node's initial sync against a community: time and bytes vs ideal", 20,
-                 {**_NETWORK, "community": 5000}),
+                 {**_NETWORK, "community": 5000, "bandwidth_kbps": 2000.0}),
         Scenario("partition", "simulations.scenarios.partition",
                  "split, independent writes and a revocation, heal: convergence, nothing lost, "
                  "no tombstone undone", 60,
@@ -148,12 +148,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("flood", "simulations.scenarios.flood",
                  "an identity farm spams attestations: what honest nodes store and relay, with "
                  "relay quotas and without", 40,
-                 {**_NETWORK, "farm": 50, "per_identity": 40, "quota": 20, "vouches": 3,
+                 {**_NETWORK, "farm": 50, "per_identity": 100, "quota": 20, "vouches": 3,
                   "attack_edges": 1}),
         Scenario("whitewash", "simulations.scenarios.whitewash",
                  "a flagged member returns under a new identity: how much trust it regains, "
                  "how fast", 1000,
-                 {"flaggers": 5, "days": 60, "vouch_chance": 0.3, "viewers": 20}),
+                 {"flaggers": 5, "days": 60, "vouch_chance": 0.3, "viewers": 10}),
         Scenario("sybil", "simulations.scenarios.sybil",
                  "identity farms vs every trust metric: AUC, farm members accepted per attack "
                  "edge", 0, {"graph": "BA", "farm": "dense", "victims": "random", "viewers": 2}),
