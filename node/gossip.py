@@ -30,7 +30,7 @@ from node.policy import PEER_POLICY, Action, BanList
 from node.store import IngestReport, ItemReport, Outcome, Store, ingest
 from node.store.pipeline import Admission
 from node.transport import SecureStream
-from protocol.attestation import Attestation, AttestationId
+from protocol.attestation import Attestation, AttestationId, attestation_id
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.identity import IdentityId
@@ -59,6 +59,7 @@ AGENT = "trustnode/0.1"
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
+_MAX_SEEN = 200_000
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
@@ -182,6 +183,16 @@ class _ReceiveBudget:
             await trio.sleep(-self._tokens / self._rate)
 
 
+def _merged(stored: IngestReport, unseen: list[int], ids: list[AttestationId]) -> IngestReport:
+    """`stored` (the report on the unseen envelopes) with the rest reported as copies."""
+    items = [ItemReport(index=n, outcome=Outcome.DUPLICATE, id=ids[n]) for n in range(len(ids))]
+    for item in stored.items:
+        original = unseen[item.index]
+        items[original] = ItemReport(index=original, outcome=item.outcome, id=item.id,
+                                     reason=item.reason)  # fmt: skip
+    return IngestReport(items=tuple(items))
+
+
 def _all_items(store: Store) -> list[tuple[int, bytes]]:
     items: list[tuple[int, bytes]] = []
     after: tuple[int, bytes] | None = None
@@ -224,11 +235,13 @@ class GossipNode:
         receive_burst_bytes: float = 2 * 1024 * 1024,
         identity: IdentityId | None = None,
         coalesce_s: float = 0.01,
+        announce_delay_s: float = 0.1,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         self.identity = identity  # ours: breaks ties between duplicate connections
         self.coalesce_s = coalesce_s
+        self.announce_delay_s = announce_delay_s
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
         self._graft_timeout_s = graft_timeout_s
@@ -247,6 +260,7 @@ class GossipNode:
         self.announcements_received = 0
         self._progress = trio.Event()
         self._stored = trio.Event()
+        self._seen: dict[bytes, None] = {}  # recently stored ids, oldest first (see _ingest)
         # Called with the ids of each stored batch (simulations record arrival times).
         self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
@@ -294,16 +308,19 @@ class GossipNode:
         now_ms = self._wall_clock_ms()
         # Our own attestations always stay; what peers bring passes the relay policy.
         admit = self._admit if source is not None else None
-        report = await self._store.run(
+        # Copies of what we just stored are the common case in gossip: answer them
+        # from memory, and let the store see only the rest.
+        arrived = [attestation_id(e) for e in envelopes]
+        unseen = [n for n, i in enumerate(arrived) if i not in self._seen]
+        part = [envelopes[n] for n in unseen]
+        stored = await self._store.run(
             lambda store: ingest(
-                store,
-                envelopes,
-                now_ms=now_ms,
-                max_skew_ms=self._max_skew_ms,
-                admit=admit,
+                store, part, now_ms=now_ms, max_skew_ms=self._max_skew_ms, admit=admit,
                 verified_cache=self._verified_cache,
             )
-        )
+        ) if part else IngestReport(items=())  # fmt: skip
+        report = _merged(stored, unseen, arrived)
+        self._remember_seen(report)
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if report.stored_ids:
             if self.stored_hook is not None:
@@ -338,7 +355,9 @@ class GossipNode:
         """Forward what accumulated for `peer` during `coalesce_s`: a burst of
         attestations travels in a few large pushes and announcements, not one
         message per attestation per link (Plumtree batches its lazy pushes too)."""
-        await trio.sleep(self.coalesce_s)
+        # Payloads go soon (latency); announcements may wait longer and batch more:
+        # they only matter when the eager path failed (graft after graft_timeout_s).
+        await trio.sleep(self.coalesce_s if peer.pending_push else self.announce_delay_s)
         peer.flush_scheduled = False
         pushes, peer.pending_push = peer.pending_push, []
         announced, peer.pending_ihave = peer.pending_ihave, []
@@ -364,9 +383,19 @@ class GossipNode:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(IHave(ids=chunk))
 
+    def _remember_seen(self, report: IngestReport) -> None:
+        """Ids the store holds now (bounded: the oldest half goes when full)."""
+        for item in report.items:
+            if item.id is not None and item.outcome is not Outcome.REJECTED:
+                self._seen[bytes(item.id)] = None
+        if len(self._seen) > _MAX_SEEN:
+            for old in list(self._seen)[: _MAX_SEEN // 2]:
+                del self._seen[old]
+
     async def _on_ihave(self, peer: _Peer, ids: tuple[bytes, ...]) -> None:
         self.announcements_received += len(ids)
-        lacking = await self._store.run(_lacking(ids))
+        unseen = [i for i in ids if i not in self._seen]
+        lacking = await self._store.run(_lacking(unseen)) if unseen else []
         if lacking and peer.nursery is not None:
             peer.nursery.start_soon(self._graft_later, peer, lacking)
 

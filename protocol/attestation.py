@@ -183,9 +183,11 @@ class Attestation:
 
     envelope: SignedEnvelope
     id: AttestationId = field(init=False)
+    slot: Slot = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", attestation_id(self.envelope.data))
+        object.__setattr__(self, "slot", self.envelope.body.slot)  # asked for constantly
 
     @property
     def data(self) -> bytes:
@@ -221,11 +223,6 @@ class Attestation:
     def kind(self) -> Kind:
         """The statement's kind."""
         return self.envelope.body.statement.kind
-
-    @property
-    def slot(self) -> Slot:
-        """The slot this attestation fills (a revocation: the slot it empties)."""
-        return self.envelope.body.slot
 
 
 def attestation_id(data: bytes) -> AttestationId:

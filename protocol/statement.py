@@ -14,7 +14,7 @@ import enum
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, NewType, TypeAlias
 
 from protocol.codec import pack
@@ -212,12 +212,14 @@ class Slot:
     kind: Kind
     subject: Subject
     scope: str
+    id: SlotId = field(init=False, repr=False, compare=False)
 
-    @property
-    def id(self) -> SlotId:
-        """BLAKE2b-256 of the slot's canonical encoding: a fixed-size index key."""
+    def __post_init__(self) -> None:
+        # BLAKE2b-256 of the slot's canonical encoding: a fixed-size index key.
+        # Computed once: stores, engines and gossip ask for it again and again.
         encoded = pack((self.issuer, int(self.kind), self.subject, self.scope))
-        return SlotId(hashlib.blake2b(_SLOT_DOMAIN + encoded, digest_size=32).digest())
+        slot_id = SlotId(hashlib.blake2b(_SLOT_DOMAIN + encoded, digest_size=32).digest())
+        object.__setattr__(self, "id", slot_id)
 
 
 def commit_claim_value(*, subject: IdentityId, claim: str, value: bytes, salt: bytes) -> bytes:

@@ -130,9 +130,10 @@ class Push:
         require(
             1 <= len(self.envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count"
         )
-        for envelope in self.envelopes:
-            require(type(envelope) is bytes, Reason.BAD_FIELD, "an envelope is binary")
-            require(len(envelope) <= MAX_ENVELOPE_BYTES, Reason.OUT_OF_RANGE, "envelope size")
+        binary = all(type(envelope) is bytes for envelope in self.envelopes)
+        require(binary, Reason.BAD_FIELD, "an envelope is binary")
+        small = all(len(envelope) <= MAX_ENVELOPE_BYTES for envelope in self.envelopes)
+        require(small, Reason.OUT_OF_RANGE, "envelope size")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,9 +198,8 @@ def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
     require(1 <= len(ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
-    for identifier in ids:
-        ok = type(identifier) is bytes and len(identifier) == _ID_BYTES
-        require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
+    ok = all(type(identifier) is bytes and len(identifier) == _ID_BYTES for identifier in ids)
+    require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
 
 
 Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want | IHave | Prune | Peers

@@ -14,6 +14,7 @@ thread, because the Python parts of both sides kept waiting for the GIL.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
@@ -80,7 +81,13 @@ def ingest(
         return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms, cache=verified_cache)
 
     items: list[ItemReport] = []
-    with ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="verify") as pool:
+    # A pool only when it helps: making one costs more than verifying a small batch.
+    pool = (
+        ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="verify")
+        if verify_threads > 1
+        else None
+    )
+    with pool or contextlib.nullcontext():
         for whole in _batches(envelopes, batch_size):
             # Cheap checks first: bytes we already hold (same bytes, same id) need
             # no signature check, and gossip delivers many such copies.
@@ -89,7 +96,10 @@ def ingest(
                 continue
             step = -(-len(batch) // verify_threads)
             parts = [batch[i : i + step] for i in range(0, len(batch), step)]
-            results = list(pool.map(verify, parts)) if len(parts) > 1 else [verify(parts[0])]
+            if pool is not None and len(parts) > 1:
+                results = list(pool.map(verify, parts))
+            else:
+                results = [verify(parts[0])]
             verified = [item for result in results for item in result[0]]
             rejected = [item for result in results for item in result[1]]
             if admit is not None and verified:
