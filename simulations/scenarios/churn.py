@@ -33,7 +33,7 @@ def run(sim: Run) -> None:
     sim.axis("up to date", "Live members holding everything older than 5 s",
              y="share of live members")  # fmt: skip
     for number, rate in enumerate(rates):
-        in_virtual_time(lambda rate=rate: _one_rate(sim, rate))  # type: ignore[misc]
+        in_virtual_time(lambda rate=rate: _one_rate(sim, rate), seed=sim.seed)  # type: ignore[misc]
         sim.progress((number + 1) / len(rates), f"rate {rate:g}/min")
 
 

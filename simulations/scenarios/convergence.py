@@ -26,7 +26,7 @@ WARM_UP_S = 10.0
 
 def run(sim: Run) -> None:
     """See the module doc."""
-    in_virtual_time(lambda: _main(sim))
+    in_virtual_time(lambda: _main(sim), seed=sim.seed)
 
 
 async def _publish_random(world: World, n: int) -> AttestationId:

@@ -31,7 +31,7 @@ def run(sim: Run) -> None:
     """See the module doc."""
     for number, quota in enumerate((int(sim.params["quota"]), None)):
         label = "with quotas" if quota is not None else "without quotas"
-        in_virtual_time(lambda quota=quota, label=label: _main(sim, quota, label))  # type: ignore[misc]
+        in_virtual_time(lambda quota=quota, label=label: _main(sim, quota, label), seed=sim.seed)  # type: ignore[misc]
         sim.progress((number + 1) / 2, label)
 
 

@@ -24,7 +24,7 @@ WARM_UP_S = 10.0
 
 def run(sim: Run) -> None:
     """See the module doc."""
-    in_virtual_time(lambda: _main(sim))
+    in_virtual_time(lambda: _main(sim), seed=sim.seed)
 
 
 def _revoked_everywhere(world: World, slot_id: SlotId) -> bool:

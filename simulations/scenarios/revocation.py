@@ -27,7 +27,7 @@ SAMPLE_S = 0.05
 
 def run(sim: Run) -> None:
     """See the module doc."""
-    in_virtual_time(lambda: _main(sim))
+    in_virtual_time(lambda: _main(sim), seed=sim.seed)
 
 
 class _Viewer:

@@ -191,3 +191,22 @@ def test_help_lists_the_summaries_of_the_commands() -> None:
         command = cli.get_command(click.Context(cli), name)
         assert command is not None
         assert (command.help or "").split("\n")[0] == summary, name
+
+
+def test_simulate_writes_a_report_and_lists_scenarios(tmp_path: Path) -> None:
+    listed = trustnode("simulate", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "convergence" in listed.stdout
+    assert "whitewash" in listed.stdout
+    out = tmp_path / "run"
+    result = trustnode(
+        "simulate", "convergence", "--nodes", "16", "--seed", "2", "--param", "attestations=2",
+        "--param", "burst=5", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "every single attestation reached every node" in result.stdout
+    assert json.loads((out / "results.json").read_text())["nodes"] == 16
+    assert (out / "spread.png").exists()
+    bad = trustnode("simulate", "convergence", "--param", "nope=1")
+    assert bad.returncode == 2
+    assert "has no parameter 'nope'" in bad.stderr

@@ -1,0 +1,106 @@
+"""Every scenario of `trustnode simulate`, small and seeded: its claims hold, runs repeat."""
+
+from __future__ import annotations
+
+import csv
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from simulations.report import write_outputs
+from simulations.runner import SCENARIOS, parse_params, run_scenario
+from simulations.sweep import grid, run_sweep, write_sweep
+
+pytestmark = pytest.mark.slow
+
+SMALL: dict[str, tuple[int | None, dict[str, str]]] = {
+    "convergence": (24, {"attestations": "3", "burst": "10"}),
+    "join": (8, {"community": "400"}),
+    "partition": (16, {"split_s": "40", "writes": "3"}),
+    "churn": (16, {"rates": "0.3", "duration_s": "60"}),
+    "revocation": (24, {"viewers": "5"}),
+    "flood": (12, {"farm": "10", "per_identity": "30", "quota": "5"}),
+    "whitewash": (150, {"days": "10", "viewers": "4", "vouch_chance": "0.5"}),
+    "sybil": (None, {"viewers": "1"}),
+    "flag": (None, {"viewers": "1"}),
+}
+
+
+def test_every_scenario_has_a_small_run() -> None:
+    assert set(SMALL) == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_claims_hold(name: str) -> None:
+    nodes, params = SMALL[name]
+    result = run_scenario(name, nodes=nodes, seed=3, params=params)
+    assert result.claims, "a scenario must claim something"
+    assert result.claims_hold, [c for c in result.claims if not c["holds"]]
+    assert result.figures
+    assert all(isinstance(e["value"], float) for e in result.figures.values())
+
+
+def test_same_seed_same_figures_other_seed_other_figures() -> None:
+    nodes, params = SMALL["convergence"]
+    one = run_scenario("convergence", nodes=nodes, seed=5, params=params)
+    two = run_scenario("convergence", nodes=nodes, seed=5, params=params)
+    other = run_scenario("convergence", nodes=nodes, seed=6, params=params)
+    assert one.summary_figures() == two.summary_figures()
+    assert one.series == two.series
+    assert one.summary_figures() != other.summary_figures()
+
+
+def test_flood_quotas_cap_what_honest_nodes_store() -> None:
+    nodes, params = SMALL["flood"]
+    figures = run_scenario("flood", nodes=nodes, seed=3, params=params).summary_figures()
+    capped = figures["farm stored per honest node, max (with quotas)"]
+    flooded = figures["farm stored per honest node, max (without quotas)"]
+    assert flooded == 10 * 30  # without quotas every node keeps the whole flood
+    assert capped < flooded
+
+
+def test_parameters_are_checked_and_typed() -> None:
+    scenario = SCENARIOS["convergence"]
+    assert parse_params(scenario, {"burst": "7"})["burst"] == 7
+    assert parse_params(scenario, {"loss": "0.1"})["loss"] == 0.1
+    with pytest.raises(ValueError, match="no parameter 'bursts'"):
+        parse_params(scenario, {"bursts": "7"})
+    with pytest.raises(ValueError, match="burst: expected int"):
+        parse_params(scenario, {"burst": "many"})
+
+
+def test_outputs_json_csv_plots_report(tmp_path: Path) -> None:
+    nodes, params = SMALL["convergence"]
+    result = run_scenario("convergence", nodes=nodes, seed=3, params=params)
+    written = write_outputs(result, tmp_path)
+    names = {p.name for p in written}
+    assert {"results.json", "series.csv", "report.md", "spread.png", "burst.png"} <= names
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["seed"] == 3
+    assert data["params"]["burst"] == 10
+    assert data["version"]
+    with (tmp_path / "series.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["series", "x", "y"]
+    assert len(rows) > 10
+    assert (tmp_path / "spread.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (tmp_path / "report.md").read_text()
+    assert "![spread](spread.png)" in report
+    assert "every single attestation reached every node: holds" in report
+
+
+def test_sweep_runs_on_any_executor(tmp_path: Path) -> None:
+    tasks = grid("join", nodes=6, seeds=[1, 2], fixed={"community": "200"},
+                 sweeps={"bandwidth_kbps": ["500", "2000"]})  # fmt: skip
+    assert len(tasks) == 4
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = run_sweep(tasks, pool)
+    assert [r.params["bandwidth_kbps"] for r in results] == [500.0, 500.0, 2000.0, 2000.0]
+    slow = [r.summary_figures()["join time"] for r in results[:2]]
+    fast = [r.summary_figures()["join time"] for r in results[2:]]
+    assert min(slow) > max(fast)  # a quarter of the bandwidth: a slower join
+    table, summary = write_sweep(results, ["bandwidth_kbps"], tmp_path)
+    assert len(table.read_text().splitlines()) == 5
+    assert "| 500.0 | 2 | 2 |" in summary.read_text()
