@@ -183,14 +183,16 @@ class _ReceiveBudget:
             await trio.sleep(-self._tokens / self._rate)
 
 
-def _merged(stored: IngestReport, unseen: list[int], ids: list[AttestationId]) -> IngestReport:
-    """`stored` (the report on the unseen envelopes) with the rest reported as copies."""
-    items = [ItemReport(index=n, outcome=Outcome.DUPLICATE, id=ids[n]) for n in range(len(ids))]
-    for item in stored.items:
-        original = unseen[item.index]
-        items[original] = ItemReport(index=original, outcome=item.outcome, id=item.id,
-                                     reason=item.reason)  # fmt: skip
-    return IngestReport(items=tuple(items))
+def _complete(report: IngestReport, envelopes: Sequence[bytes]) -> IngestReport:
+    """`report` with an item for every envelope: those it skipped as recent copies are
+    duplicates."""
+    if len(report.items) == len(envelopes):
+        return report
+    items = {item.index: item for item in report.items}
+    return IngestReport(items=tuple(
+        items.get(n) or ItemReport(index=n, outcome=Outcome.DUPLICATE, id=attestation_id(e))
+        for n, e in enumerate(envelopes)
+    ))  # fmt: skip
 
 
 def _all_items(store: Store) -> list[tuple[int, bytes]]:
@@ -289,8 +291,10 @@ class GossipNode:
 
     async def ingest_local(self, envelopes: Sequence[bytes]) -> IngestReport:
         """Verify and store envelopes from a local source (an import file, an app),
-        skipping the relay quotas, and push the new ones to every peer."""
-        return await self._ingest(envelopes, source=None)
+        skipping the relay quotas, and push the new ones to every peer. The report
+        has one item per envelope."""
+        report = await self._ingest(envelopes, source=None)
+        return _complete(report, envelopes)
 
     @property
     def stored_signal(self) -> trio.Event:
@@ -319,7 +323,11 @@ class GossipNode:
                 verified_cache=self._verified_cache,
             )
         ) if part else IngestReport(items=())  # fmt: skip
-        report = _merged(stored, unseen, arrived)
+        # Indices back into `envelopes`; the skipped copies have no item here.
+        report = IngestReport(items=tuple(
+            ItemReport(index=unseen[i.index], outcome=i.outcome, id=i.id, reason=i.reason)
+            for i in stored.items
+        ))  # fmt: skip
         self._remember_seen(report)
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if report.stored_ids:
@@ -334,7 +342,8 @@ class GossipNode:
             self.payload_bytes_received += sum(len(e) for e in envelopes)
             self._progress.set()
             self._progress = trio.Event()
-            await self._maybe_prune(source, report.items)
+            copies = len(envelopes) - len(unseen) + report.counts[Outcome.DUPLICATE]
+            await self._maybe_prune(source, copies=copies, total=len(envelopes))
         if fresh:
             ids = [bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id]
             for peer in list(self._peers.values()):
@@ -366,13 +375,12 @@ class GossipNode:
         if announced:
             await self._announce(peer, announced)
 
-    async def _maybe_prune(self, source: IdentityId, items: Sequence[ItemReport]) -> None:
+    async def _maybe_prune(self, source: IdentityId, *, copies: int, total: int) -> None:
         """Plumtree's PRUNE: a push that brought mostly copies makes that link lazy."""
         peer = self._peers.get(source)
-        if peer is None or not peer.eager or not items:
+        if peer is None or not peer.eager or not total:
             return
-        duplicates = sum(1 for i in items if i.outcome is Outcome.DUPLICATE)
-        if 2 * duplicates > len(items):  # mostly copies: with batched pushes, the majority
+        if 2 * copies > total:  # mostly copies: with batched pushes, the majority
             peer.eager = False
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(Prune())

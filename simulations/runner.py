@@ -14,6 +14,7 @@ every random choice are seeded; tests check it).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import time
 from collections.abc import Callable, Mapping
@@ -208,6 +209,13 @@ def run_scenario(
         params=parse_params(scenario, params or {}),
     )  # fmt: skip
     started = time.perf_counter()
-    scenario.load()(Run(result, progress))
+    # A run keeps millions of long-lived objects (stores, sessions, arrival times):
+    # the collector's default thresholds would re-scan them all every few seconds.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(10_000, 50, 100)
+    try:
+        scenario.load()(Run(result, progress))
+    finally:
+        gc.set_threshold(*thresholds)
     result.wall_s = round(time.perf_counter() - started, 3)
     return result
