@@ -92,22 +92,13 @@ async def _main(sim: Run, quota: int | None, label: str) -> None:
     received = [
         m.gossip.payload_bytes_received - b for m, b in zip(honest, received_before, strict=True)
     ]
-    sim.figure(
-        f"farm attestations stored per honest node, mean ({label})",
-        statistics.fmean(stored),
-        "",
-        f"of {len(spam)} sent",
-    )
-    sim.figure(f"farm attestations stored per honest node, max ({label})", max(stored), "")
-    sim.figure(
-        f"attestation bytes received per honest node during the flood ({label})",
-        statistics.fmean(received),
-        "bytes",
-    )
-    sim.claim(
-        f"honest attestations reached every honest node during the flood ({label})",
-        delivered is not None,
-    )
+    sent = f"of {len(spam)} sent"
+    sim.figure(f"farm stored per honest node, mean ({label})", statistics.fmean(stored), "", sent)
+    sim.figure(f"farm stored per honest node, max ({label})", max(stored), "", sent)
+    sim.figure(f"bytes received per honest node in the flood ({label})",
+               statistics.fmean(received), "bytes")  # fmt: skip
+    sim.claim(f"honest attestations reached every honest node in the flood ({label})",
+              delivered is not None)  # fmt: skip
     if quota is not None:
         cap = len(farm) * quota + int(sim.params["per_identity"]) * int(sim.params["attack_edges"])
         sim.claim(
