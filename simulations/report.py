@@ -72,7 +72,7 @@ def _markdown(result: Result, plots: list[str]) -> str:
     lines += [f"| {key} | {value} |" for key, value in result.params.items()]
     if plots:
         lines += ["", "## Plots", ""]
-        lines += [f"![{name}]({name})" for name in plots]
+        lines += [f"![{Path(name).stem}]({name})" for name in plots]
     lines += [
         "",
         "Reproduce: `trustnode simulate "
