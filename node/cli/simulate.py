@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -35,6 +36,13 @@ def _list() -> None:
     console.print(table)
 
 
+def _number(value: float) -> str:
+    """Whole numbers with separators (1,010,000), others to 4 significant digits."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
 def _summary(result: Result) -> None:
     table = Table(title=f"{result.scenario}: {result.nodes} nodes, seed {result.seed}, "
                         f"{result.wall_s:.1f} s", title_justify="left")  # fmt: skip
@@ -42,7 +50,7 @@ def _summary(result: Result) -> None:
     table.add_column("value", justify="right")
     table.add_column("unit")
     for name, entry in result.figures.items():
-        table.add_row(name, f"{entry['value']:.4g}", entry["unit"])
+        table.add_row(name, _number(entry["value"]), entry["unit"])
     console.print(table)
     for claim in result.claims:
         mark = "[green]holds[/]" if claim["holds"] else "[red]FAILS[/]"
