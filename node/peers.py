@@ -267,8 +267,11 @@ class PeerManager:
                 raw, role=Role.INITIATOR, community=self._community, identity_key=self._key,
                 timeout_s=self._limits.handshake_timeout_s,
             )  # fmt: skip
-        except (OSError, RemoteProtocolError, HandshakeTimeoutError, trio.BrokenResourceError):
-            return "failed"
+        except (
+            OSError, ValueError, RemoteProtocolError, HandshakeTimeoutError,
+            trio.BrokenResourceError,
+        ):  # fmt: skip
+            return "failed"  # addresses are hearsay: a bad one is a failed dial, never a crash
         self._identities[address] = stream.peer
         if stream.peer == self._key.identity:
             await stream.aclose()  # our own advertised address, learned from a peer

@@ -15,15 +15,18 @@ import hmac
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.api import metrics
 from node.api.models import (
+    IDENTITY_PATTERN,
+    NAME_PATTERN,
+    SUBJECT_PATTERN,
     AttestationView,
     CertificateView,
     CertifyRequest,
@@ -68,11 +71,22 @@ __all__ = ["API_VERSION", "create_app"]
 API_VERSION = "1.0.0"
 log = logging.getLogger("trustnode.api")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorView, "description": "missing or wrong bearer token"},
-    400: {"model": ErrorView, "description": "refused (see error.code)"},
-    422: {"model": ErrorView, "description": "invalid request"},
+    status: {"model": ErrorView, "description": text}
+    for status, text in (
+        (400, "refused (see error.code)"),
+        (401, "missing or wrong bearer token"),
+        (409, "the node cannot do this (e.g. it runs without networking)"),
+        (422, "invalid request"),
+        (500, "internal error (logged by the node)"),
+        (503, "the store is unavailable"),
+    )
 }
-ContextQuery = Annotated[str, Query(min_length=1, max_length=64)]
+# Text answers: declared here so that their errors stay documented as JSON.
+_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "text", "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+ContextQuery = Annotated[str, Query(pattern=NAME_PATTERN)]
+SubjectPath = Annotated[str, Path(pattern=IDENTITY_PATTERN, description="a tn_… identity")]
 _BEARER = HTTPBearer(auto_error=False, description="the token in <data dir>/api.token")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
@@ -165,14 +179,14 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
 
 def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     @app.get("/v1/score/{subject}", dependencies=guarded, tags=["trust"])
-    async def score(subject: str, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
+    async def score(subject: SubjectPath, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
         """How far this node trusts `subject` in `context` (0..1)."""
         value = await node.score(parse_identity(subject), context)
         return ScoreView(subject=subject, context=context, score=value)
 
     @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
     async def explain(
-        subject: str,
+        subject: SubjectPath,
         context: ContextQuery = GENERAL_CONTEXT,
         paths: Annotated[int, Query(ge=0, le=50)] = 5,
     ) -> ExplanationView:
@@ -189,8 +203,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
 
     @app.get("/v1/claims/{subject}", dependencies=guarded, tags=["trust"])
     async def claims(
-        subject: str,
-        claim: Annotated[str, Query(min_length=1, max_length=128)],
+        subject: SubjectPath,
+        claim: Annotated[str, Query(pattern=NAME_PATTERN)],
         independent: Annotated[int, Query(ge=1, le=10)] = 2,
     ) -> ClaimView:
         """Whether enough independent trusted members certified `claim` about `subject`."""
@@ -199,7 +213,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
 
     @app.get("/v1/rating", dependencies=guarded, tags=["trust"])
     async def rating(
-        subject: Annotated[str, Query(min_length=1, max_length=300)],
+        subject: Annotated[str, Query(max_length=512, pattern=SUBJECT_PATTERN)],
         context: ContextQuery = GENERAL_CONTEXT,
     ) -> RatingView:
         """Trust-weighted rating of an identity or a thing (`subject` may be a URI)."""
@@ -208,8 +222,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
 
     @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
     async def attestations(
-        issuer: Annotated[str | None, Query(max_length=80)] = None,
-        subject: Annotated[str | None, Query(max_length=300)] = None,
+        issuer: Annotated[str | None, Query(pattern=IDENTITY_PATTERN)] = None,
+        subject: Annotated[str | None, Query(max_length=512, pattern=SUBJECT_PATTERN)] = None,
     ) -> list[AttestationView]:
         """Current attestations by `issuer` or about `subject` (give one)."""
         found = await node.attestations(
@@ -291,8 +305,7 @@ def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             raise RequestError("bad_value", "envelopes are hex strings") from None
         return import_report_view(await node.import_envelopes(envelopes))
 
-    @app.get("/v1/export", dependencies=guarded, tags=["attestations"],
-             response_class=PlainTextResponse)  # fmt: skip
+    @app.get("/v1/export", dependencies=guarded, tags=["attestations"], responses=_TEXT)
     async def export() -> Response:
         """Every stored envelope as an export file (text, one hex envelope per line)."""
         data = encode_export(node.config.community_id, await node.export())
@@ -304,7 +317,7 @@ def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         code = node.invite(expires_in_s=request.expires_in_s, single_use=request.single_use)
         return InviteView(code=code)
 
-    @app.get("/metrics", dependencies=guarded, tags=["node"], response_class=PlainTextResponse)
+    @app.get("/metrics", dependencies=guarded, tags=["node"], responses=_TEXT)
     async def metrics_() -> Response:
         """Prometheus text format (scrape with the bearer token)."""
         body, content_type = metrics.render(await node.status())

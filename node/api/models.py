@@ -36,11 +36,16 @@ __all__ = [
     "TrustRequest",
 ]
 
-Identity = Annotated[str, Field(min_length=4, max_length=80, description="a tn_… identity")]
+IDENTITY_PATTERN = r"^tn_[a-z2-7]{58}$"  # the text form (SPEC §1); its checksum is checked too
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._:/-]{0,63}$"  # contexts and claims (SPEC §3.2)
+SUBJECT_PATTERN = r"^(tn_[a-z2-7]{58}|[a-z][a-z0-9+.-]*:[!-~]+)$"  # an identity or a URI
+Identity = Annotated[str, Field(pattern=IDENTITY_PATTERN, description="a tn_… identity")]
 SubjectText = Annotated[
-    str, Field(min_length=1, max_length=300, description="a tn_… identity or a thing's URI")
-]
-Context = Annotated[str, Field(min_length=1, max_length=64, description="e.g. carpool")]
+    str, Field(max_length=512, pattern=SUBJECT_PATTERN,
+               description="a tn_… identity or a thing's URI")
+]  # fmt: skip
+Context = Annotated[str, Field(pattern=NAME_PATTERN, description="e.g. carpool")]
+Claim = Annotated[str, Field(pattern=NAME_PATTERN, description="e.g. resident:rue-des-lilas")]
 ExpiresIn = Annotated[int | None, Field(default=None, ge=1, le=100 * 365 * 86_400)]
 MAX_IMPORT = 10_000
 
@@ -96,7 +101,7 @@ class DistrustRequest(_Strict):
 
 class CertifyRequest(_Strict):
     subject: Identity
-    claim: Annotated[str, Field(min_length=1, max_length=128)]
+    claim: Claim
     private_value: Annotated[str | None, Field(default=None, max_length=1024)] = None
     expires_in_s: ExpiresIn = None
 
@@ -110,14 +115,14 @@ class RateRequest(_Strict):
     subject: SubjectText
     value: int = Field(ge=-100, le=100)
     context: Context = "general"
-    reference: Annotated[str | None, Field(default=None, max_length=256)] = None
+    reference: Annotated[str | None, Field(default=None, pattern=r"^[!-~]{1,256}$")] = None
     expires_in_s: ExpiresIn = None
 
 
 class RevokeRequest(_Strict):
     kind: Literal["trust", "certify", "rate"]
     subject: SubjectText
-    scope: Annotated[str, Field(min_length=1, max_length=128, description="context or claim")]
+    scope: Annotated[str, Field(pattern=NAME_PATTERN, description="context or claim")]
 
 
 class ScoreView(_Strict):
@@ -218,7 +223,9 @@ class StatusView(_Strict):
 
 
 class ImportRequest(_Strict):
-    envelopes: list[Annotated[str, Field(max_length=4096)]] = Field(max_length=MAX_IMPORT)
+    envelopes: list[Annotated[str, Field(max_length=2048, pattern=r"^([0-9a-fA-F]{2})+$")]] = Field(
+        max_length=MAX_IMPORT, description="signed envelopes, hex"
+    )
 
 
 class RejectedView(_Strict):
@@ -243,4 +250,6 @@ class InviteView(_Strict):
 
 
 class ConnectRequest(_Strict):
-    address: Annotated[str, Field(min_length=3, max_length=300, description="host:port")]
+    address: Annotated[
+        str, Field(max_length=300, pattern=r"^[!-~]+:[0-9]{1,5}$", description="host:port")
+    ]

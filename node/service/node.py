@@ -76,7 +76,10 @@ async def dial_tcp(address: str) -> trio.abc.Stream:
     except ConfigError as exc:
         raise OSError(str(exc)) from None
     with trio.move_on_after(_DIAL_TIMEOUT_S):
-        return await trio.open_tcp_stream(host, port)
+        try:
+            return await trio.open_tcp_stream(host, port)
+        except (UnicodeError, ValueError) as exc:  # e.g. a host name IDNA refuses
+            raise OSError(f"cannot dial {address!r:.80}: {exc}") from None
     raise OSError(f"connecting to {address} timed out")
 
 

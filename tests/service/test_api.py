@@ -113,14 +113,22 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [
-        ("GET", "/v1/score/tn_nope", None, 400, "bad_identity"),
-        ("GET", "/v1/score/" + "x" * 5, None, 400, "bad_identity"),
+        ("GET", "/v1/score/tn_nope", None, 422, "invalid_request"),
+        ("GET", "/v1/score/tn_" + "a" * 58, None, 400, "bad_identity"),  # its checksum fails
         ("POST", "/v1/trust", {"subject": BOB, "value": 0}, 422, "invalid_request"),
         ("POST", "/v1/trust", {"subject": BOB, "surprise": 1}, 422, "invalid_request"),
         ("POST", "/v1/trust", "not json", 422, "invalid_request"),
-        ("POST", "/v1/rate", {"subject": "bad uri", "value": 5}, 400, "out_of_range"),
+        ("POST", "/v1/rate", {"subject": "bad uri", "value": 5}, 422, "invalid_request"),
+        ("POST", "/v1/trust", {"subject": BOB, "context": "Carpool"}, 422, "invalid_request"),
         ("GET", "/v1/attestations", None, 400, "bad_value"),
-        ("POST", "/v1/import", {"envelopes": ["zz"]}, 400, "bad_value"),
+        ("POST", "/v1/import", {"envelopes": ["zz"]}, 422, "invalid_request"),
+        (
+            "POST",
+            "/v1/peers",
+            {"address": "z\N{EMOJI MODIFIER FITZPATRICK TYPE-1-2}:1"},
+            422,
+            "invalid_request",
+        ),
         ("POST", "/v1/peers", {"address": "127.0.0.1:9"}, 409, "not_configured"),
         ("GET", "/v1/nothing-here", None, 404, "not_found"),
         ("DELETE", "/v1/status", None, 405, "method_not_allowed"),

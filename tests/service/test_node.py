@@ -162,3 +162,16 @@ async def test_a_busy_port_is_a_config_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="cannot listen"):
             async with open_node(busy):
                 pass
+
+
+async def test_a_hostile_peer_address_is_a_failed_dial_not_a_crash(tmp_path: Path) -> None:
+    # Found by schemathesis against the API: an address IDNA refuses crashed the daemon.
+    async with open_node(config(tmp_path, "ann")) as ann:
+        ann.connect("z\N{EMOJI MODIFIER FITZPATRICK TYPE-1-2}z:123")
+        ann.connect("[::1]:1")
+        manager = ann.peer_manager
+        assert manager is not None
+        with trio.fail_after(10):
+            while manager.dial_failures < 2:  # noqa: ASYNC110  # a counter, no event to wait on
+                await trio.sleep(0.05)
+        assert (await ann.status()).peers == 0  # and the node still answers
