@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -117,10 +118,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         codes = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not just the first route's
+            path = request.url.path
+            methods = {
+                m for r in app.routes
+                if isinstance(r, APIRoute) and r.path_regex.match(path) for m in r.methods or ()
+            }  # fmt: skip
+            headers["Allow"] = ", ".join(sorted(methods))
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail),
                       **headers)  # fmt: skip
 

@@ -51,7 +51,8 @@ MAX_IMPORT = 10_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No coercion: `"single_use": 0` is not a boolean, `"value": "5"` not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ErrorDetail(_Strict):
