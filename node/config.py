@@ -41,6 +41,7 @@ __all__ = [
     "default_data_dir",
     "load_config",
     "parse_address",
+    "parse_config",
     "render_config",
 ]
 
@@ -261,12 +262,32 @@ def _read_file(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
+    return _toml(data, path)
+
+
+def _toml(data: bytes, path: Path) -> dict[str, Any]:
     if len(data) > _MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: larger than {_MAX_CONFIG_BYTES} bytes")
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # pathologically nested arrays or tables
+        raise ConfigError(f"{path}: nested too deeply") from None
+
+
+def parse_config(data: bytes, *, data_dir: Path) -> NodeConfig:
+    """A config file's bytes -> `NodeConfig` (no environment, no flags): the decoder
+    that `load_config` uses, exposed for checks and fuzzing.
+
+    Raises:
+        ConfigError: anything wrong, in one line.
+    """
+    path = data_dir / CONFIG_FILE
+    values = _from_file(path, _toml(data, path))
+    if "community_id" not in values:
+        raise ConfigError(f"{path}: [community] id is required")
+    return NodeConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 
 def _from_file(path: Path, document: Mapping[str, Any]) -> dict[str, object]:
