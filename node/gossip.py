@@ -282,12 +282,17 @@ class GossipNode:
         """(identity, we dialled it, we push payloads to it) for each connection."""
         return [(p.identity, p.dialled, p.eager) for p in self._peers.values()]
 
-    async def publish(self, attestations: Sequence[Attestation]) -> IngestReport:
+    async def publish(
+        self, attestations: Sequence[Attestation], *, now_ms: int | None = None
+    ) -> IngestReport:
         """Store our own attestations and push the new ones to every peer.
 
         When this returns, what the report calls NEW or SUPERSEDED is committed.
+        `now_ms` overrides the clock for the freshness check: our own statement
+        may be dated after a clock that jumped back (see `Node.issue`).
         """
-        return await self.ingest_local([a.data for a in attestations])
+        report = await self._ingest([a.data for a in attestations], source=None, now_ms=now_ms)
+        return _complete(report, [a.data for a in attestations])
 
     async def ingest_local(self, envelopes: Sequence[bytes]) -> IngestReport:
         """Verify and store envelopes from a local source (an import file, an app),
@@ -306,10 +311,10 @@ class GossipNode:
         return self._stored
 
     async def _ingest(
-        self, envelopes: Sequence[bytes], *, source: IdentityId | None
+        self, envelopes: Sequence[bytes], *, source: IdentityId | None, now_ms: int | None = None
     ) -> IngestReport:
         """Store what verifies and forward what is new."""
-        now_ms = self._wall_clock_ms()
+        now_ms = self._wall_clock_ms() if now_ms is None else now_ms
         # Our own attestations always stay; what peers bring passes the relay policy.
         admit = self._admit if source is not None else None
         # Copies of what we just stored are the common case in gossip: answer them

@@ -190,12 +190,16 @@ class Node:
         probe = AttestationBody(issuer=self.identity, issued_at_ms=now, statement=statement)
         head = await self._store.run(lambda s: s.slot_head(probe.slot.id))
         issued = now if head is None else max(now, head.issued_at_ms + 1)
+        if issued > now + 1:
+            log.warning(
+                "the clock is behind this slot's last statement: dated %d ms ahead", issued - now
+            )
         expires = None if expires_in_s is None else issued + expires_in_s * 1000
         body = AttestationBody(
             issuer=self.identity, issued_at_ms=issued, expires_at_ms=expires, statement=statement
         )
         attestation = sign_attestation(body, self._key)
-        report = await self.gossip.publish([attestation])
+        report = await self.gossip.publish([attestation], now_ms=max(now, issued))
         item = report.items[0]
         if item.reason is not None:
             raise RequestError("refused", f"the store refused it: {item.reason.value}")

@@ -175,3 +175,21 @@ async def test_a_hostile_peer_address_is_a_failed_dial_not_a_crash(tmp_path: Pat
             while manager.dial_failures < 2:  # noqa: ASYNC110  # a counter, no event to wait on
                 await trio.sleep(0.05)
         assert (await ann.status()).peers == 0  # and the node still answers
+
+
+async def test_clock_jumps_do_not_break_supersession_or_answers(tmp_path: Path) -> None:
+    clock = [1_800_000_000_000]
+    async with open_node(
+        config(tmp_path, "ann"), network=False, wall_clock_ms=lambda: clock[0]
+    ) as ann:
+        bob = IdentityKey.generate().identity
+        first = await ann.trust(bob, 90)
+        clock[0] -= 3_600_000  # the clock jumps an hour back
+        second = await ann.trust(bob, 10)
+        assert second.issued_at_ms > first.issued_at_ms  # still after the head: it wins
+        assert [a.id for a in await ann.attestations(issuer=ann.identity)] == [second.id]
+        low = await ann.score(bob)
+        clock[0] += 7_200_000  # and two hours forward
+        assert await ann.score(bob) == low
+        third = await ann.trust(bob, 50)
+        assert [a.id for a in await ann.attestations(issuer=ann.identity)] == [third.id]
