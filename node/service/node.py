@@ -41,7 +41,7 @@ from node.service.records import Certificate, NodeStatus, PeerInfo
 from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
 from node.trust import ClaimDecision, RatingSummary, TrustEngine, TrustExplanation
-from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text
 from protocol.invite import Invite, sign_invite
 from protocol.statement import (
@@ -255,6 +255,11 @@ class Node:
             return await self._store.run(lambda s: s.current_by_issuer(issuer, now_ms=now))
         assert subject is not None
         return await self._store.run(lambda s: s.current_about(subject, now_ms=now))
+
+    async def holds(self, attestation_id: bytes) -> bool:
+        """Whether this node's store holds the attestation with this id."""
+        wanted = AttestationId(attestation_id)
+        return await self._store.run(lambda s: s.contains(wanted))
 
     async def changes(self, *, cursor: int = 0) -> AsyncGenerator[Change, None]:
         """Everything stored after `cursor`, then each new arrival, forever.

@@ -117,6 +117,8 @@ class TrustEngine:
         self._walks.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
+        if issuer == subject:
+            return  # a statement about oneself is valid but never an edge (graph.py drops it)
         for context, walk in self._walks.items():
             walk.set_weight(issuer, subject, self._weight(issuer, subject, context))
 

@@ -181,3 +181,20 @@ def test_evidence_keeps_only_current_statements() -> None:
     assert [e.value for e in evidence.edges] == [30]  # superseded and expired are gone
     assert evidence.certifications[0].claim == "driver"
     assert evidence.ratings[0].value == 70
+
+
+def test_a_self_vouch_arriving_later_is_ignored_not_a_crash() -> None:
+    # Found by the soak benchmark: the incremental path refused self-edges with an
+    # exception, so any member's self-vouch broke every node's next answer.
+    viewer, other = IdentityKey.from_seed(bytes([61]) * 32), IdentityKey.from_seed(bytes([62]) * 32)
+
+    def vouch(key: IdentityKey, subject: IdentityKey, at: int) -> Attestation:
+        statement = Trust(subject=subject.identity, value=80)
+        return sign_attestation(AttestationBody(issuer=key.identity, issued_at_ms=at,
+                                                statement=statement), key)  # fmt: skip
+
+    engine = TrustEngine(viewer.identity, now_ms=NOW + 10, attestations=[vouch(viewer, other, NOW)])
+    before = engine.score(other.identity)
+    for key in (viewer, other):
+        engine.add([vouch(key, key, NOW + 1)])
+    assert engine.score(other.identity) == before
