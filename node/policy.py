@@ -46,6 +46,7 @@ PEER_POLICY: dict[Reason, Action] = {
 }
 
 _FIRST_BAN_S = 3600.0
+MAX_BANNED = 10_000
 _MAX_BAN_S = 24 * 3600.0
 
 
@@ -58,12 +59,24 @@ class BanList:
     _strikes: dict[IdentityId, int] = field(default_factory=dict)
 
     def ban(self, identity: IdentityId) -> float:
-        """Ban `identity`; return the ban's length in seconds."""
+        """Ban `identity`; return the ban's length in seconds.
+
+        An attacker can make identities for free, so the list is bounded: at
+        `MAX_BANNED` entries, the bans that end soonest are forgotten first.
+        """
         strikes = self._strikes.get(identity, 0)
         length = min(_FIRST_BAN_S * (1 << min(strikes, 16)), _MAX_BAN_S)
         self._strikes[identity] = strikes + 1
         self._until[identity] = self.clock() + length
+        if len(self._until) > MAX_BANNED:
+            for forgotten in sorted(self._until, key=self._until.__getitem__)[: MAX_BANNED // 10]:
+                del self._until[forgotten]
+                self._strikes.pop(forgotten, None)
         return length
+
+    def __len__(self) -> int:
+        """How many identities the list remembers."""
+        return len(self._until)
 
     def is_banned(self, identity: IdentityId) -> bool:
         """Whether `identity` is banned now."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.policy import PEER_POLICY, Action, BanList
+from node.policy import MAX_BANNED, PEER_POLICY, Action, BanList
 from protocol.errors import Reason, Severity
 from protocol.identity import IdentityId
 
@@ -34,3 +34,14 @@ def test_bans_back_off_and_expire() -> None:
     assert bans.ban(peer) == 7200
     lengths = [bans.ban(peer) for _ in range(10)]
     assert lengths[-1] == 24 * 3600
+
+
+def test_the_ban_list_is_bounded_against_free_identities() -> None:
+    now = [0.0]
+    bans = BanList(clock=lambda: now[0])
+    for n in range(MAX_BANNED + 500):
+        now[0] += 1.0
+        bans.ban(IdentityId(n.to_bytes(32, "big")))
+    assert len(bans) <= MAX_BANNED
+    newest = IdentityId((MAX_BANNED + 499).to_bytes(32, "big"))
+    assert bans.is_banned(newest)  # the latest bans are kept, the soonest-ending dropped
