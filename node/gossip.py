@@ -134,6 +134,7 @@ class _Peer:
     pending_push: list[bytes] = field(default_factory=list)
     pending_ihave: list[bytes] = field(default_factory=list)
     flush_scheduled: bool = False
+    last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
 
@@ -237,12 +238,14 @@ class GossipNode:
         receive_burst_bytes: float = 2 * 1024 * 1024,
         identity: IdentityId | None = None,
         coalesce_s: float = 0.01,
+        min_session_interval_s: float = 1.0,
         announce_delay_s: float = 0.1,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         self.identity = identity  # ours: breaks ties between duplicate connections
         self.coalesce_s = coalesce_s
+        self._min_session_interval_s = min_session_interval_s
         self.announce_delay_s = announce_delay_s
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
@@ -539,6 +542,12 @@ class GossipNode:
             await self._send_wants(peer)
             return
         if peer.reconciler is None:
+            # A new session reads our whole id list: a peer may not start them back
+            # to back (anti-entropy needs one per resync interval).
+            now = trio.current_time()
+            if now - peer.last_session_started < self._min_session_interval_s:
+                raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync sessions too frequent")
+            peer.last_session_started = now
             peer.reconciler = self._reconciler(await self._store.run(_all_items))
         if peer.reconciler.rounds >= self._max_sync_rounds:
             raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync session over the round limit")
