@@ -13,7 +13,9 @@ not stop it, so storage must. Which issuers are *vouched* is decided by
   within the horizon is vouched whole).
 
 Vouched issuers are stored without limit; every other issuer gets a small quota of stored
-attestations (`unvouched_quota`), and the rest are refused with the benign
+attestations (`unvouched_quota`), and all of them together at most
+`unvouched_total` (identities are free: a farm of millions with one attestation
+each would pass any per-issuer quota); the rest are refused with the benign
 reason `quota` (the peer is not blamed: it may have relayed in good faith).
 
 The trade-off for newcomers: before anyone vouches for them, only their first
@@ -48,6 +50,7 @@ class RelayPolicy:
     method: Literal["flow", "horizon"] = "flow"
     horizon_hops: int = 3
     unvouched_quota: int = 20
+    unvouched_total: int = 200_000  # all unvouched issuers together (identities are free)
     refresh_ms: int = 60_000
 
 
@@ -69,6 +72,7 @@ class RelayGate:
         self._vouched: frozenset[IdentityId] = frozenset()
         self._computed_at: int | None = None
         self.refused = 0
+        self._unvouched_stored = 0  # recounted at each refresh, counted up in between
 
     def vouched(self, store: Store) -> frozenset[IdentityId]:
         """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
@@ -80,6 +84,8 @@ class RelayGate:
             else:
                 self._vouched = self._reach(edges)
             self._computed_at = now_ms
+            held = sum(store.count_by_issuer(sorted(self._vouched)).values())
+            self._unvouched_stored = store.statistics().attestations - held
         return self._vouched
 
     def invalidate(self) -> None:
@@ -124,8 +130,12 @@ class RelayGate:
             issuer = attestation.issuer
             if issuer in vouched:
                 decisions.append(None)
-            elif stored[issuer] < self._policy.unvouched_quota:
+            elif (
+                stored[issuer] < self._policy.unvouched_quota
+                and self._unvouched_stored < self._policy.unvouched_total
+            ):
                 stored[issuer] += 1
+                self._unvouched_stored += 1
                 decisions.append(None)
             else:
                 self.refused += 1

@@ -102,3 +102,21 @@ def test_flow_caps_a_farm_behind_one_confused_member() -> None:
     assert {me.identity, a.identity, b.identity, confused.identity} <= flow
     assert len(farm_ids & horizon) == len(farm)  # a long enough horizon vouches the whole farm
     assert len(farm_ids & flow) < len(farm) // 2  # flow: at most the confused member's capacity
+
+
+def test_fresh_identities_are_capped_all_together() -> None:
+    # Identities are free: a farm of fresh identities, one attestation each, passes any
+    # per-issuer quota; the total budget for unvouched issuers still holds.
+    me, friend = KEYS[0], KEYS[1]
+    store = Store.open(":memory:")
+    store.apply([trust(me, friend)], now_ms=T0)
+    gate = RelayGate(
+        anchors=[me.identity], policy=RelayPolicy(unvouched_quota=20, unvouched_total=30),
+        wall_clock_ms=lambda: T0,
+    )  # fmt: skip
+    farm = [IdentityKey.from_seed((5000 + n).to_bytes(32, "big")) for n in range(50)]
+    report = ingest(store, [trust(k, friend).data for k in farm], now_ms=T0, admit=gate)
+    assert report.counts[Outcome.NEW] == 30
+    assert report.counts[Outcome.REJECTED] == 20
+    vouched = ingest(store, [trust(friend, me, 7).data], now_ms=T0, admit=gate)
+    assert vouched.items[0].outcome is Outcome.NEW  # members the node follows still pass
