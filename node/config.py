@@ -284,7 +284,10 @@ def parse_config(data: bytes, *, data_dir: Path) -> NodeConfig:
         ConfigError: anything wrong, in one line.
     """
     path = data_dir / CONFIG_FILE
-    values = _from_file(path, _toml(data, path))
+    return _build(data_dir, path, _from_file(path, _toml(data, path)))
+
+
+def _build(data_dir: Path, path: Path, values: dict[str, object]) -> NodeConfig:
     if "community_id" not in values:
         raise ConfigError(f"{path}: [community] id is required")
     return NodeConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
@@ -342,9 +345,7 @@ def load_config(
         section, _, key = dotted.partition(".")
         name, parse = SCHEMA[(section, key)]
         values[name] = _parse(parse, raw, f"--{key.replace('_', '-')}")
-    if "community_id" not in values:
-        raise ConfigError(f"{path}: [community] id is required")
-    return NodeConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
+    return _build(data_dir, path, values)
 
 
 def check_config(config: NodeConfig) -> None:

@@ -14,12 +14,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 import trio
 
 from node.attestation_json import attestation_to_json
+from node.cli.common import EXIT_INVALID, fail
 from node.errors import KeyFileError
 from node.keyfile import load_key, save_key
 from node.listen import run_listener
@@ -48,8 +49,6 @@ from protocol.statement import (
 )
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
-EXIT_INVALID = 1
-EXIT_USAGE = 2
 _KEY_OPTION = click.option(
     "--key",
     "key_path",
@@ -59,16 +58,11 @@ _KEY_OPTION = click.option(
 )
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    click.echo(f"trustnode: {message}", err=True)
-    sys.exit(code)
-
-
 def _identity(text: str) -> IdentityId:
     try:
         return decode_identity_text(text)
     except DecodeError as exc:
-        _fail(f"{text!r:.80} is not an identity ({exc.reason.value})")
+        fail(f"{text!r:.80} is not an identity ({exc.reason.value})")
 
 
 def _subject(text: str) -> Subject:
@@ -80,7 +74,7 @@ def _load(path: Path) -> IdentityKey:
     try:
         return load_key(path)
     except KeyFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @click.command()
@@ -91,7 +85,7 @@ def keygen(out: Path) -> None:
     try:
         save_key(key, out)
     except KeyFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(encode_identity_text(key.identity))
 
 
@@ -128,7 +122,7 @@ def _emit(
             issuer=key.identity, issued_at_ms=issued, expires_at_ms=expires, statement=statement
         )
     except FieldError as exc:
-        _fail(f"invalid attestation: {exc}")
+        fail(f"invalid attestation: {exc}")
     attestation = sign_attestation(body, key)
     if as_json:
         click.echo(json.dumps({**attestation_to_json(attestation), **(extra or {})}, indent=2))
@@ -177,7 +171,7 @@ def attest_certify(
                 subject=who, claim=claim, value=private_value.encode(), salt=salt
             )
         except FieldError as exc:
-            _fail(f"invalid claim: {exc}")
+            fail(f"invalid claim: {exc}")
         extra = {"opening": {"value": private_value, "salt": salt.hex()}}
         if not common["as_json"]:
             click.echo(f"salt (give it to the subject, keep it private): {salt.hex()}", err=True)
@@ -227,11 +221,11 @@ def verify(envelope: str, as_json: bool) -> None:
     try:
         data = bytes.fromhex(text.strip())
     except ValueError:
-        _fail("the envelope must be hexadecimal")
+        fail("the envelope must be hexadecimal")
     try:
         attestation = decode_attestation(data)
     except RemoteProtocolError as exc:
-        _fail(f"invalid: {exc.reason.value}", EXIT_INVALID)
+        fail(f"invalid: {exc.reason.value}", EXIT_INVALID)
     if as_json:
         click.echo(json.dumps(attestation_to_json(attestation), indent=2))
     else:
@@ -263,7 +257,7 @@ def listen(
             keys.append(open_community_key(identifier))
         community = Community(id=identifier, keys=tuple(keys))
     except (ValueError, LocalProtocolError) as exc:
-        _fail(f"invalid community: {exc}")
+        fail(f"invalid community: {exc}")
 
     def report(line: str) -> None:
         click.echo(line)
@@ -283,4 +277,4 @@ def listen(
     except KeyboardInterrupt:
         report("stopped")
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")

@@ -96,7 +96,6 @@ class Node:
     ) -> None:
         self.config = config
         self._key = key
-        self._raw_store = store
         self._store = ThreadedStore(store)
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
