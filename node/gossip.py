@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 
 import trio
 
+from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
 from node.store import IngestReport, ItemReport, Outcome, Store, ingest
 from node.store.pipeline import Admission
@@ -259,6 +260,7 @@ class GossipNode:
         self._peers: dict[IdentityId, _Peer] = {}
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
+        self.store_errors = 0  # sessions ended because our store refused a write
         self.stored_from_peers = 0
         self.payload_copies_received = 0
         self.payload_bytes_received = 0
@@ -476,6 +478,12 @@ class GossipNode:
             if PEER_POLICY.get(error.reason, Action.CLOSE) is Action.BAN:
                 self.bans.ban(peer.identity)
             await self._refuse(peer, error)
+        except* StoreError as group:
+            # Our disk is full or our store read-only: not the peer's fault. The
+            # session ends (what it brought is not stored) and anti-entropy
+            # brings it again once the store takes writes; the node keeps serving.
+            self.store_errors += 1
+            log.warning("session with %s ended: %s", peer.identity.hex()[:16], group.exceptions[0])
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away, or stopped reading
         finally:

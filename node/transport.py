@@ -299,7 +299,13 @@ async def serve_secure(
     handshake, is closed and reported to `on_refused(address, error)`; others
     keep being served. Runs until cancelled.
     """
-    handshakes = trio.Semaphore(limits.max_concurrent_handshakes)
+    # Handshakes in progress, oldest first. When all slots are taken, a new
+    # connection evicts the oldest pending handshake instead of queueing behind
+    # it: silent connections from many addresses then cannot hold the door shut
+    # for the handshake timeout, an honest handshake (a few round trips) is only
+    # lost if `max_concurrent_handshakes` newer connections arrive meanwhile,
+    # and the number of pending handshakes is bounded whatever comes in.
+    pending: dict[object, trio.CancelScope] = {}
     per_address: Counter[str] = Counter()
     static = new_static_key()
 
@@ -311,8 +317,13 @@ async def serve_secure(
                 on_refused(address, ConnectionRefusedError("too many connections"))
             return
         per_address[address] += 1
+        token = object()
+        secure: SecureStream | None = None
         try:
-            async with handshakes:
+            with trio.CancelScope() as scope:
+                if len(pending) >= limits.max_concurrent_handshakes:
+                    pending.pop(next(iter(pending))).cancel()
+                pending[token] = scope
                 secure = await open_secure_stream(
                     stream,
                     role=Role.RESPONDER,
@@ -325,6 +336,14 @@ async def serve_secure(
             per_address[address] -= 1
             if on_refused is not None:
                 on_refused(address, exc)
+            return
+        finally:
+            pending.pop(token, None)
+        if secure is None:  # evicted by a newer connection
+            per_address[address] -= 1
+            await trio.aclose_forcefully(stream)
+            if on_refused is not None:
+                on_refused(address, ConnectionRefusedError("handshake slots full"))
             return
         try:
             async with secure:

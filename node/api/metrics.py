@@ -45,6 +45,7 @@ class _Snapshot(Collector):
             "stored_from_peers": ("attestations stored from peers", s.stored_from_peers),
             "payload_received_bytes": ("attestation bytes received", s.payload_bytes_received),
             "protocol_errors": ("sessions ended by a peer's protocol error", s.protocol_errors),
+            "store_errors": ("sessions ended because the store refused a write", s.store_errors),
             "relay_refused": ("attestations refused by the relay quotas", s.relay_refused),
             "dial_failures": ("failed dials", s.dial_failures),
         }

@@ -217,6 +217,7 @@ class StatusView(_Strict):
     stored_from_peers: int
     payload_bytes_received: int
     protocol_errors: int
+    store_errors: int
     relay_refused: int
     dial_failures: int
     last_sync_age_s: float | None = Field(description="since a reconciliation last ended")

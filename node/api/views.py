@@ -150,6 +150,7 @@ def status_view(status: NodeStatus) -> StatusView:
         stored_from_peers=status.stored_from_peers,
         payload_bytes_received=status.payload_bytes_received,
         protocol_errors=status.protocol_errors,
+        store_errors=status.store_errors,
         relay_refused=status.relay_refused,
         dial_failures=status.dial_failures,
         last_sync_age_s=status.last_sync_age_s,

@@ -325,6 +325,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         ("last sync", _age(view.last_sync_age_s)),
         ("refused", f"{view.protocol_errors} protocol errors, {view.relay_refused} over quota"),
     ]
+    if view.store_errors:
+        rows.append(("store errors", f"[red]{view.store_errors} writes refused (disk full?)[/]"))
     for name, value in rows:
         table.add_row(f"[bold]{name}[/]", value)
     console.print(table)

@@ -370,6 +370,7 @@ class Node:
             stored_from_peers=self.gossip.stored_from_peers,
             payload_bytes_received=self.gossip.payload_bytes_received,
             protocol_errors=self.gossip.protocol_errors,
+            store_errors=self.gossip.store_errors,
             relay_refused=self._gate.refused,
             dial_failures=manager.dial_failures if manager else 0,
             last_sync_age_s=None if synced is None else now - synced,

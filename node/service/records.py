@@ -56,6 +56,7 @@ class NodeStatus:
     stored_from_peers: int
     payload_bytes_received: int
     protocol_errors: int
+    store_errors: int
     relay_refused: int
     dial_failures: int
     last_sync_age_s: float | None  # since any reconciliation last ended (the sync lag)

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +50,11 @@ def as_json(folder: Path, *args: str) -> Any:
 
 
 class Daemon:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, preexec: Callable[[], None] | None = None) -> None:
         self.folder = folder
         self.process = subprocess.Popen(
             [*COMMAND, "--data-dir", str(folder), "run", "--log-format", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
         )  # fmt: skip
         assert self.process.stdout is not None
         self.ready = self.process.stdout.readline()

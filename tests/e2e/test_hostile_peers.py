@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from node.service import Node, NodeConfig, open_node
-from node.transport import SecureStream, open_secure_stream
+from node.transport import DEFAULT_LIMITS, SecureStream, open_secure_stream
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.handshake import Role
 from protocol.identity import IdentityKey
@@ -137,3 +137,47 @@ async def test_attack_is_cut_short_while_an_honest_peer_syncs(name: str, tmp_pat
         assert victim.gossip.bans.is_banned(attacker.identity) is bans
         assert attacker.identity not in victim.gossip.peers
         assert (await victim.status()).peers >= 1  # the honest one stays
+
+
+async def _silent_connections(victim: Node, source: str, count: int) -> list[trio.SocketStream]:
+    """`count` TCP connections from `source` that never speak (refusals are fine)."""
+    assert victim.listen_address is not None
+    host, port = victim.listen_address.rsplit(":", 1)
+    opened = []
+    for _ in range(count):
+        with suppress(OSError):
+            opened.append(await trio.open_tcp_stream(host, int(port), local_address=source))
+    return opened
+
+
+async def test_connection_flood_from_other_addresses_while_a_newcomer_joins(
+    tmp_path: Path,
+) -> None:
+    async with _victim_and_honest(tmp_path) as (victim, honest):
+        made = await victim.trust(honest.identity, 80)
+        flood: list[trio.SocketStream] = []
+        latencies: list[float] = []
+        try:
+            # 300 from one address (8 are let in), then 8 from each of 20 more:
+            # 160 silent handshakes against 64 slots.
+            flood += await _silent_connections(victim, "127.0.0.2", 300)
+            for n in range(3, 23):
+                flood += await _silent_connections(victim, f"127.0.0.{n}", 8)
+            assert victim.listen_address is not None
+            started = trio.current_time()
+            config = _config(tmp_path / "newcomer", victim.listen_address)
+            async with open_node(config) as newcomer:
+                with trio.fail_after(ATTACK_BOUND_S):
+                    while not await newcomer.holds(made.id):
+                        before = trio.current_time()
+                        await victim.score(honest.identity)  # the node answers meanwhile
+                        latencies.append(trio.current_time() - before)
+                        await trio.sleep(0.02)
+                joined_in = trio.current_time() - started
+                assert (await victim.status()).peers >= 2  # the honest one and the newcomer
+        finally:
+            for stream in flood:
+                await trio.aclose_forcefully(stream)
+        # Well before the silent handshakes time out: they did not hold the door.
+        assert joined_in < DEFAULT_LIMITS.handshake_timeout_s / 2
+        assert max(latencies) < 2.0

@@ -152,3 +152,26 @@ async def test_a_fast_sender_is_read_at_the_receive_rate(
         size = sum(len(x.data) for x in flood)
         assert took >= (size - 10_000) / 20_000 * 0.9
         nursery.cancel_scope.cancel()
+
+
+async def test_a_full_disk_ends_the_session_not_the_node(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = SimNetwork(seed=9)
+    a, b = Member("a", 1), Member("b", 2)
+    pages = a.store._connection.execute("PRAGMA page_count").fetchone()[0]
+    a.store._connection.execute(f"PRAGMA max_page_count = {pages}")  # SQLITE_FULL from now on
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        made = [b.attest(a, n) for n in range(50)]
+        await b.gossip.publish(made)
+        await trio.sleep(5)
+        assert a.ids() == set()  # nothing stored, nothing torn
+        assert not a.gossip.bans.is_banned(b.key.identity)  # not the peer's fault
+        assert a.gossip.store_errors >= 1
+        a.store._connection.execute("PRAGMA max_page_count = 1073741823")  # room again
+        await link(net, nursery, b, a)  # b reconnects (its peer manager would)
+        await trio.sleep(70)  # within one anti-entropy period
+        assert a.ids() == {bytes(m.id) for m in made}
+        nursery.cancel_scope.cancel()

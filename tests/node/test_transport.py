@@ -177,27 +177,35 @@ async def test_transport_eof_without_close_record_is_broken() -> None:
         await b.receive_some()
 
 
-async def test_serve_secure_limits_and_refusals(autojump_clock: trio.testing.MockClock) -> None:
-    refused: list[tuple[str, BaseException]] = []
+def _serve_bob(
+    nursery: trio.Nursery, listener: MemoryListener, limits: TransportLimits
+) -> tuple[list[bytes], list[tuple[str, BaseException]]]:
+    """Bob serves `listener`; returns who was served and what was refused, as they happen."""
     served: list[bytes] = []
-    listener = MemoryListener()
-    limits = TransportLimits(handshake_timeout_s=2, max_connections_per_address=2)
+    refused: list[tuple[str, BaseException]] = []
 
     async def handler(stream: SecureStream) -> None:
         served.append(stream.peer)
         await trio.sleep_forever()
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(
-            lambda: serve_secure(
-                listener,
-                handler,
-                community=COMMUNITY,
-                identity_key=BOB,
-                limits=limits,
-                on_refused=lambda address, error: refused.append((address, error)),
-            )
+    nursery.start_soon(
+        lambda: serve_secure(
+            listener,
+            handler,
+            community=COMMUNITY,
+            identity_key=BOB,
+            limits=limits,
+            on_refused=lambda address, error: refused.append((address, error)),
         )
+    )
+    return served, refused
+
+
+async def test_serve_secure_limits_and_refusals(autojump_clock: trio.testing.MockClock) -> None:
+    listener = MemoryListener()
+    limits = TransportLimits(handshake_timeout_s=2, max_connections_per_address=2)
+    async with trio.open_nursery() as nursery:
+        served, refused = _serve_bob(nursery, listener, limits)
         clients = []
         for _ in range(3):
             client = await listener.connect()
@@ -210,6 +218,31 @@ async def test_serve_secure_limits_and_refusals(autojump_clock: trio.testing.Moc
         kinds = sorted(type(error).__name__ for _, error in refused)
         assert kinds == ["ConnectionRefusedError", "HandshakeTimeoutError"]
         await good.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_flood_of_silent_connections_cannot_hold_out_an_honest_handshake(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    listener = MemoryListener()
+    limits = TransportLimits(handshake_timeout_s=10, max_concurrent_handshakes=4,
+                             max_connections_per_address=1000)  # fmt: skip
+    async with trio.open_nursery() as nursery:
+        served, refused = _serve_bob(nursery, listener, limits)
+        silent = [await listener.connect() for _ in range(20)]  # they never speak
+        await trio.sleep(0.1)
+        honest = await open_secure_stream(
+            await listener.connect(), role=Role.INITIATOR, community=COMMUNITY, identity_key=ALICE
+        )
+        await trio.sleep(0.1)  # the responder finishes its side
+        assert served == [ALICE.identity]
+        assert trio.current_time() < 1  # not after the silent ones' timeouts
+        # Each newcomer evicted the oldest pending handshake: 20 + 1 arrived, 4 slots.
+        evicted = [e for _, e in refused if "handshake slots full" in str(e)]
+        assert len(evicted) == 21 - limits.max_concurrent_handshakes
+        await honest.aclose()
+        for stream in silent:
+            await stream.aclose()
         nursery.cancel_scope.cancel()
 
 
