@@ -22,13 +22,13 @@ import contextlib
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import trio
 
 from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
-from node.store import IngestReport, ItemReport, Outcome, Store, ingest
+from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
 from node.transport import SecureStream
 from protocol.attestation import Attestation, AttestationId, attestation_id
@@ -56,6 +56,7 @@ from protocol.wire import (
 __all__ = ["GossipNode", "InlineStore", "PeerExchange", "StoreAccess", "ThreadedStore"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
@@ -67,35 +68,35 @@ _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 class StoreAccess(Protocol):
     """How the async layer reaches the synchronous store."""
 
-    async def run(self, operation: Callable[[Store], T]) -> T:
+    async def run(self, operation: Callable[[AttestationStore], T]) -> T:
         """Run `operation(store)` and return its result."""
         ...
 
 
-class ThreadedStore:
+class ThreadedStore(Generic[S]):
     """Runs store operations in a worker thread, one at a time (the daemon's choice)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: S) -> None:
         self._store = store
         self._lock = trio.Lock()
 
-    async def run(self, operation: Callable[[Store], T]) -> T:
+    async def run(self, operation: Callable[[S], T]) -> T:
         """Run `operation(store)` in a thread, serialised."""
         async with self._lock:
             return await trio.to_thread.run_sync(operation, self._store)
 
 
-class InlineStore:
+class InlineStore(Generic[S]):
     """Runs store operations inline: for simulations on a MockClock with in-memory stores.
 
     A worker thread would let the autojump clock race ahead of the store, so
     simulations trade a brief block of the event loop for determinism.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: S) -> None:
         self._store = store
 
-    async def run(self, operation: Callable[[Store], T]) -> T:
+    async def run(self, operation: Callable[[S], T]) -> T:
         """Run `operation(store)` now, then checkpoint."""
         result = operation(self._store)
         await trio.lowlevel.checkpoint()
@@ -197,7 +198,7 @@ def _complete(report: IngestReport, envelopes: Sequence[bytes]) -> IngestReport:
     ))  # fmt: skip
 
 
-def _all_items(store: Store) -> list[tuple[int, bytes]]:
+def _all_items(store: AttestationStore) -> list[tuple[int, bytes]]:
     items: list[tuple[int, bytes]] = []
     after: tuple[int, bytes] | None = None
     while batch := store.ids_in_order(after=after, limit=10_000):
@@ -206,16 +207,16 @@ def _all_items(store: Store) -> list[tuple[int, bytes]]:
     return items
 
 
-def _lacking(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
-    def check(store: Store) -> list[bytes]:
+def _lacking(ids: Sequence[bytes]) -> Callable[[AttestationStore], list[bytes]]:
+    def check(store: AttestationStore) -> list[bytes]:
         held = store.existing_ids([AttestationId(i) for i in ids])
         return [i for i in ids if i not in held]
 
     return check
 
 
-def _envelopes(ids: Sequence[bytes]) -> Callable[[Store], list[bytes]]:
-    def fetch(store: Store) -> list[bytes]:
+def _envelopes(ids: Sequence[bytes]) -> Callable[[AttestationStore], list[bytes]]:
+    def fetch(store: AttestationStore) -> list[bytes]:
         found = (store.get(AttestationId(i)) for i in ids)
         return [a.data for a in found if a is not None]
 

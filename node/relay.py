@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from node.store import Store
+from node.store import AttestationStore
 from node.trust import RandomWalk, TrustGraph, accepted_members
 from protocol.attestation import Attestation
 from protocol.errors import Reason
@@ -74,7 +74,7 @@ class RelayGate:
         self.refused = 0
         self._unvouched_stored = 0  # recounted at each refresh, counted up in between
 
-    def vouched(self, store: Store) -> frozenset[IdentityId]:
+    def vouched(self, store: AttestationStore) -> frozenset[IdentityId]:
         """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
         now_ms = self._clock()
         if self._computed_at is None or now_ms - self._computed_at >= self._policy.refresh_ms:
@@ -120,7 +120,29 @@ class RelayGate:
                     frontier.append((subject, hops + 1))
         return frozenset(seen)
 
-    def __call__(self, store: Store, attestations: list[Attestation]) -> list[Reason | None]:
+    def refused_unverified(self, store: AttestationStore, issuers: list[IdentityId]) -> list[bool]:
+        """For each item's issuer: refused whatever it says (unvouched and at its quota,
+        or any unvouched issuer once the budget is spent)?
+
+        Asked before signatures are checked: a farm flooding past its budget
+        then costs us a decode per attestation, not a signature check.
+        """
+        vouched = self.vouched(store)
+        strangers = sorted({issuer for issuer in issuers if issuer not in vouched})
+        if not strangers:
+            return [False] * len(issuers)
+        if self._unvouched_stored >= self._policy.unvouched_total:
+            full = set(strangers)
+        else:
+            stored = store.count_by_issuer(strangers)
+            full = {i for i in strangers if stored[i] >= self._policy.unvouched_quota}
+        decisions = [issuer in full for issuer in issuers]
+        self.refused += sum(decisions)
+        return decisions
+
+    def __call__(
+        self, store: AttestationStore, attestations: list[Attestation]
+    ) -> list[Reason | None]:
         """Admit vouched issuers; cap the others at the quota (an `ingest` admission)."""
         vouched = self.vouched(store)
         strangers = sorted({a.issuer for a in attestations if a.issuer not in vouched})

@@ -27,7 +27,7 @@ from node.gossip import GossipNode, InlineStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
 from node.simnet import LinkModel, SimNetwork
-from node.store import Store
+from node.store import AttestationStore, MemoryStore, Store
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.channel import Community
 from protocol.identity import IdentityKey
@@ -53,6 +53,7 @@ class NetworkParameters:
     bootstrap: int = 4
     resync_s: float = 30.0
     relay_quota: int | None = None  # None: no relay policy (store everything valid)
+    store: str = "sqlite"  # or "memory": the lighter mode for 10 000+ members
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> NetworkParameters:
@@ -78,8 +79,10 @@ class Member:
         self.index = index
         self.name = f"n{index}"
         self.key = IdentityKey.from_seed((world.seed * 1_000_003 + index).to_bytes(32, "big"))
-        self.store = Store.open(":memory:")
         parameters = world.parameters
+        self.store: AttestationStore = (
+            MemoryStore() if parameters.store == "memory" else Store.open(":memory:")
+        )
         gate = None
         if parameters.relay_quota is not None:
             gate = RelayGate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from node.store.interface import AttestationStore
+from node.store.memory import MemoryStore
 from node.store.pipeline import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SKEW_MS, IngestError, ingest
 from node.store.records import (
     Change,
@@ -18,10 +20,12 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_SKEW_MS",
     "LATEST_VERSION",
+    "AttestationStore",
     "Change",
     "IngestError",
     "IngestReport",
     "ItemReport",
+    "MemoryStore",
     "Outcome",
     "Store",
     "StoreStatistics",

@@ -8,13 +8,15 @@ feeding it the current set.
 
 from __future__ import annotations
 
-from node.store.store import Store
+from node.store.interface import AttestationStore
 from node.trust import TrustEngine
 
 __all__ = ["follow_feed"]
 
 
-def follow_feed(engine: TrustEngine, store: Store, *, cursor: int = 0, batch: int = 1000) -> int:
+def follow_feed(
+    engine: TrustEngine, store: AttestationStore, *, cursor: int = 0, batch: int = 1000
+) -> int:
     """Give `engine` everything stored after `cursor`; returns the new cursor."""
     while True:
         changes = store.changes_since(cursor, limit=batch)

@@ -8,13 +8,14 @@ set, so the outcome never depends on order or batching.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
+from dataclasses import dataclass
 
 from node.store.records import Outcome
 from protocol.attestation import Attestation
 from protocol.statement import Rate, Trust
 
-__all__ = ["Row", "settle", "settle_heads"]
+__all__ = ["BatchPlan", "Row", "plan_batch", "settle", "settle_heads"]
 
 _VALUED = (Trust, Rate)
 
@@ -74,3 +75,52 @@ def settle(outcome: Outcome, rows: Iterator[Row]) -> Outcome:
         return outcome
     row = next(rows)
     return Outcome.NEW if row.is_head else Outcome.SUPERSEDED
+
+
+Heads = dict[bytes, tuple[int, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What applying a batch does, decided in memory before anything is written."""
+
+    rows: list[Row]  # to insert, each with its final head state
+    heads: Heads  # the slots' heads after the batch (for the slots it touches)
+    demoted: list[bytes]  # ids of stored heads this batch supersedes
+    provisional: list[Outcome]  # DUPLICATE, or NEW until `outcomes` settles it
+
+    def outcomes(self) -> list[Outcome]:
+        """One outcome per attestation of the batch: NEW, SUPERSEDED or DUPLICATE."""
+        settled = iter(self.rows)
+        return [settle(outcome, settled) for outcome in self.provisional]
+
+
+def plan_batch(
+    attestations: Sequence[Attestation],
+    *,
+    stored: Container[bytes],
+    load_heads: Callable[[set[bytes]], Heads],
+) -> BatchPlan:
+    """Settle a batch against what is `stored` and the heads `load_heads` returns.
+
+    The one implementation of the slot rules that both stores write from.
+    Duplicates within the batch are caught here; a row equal to a remembered
+    head is that head, re-sent (maybe after pruning).
+    """
+    known: set[bytes] = set()
+    candidates: list[Row | None] = []
+    for attestation in attestations:
+        fresh = attestation.id not in known and attestation.id not in stored
+        known.add(attestation.id)
+        candidates.append(Row(attestation) if fresh else None)
+    heads = load_heads({row.slot_id for row in candidates if row is not None})
+    rows: list[Row] = []
+    provisional: list[Outcome] = []
+    for row in candidates:
+        if row is None or heads.get(row.slot_id) == row.key:
+            provisional.append(Outcome.DUPLICATE)
+        else:
+            rows.append(row)
+            provisional.append(Outcome.NEW)
+    demoted = settle_heads(rows, heads)
+    return BatchPlan(rows=rows, heads=heads, demoted=demoted, provisional=provisional)

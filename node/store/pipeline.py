@@ -15,15 +15,24 @@ thread, because the Python parts of both sides kept waiting for the GIL.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from typing import Protocol
 
 from node.errors import StoreError
+from node.store.interface import AttestationStore
 from node.store.records import IngestReport, ItemReport, Outcome
-from node.store.store import Store
-from protocol.attestation import Attestation, attestation_id, check_fresh, decode_attestation
+from protocol.attestation import (
+    Attestation,
+    SignedEnvelope,
+    attestation_id,
+    check_fresh,
+    decode_envelope,
+    verify_envelope,
+)
 from protocol.errors import Reason, RemoteProtocolError
+from protocol.identity import IdentityId
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "Admission", "IngestError", "ingest"]
 
@@ -31,7 +40,27 @@ DEFAULT_MAX_SKEW_MS = 10 * 60 * 1000
 DEFAULT_BATCH_SIZE = 2000
 
 _Verified = tuple[list[tuple[int, Attestation]], list[ItemReport]]
-Admission = Callable[[Store, list[Attestation]], list[Reason | None]]
+# An item after the structural checks: its envelope, and the attestation if the
+# simulations' cache already verified these very bytes.
+_Decoded = tuple[int, SignedEnvelope, Attestation | None]
+
+
+class Admission(Protocol):
+    """What a node agrees to store (the relay policy, `node.relay.RelayGate`)."""
+
+    def __call__(
+        self, store: AttestationStore, attestations: list[Attestation]
+    ) -> list[Reason | None]:
+        """For each verified attestation: None to store it, or the reason to refuse it."""
+        ...
+
+    def refused_unverified(self, store: AttestationStore, issuers: list[IdentityId]) -> list[bool]:
+        """For each item's issuer: would the item be refused whatever it says (over quota)?
+
+        Asked *before* the signature checks: refusing costs less than checking,
+        which matters when a farm floods us past its budget.
+        """
+        ...
 
 
 class IngestError(StoreError):
@@ -43,7 +72,7 @@ class IngestError(StoreError):
 
 
 def ingest(
-    store: Store,
+    store: AttestationStore,
     envelopes: Iterable[bytes],
     *,
     now_ms: int,
@@ -57,7 +86,10 @@ def ingest(
 
     `admit`, if given, sees each batch of *verified* attestations and returns,
     for each, None to store it or a reason (e.g. `quota`) to refuse it: this is
-    where a relay policy decides what this node is willing to keep.
+    where a relay policy decides what this node is willing to keep. Before the
+    signature checks it names the issuers it would refuse anyway; their items
+    are refused with `quota` unverified (a forged one among them is then not
+    noticed as forged, only refused).
 
     `verified_cache` maps envelope bytes to their verified attestation, for
     *simulations* that run many nodes in one process: identical bytes always
@@ -77,7 +109,7 @@ def ingest(
     if batch_size < 1 or verify_threads < 1:
         raise ValueError("batch_size and verify_threads must be at least 1")
 
-    def verify(batch: list[tuple[int, bytes]]) -> _Verified:
+    def verify(batch: list[_Decoded]) -> _Verified:
         return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms, cache=verified_cache)
 
     items: list[ItemReport] = []
@@ -92,16 +124,21 @@ def ingest(
             # Cheap checks first: bytes we already hold (same bytes, same id) need
             # no signature check, and gossip delivers many such copies.
             batch = _skip_known(store, whole, items)
-            if not batch:
+            decoded, rejected = _decode(batch, cache=verified_cache)
+            if admit is not None and decoded:
+                decoded, refused = _refused_unverified(store, decoded, admit)
+                rejected += refused
+            if not decoded:
+                items.extend(rejected)
                 continue
-            step = -(-len(batch) // verify_threads)
-            parts = [batch[i : i + step] for i in range(0, len(batch), step)]
+            step = -(-len(decoded) // verify_threads)
+            parts = [decoded[i : i + step] for i in range(0, len(decoded), step)]
             if pool is not None and len(parts) > 1:
                 results = list(pool.map(verify, parts))
             else:
                 results = [verify(parts[0])]
             verified = [item for result in results for item in result[0]]
-            rejected = [item for result in results for item in result[1]]
+            rejected += [item for result in results for item in result[1]]
             if admit is not None and verified:
                 verified, refused = _admitted(store, verified, admit)
                 rejected += refused
@@ -111,7 +148,7 @@ def ingest(
 
 
 def _skip_known(
-    store: Store, batch: list[tuple[int, bytes]], items: list[ItemReport]
+    store: AttestationStore, batch: list[tuple[int, bytes]], items: list[ItemReport]
 ) -> list[tuple[int, bytes]]:
     """Report the envelopes we already store as duplicates; return the others."""
     ids = [attestation_id(data) for _, data in batch]
@@ -128,7 +165,7 @@ def _skip_known(
 
 
 def _admitted(
-    store: Store, verified: list[tuple[int, Attestation]], admit: Admission
+    store: AttestationStore, verified: list[tuple[int, Attestation]], admit: Admission
 ) -> tuple[list[tuple[int, Attestation]], list[ItemReport]]:
     decisions = admit(store, [attestation for _, attestation in verified])
     kept, refused = [], []
@@ -146,18 +183,50 @@ def _batches(envelopes: Iterable[bytes], size: int) -> Iterator[list[tuple[int, 
         yield chunk
 
 
+def _decode(
+    batch: list[tuple[int, bytes]], *, cache: Mapping[bytes, Attestation] | None
+) -> tuple[list[_Decoded], list[ItemReport]]:
+    """Size and structure (cheap); signatures come later."""
+    decoded: list[_Decoded] = []
+    rejected: list[ItemReport] = []
+    for index, data in batch:
+        cached = cache.get(data) if cache is not None else None
+        if cached is not None:
+            decoded.append((index, cached.envelope, cached))
+            continue
+        try:
+            decoded.append((index, decode_envelope(data), None))
+        except RemoteProtocolError as exc:
+            rejected.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=exc.reason))
+    return decoded, rejected
+
+
+def _refused_unverified(
+    store: AttestationStore, decoded: list[_Decoded], admit: Admission
+) -> tuple[list[_Decoded], list[ItemReport]]:
+    refused = admit.refused_unverified(store, [envelope.body.issuer for _, envelope, _ in decoded])
+    if not any(refused):
+        return decoded, []
+    kept = [item for item, no in zip(decoded, refused, strict=True) if not no]
+    quota = [
+        ItemReport(index=item[0], outcome=Outcome.REJECTED, reason=Reason.QUOTA)
+        for item, no in zip(decoded, refused, strict=True)
+        if no
+    ]
+    return kept, quota
+
+
 def _verify(
-    batch: list[tuple[int, bytes]], *, now_ms: int, max_skew_ms: int,
+    batch: list[_Decoded], *, now_ms: int, max_skew_ms: int,
     cache: MutableMapping[bytes, Attestation] | None = None,
 ) -> _Verified:  # fmt: skip
     verified: list[tuple[int, Attestation]] = []
     rejected: list[ItemReport] = []
-    for index, data in batch:
+    for index, envelope, cached in batch:
         try:
-            cached = cache.get(data) if cache is not None else None
-            attestation = cached if cached is not None else decode_attestation(data)
+            attestation = cached if cached is not None else verify_envelope(envelope)
             if cache is not None and cached is None:
-                cache[data] = attestation
+                cache[envelope.data] = attestation
             check_fresh(attestation, now_ms=now_ms, max_skew_ms=max_skew_ms)
         except RemoteProtocolError as exc:
             rejected.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=exc.reason))
@@ -166,7 +235,9 @@ def _verify(
     return verified, rejected
 
 
-def _commit(store: Store, verified: _Verified, items: list[ItemReport], *, now_ms: int) -> None:
+def _commit(
+    store: AttestationStore, verified: _Verified, items: list[ItemReport], *, now_ms: int
+) -> None:
     batch, rejected = verified
     try:
         outcomes = store.apply([attestation for _, attestation in batch], now_ms=now_ms)

@@ -16,7 +16,8 @@ Design notes:
   survives pruning, so that a pruned head still blocks older attestations
   (a revocation is a tombstone for ever, SPEC §5.2).
 - Indexes on heads only (partial indexes) serve the queries of the later
-  layers without paying for superseded rows.
+  layers without paying for superseded rows; the issuer index covers every
+  row, because relay quotas count superseded rows too.
 """
 
 from __future__ import annotations
@@ -67,6 +68,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX heads_by_thing ON attestations (thing)
             WHERE is_head = 1 AND thing IS NOT NULL""",
         "CREATE INDEX trust_edges ON attestations (scope) WHERE is_head = 1 AND kind = 1",
+    ),
+    # Version 3: every row by issuer, not only heads. The relay quota counts what
+    # an issuer has stored in any state; with a heads-only index that count was
+    # a scan of the whole table per issuer, so a farm of fresh identities made
+    # each admission cost O(store) (found by benchmarks/flood.py). The heads
+    # query uses the same index through its second column.
+    (
+        "CREATE INDEX by_issuer ON attestations (issuer_ref, is_head)",
+        "DROP INDEX heads_by_issuer",
     ),
 )
 LATEST_VERSION = len(MIGRATIONS)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from node.errors import StoreError
-from node.store.heads import Row, settle, settle_heads
+from node.store.heads import Row, plan_batch
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from node.store.schema import LATEST_VERSION, migrate
 from protocol.attestation import Attestation, AttestationId, decode_envelope
@@ -155,28 +155,12 @@ class Store:
     ) -> list[Outcome]:
         # Gossip mostly brings what we lack, so by default we skip looking ids
         # up: the UNIQUE index catches a stored one and `apply` retries with
-        # `probe`. Duplicates within the batch are caught here in either case.
-        known = self._existing_ids([a.id for a in attestations]) if probe else set()
-        candidates: list[Row | None] = []
-        for attestation in attestations:
-            fresh = attestation.id not in known
-            known.add(attestation.id)
-            candidates.append(Row(attestation) if fresh else None)
-        heads = self._slot_heads({row.slot_id for row in candidates if row is not None})
-        rows: list[Row] = []
-        outcomes: list[Outcome] = []
-        for row in candidates:
-            # A row equal to a remembered head is that head, re-sent (maybe after pruning).
-            if row is None or heads.get(row.slot_id) == row.key:
-                outcomes.append(Outcome.DUPLICATE)
-            else:
-                rows.append(row)
-                outcomes.append(Outcome.NEW)  # NEW or SUPERSEDED: settled below
-        demoted = settle_heads(rows, heads)
-        refs = self._intern([row.attestation for row in rows], new_refs)
-        self._write(rows, heads, demoted, refs, now_ms=now_ms)
-        settled = iter(rows)
-        return [settle(outcome, settled) for outcome in outcomes]
+        # `probe`. Duplicates within the batch are caught in either case.
+        stored = self._existing_ids([a.id for a in attestations]) if probe else set()
+        plan = plan_batch(attestations, stored=stored, load_heads=self._slot_heads)
+        refs = self._intern([row.attestation for row in plan.rows], new_refs)
+        self._write(plan.rows, plan.heads, plan.demoted, refs, now_ms=now_ms)
+        return plan.outcomes()
 
     def _intern(
         self, attestations: Sequence[Attestation], new_refs: dict[bytes, int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -104,19 +105,49 @@ def test_flow_caps_a_farm_behind_one_confused_member() -> None:
     assert len(farm_ids & flow) < len(farm) // 2  # flow: at most the confused member's capacity
 
 
-def test_fresh_identities_are_capped_all_together() -> None:
-    # Identities are free: a farm of fresh identities, one attestation each, passes any
-    # per-issuer quota; the total budget for unvouched issuers still holds.
-    me, friend = KEYS[0], KEYS[1]
+def _budget_of_30(me: IdentityKey, friend: IdentityKey) -> tuple[Store, RelayGate]:
+    """A store where `me` vouches for `friend`; unvouched issuers share 30 stored."""
     store = Store.open(":memory:")
     store.apply([trust(me, friend)], now_ms=T0)
     gate = RelayGate(
         anchors=[me.identity], policy=RelayPolicy(unvouched_quota=20, unvouched_total=30),
         wall_clock_ms=lambda: T0,
     )  # fmt: skip
+    return store, gate
+
+
+def test_fresh_identities_are_capped_all_together() -> None:
+    # Identities are free: a farm of fresh identities, one attestation each, passes any
+    # per-issuer quota; the total budget for unvouched issuers still holds.
+    me, friend = KEYS[0], KEYS[1]
+    store, gate = _budget_of_30(me, friend)
     farm = [IdentityKey.from_seed((5000 + n).to_bytes(32, "big")) for n in range(50)]
     report = ingest(store, [trust(k, friend).data for k in farm], now_ms=T0, admit=gate)
     assert report.counts[Outcome.NEW] == 30
     assert report.counts[Outcome.REJECTED] == 20
     vouched = ingest(store, [trust(friend, me, 7).data], now_ms=T0, admit=gate)
     assert vouched.items[0].outcome is Outcome.NEW  # members the node follows still pass
+
+
+def test_over_quota_issuers_are_refused_before_their_signatures_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from protocol.attestation import SignedEnvelope, verify_envelope
+
+    me, friend = KEYS[0], KEYS[1]
+    store, gate = _budget_of_30(me, friend)
+    farm = [IdentityKey.from_seed((7000 + n).to_bytes(32, "big")) for n in range(50)]
+    ingest(store, [trust(k, friend).data for k in farm[:30]], now_ms=T0, admit=gate)  # budget spent
+    checked: list[bytes] = []
+
+    def counting(envelope: SignedEnvelope) -> Attestation:
+        checked.append(envelope.data)
+        return verify_envelope(envelope)
+
+    monkeypatch.setattr("node.store.pipeline.verify_envelope", counting)
+    late = [trust(k, friend).data for k in farm[30:]]
+    report = ingest(store, [*late, trust(friend, me, 7).data], now_ms=T0, admit=gate)
+    assert [i.reason for i in report.items[:20]] == [Reason.QUOTA] * 20
+    assert report.items[20].outcome is Outcome.NEW
+    assert checked == [trust(friend, me, 7).data]  # only the vouched issuer's was checked
+    assert gate.refused == 20

@@ -283,7 +283,27 @@ def test_migration_upgrades_an_old_database(tmp_path: Path) -> None:
             )
         }
         assert "trust_edges" in indexes
+        assert "by_issuer" in indexes
+        assert "heads_by_issuer" not in indexes
         assert upgraded.integrity_check() == "ok"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        # the relay quota's count (any state) and the heads of an issuer
+        "SELECT count(*) FROM attestations WHERE issuer_ref = 1",
+        "SELECT envelope FROM attestations WHERE issuer_ref = 1 AND is_head = 1 AND kind != 4",
+        "SELECT envelope FROM attestations WHERE subject_ref = 1 AND is_head = 1",
+        "SELECT id FROM attestations WHERE id = x'00'",
+    ],
+)
+def test_per_item_queries_never_scan_the_table(query: str) -> None:
+    # A scan per issuer made a farm of fresh identities cost O(store) per admission.
+    with Store.open(":memory:") as store:
+        plan = " ".join(row[3] for row in store._connection.execute(f"EXPLAIN QUERY PLAN {query}"))
+    assert "USING" in plan, plan
+    assert "SCAN attestations" not in plan, plan
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:
@@ -314,18 +334,18 @@ def test_statements_other_than_trust_are_stored_and_queried() -> None:
 
 
 def test_known_bytes_skip_signature_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from protocol.attestation import decode_attestation
+    from protocol.attestation import SignedEnvelope, verify_envelope
 
     store = Store.open(":memory:")
     held, new = trust(1), trust(2, subject=2)
     ingest(store, [held.data], now_ms=NOW)
     calls: list[bytes] = []
 
-    def counting(data: bytes) -> Attestation:
-        calls.append(data)
-        return decode_attestation(data)
+    def counting(envelope: SignedEnvelope) -> Attestation:
+        calls.append(envelope.data)
+        return verify_envelope(envelope)
 
-    monkeypatch.setattr("node.store.pipeline.decode_attestation", counting)
+    monkeypatch.setattr("node.store.pipeline.verify_envelope", counting)
     forged = bytearray(held.data)
     forged[-1] ^= 1
     report = ingest(store, [held.data, new.data, bytes(forged)], now_ms=NOW)
