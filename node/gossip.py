@@ -30,7 +30,7 @@ from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
 from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
-from node.transport import SecureStream
+from node.transport import PeerStream
 from protocol.attestation import Attestation, AttestationId, attestation_id
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
@@ -126,7 +126,7 @@ class _Peer:
     once cannot deadlock on full windows. The outbox is bounded in bytes."""
 
     identity: IdentityId
-    stream: SecureStream
+    stream: PeerStream
     outbox_bytes: int = 0
     reconciler: Reconciler | None = None
     eager: bool = True  # push payloads to this peer (else announce ids: the push tree)
@@ -443,7 +443,7 @@ class GossipNode:
         dialler = self.identity if initiator else peer
         return dialler == min(self.identity, peer)
 
-    async def run_session(self, stream: SecureStream, *, initiator: bool) -> bool:
+    async def run_session(self, stream: PeerStream, *, initiator: bool) -> bool:
         """Serve one connection until it ends (True), or refuse it at once (False):
         a banned peer, or a second connection to a connected peer."""
         existing = self._peers.get(stream.peer)

@@ -21,7 +21,8 @@ DSN 2007):
   falls with each failed dial). Bans come from the gossip layer's policy
   table (`node.policy`): a banned identity's sessions are refused there.
 
-Inbound connections are served by `serve_secure` under its limits; both
+Inbound connections are served by `serve_secure` under its limits (or by the
+channel a simulation passes); both
 directions run the same gossip session, and an identity already connected is
 not dialled twice.
 """
@@ -38,7 +39,9 @@ from node.gossip import GossipNode
 from node.transport import (
     DEFAULT_LIMITS,
     HandshakeTimeoutError,
-    SecureStream,
+    OpenChannel,
+    PeerStream,
+    ServeChannel,
     TransportLimits,
     open_secure_stream,
     serve_secure,
@@ -85,7 +88,13 @@ class PeerManager:
         rng: random.Random,
         config: PeerManagerConfig = DEFAULT_CONFIG,
         limits: TransportLimits = DEFAULT_LIMITS,
+        open_channel: OpenChannel = open_secure_stream,
+        serve_channel: ServeChannel = serve_secure,
     ) -> None:
+        """`open_channel`/`serve_channel` make connections peer streams: the Noise
+        channel, except in the simulations' lighter mode (`simulations.plain`)."""
+        self._open_channel = open_channel
+        self._serve_channel = serve_channel
         self._gossip = gossip
         self._key = identity_key
         self._community = community
@@ -184,10 +193,10 @@ class PeerManager:
                 self._changed = trio.Event()
 
     async def _serve(self, listener: trio.abc.Listener[trio.abc.Stream]) -> None:
-        async def handler(stream: SecureStream) -> None:
+        async def handler(stream: PeerStream) -> None:
             await self._gossip.run_session(stream, initiator=False)
 
-        await serve_secure(
+        await self._serve_channel(
             listener, handler, community=self._community, identity_key=self._key,
             limits=self._limits,
         )  # fmt: skip
@@ -263,7 +272,7 @@ class PeerManager:
     async def _connect_once(self, address: str) -> str:
         try:
             raw = await self._dial(address)
-            stream = await open_secure_stream(
+            stream = await self._open_channel(
                 raw, role=Role.INITIATOR, community=self._community, identity_key=self._key,
                 timeout_s=self._limits.handshake_timeout_s,
             )  # fmt: skip

@@ -14,10 +14,12 @@ deadline raises `HandshakeTimeoutError`; transport failures stay trio's own.
 
 from __future__ import annotations
 
+import abc
 import operator
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import nacl.utils
 import trio
@@ -37,7 +39,10 @@ from protocol.identity import IdentityId, IdentityKey
 __all__ = [
     "DEFAULT_LIMITS",
     "HandshakeTimeoutError",
+    "OpenChannel",
+    "PeerStream",
     "SecureStream",
+    "ServeChannel",
     "TransportLimits",
     "new_static_key",
     "open_secure_stream",
@@ -86,7 +91,46 @@ class _ConflictDetector:
         self._held = False
 
 
-class SecureStream(trio.abc.Stream):
+class PeerStream(trio.abc.Stream):
+    """A byte stream to a community member whose identity (`peer`) the channel
+    established: what the gossip layer runs its sessions on."""
+
+    peer: IdentityId
+
+    @abc.abstractmethod
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Some bytes from the peer, or b"" once it closed (always `bytes`)."""
+
+
+class OpenChannel(Protocol):
+    """Turns a connection we made or accepted into a `PeerStream` (`open_secure_stream`)."""
+
+    async def __call__(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        role: Role,
+        community: Community,
+        identity_key: IdentityKey,
+        timeout_s: float = ...,
+    ) -> PeerStream: ...
+
+
+class ServeChannel(Protocol):
+    """Accepts connections and hands each `PeerStream` to `handler` (`serve_secure`)."""
+
+    async def __call__(
+        self,
+        listener: trio.abc.Listener[trio.abc.Stream],
+        handler: Callable[[PeerStream], Awaitable[None]],
+        *,
+        community: Community,
+        identity_key: IdentityKey,
+        limits: TransportLimits = ...,
+    ) -> None: ...
+
+
+class SecureStream(PeerStream):
     """An authenticated, encrypted byte stream to a peer whose identity we verified."""
 
     def __init__(

@@ -123,7 +123,7 @@ class Run:
 _NETWORK: dict[str, Value] = {
     "latency_min_ms": 20.0, "latency_max_ms": 120.0, "latency_shape": "uniform",
     "loss": 0.0, "bandwidth_kbps": 0.0, "max_active": 6, "bootstrap": 4, "resync_s": 30.0,
-    "store": "sqlite",
+    "store": "sqlite", "channel": "noise",
 }  # fmt: skip
 
 SCENARIOS: dict[str, Scenario] = {
@@ -182,6 +182,10 @@ def parse_params(scenario: Scenario, given: Mapping[str, str]) -> dict[str, Valu
             params[key] = kind(text)
         except ValueError:
             raise ValueError(f"{key}: expected {kind.__name__}, got {text!r}") from None
+    if _NETWORK.keys() <= params.keys():
+        from simulations.world import NetworkParameters  # heavy; run imports it anyway
+
+        NetworkParameters.from_params(params)  # refuses a bad choice (store, channel) early
     return params
 
 

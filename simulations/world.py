@@ -28,10 +28,12 @@ from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
 from node.simnet import LinkModel, SimNetwork
 from node.store import AttestationStore, MemoryStore, Store
+from node.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.channel import Community
 from protocol.identity import IdentityKey
 from protocol.statement import Statement
+from simulations.plain import open_plain_stream, serve_plain
 
 __all__ = ["T0", "Member", "NetworkParameters", "World"]
 
@@ -53,7 +55,14 @@ class NetworkParameters:
     bootstrap: int = 4
     resync_s: float = 30.0
     relay_quota: int | None = None  # None: no relay policy (store everything valid)
-    store: str = "sqlite"  # or "memory": the lighter mode for 10 000+ members
+    store: str = "sqlite"  # or "memory": with channel=plain, the lighter mode
+    channel: str = "noise"  # or "plain": no Noise (simulations.plain)
+
+    def __post_init__(self) -> None:
+        if self.store not in ("sqlite", "memory"):
+            raise ValueError(f"store must be sqlite or memory, not {self.store!r}")
+        if self.channel not in ("noise", "plain"):
+            raise ValueError(f"channel must be noise or plain, not {self.channel!r}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> NetworkParameters:
@@ -126,11 +135,20 @@ class Member:
                 max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
                 advertise=self.name, explore_interval_s=parameters.resync_s,
             ),
+            open_channel=_channel(parameters.channel)[0],
+            serve_channel=_channel(parameters.channel)[1],
         )  # fmt: skip
         for address in addresses:
             manager.add_address(address)
         nursery.start_soon(manager.run, net.listen(self.name))
         self.started = True
+
+
+def _channel(name: str) -> tuple[OpenChannel, ServeChannel]:
+    """How members connect: the daemon's Noise channel, or the lighter plain one."""
+    if name == "plain":
+        return open_plain_stream, serve_plain
+    return open_secure_stream, serve_secure
 
 
 class World:

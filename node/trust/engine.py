@@ -11,6 +11,7 @@ exactly (the scheduled exact recompute of the incremental scheme).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -86,6 +87,15 @@ class TrustEngine:
         self.fallback = fallback
         self._heads: dict[SlotId, Attestation] = {}
         self._walks: dict[str, RandomWalk] = {}
+        # Identities a chain of positive vouches (any context) reaches from the
+        # viewer, and every identity's trust heads. An edge whose issuer is not
+        # reached is *dormant*: no walk of this viewer can pass through it, so
+        # it is kept out of the walks until its issuer is reached (then
+        # replayed). A farm of identities that nobody reached vouches for
+        # costs a dictionary entry, not a node in every solve. Reached is
+        # never undone (a superset keeps every answer exact).
+        self._reached: set[IdentityId] = {viewer}
+        self._trust_slots: dict[IdentityId, set[SlotId]] = {}
         self.add(attestations)
 
     # -- input ------------------------------------------------------------------------
@@ -101,6 +111,7 @@ class TrustEngine:
             self._heads[slot_id] = attestation
             changed += 1
             if attestation.slot.kind is Kind.TRUST:
+                self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
         return changed
 
@@ -119,8 +130,49 @@ class TrustEngine:
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
             return  # a statement about oneself is valid but never an edge (graph.py drops it)
+        if issuer not in self._reached:
+            return  # dormant until a chain from the viewer reaches the issuer
         for context, walk in self._walks.items():
             walk.set_weight(issuer, subject, self._weight(issuer, subject, context))
+        if subject not in self._reached and self._vouches(issuer, subject):
+            self._reach_from(subject)
+
+    def _vouches(self, issuer: IdentityId, subject: IdentityId) -> bool:
+        """A current positive trust of `issuer` in `subject`, in any context."""
+        return any(
+            isinstance(s := h.statement, Trust) and s.subject == subject and s.value > 0
+            and is_current(h, now_ms=self.now_ms)
+            for slot_id in self._trust_slots.get(issuer, ())
+            if (h := self._heads[slot_id]).issuer == issuer
+        )  # fmt: skip
+
+    def _reach_from(self, start: IdentityId) -> None:
+        """`start` is now reached: wake its dormant edges, and on from there."""
+        pending = [start]
+        while pending:
+            node = pending.pop()
+            if node in self._reached:
+                continue
+            self._reached.add(node)
+            subjects = {
+                _identity(self._heads[slot_id].slot.subject)
+                for slot_id in self._trust_slots.get(node, ())
+            }
+            for subject in sorted(subjects - {node}):
+                for context, walk in self._walks.items():
+                    walk.set_weight(node, subject, self._weight(node, subject, context))
+                if subject not in self._reached and self._vouches(node, subject):
+                    pending.append(subject)
+
+    def known(self, identity: IdentityId) -> bool:
+        """Whether any current or past trust statement names `identity`."""
+        if identity in self._trust_slots or identity in self._reached:
+            return True
+        return any(
+            self._heads[slot_id].slot.subject == identity
+            for slots in self._trust_slots.values()
+            for slot_id in slots
+        )
 
     def _trust_value(self, issuer: IdentityId, subject: IdentityId, context: str) -> int | None:
         slot = Slot(issuer=issuer, kind=Kind.TRUST, subject=subject, scope=context)
@@ -141,12 +193,13 @@ class TrustEngine:
     def _current(self) -> Iterable[Attestation]:
         return (h for h in self._heads.values() if is_current(h, now_ms=self.now_ms))
 
-    def edges(self) -> list[Edge]:
-        """The current trust statements, in a stable order."""
+    def edges(self, *, reached_only: bool = False) -> list[Edge]:
+        """The current trust statements (of reached issuers only, if asked), in a stable order."""
         edges = [
             Edge(issuer=h.issuer, subject=s.subject, value=s.value, context=s.context)
             for h in self._current()
             if isinstance(s := h.statement, Trust)
+            and (not reached_only or h.issuer in self._reached)
         ]
         edges.sort(key=lambda e: (e.issuer, e.subject, e.context))
         return edges
@@ -158,8 +211,9 @@ class TrustEngine:
         walk = self._walks.get(context)
         if walk is None:
             graph = TrustGraph.from_edges(
-                self.edges(), context=context, identities=[self.viewer], fallback=self.fallback
-            )
+                self.edges(reached_only=True), context=context, identities=[self.viewer],
+                fallback=self.fallback,
+            )  # fmt: skip
             walk = RandomWalk(graph, self.viewer, self.walk_parameters)
             self._walks[context] = walk
         return walk
@@ -187,10 +241,13 @@ class TrustEngine:
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:
+            # Not in the walk: mentioned only by identities the viewer does not reach
+            # (no path), or by nobody at all.
+            why_not = WhyNot.NO_PATH if self.known(subject) else WhyNot.UNKNOWN
             return TrustExplanation(
                 subject=subject, context=context, score=0.0, reach=0.0, wall=0.0,
                 flag_penalty=0.0, flags=(), first_hops=(), paths=(), path_coverage=0.0,
-                why_not=WhyNot.UNKNOWN,
+                why_not=why_not,
             )  # fmt: skip
         return self._named(explain_node(walk, node, top_paths=top_paths), walk, subject, context)
 
@@ -270,13 +327,18 @@ class TrustEngine:
         """
         walk = self.walk(context)
         pairs: list[tuple[int, float]] = []
+        unreached = 0  # raters the viewer's walk does not even contain
         for head in self._current():
             statement = head.statement
             if (
                 isinstance(statement, Rate)
                 and statement.subject == subject
                 and statement.context == context
-                and (node := walk.node(head.issuer)) is not None
             ):
-                pairs.append((node, statement.value / 100.0))
-        return weighted_rating(walk, pairs, max_hops=max_hops)
+                node = walk.node(head.issuer)
+                if node is None:
+                    unreached += 1
+                else:
+                    pairs.append((node, statement.value / 100.0))
+        summary = weighted_rating(walk, pairs, max_hops=max_hops)
+        return dataclasses.replace(summary, ignored=summary.ignored + unreached)

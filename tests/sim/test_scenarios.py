@@ -42,6 +42,18 @@ def test_claims_hold(name: str) -> None:
     assert all(isinstance(e["value"], float) for e in result.figures.values())
 
 
+LIGHT = {"store": "memory", "channel": "plain"}
+
+
+@pytest.mark.parametrize("name", ["convergence", "partition", "churn", "flood", "join"])
+def test_claims_hold_in_the_lighter_mode(name: str) -> None:
+    nodes, params = SMALL[name]
+    result = run_scenario(name, nodes=nodes, seed=3, params={**params, **LIGHT})
+    assert result.claims_hold, [c for c in result.claims if not c["holds"]]
+    again = run_scenario(name, nodes=nodes, seed=3, params={**params, **LIGHT})
+    assert again.summary_figures() == result.summary_figures()
+
+
 def test_same_seed_same_figures_other_seed_other_figures() -> None:
     nodes, params = SMALL["convergence"]
     one = run_scenario("convergence", nodes=nodes, seed=5, params=params)
@@ -69,6 +81,10 @@ def test_parameters_are_checked_and_typed() -> None:
         parse_params(scenario, {"bursts": "7"})
     with pytest.raises(ValueError, match="burst: expected int"):
         parse_params(scenario, {"burst": "many"})
+    with pytest.raises(ValueError, match="store must be sqlite or memory"):
+        parse_params(scenario, {"store": "redis"})
+    with pytest.raises(ValueError, match="channel must be noise or plain"):
+        parse_params(scenario, {"channel": "tls"})
 
 
 def test_outputs_json_csv_plots_report(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -198,3 +199,27 @@ def test_a_self_vouch_arriving_later_is_ignored_not_a_crash() -> None:
     for key in (viewer, other):
         engine.add([vouch(key, key, NOW + 1)])
     assert engine.score(other.identity) == before
+
+
+def test_identities_nobody_reached_stay_out_of_the_walk_until_reached() -> None:
+    # A farm vouching for the viewer and for itself: no walk from the viewer can
+    # enter it, so it must cost no node in the walks (a flood of fresh identities).
+    farm = [IdentityKey.from_seed((900 + n).to_bytes(32, "big")) for n in range(40)]
+    farm_edges = [trust(f, ME, 100) for f in farm]
+    farm_edges += [trust(a, b, 90) for a, b in itertools.pairwise(farm)]
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=[*_community(), *farm_edges])
+    walk = engine.walk()
+    assert all(walk.node(f.identity) is None for f in farm)
+    assert len(walk.identities) <= len(KEYS)
+    assert engine.score(farm[3].identity) == 0.0
+    assert engine.explain(farm[3].identity).why_not is WhyNot.NO_PATH
+    assert engine.explain(IdentityKey.from_seed(bytes(32)).identity).why_not is WhyNot.UNKNOWN
+
+    door = trust(ANN, farm[0], 100)  # a reached member vouches for the farm's first
+    engine.add([door])
+    whole = TrustEngine(ME.identity, now_ms=NOW, attestations=[door, *farm_edges, *_community()])
+    assert engine.score(farm[5].identity) > 0.0  # the chain behind the door woke up
+    for member in [*farm[:8], *KEYS]:
+        assert engine.score(member.identity) == pytest.approx(
+            whole.score(member.identity), rel=1e-3, abs=1e-9
+        )
