@@ -14,6 +14,7 @@ rolled back and acknowledged nothing.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,14 @@ _INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind, 
     superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _IDENTITY_CACHE_SIZE = 200_000
 _SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
+
+
+def _hint(location: str) -> str:
+    """Why SQLite may have refused, when the folder says so (its own message is terse)."""
+    folder = Path(location).parent
+    if location != ":memory:" and folder.is_dir() and not os.access(folder, os.W_OK):
+        return " (its folder is read-only: a store needs to write beside the file)"
+    return ""
 
 
 class Store:
@@ -81,7 +90,7 @@ class Store:
             migrate(connection, target=LATEST_VERSION)
         except (sqlite3.Error, ValueError) as exc:
             connection.close()
-            raise StoreError(f"cannot use store {location}: {exc}") from exc
+            raise StoreError(f"cannot use store {location}: {exc}{_hint(location)}") from exc
         return cls(connection, location)
 
     def close(self) -> None:
