@@ -76,9 +76,10 @@ class Daemon:
     """A `trustnode run` subprocess and an HTTP client for its API."""
 
     def __init__(self, folder: Path) -> None:
+        self.log = folder / "daemon.log"
         self.process = subprocess.Popen(  # noqa: S603  # our own CLI
             [*COMMAND, "--data-dir", str(folder), "run"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
         ready = self.process.stdout.readline()
@@ -107,6 +108,11 @@ class Daemon:
 
     def stop(self) -> None:
         self.api.close()
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace").splitlines()[-30:]
+            print(f"the daemon at {self.log.parent.name} exited ({self.process.returncode}):")
+            print("\n".join(tail))
+            return
         self.process.terminate()
         self.process.wait(timeout=60)
 

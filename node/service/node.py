@@ -93,10 +93,15 @@ class Node:
         key: IdentityKey,
         store: Store,
         wall_clock_ms: Callable[[], int],
+        reader: Store | None = None,
     ) -> None:
         self.config = config
         self._key = key
         self._store = ThreadedStore(store)
+        # Queries read through a second connection: in WAL mode readers never wait
+        # for the writer, so the API keeps answering while a peer's big batch
+        # (signature checks, commit) holds the write connection.
+        self._reader = ThreadedStore(reader) if reader is not None else self._store
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
         self._gate = RelayGate(
@@ -223,7 +228,7 @@ class Node:
                 after = (batch[-1][0], bytes(batch[-1][1]))
             return envelopes
 
-        return await self._store.run(everything)
+        return await self._reader.run(everything)
 
     def invite(self, *, expires_in_s: int | None = 7 * 86_400, single_use: bool = False) -> str:
         """A signed invite code to this community that bootstraps from this node."""
@@ -251,14 +256,14 @@ class Node:
         if (issuer is None) == (subject is None):
             raise RequestError("bad_value", "give exactly one of issuer and subject")
         if issuer is not None:
-            return await self._store.run(lambda s: s.current_by_issuer(issuer, now_ms=now))
+            return await self._reader.run(lambda s: s.current_by_issuer(issuer, now_ms=now))
         assert subject is not None
-        return await self._store.run(lambda s: s.current_about(subject, now_ms=now))
+        return await self._reader.run(lambda s: s.current_about(subject, now_ms=now))
 
     async def holds(self, attestation_id: bytes) -> bool:
         """Whether this node's store holds the attestation with this id."""
         wanted = AttestationId(attestation_id)
-        return await self._store.run(lambda s: s.contains(wanted))
+        return await self._reader.run(lambda s: s.contains(wanted))
 
     async def changes(self, *, cursor: int = 0) -> AsyncGenerator[Change, None]:
         """Everything stored after `cursor`, then each new arrival, forever.
@@ -267,7 +272,7 @@ class Node:
         """
         while True:
             signal = self.gossip.stored_signal
-            batch = await self._store.run(functools.partial(_changes_after, cursor))
+            batch = await self._reader.run(functools.partial(_changes_after, cursor))
             for change in batch:
                 yield change
             if batch:
@@ -281,7 +286,7 @@ class Node:
         """Catch the engine up with the store, then answer in a worker thread."""
         async with self._engine_lock:
             engine = self._engine
-            self._cursor = await self._store.run(
+            self._cursor = await self._reader.run(
                 lambda s: follow_feed(engine, s, cursor=self._cursor)
             )
             now = self._clock()
@@ -353,7 +358,7 @@ class Node:
 
     async def status(self) -> NodeStatus:
         """Counts and ages for `trustnode status`, the API and the metrics."""
-        statistics = await self._store.run(lambda s: s.statistics())
+        statistics = await self._reader.run(lambda s: s.statistics())
         now = trio.current_time()
         synced = max(self.gossip.last_sync_at.values(), default=None)
         manager = self.peer_manager
@@ -381,7 +386,7 @@ class Node:
         """Wait until the store holds at least `count` attestations (tests, demos)."""
         while True:
             signal = self.gossip.stored_signal
-            statistics = await self._store.run(lambda s: s.statistics())
+            statistics = await self._reader.run(lambda s: s.statistics())
             if statistics.attestations >= count:
                 return
             with trio.move_on_after(poll_s):
@@ -419,10 +424,15 @@ def _changes_after(cursor: int, store: Store) -> list[Change]:
 
 
 @contextmanager
-def _opened_store(data: DataDir) -> Iterator[Store]:
+def _opened_store(data: DataDir) -> Iterator[tuple[Store, Store]]:
+    """The store's write connection and a second one for queries."""
     store = data.open_store()
     try:
-        yield store
+        reader = data.open_store()
+        try:
+            yield store, reader
+        finally:
+            reader.close()
     finally:
         store.close()
 
@@ -450,8 +460,8 @@ async def open_node(
     """
     data = DataDir.open(config.data_dir)
     key = data.load_or_create_key(passphrase=passphrase)
-    with _opened_store(data) as store:
-        node = Node(config, key=key, store=store, wall_clock_ms=wall_clock_ms)
+    with _opened_store(data) as (store, reader):
+        node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
         try:
             async with trio.open_nursery() as nursery:
                 if network:

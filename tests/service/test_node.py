@@ -193,3 +193,17 @@ async def test_clock_jumps_do_not_break_supersession_or_answers(tmp_path: Path) 
         assert await ann.score(bob) == low
         third = await ann.trust(bob, 50)
         assert [a.id for a in await ann.attestations(issuer=ann.identity)] == [third.id]
+
+
+async def test_queries_do_not_wait_for_the_writer(tmp_path: Path) -> None:
+    # A peer's big batch holds the write connection for a while (signature checks,
+    # commit); queries read through their own connection and answer meanwhile.
+    async with open_node(config(tmp_path, "ann"), network=False) as ann:
+        friend = IdentityKey.generate().identity
+        made = await ann.trust(friend, 70)
+        async with ann._store._lock:  # the writer is busy
+            with trio.fail_after(5):
+                assert (await ann.status()).attestations == 1
+                assert await ann.holds(made.id)
+                assert await ann.score(friend) > 0
+                assert len(await ann.export()) == 1
