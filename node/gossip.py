@@ -62,6 +62,7 @@ log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
 _MAX_SEEN = 200_000
+_INGEST_PART = 200  # envelopes per store call when a peer pushes many
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
@@ -538,13 +539,22 @@ class GossipNode:
                 if not peer.dialled:
                     await self._share_peers(peer)  # the dialler shuffles; we answer
         elif isinstance(message, Push):
-            report = await self._ingest(message.envelopes, source=peer.identity)
-            reasons = [i.reason for i in report.items if i.reason is not None]
-            reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
-            if reason is not None and PEER_POLICY[reason] is not Action.DROP:
-                # The valid part was kept; the peer answers for the rest (node/policy).
-                raise RemoteProtocolError(reason, "peer pushed a refused attestation")
+            await self._on_push(peer, message.envelopes)
         # hello and error carry nothing we act on yet
+
+    async def _on_push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
+        # A full push (1000 envelopes) holds the store for a while: take it in
+        # parts, so our own writes and other peers' batches wait for one part.
+        reasons: list[Reason] = []
+        for start in range(0, len(envelopes), _INGEST_PART):
+            report = await self._ingest(
+                envelopes[start : start + _INGEST_PART], source=peer.identity
+            )
+            reasons += [i.reason for i in report.items if i.reason is not None]
+        reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
+        if reason is not None and PEER_POLICY[reason] is not Action.DROP:
+            # The valid part was kept; the peer answers for the rest (node/policy).
+            raise RemoteProtocolError(reason, "peer pushed a refused attestation")
 
     async def _on_sync(self, peer: _Peer, payload: bytes | None) -> None:
         if payload is None:
