@@ -83,6 +83,18 @@ async def _forged_push(stream: SecureStream) -> None:
     await stream.send_all(encode_message(Push(envelopes=(bytes(envelope),))))
 
 
+async def _non_canonical_push(stream: SecureStream) -> None:
+    someone = IdentityKey.generate()
+    body = AttestationBody(issuer=someone.identity, issued_at_ms=1_800_000_000_000,
+                           statement=Trust(subject=someone.identity, value=1))  # fmt: skip
+    envelope = sign_attestation(body, someone).data
+    # The same values, but the version written as a one-byte uint (0xcc 0x01) where
+    # canonical msgpack uses the fixint 0x01: valid msgpack, not our encoding.
+    assert envelope[0] == 0x92 and 0x90 <= envelope[1] <= 0x9F and envelope[2] == 0x01  # noqa: PT018
+    stretched = envelope[:2] + bytes([0xCC, 0x01]) + envelope[3:]
+    await stream.send_all(encode_message(Push(envelopes=(stretched,))))
+
+
 async def _oversized(stream: SecureStream) -> None:
     await stream.send_all((64 * 1024 * 1024).to_bytes(4, "big") + bytes(4096))
 
@@ -107,6 +119,7 @@ ATTACKS: dict[str, tuple[Callable[[SecureStream], Awaitable[None]], bool]] = {
     "garbage bytes": (_garbage, False),
     "forged signature": (_forged_push, True),
     "oversized frame": (_oversized, False),
+    "non-canonical envelope": (_non_canonical_push, True),
     "endless sync session": (_endless_sync, False),
 }
 
