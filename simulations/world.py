@@ -38,7 +38,6 @@ from simulations.plain import open_plain_stream, serve_plain
 __all__ = ["T0", "Member", "NetworkParameters", "World"]
 
 T0 = 1_700_000_000_000
-START_GAP_S = 0.05
 COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
 
 
@@ -55,6 +54,7 @@ class NetworkParameters:
     bootstrap: int = 4
     resync_s: float = 30.0
     relay_quota: int | None = None  # None: no relay policy (store everything valid)
+    join_gap_s: float = 0.05  # members join one after another, as people do
     store: str = "sqlite"  # or "memory": with channel=plain, the lighter mode
     channel: str = "noise"  # or "plain": no Noise (simulations.plain)
 
@@ -187,7 +187,7 @@ class World:
             others = [m.name for m in self.members if m is not member and m.up and m.started]
             count = min(self.parameters.bootstrap, len(others))
             await member.start(nursery, self.rng.sample(others, count))
-            await trio.sleep(START_GAP_S)  # members join one after another, as people do
+            await trio.sleep(self.parameters.join_gap_s)
 
     @property
     def live(self) -> list[Member]:
