@@ -128,6 +128,7 @@ class Member:
             return await net.connect(self.name, address)
 
         parameters = self._world.parameters
+        open_channel, serve_channel = _channel(parameters.channel)
         manager = PeerManager(
             gossip=self.gossip, identity_key=self.key, community=COMMUNITY, dial=dial,
             rng=random.Random(self._world.seed * 7919 + self.index),
@@ -135,8 +136,8 @@ class Member:
                 max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
                 advertise=self.name, explore_interval_s=parameters.resync_s,
             ),
-            open_channel=_channel(parameters.channel)[0],
-            serve_channel=_channel(parameters.channel)[1],
+            open_channel=open_channel,
+            serve_channel=serve_channel,
         )  # fmt: skip
         for address in addresses:
             manager.add_address(address)

@@ -92,8 +92,8 @@ class Node:
         *,
         key: IdentityKey,
         store: Store,
+        reader: Store,
         wall_clock_ms: Callable[[], int],
-        reader: Store | None = None,
     ) -> None:
         self.config = config
         self._key = key
@@ -101,7 +101,7 @@ class Node:
         # Queries read through a second connection: in WAL mode readers never wait
         # for the writer, so the API keeps answering while a peer's big batch
         # (signature checks, commit) holds the write connection.
-        self._reader = ThreadedStore(reader) if reader is not None else self._store
+        self._reader = ThreadedStore(reader)
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
         self._gate = RelayGate(

@@ -25,8 +25,6 @@ from protocol.statement import Kind, SlotId, Subject, Trust
 
 __all__ = ["MemoryStore"]
 
-_REVOKE = Kind.REVOKE
-
 
 @dataclass(slots=True)
 class _Held:
@@ -38,7 +36,7 @@ class _Held:
         expires = self.attestation.expires_at_ms
         return (
             self.is_head
-            and self.attestation.kind is not _REVOKE
+            and self.attestation.kind is not Kind.REVOKE
             and (expires is None or expires > now_ms)
         )
 
@@ -53,15 +51,6 @@ class MemoryStore:
         self._feed: list[bytes] = []  # ids in arrival order; seq = position + 1
         self._by_issuer: dict[bytes, list[bytes]] = {}
         self._about: dict[bytes | str, list[bytes]] = {}
-
-    def close(self) -> None:
-        """Nothing to release; here for the `Store` interface."""
-
-    def __enter__(self) -> MemoryStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- the write path -------------------------------------------------
 

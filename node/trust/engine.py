@@ -139,11 +139,11 @@ class TrustEngine:
 
     def _vouches(self, issuer: IdentityId, subject: IdentityId) -> bool:
         """A current positive trust of `issuer` in `subject`, in any context."""
+        heads = (self._heads[slot_id] for slot_id in self._trust_slots.get(issuer, ()))
         return any(
             isinstance(s := h.statement, Trust) and s.subject == subject and s.value > 0
             and is_current(h, now_ms=self.now_ms)
-            for slot_id in self._trust_slots.get(issuer, ())
-            if (h := self._heads[slot_id]).issuer == issuer
+            for h in heads
         )  # fmt: skip
 
     def _reach_from(self, start: IdentityId) -> None:
