@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -40,7 +41,9 @@ from protocol.wire import (
     MAX_PEER_ADDRESSES,
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
+    Deliver,
     ErrorMessage,
+    Graft,
     Hello,
     IHave,
     Message,
@@ -58,6 +61,10 @@ __all__ = ["GossipNode", "InlineStore", "PeerExchange", "StoreAccess", "Threaded
 T = TypeVar("T")
 S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
+# What we say in hello (SPEC §9.2): `graft` and `deliver` = we understand wire
+# types 9 and 10. A peer that does not say them gets `want` for grafts and
+# `push` for answers, as before.
+CAPABILITIES = ("push", "sync-v1", "graft", "deliver")
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
@@ -137,6 +144,8 @@ class _Peer:
     pending_push: list[bytes] = field(default_factory=list)
     pending_ihave: list[bytes] = field(default_factory=list)
     flush_scheduled: bool = False
+    grafts: bool = False  # it said `graft` in its hello (else a graft is a `want`)
+    delivers: bool = False  # it said `deliver` (else answers travel as `push`)
     last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
@@ -236,13 +245,14 @@ class GossipNode:
         admit: Admission | None = None,
         resync_interval_s: float = 60.0,
         max_sync_rounds: int = 64,
-        graft_timeout_s: float = 0.25,
+        graft_timeout_s: float = 1.0,
         max_receive_bytes_per_s: float = 4 * 1024 * 1024,
         receive_burst_bytes: float = 2 * 1024 * 1024,
         identity: IdentityId | None = None,
         coalesce_s: float = 0.01,
         min_session_interval_s: float = 1.0,
         announce_delay_s: float = 0.1,
+        lazy_fanout: int = 2,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
@@ -250,6 +260,10 @@ class GossipNode:
         self.coalesce_s = coalesce_s
         self._min_session_interval_s = min_session_interval_s
         self.announce_delay_s = announce_delay_s
+        self.lazy_fanout = lazy_fanout
+        # Which lazy peers hear of a batch; seeded by our identity so that a
+        # simulation repeats (the choice protects nothing).
+        self._rng = random.Random(bytes(identity) if identity is not None else None)  # noqa: S311
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
         self._graft_timeout_s = graft_timeout_s
@@ -263,13 +277,16 @@ class GossipNode:
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self.store_errors = 0  # sessions ended because our store refused a write
+        self.grafts_sent = 0  # links we asked back into the push tree
         self.stored_from_peers = 0
         self.payload_copies_received = 0
         self.payload_bytes_received = 0
         self.announcements_received = 0
         self._progress = trio.Event()
         self._stored = trio.Event()
-        self._seen: dict[bytes, None] = {}  # recently stored ids, oldest first (see _ingest)
+        # Recently stored ids, oldest first (see _ingest), and whether each came
+        # through the push tree (forwarded, or our own) rather than on request.
+        self._seen: dict[bytes, bool] = {}
         # Called with the ids of each stored batch (simulations record arrival times).
         self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
@@ -318,9 +335,20 @@ class GossipNode:
         return self._stored
 
     async def _ingest(
-        self, envelopes: Sequence[bytes], *, source: IdentityId | None, now_ms: int | None = None
+        self,
+        envelopes: Sequence[bytes],
+        *,
+        source: IdentityId | None,
+        now_ms: int | None = None,
+        forwarded: bool = False,
     ) -> IngestReport:
-        """Store what verifies and forward what is new."""
+        """Store what verifies and forward what is new.
+
+        Only copies that `source` `forwarded` in the push tree count towards
+        pruning that link: answers to our requests and sync records may well
+        be copies (they were in flight when we asked) without the link being
+        redundant in the tree.
+        """
         now_ms = self._wall_clock_ms() if now_ms is None else now_ms
         # Our own attestations always stay; what peers bring passes the relay policy.
         admit = self._admit if source is not None else None
@@ -328,6 +356,9 @@ class GossipNode:
         # from memory, and let the store see only the rest.
         arrived = [attestation_id(e) for e in envelopes]
         unseen = [n for n, i in enumerate(arrived) if i not in self._seen]
+        # Copies of what came on request (a sync, a graft) say nothing about this
+        # link: it may be the tree's and simply slower than the request was.
+        off_tree = sum(1 for i in arrived if self._seen.get(i) is False)
         part = [envelopes[n] for n in unseen]
         stored = await self._store.run(
             lambda store: ingest(
@@ -340,7 +371,7 @@ class GossipNode:
             ItemReport(index=unseen[i.index], outcome=i.outcome, id=i.id, reason=i.reason)
             for i in stored.items
         ))  # fmt: skip
-        self._remember_seen(report)
+        self._remember_seen(report, tree=forwarded or source is None)
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if report.stored_ids:
             if self.stored_hook is not None:
@@ -354,23 +385,43 @@ class GossipNode:
             self.payload_bytes_received += sum(len(e) for e in envelopes)
             self._progress.set()
             self._progress = trio.Event()
-            copies = len(envelopes) - len(unseen) + report.counts[Outcome.DUPLICATE]
-            await self._maybe_prune(source, copies=copies, total=len(envelopes))
+            copies = len(envelopes) - len(unseen) - off_tree + report.counts[Outcome.DUPLICATE]
+            if forwarded:
+                await self._maybe_prune(source, copies=copies, total=len(envelopes) - off_tree)
         if fresh:
             ids = [bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id]
-            for peer in list(self._peers.values()):
-                if peer.identity == source:
-                    continue
-                if peer.eager:
-                    peer.pending_push += fresh
-                else:
-                    peer.pending_ihave += ids
-                if not peer.flush_scheduled and peer.nursery is not None:
-                    peer.flush_scheduled = True
-                    # A session that is ending has closed its nursery: it is owed nothing.
-                    with contextlib.suppress(RuntimeError):
-                        peer.nursery.start_soon(self._flush, peer)
+            self._forward(fresh, ids, source=source)
         return report
+
+    def _forward(self, fresh: list[bytes], ids: list[bytes], *, source: IdentityId | None) -> None:
+        """Owe new envelopes to the eager peers and their ids to a few lazy ones.
+
+        Plumtree announces to every lazy peer; we announce each batch to
+        `lazy_fanout` of them, chosen at random. A member cut off from the
+        tree still hears of it from several neighbours (each of its lazy
+        peers picks it with probability about lazy_fanout / degree), and
+        anti-entropy backs that up; announcing to all cost more bytes than
+        the payloads themselves (about 10 ids of 34 bytes per member and
+        attestation among 200 simulated members).
+        """
+        others = [p for p in self._peers.values() if p.identity != source]
+        lazy = [p for p in others if not p.eager]
+        if len(lazy) > self.lazy_fanout:
+            announced = {id(p) for p in self._rng.sample(lazy, self.lazy_fanout)}
+        else:
+            announced = {id(p) for p in lazy}
+        for peer in others:
+            if peer.eager:
+                peer.pending_push += fresh
+            elif id(peer) in announced:
+                peer.pending_ihave += ids
+            else:
+                continue
+            if not peer.flush_scheduled and peer.nursery is not None:
+                peer.flush_scheduled = True
+                # A session that is ending has closed its nursery: it is owed nothing.
+                with contextlib.suppress(RuntimeError):
+                    peer.nursery.start_soon(self._flush, peer)
 
     async def _flush(self, peer: _Peer) -> None:
         """Forward what accumulated for `peer` during `coalesce_s`: a burst of
@@ -390,9 +441,11 @@ class GossipNode:
     async def _maybe_prune(self, source: IdentityId, *, copies: int, total: int) -> None:
         """Plumtree's PRUNE: a push that brought mostly copies makes that link lazy."""
         peer = self._peers.get(source)
-        if peer is None or not peer.eager or not total:
+        if peer is None or total <= 0:
             return
         if 2 * copies > total:  # mostly copies: with batched pushes, the majority
+            # Even when we are lazy to it already: a PRUNE and a GRAFT that crossed
+            # leave it eager to us alone, and only a PRUNE ends its copies.
             peer.eager = False
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(Prune())
@@ -403,11 +456,13 @@ class GossipNode:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(IHave(ids=chunk))
 
-    def _remember_seen(self, report: IngestReport) -> None:
+    def _remember_seen(self, report: IngestReport, *, tree: bool) -> None:
         """Ids the store holds now (bounded: the oldest half goes when full)."""
         for item in report.items:
             if item.id is not None and item.outcome is not Outcome.REJECTED:
-                self._seen[bytes(item.id)] = None
+                # Held before (a duplicate) counts as the tree's: a forwarded copy of
+                # something old is redundancy on that link.
+                self._seen[bytes(item.id)] = tree or item.outcome is Outcome.DUPLICATE
         if len(self._seen) > _MAX_SEEN:
             for old in list(self._seen)[: _MAX_SEEN // 2]:
                 del self._seen[old]
@@ -420,18 +475,31 @@ class GossipNode:
             peer.nursery.start_soon(self._graft_later, peer, lacking)
 
     async def _graft_later(self, peer: _Peer, ids: list[bytes]) -> None:
-        """If an announced attestation has not arrived eagerly by now, pull it (GRAFT)."""
+        """If an announced attestation has not arrived through the tree by now, GRAFT.
+
+        Arrived on request instead (a sync session was quicker) counts as not
+        arrived: the tree is cut above us all the same, and without a graft
+        anti-entropy would keep feeding our part of it for ever.
+        """
         await trio.sleep(self._graft_timeout_s)
         lacking = await self._store.run(_lacking(ids))
-        if lacking:
-            peer.eager = True
-            await peer.send(Want(ids=tuple(lacking)))
+        off_tree = [i for i in ids if self._seen.get(i) is False]
+        if not lacking and not off_tree:
+            return
+        for identifier in off_tree:
+            self._seen[identifier] = True  # one graft per attestation, not one per announcer
+        peer.eager = True
+        wanted = tuple(lacking or off_tree[:1])
+        self.grafts_sent += 1
+        await peer.send(Graft(ids=wanted) if peer.grafts else Want(ids=wanted))
 
-    async def _push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
+    async def _push(self, peer: _Peer, envelopes: Sequence[bytes], *, answer: bool = False) -> None:
+        """Send envelopes: forwarded in the push tree, or as an `answer` to a request."""
+        kind = Deliver if answer and peer.delivers else Push
         for start in range(0, len(envelopes), MAX_PUSH_ENVELOPES):
             chunk = tuple(envelopes[start : start + MAX_PUSH_ENVELOPES])
             try:
-                await peer.send(Push(envelopes=chunk))
+                await peer.send(kind(envelopes=chunk))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # that session is ending; it cleans up after itself
 
@@ -444,26 +512,46 @@ class GossipNode:
         dialler = self.identity if initiator else peer
         return dialler == min(self.identity, peer)
 
-    async def run_session(self, stream: PeerStream, *, initiator: bool) -> bool:
-        """Serve one connection until it ends (True), or refuse it at once (False):
-        a banned peer, or a second connection to a connected peer."""
+    def _admit_session(self, stream: PeerStream, *, initiator: bool, lazy: bool) -> _Peer | None:
+        """The new session's peer, replacing an older connection to it; None to refuse."""
         existing = self._peers.get(stream.peer)
         if self.bans.is_banned(stream.peer) or (
             existing is not None
             and not self._keeps_new_connection(stream.peer, initiator=initiator)
         ):
-            await trio.aclose_forcefully(stream)
-            return False
+            return None
         if existing is not None and existing.nursery is not None:
             existing.nursery.cancel_scope.cancel()  # it ends; this one replaces it
-        peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator)
+        # A replacement carries on the link's place in the push tree (cutting a
+        # tree link, or closing a cycle, would cost grafts or duplicates).
+        eager = existing.eager if existing is not None else not lazy
+        peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator, eager=eager)
         self._peers[peer.identity] = peer
+        return peer
+
+    async def run_session(self, stream: PeerStream, *, initiator: bool, lazy: bool = False) -> bool:
+        """Serve one connection until it ends (True), or refuse it at once (False):
+        a banned peer, or a second connection to a connected peer.
+
+        `lazy` opens the link outside the push tree: both sides only announce
+        over it (we send PRUNE at once) until a GRAFT makes it eager. The peer
+        manager opens its exploring links so: an eager new link would close a
+        cycle in the tree, and every attestation would then cost duplicates
+        until prunes settle it again.
+        """
+        peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
+        if peer is None:
+            await trio.aclose_forcefully(stream)
+            return False
+        lazy = not peer.eager
         log.info("session with %s started", peer.identity.hex()[:16])
         try:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
-                await peer.send(Hello(capabilities=("push", "sync-v1"), agent=AGENT))
+                await peer.send(Hello(capabilities=CAPABILITIES, agent=AGENT))
+                if lazy:
+                    await peer.send(Prune())
                 if initiator:
                     await self._share_peers(peer)
                 if initiator:
@@ -525,30 +613,37 @@ class GossipNode:
     async def _handle(self, peer: _Peer, message: Message) -> None:
         if isinstance(message, Sync):
             await self._on_sync(peer, message.payload)
-        elif isinstance(message, Want):
-            peer.eager = True  # a pull is also Plumtree's GRAFT: repair the tree
-            envelopes = await self._store.run(_envelopes(message.ids))
-            await self._push(peer, envelopes)
+        elif isinstance(message, Want | Graft):
+            if isinstance(message, Graft):
+                peer.eager = True  # Plumtree's GRAFT: the link rejoins the push tree
+            # else a fetch only (anti-entropy, or a peer without `graft`): the tree stays
+            await self._push(peer, await self._store.run(_envelopes(message.ids)), answer=True)
         elif isinstance(message, IHave):
             await self._on_ihave(peer, message.ids)
         elif isinstance(message, Prune):
             peer.eager = False
         elif isinstance(message, Peers):
-            if self.exchange is not None:
-                self.exchange.learn(message.addresses, source=peer.identity)
-                if not peer.dialled:
-                    await self._share_peers(peer)  # the dialler shuffles; we answer
-        elif isinstance(message, Push):
-            await self._on_push(peer, message.envelopes)
-        # hello and error carry nothing we act on yet
+            await self._on_peers(peer, message.addresses)
+        elif isinstance(message, Push | Deliver):
+            await self._on_push(peer, message.envelopes, forwarded=isinstance(message, Push))
+        elif isinstance(message, Hello):
+            peer.grafts = "graft" in message.capabilities
+            peer.delivers = "deliver" in message.capabilities
+        # error carries nothing we act on
 
-    async def _on_push(self, peer: _Peer, envelopes: Sequence[bytes]) -> None:
+    async def _on_peers(self, peer: _Peer, addresses: tuple[str, ...]) -> None:
+        if self.exchange is not None:
+            self.exchange.learn(addresses, source=peer.identity)
+            if not peer.dialled:
+                await self._share_peers(peer)  # the dialler shuffles; we answer
+
+    async def _on_push(self, peer: _Peer, envelopes: Sequence[bytes], *, forwarded: bool) -> None:
         # A full push (1000 envelopes) holds the store for a while: take it in
         # parts, so our own writes and other peers' batches wait for one part.
         reasons: list[Reason] = []
         for start in range(0, len(envelopes), _INGEST_PART):
             report = await self._ingest(
-                envelopes[start : start + _INGEST_PART], source=peer.identity
+                envelopes[start : start + _INGEST_PART], source=peer.identity, forwarded=forwarded
             )
             reasons += [i.reason for i in report.items if i.reason is not None]
         reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
@@ -575,7 +670,7 @@ class GossipNode:
         if peer.reconciler.have:
             # We answered the peer's id lists by sending the records themselves.
             owed, peer.reconciler.have = sorted(peer.reconciler.have), set()
-            await self._push(peer, await self._store.run(_envelopes(owed)))
+            await self._push(peer, await self._store.run(_envelopes(owed)), answer=True)
         if reply is None:
             await self._send_wants(peer)
 

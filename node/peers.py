@@ -107,6 +107,7 @@ class PeerManager:
         self.scores: dict[str, int] = {}
         self._identities: dict[str, IdentityId] = {}  # address -> who answered there last
         self._sessions: dict[str, trio.CancelScope] = {}  # address -> the session we dialled
+        self._explored: set[str] = set()  # active addresses `_explore` added: dialled lazy
         self._changed = trio.Event()
         self.dial_failures = 0
         self.replacements = 0
@@ -214,6 +215,13 @@ class PeerManager:
         Keeps the overlay mixing, and heals partitions: after a split, each
         side's active views fill with its own members, and only a passive
         address from the other side, tried again, reconnects them.
+
+        It leaves the push tree alone: the link it drops is a lazy one when
+        there is one (dropping a tree link cuts the tree until a graft repairs
+        it), and the link it opens starts lazy (an eager one would close a
+        cycle). Swapping tree links every interval kept the tree re-forming:
+        1.3-1.6 payload copies per node and attestation among 200 simulated
+        members instead of 1.00.
         """
         while True:
             spread = self._rng.uniform(0.5, 1.5)
@@ -223,13 +231,20 @@ class PeerManager:
             chosen = self._rng.choice(sorted(self._passive))
             del self._passive[chosen]
             if len(self._active) >= self._config.max_active:
-                dropped = self._rng.choice(self._active)
+                dropped = self._rng.choice(self._lazy_active() or self._active)
                 self._active.remove(dropped)  # its task ends at its next turn
+                self._explored.discard(dropped)
                 self._remember(dropped, source=None)
                 if (session := self._sessions.get(dropped)) is not None:
                     session.cancel()  # close the link we dialled (HyParView's DISCONNECT)
             self._active.append(chosen)
+            self._explored.add(chosen)
             self._changed.set()
+
+    def _lazy_active(self) -> list[str]:
+        """Active addresses whose connection is outside the push tree (lazy both ways)."""
+        lazy = {identity for identity, _, eager in self._gossip.describe_peers() if not eager}
+        return [a for a in self._active if self._identities.get(a) in lazy]
 
     async def _keep(self, address: str, running: set[str]) -> None:
         """Stay connected to `address` until it is replaced: dial, run, back off, repeat."""
@@ -264,6 +279,7 @@ class PeerManager:
             running.discard(address)
             return
         self._active.remove(address)
+        self._explored.discard(address)
         running.discard(address)
         self._remember(address, source=None)
         self.replacements += 1
@@ -288,7 +304,9 @@ class PeerManager:
         with trio.CancelScope() as scope:
             self._sessions[address] = scope
             try:
-                ran = await self._gossip.run_session(stream, initiator=True)
+                ran = await self._gossip.run_session(
+                    stream, initiator=True, lazy=address in self._explored
+                )
             finally:
                 del self._sessions[address]
         if scope.cancelled_caught:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from protocol.attestation import MAX_ENVELOPE_BYTES
 from protocol.codec import Value, pack, unpack
@@ -29,7 +30,9 @@ __all__ = [
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
     "WIRE_VERSION",
+    "Deliver",
     "ErrorMessage",
+    "Graft",
     "Hello",
     "IHave",
     "Message",
@@ -71,6 +74,8 @@ class MessageType(enum.IntEnum):
     IHAVE = 6
     PRUNE = 7
     PEERS = 8
+    GRAFT = 9
+    DELIVER = 10
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,14 +131,31 @@ class Push:
     envelopes: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        require(type(self.envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
-        require(
-            1 <= len(self.envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count"
-        )
-        binary = all(type(envelope) is bytes for envelope in self.envelopes)
-        require(binary, Reason.BAD_FIELD, "an envelope is binary")
-        small = all(len(envelope) <= MAX_ENVELOPE_BYTES for envelope in self.envelopes)
-        require(small, Reason.OUT_OF_RANGE, "envelope size")
+        _check_envelopes(self.envelopes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliver:
+    """Envelopes sent on request: answers to `want` and `graft`, records of a sync session.
+
+    The same rules as `push`, but not forwarding: the receiver takes no push-tree
+    decision on them (a copy among them is no reason to PRUNE the link).
+    """
+
+    envelopes: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_envelopes(self.envelopes)
+
+
+def _check_envelopes(envelopes: object) -> None:
+    require(type(envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
+    assert isinstance(envelopes, tuple)
+    require(1 <= len(envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count")
+    binary = all(type(envelope) is bytes for envelope in envelopes)
+    require(binary, Reason.BAD_FIELD, "an envelope is binary")
+    small = all(len(envelope) <= MAX_ENVELOPE_BYTES for envelope in envelopes)
+    require(small, Reason.OUT_OF_RANGE, "envelope size")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,6 +173,20 @@ class Sync:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Want:
     """Attestation ids the sender asks for (it learned it lacks them)."""
+
+    ids: tuple[bytes, ...]
+
+    def __post_init__(self) -> None:
+        _check_ids(self.ids)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Graft:
+    """Plumtree's GRAFT: send me these ids, and push to me eagerly from now on.
+
+    Apart from `Want`, which anti-entropy also sends: a fetch that repairs a
+    gap must not rejoin the push tree, or every repair closes a cycle in it.
+    """
 
     ids: tuple[bytes, ...]
 
@@ -202,7 +238,9 @@ def _check_ids(ids: object) -> None:
     require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
 
 
-Message: TypeAlias = Hello | ErrorMessage | Push | Sync | Want | IHave | Prune | Peers
+Message: TypeAlias = (
+    Hello | ErrorMessage | Push | Sync | Want | IHave | Prune | Peers | Graft | Deliver
+)
 
 
 def _fields(message: Message) -> tuple[Value, ...]:
@@ -226,6 +264,10 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.PRUNE.value,)
     if isinstance(message, Peers):
         return (MessageType.PEERS.value, message.addresses)
+    if isinstance(message, Graft):
+        return (MessageType.GRAFT.value, message.ids)
+    if isinstance(message, Deliver):
+        return (MessageType.DELIVER.value, message.envelopes)
     return (MessageType.PUSH.value, message.envelopes)
 
 
@@ -257,8 +299,22 @@ def decode_message(payload: bytes) -> Message:
     return message
 
 
+# Types whose only field is one array: how each is built from it.
+_ONE_ARRAY: dict[int, Callable[[Any], Message]] = {
+    MessageType.PUSH: lambda value: Push(envelopes=value),
+    MessageType.DELIVER: lambda value: Deliver(envelopes=value),
+    MessageType.WANT: lambda value: Want(ids=value),
+    MessageType.GRAFT: lambda value: Graft(ids=value),
+    MessageType.IHAVE: lambda value: IHave(ids=value),
+    MessageType.PEERS: lambda value: Peers(addresses=value),
+    MessageType.SYNC: lambda value: Sync(payload=value),
+}
+
+
 def _build(code: object, fields: tuple[object, ...]) -> Message:
-    if code == MessageType.HELLO and type(code) is int:
+    if type(code) is not int:
+        raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
+    if code == MessageType.HELLO:
         require(len(fields) == 4, Reason.BAD_FIELD, "hello has 4 fields")
         low, high, capabilities, agent = fields
         return Hello(
@@ -267,27 +323,15 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
             capabilities=capabilities,  # type: ignore[arg-type]
             agent=agent,  # type: ignore[arg-type]
         )
-    if code == MessageType.ERROR and type(code) is int:
+    if code == MessageType.ERROR:
         require(len(fields) == 2, Reason.BAD_FIELD, "error has 2 fields")
         return ErrorMessage(code=fields[0], detail=fields[1])  # type: ignore[arg-type]
-    if code == MessageType.PUSH and type(code) is int:
-        require(len(fields) == 1, Reason.BAD_FIELD, "push has 1 field")
-        return Push(envelopes=fields[0])  # type: ignore[arg-type]
-    if code == MessageType.SYNC and type(code) is int:
-        require(len(fields) == 1, Reason.BAD_FIELD, "sync has 1 field")
-        return Sync(payload=fields[0])  # type: ignore[arg-type]
-    if code == MessageType.WANT and type(code) is int:
-        require(len(fields) == 1, Reason.BAD_FIELD, "want has 1 field")
-        return Want(ids=fields[0])  # type: ignore[arg-type]
-    if code == MessageType.IHAVE and type(code) is int:
-        require(len(fields) == 1, Reason.BAD_FIELD, "ihave has 1 field")
-        return IHave(ids=fields[0])  # type: ignore[arg-type]
-    if code == MessageType.PRUNE and type(code) is int:
+    if code == MessageType.PRUNE:
         require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
         return Prune()
-    if code == MessageType.PEERS and type(code) is int:
-        require(len(fields) == 1, Reason.BAD_FIELD, "peers has 1 field")
-        return Peers(addresses=fields[0])  # type: ignore[arg-type]
+    if (build := _ONE_ARRAY.get(code)) is not None:
+        require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")
+        return build(fields[0])  # each message's own checks validate the value
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 

@@ -26,7 +26,16 @@ from protocol.handshake import KeyPair, Role
 from protocol.identity import IdentityKey
 from protocol.invite import Invite, decode_invite, sign_invite
 from protocol.sync import Reconciler
-from protocol.wire import Hello, IHave, MessageReader, Push, Want, encode_message
+from protocol.wire import (
+    Deliver,
+    Graft,
+    Hello,
+    IHave,
+    MessageReader,
+    Push,
+    Want,
+    encode_message,
+)
 
 __all__ = ["TARGETS", "Target"]
 
@@ -68,6 +77,7 @@ def _wire_seeds() -> list[bytes]:
         encode_message(Hello(capabilities=("push",), agent="fuzz")),
         encode_message(Push(envelopes=(envelope,))),
         encode_message(Want(ids=(bytes(32),))) + encode_message(IHave(ids=(bytes(32),) * 3)),
+        encode_message(Graft(ids=(bytes(32),))) + encode_message(Deliver(envelopes=(envelope,))),
     ]
 
 

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, RemoteProtocolError
 from protocol.events import NEED_DATA, NeedData
 from protocol.wire import (
+    Deliver,
     ErrorMessage,
+    Graft,
     Hello,
     IHave,
     Message,
@@ -55,6 +57,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(
         Want, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
     ),
+    st.builds(
+        Graft, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
+    ),
+    st.builds(Deliver, envelopes=st.lists(envelopes(), min_size=1, max_size=4).map(tuple)),
 )
 
 
@@ -138,7 +144,9 @@ def test_empty_message_is_malformed() -> None:
     ("payload", "reason"),
     [
         (b"\x93\x02\x01\x01", Reason.UNKNOWN_VERSION),
-        (b"\x92\x01\x09", Reason.UNKNOWN_KIND),
+        (b"\x92\x01\x0b", Reason.UNKNOWN_KIND),
+        (b"\x92\x01\x09", Reason.BAD_FIELD),  # graft without its ids
+        (b"\x93\x01\x0a\x90", Reason.OUT_OF_RANGE),  # deliver of no envelope
         (b"\x93\x01\x02\xa1x", Reason.BAD_FIELD),  # error with one field
         (b"\x94\x01\x02\xa1X\xa0", Reason.OUT_OF_RANGE),  # upper-case code
         (b"\x93\x01\x03\x90", Reason.OUT_OF_RANGE),  # empty push
