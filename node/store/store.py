@@ -30,7 +30,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.identity import IdentityId
 from protocol.statement import Kind, SlotId, Subject
 
-__all__ = ["Store"]
+__all__ = ["INSERT_ATTESTATION", "Store"]
 
 Synchronous = Literal["FULL", "NORMAL"]
 _SQL_CHUNK = 900
@@ -38,9 +38,9 @@ _CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 256 * 1024 * 1024  # bound on `IN (...)` parameters per statement
 _REVOKE = int(Kind.REVOKE)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
-_INSERT = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind, slot_kind,
-    subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms, is_head,
-    superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+INSERT_ATTESTATION = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind,
+    slot_kind, subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms,
+    is_head, superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _IDENTITY_CACHE_SIZE = 200_000
 _SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
 
@@ -213,7 +213,7 @@ class Store:
         now_ms: int,
     ) -> None:
         connection = self._connection
-        connection.executemany(_INSERT, [row.values(refs, now_ms) for row in rows])
+        connection.executemany(INSERT_ATTESTATION, [row.values(refs, now_ms) for row in rows])
         connection.executemany(
             "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
             [(now_ms, head_id) for head_id in demoted],
