@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -281,6 +282,7 @@ class GossipNode:
         # Recently stored ids, oldest first (see _ingest), and whether each came
         # through the push tree (forwarded, or our own) rather than on request.
         self._seen: dict[bytes, bool] = {}
+        self._grafted: dict[bytes, float] = {}  # ids we grafted and still await -> when
         # Called with the ids of each stored batch (simulations record arrival times).
         self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
@@ -447,8 +449,11 @@ class GossipNode:
         for item in report.items:
             if item.id is not None and item.outcome is not Outcome.REJECTED:
                 # Held before (a duplicate) counts as the tree's: a forwarded copy of
-                # something old is redundancy on that link.
-                self._seen[bytes(item.id)] = tree or item.outcome is Outcome.DUPLICATE
+                # something old is redundancy on that link. So does what our own
+                # graft brought: that link is the tree's now.
+                identifier = bytes(item.id)
+                grafted = self._grafted.pop(identifier, None) is not None
+                self._seen[identifier] = tree or grafted or item.outcome is Outcome.DUPLICATE
         if len(self._seen) > _MAX_SEEN:
             for old in list(self._seen)[: _MAX_SEEN // 2]:
                 del self._seen[old]
@@ -465,15 +470,27 @@ class GossipNode:
 
         Arrived on request instead (a sync session was quicker) counts as not
         arrived: the tree is cut above us all the same, and without a graft
-        anti-entropy would keep feeding our part of it for ever.
+        anti-entropy would keep feeding our part of it for ever. Each id is
+        grafted from one announcer (the first whose timer runs out); another
+        announcer's timer grafts it again only if that graft went unanswered
+        for a whole timeout (the first announcer may have gone).
         """
         await trio.sleep(self._graft_timeout_s)
-        lacking = await self._store.run(_lacking(ids))
+        now = trio.current_time()
+        lacking = [
+            i
+            for i in await self._store.run(_lacking(ids))
+            if now - self._grafted.get(i, -math.inf) >= self._graft_timeout_s
+        ]
         off_tree = [i for i in ids if self._seen.get(i) is False]
         if not lacking and not off_tree:
             return
         for identifier in off_tree:
             self._seen[identifier] = True  # one graft per attestation, not one per announcer
+        for identifier in lacking:
+            self._grafted[identifier] = now
+        if len(self._grafted) > _MAX_SEEN:  # answers that never came (the peer left)
+            self._grafted.clear()
         peer.eager = True
         wanted = tuple(lacking or off_tree[:1])
         self.grafts_sent += 1

@@ -117,3 +117,28 @@ def test_exploring_and_anti_entropy_leave_the_tree_settled() -> None:
     in_virtual_time(main, seed=3)
     settled = copies[5:]  # the first ones flood while prunes shape the tree
     assert sum(settled) / len(settled) <= 1.2, settled
+
+
+async def test_an_id_announced_twice_is_grafted_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = SimNetwork(seed=10)
+    a, b, c = Member("a", 1), Member("b", 2), Member("c", 3)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await link(net, nursery, c, a)
+        await link(net, nursery, c, b)
+        await trio.sleep(5)
+        for other in (a, b):  # c leaves the tree: a and b only announce to it
+            peer = c.gossip._peers[other.key.identity]
+            peer.eager = False
+            await peer.send(Prune())
+        await trio.sleep(1)
+
+        await a.gossip.publish([a.attest(b, 1)])  # a pushes to b; both announce to c
+        await trio.sleep(10)
+        assert c.ids() == a.ids() == b.ids()
+        assert c.gossip.announcements_received == 2
+        assert c.gossip.grafts_sent == 1  # from the first announcer whose timer ran out
+        assert c.gossip.payload_copies_received == 1
+        nursery.cancel_scope.cancel()
