@@ -38,14 +38,17 @@ from protocol.events import NeedData
 from protocol.identity import IdentityId
 from protocol.sync import Reconciler
 from protocol.wire import (
+    ID_PREFIX_BYTES,
     MAX_PEER_ADDRESSES,
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
     Deliver,
     ErrorMessage,
     Graft,
+    Graft8,
     Hello,
     IHave,
+    IHave8,
     Message,
     MessageReader,
     Peers,
@@ -61,10 +64,10 @@ __all__ = ["GossipNode", "InlineStore", "PeerExchange", "StoreAccess", "Threaded
 T = TypeVar("T")
 S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
-# What we say in hello (SPEC §9.2): `graft` and `deliver` = we understand wire
-# types 9 and 10. A peer that does not say them gets `want` for grafts and
-# `push` for answers, as before.
-CAPABILITIES = ("push", "sync-v1", "graft", "deliver")
+# What we say in hello (SPEC §9.2): `graft`, `deliver` and `ihave8` = we
+# understand wire types 9, 10, and 11 and 12. A peer that does not say them gets
+# `want` for grafts, `push` for answers and full ids in announcements.
+CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8")
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
@@ -146,6 +149,7 @@ class _Peer:
     flush_scheduled: bool = False
     grafts: bool = False  # it said `graft` in its hello (else a graft is a `want`)
     delivers: bool = False  # it said `deliver` (else answers travel as `push`)
+    short_ids: bool = False  # it said `ihave8`: announce to it by 8-byte prefixes
     last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
@@ -277,12 +281,14 @@ class GossipNode:
         self.payload_copies_received = 0
         self.payload_bytes_received = 0
         self.announcements_received = 0
+        self.announcement_bytes_received = 0  # the ids or prefixes in them
         self._progress = trio.Event()
         self._stored = trio.Event()
         # Recently stored ids, oldest first (see _ingest), and whether each came
         # through the push tree (forwarded, or our own) rather than on request.
         self._seen: dict[bytes, bool] = {}
-        self._grafted: dict[bytes, float] = {}  # ids we grafted and still await -> when
+        self._grafted: dict[bytes, float] = {}  # ids (or prefixes) grafted, awaited -> when
+        self._seen_prefix: dict[bytes, bytes] = {}  # 8-byte prefix -> id, for ids in _seen
         # Called with the ids of each stored batch (simulations record arrival times).
         self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
@@ -441,8 +447,13 @@ class GossipNode:
     async def _announce(self, peer: _Peer, ids: Sequence[bytes]) -> None:
         for start in range(0, len(ids), MAX_WANT_IDS):
             chunk = tuple(ids[start : start + MAX_WANT_IDS])
+            message: IHave | IHave8 = (
+                IHave8(prefixes=b"".join(i[:ID_PREFIX_BYTES] for i in chunk))
+                if peer.short_ids
+                else IHave(ids=chunk)
+            )
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await peer.send(IHave(ids=chunk))
+                await peer.send(message)
 
     def _remember_seen(self, report: IngestReport, *, tree: bool) -> None:
         """Ids the store holds now (bounded: the oldest half goes when full)."""
@@ -452,20 +463,41 @@ class GossipNode:
                 # something old is redundancy on that link. So does what our own
                 # graft brought: that link is the tree's now.
                 identifier = bytes(item.id)
+                prefix = identifier[:ID_PREFIX_BYTES]
                 grafted = self._grafted.pop(identifier, None) is not None
+                grafted = self._grafted.pop(prefix, None) is not None or grafted
                 self._seen[identifier] = tree or grafted or item.outcome is Outcome.DUPLICATE
+                self._seen_prefix[prefix] = identifier
         if len(self._seen) > _MAX_SEEN:
             for old in list(self._seen)[: _MAX_SEEN // 2]:
                 del self._seen[old]
+                if self._seen_prefix.get(old[:ID_PREFIX_BYTES]) == old:
+                    del self._seen_prefix[old[:ID_PREFIX_BYTES]]
 
     async def _on_ihave(self, peer: _Peer, ids: tuple[bytes, ...]) -> None:
         self.announcements_received += len(ids)
+        self.announcement_bytes_received += len(ids) * len(ids[0])
         unseen = [i for i in ids if i not in self._seen]
         lacking = await self._store.run(_lacking(unseen)) if unseen else []
         if lacking and peer.nursery is not None:
             peer.nursery.start_soon(self._graft_later, peer, lacking)
 
-    async def _graft_later(self, peer: _Peer, ids: list[bytes]) -> None:
+    async def _on_ihave8(self, peer: _Peer, prefixes: list[bytes]) -> None:
+        """Announced by prefix: one we saw lately is that attestation; others we lack.
+
+        Attestations announced are new, so a prefix we did not see lately is
+        taken as missing without asking the store (which has no prefix index);
+        the rare old one costs a graft answered with a copy.
+        """
+        self.announcements_received += len(prefixes)
+        self.announcement_bytes_received += len(prefixes) * ID_PREFIX_BYTES
+        unknown = [p for p in prefixes if p not in self._seen_prefix]
+        if unknown and peer.nursery is not None:
+            peer.nursery.start_soon(self._graft_later, peer, [], unknown)
+
+    async def _graft_later(
+        self, peer: _Peer, ids: list[bytes], prefixes: Sequence[bytes] = ()
+    ) -> None:
         """If an announced attestation has not arrived through the tree by now, GRAFT.
 
         Arrived on request instead (a sync session was quicker) counts as not
@@ -477,24 +509,34 @@ class GossipNode:
         """
         await trio.sleep(self._graft_timeout_s)
         now = trio.current_time()
+        ids = ids + [self._seen_prefix[p] for p in prefixes if p in self._seen_prefix]
+        unresolved = [
+            p
+            for p in prefixes
+            if p not in self._seen_prefix
+            and now - self._grafted.get(p, -math.inf) >= self._graft_timeout_s
+        ]
         lacking = [
             i
             for i in await self._store.run(_lacking(ids))
             if now - self._grafted.get(i, -math.inf) >= self._graft_timeout_s
         ]
         off_tree = [i for i in ids if self._seen.get(i) is False]
-        if not lacking and not off_tree:
+        if not lacking and not off_tree and not unresolved:
             return
         for identifier in off_tree:
             self._seen[identifier] = True  # one graft per attestation, not one per announcer
-        for identifier in lacking:
-            self._grafted[identifier] = now
+        for key in [*lacking, *unresolved]:
+            self._grafted[key] = now
         if len(self._grafted) > _MAX_SEEN:  # answers that never came (the peer left)
             self._grafted.clear()
         peer.eager = True
-        wanted = tuple(lacking or off_tree[:1])
         self.grafts_sent += 1
-        await peer.send(Graft(ids=wanted) if peer.grafts else Want(ids=wanted))
+        if unresolved:  # it announced by prefix, so it speaks `graft8`
+            await peer.send(Graft8(prefixes=b"".join(unresolved)))
+        if lacking or off_tree:
+            wanted = tuple(lacking or off_tree[:1])
+            await peer.send(Graft(ids=wanted) if peer.grafts else Want(ids=wanted))
 
     async def _push(self, peer: _Peer, envelopes: Sequence[bytes], *, answer: bool = False) -> None:
         """Send envelopes: forwarded in the push tree, or as an `answer` to a request."""
@@ -616,13 +658,12 @@ class GossipNode:
     async def _handle(self, peer: _Peer, message: Message) -> None:
         if isinstance(message, Sync):
             await self._on_sync(peer, message.payload)
-        elif isinstance(message, Want | Graft):
-            if isinstance(message, Graft):
-                peer.eager = True  # Plumtree's GRAFT: the link rejoins the push tree
-            # else a fetch only (anti-entropy, or a peer without `graft`): the tree stays
-            await self._push(peer, await self._store.run(_envelopes(message.ids)), answer=True)
+        elif isinstance(message, Want | Graft | Graft8):
+            await self._on_request(peer, message)
         elif isinstance(message, IHave):
             await self._on_ihave(peer, message.ids)
+        elif isinstance(message, IHave8):
+            await self._on_ihave8(peer, message.split())
         elif isinstance(message, Prune):
             peer.eager = False
         elif isinstance(message, Peers):
@@ -632,7 +673,20 @@ class GossipNode:
         elif isinstance(message, Hello):
             peer.grafts = "graft" in message.capabilities
             peer.delivers = "deliver" in message.capabilities
+            peer.short_ids = "ihave8" in message.capabilities
         # error carries nothing we act on
+
+    async def _on_request(self, peer: _Peer, message: Want | Graft | Graft8) -> None:
+        """Answer with what we hold; a graft (by ids or prefixes) also rejoins the tree."""
+        if isinstance(message, Want):
+            ids = list(message.ids)  # a fetch only (anti-entropy, or a peer without `graft`)
+        else:
+            peer.eager = True  # Plumtree's GRAFT: the link rejoins the push tree
+            if isinstance(message, Graft):
+                ids = list(message.ids)
+            else:  # prefixes of what we announced: we saw those lately
+                ids = [self._seen_prefix[p] for p in message.split() if p in self._seen_prefix]
+        await self._push(peer, await self._store.run(_envelopes(ids)), answer=True)
 
     async def _on_peers(self, peer: _Peer, addresses: tuple[str, ...]) -> None:
         if self.exchange is not None:

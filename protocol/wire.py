@@ -26,6 +26,7 @@ from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "ID_PREFIX_BYTES",
     "MAX_PEER_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
@@ -33,8 +34,10 @@ __all__ = [
     "Deliver",
     "ErrorMessage",
     "Graft",
+    "Graft8",
     "Hello",
     "IHave",
+    "IHave8",
     "Message",
     "MessageReader",
     "MessageType",
@@ -49,6 +52,7 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
+ID_PREFIX_BYTES = 8  # of an attestation id, in `ihave8` and `graft8`
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 MAX_PUSH_ENVELOPES = 1000
 MAX_WANT_IDS = 4096
@@ -76,6 +80,8 @@ class MessageType(enum.IntEnum):
     PEERS = 8
     GRAFT = 9
     DELIVER = 10
+    IHAVE8 = 11
+    GRAFT8 = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,6 +201,49 @@ class Graft:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IHave8:
+    """`ihave` with the first 8 bytes of each id, back to back: a quarter of the bytes.
+
+    Announcements go to every lazy peer for every new attestation, so their
+    size matters more than anything else the push tree sends. A prefix that
+    matches something the receiver holds is taken as that attestation: a
+    collision (64 bits) costs at worst a miss that anti-entropy repairs.
+    """
+
+    prefixes: bytes
+
+    def __post_init__(self) -> None:
+        _check_prefixes(self.prefixes)
+
+    def split(self) -> list[bytes]:
+        """The 8-byte prefixes, in order."""
+        size = ID_PREFIX_BYTES
+        return [self.prefixes[i : i + size] for i in range(0, len(self.prefixes), size)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Graft8:
+    """`graft` by the 8-byte prefixes of an `ihave8`: the announcer knows the full ids."""
+
+    prefixes: bytes
+
+    def __post_init__(self) -> None:
+        _check_prefixes(self.prefixes)
+
+    def split(self) -> list[bytes]:
+        """The 8-byte prefixes, in order."""
+        size = ID_PREFIX_BYTES
+        return [self.prefixes[i : i + size] for i in range(0, len(self.prefixes), size)]
+
+
+def _check_prefixes(prefixes: object) -> None:
+    require(type(prefixes) is bytes, Reason.BAD_FIELD, "prefixes is binary")
+    assert isinstance(prefixes, bytes)
+    count, rest = divmod(len(prefixes), ID_PREFIX_BYTES)
+    require(rest == 0 and 1 <= count <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 prefixes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IHave:
     """Ids of new attestations announced lazily: the receiver wants the ones it lacks."""
 
@@ -239,8 +288,33 @@ def _check_ids(ids: object) -> None:
 
 
 Message: TypeAlias = (
-    Hello | ErrorMessage | Push | Sync | Want | IHave | Prune | Peers | Graft | Deliver
+    Hello
+    | ErrorMessage
+    | Push
+    | Sync
+    | Want
+    | IHave
+    | Prune
+    | Peers
+    | Graft
+    | Deliver
+    | IHave8
+    | Graft8
 )
+
+
+# The one field of each single-field type, by the class: (type code, field name).
+_ONE_FIELD: dict[type, tuple[MessageType, str]] = {
+    Push: (MessageType.PUSH, "envelopes"),
+    Deliver: (MessageType.DELIVER, "envelopes"),
+    Sync: (MessageType.SYNC, "payload"),
+    Want: (MessageType.WANT, "ids"),
+    Graft: (MessageType.GRAFT, "ids"),
+    IHave: (MessageType.IHAVE, "ids"),
+    Peers: (MessageType.PEERS, "addresses"),
+    IHave8: (MessageType.IHAVE8, "prefixes"),
+    Graft8: (MessageType.GRAFT8, "prefixes"),
+}
 
 
 def _fields(message: Message) -> tuple[Value, ...]:
@@ -254,21 +328,10 @@ def _fields(message: Message) -> tuple[Value, ...]:
         )
     if isinstance(message, ErrorMessage):
         return (MessageType.ERROR.value, message.code, message.detail)
-    if isinstance(message, Sync):
-        return (MessageType.SYNC.value, message.payload)
-    if isinstance(message, Want):
-        return (MessageType.WANT.value, message.ids)
-    if isinstance(message, IHave):
-        return (MessageType.IHAVE.value, message.ids)
     if isinstance(message, Prune):
         return (MessageType.PRUNE.value,)
-    if isinstance(message, Peers):
-        return (MessageType.PEERS.value, message.addresses)
-    if isinstance(message, Graft):
-        return (MessageType.GRAFT.value, message.ids)
-    if isinstance(message, Deliver):
-        return (MessageType.DELIVER.value, message.envelopes)
-    return (MessageType.PUSH.value, message.envelopes)
+    code, name = _ONE_FIELD[type(message)]
+    return (code.value, getattr(message, name))
 
 
 def encode_message(message: Message) -> bytes:
@@ -299,7 +362,7 @@ def decode_message(payload: bytes) -> Message:
     return message
 
 
-# Types whose only field is one array: how each is built from it.
+# Types with one field: how each is built from it.
 _ONE_ARRAY: dict[int, Callable[[Any], Message]] = {
     MessageType.PUSH: lambda value: Push(envelopes=value),
     MessageType.DELIVER: lambda value: Deliver(envelopes=value),
@@ -308,6 +371,8 @@ _ONE_ARRAY: dict[int, Callable[[Any], Message]] = {
     MessageType.IHAVE: lambda value: IHave(ids=value),
     MessageType.PEERS: lambda value: Peers(addresses=value),
     MessageType.SYNC: lambda value: Sync(payload=value),
+    MessageType.IHAVE8: lambda value: IHave8(prefixes=value),
+    MessageType.GRAFT8: lambda value: Graft8(prefixes=value),
 }
 
 

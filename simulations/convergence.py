@@ -7,7 +7,7 @@ arrival time / latency counts hops; each node dials `dials` random others
 attestations are published one at a time by random authors. For each we
 record when every node stored it, the payload copies received per node (1.0
 is ideal: each node gets it once) and the announcement bytes (lazy `ihave`
-ids) relative to the payload bytes. The first attestation floods (every link
+ids, or `ihave8` prefixes) relative to the payload bytes. The first attestation floods (every link
 is eager); then the push tree (Plumtree) prunes duplicate links.
 
 Run: `python -m simulations.convergence [--nodes 1000] [--attestations 8] [--seed 1]`.
@@ -135,12 +135,12 @@ async def _scenario(nodes_count: int, dials: int, attestations: int, seed: int) 
             author = rng.choice(nodes)
             attestation = author.attest(rng.choice(nodes), n)
             copies = sum(m.gossip.payload_copies_received for m in nodes)
-            ids = sum(m.gossip.announcements_received for m in nodes)
+            announced = sum(m.gossip.announcement_bytes_received for m in nodes)
             payload = sum(m.gossip.payload_bytes_received for m in nodes)
             await author.gossip.publish([attestation])
             times = await _arrivals(nodes, attestation.id)
             copies = sum(m.gossip.payload_copies_received for m in nodes) - copies
-            ids = sum(m.gossip.announcements_received for m in nodes) - ids
+            announced = sum(m.gossip.announcement_bytes_received for m in nodes) - announced
             payload = sum(m.gossip.payload_bytes_received for m in nodes) - payload
             spreads.append(
                 Spread(
@@ -149,7 +149,7 @@ async def _scenario(nodes_count: int, dials: int, attestations: int, seed: int) 
                     hops_100=_quantile_hops(times, 1.0, nodes_count),
                     reached=len(times),
                     copies_per_node=copies / (nodes_count - 1),
-                    announcement_vs_payload=32 * ids / payload if payload else 0.0,
+                    announcement_vs_payload=announced / payload if payload else 0.0,
                 )
             )
             await trio.sleep(5)

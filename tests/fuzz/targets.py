@@ -29,8 +29,10 @@ from protocol.sync import Reconciler
 from protocol.wire import (
     Deliver,
     Graft,
+    Graft8,
     Hello,
     IHave,
+    IHave8,
     MessageReader,
     Push,
     Want,
@@ -78,6 +80,7 @@ def _wire_seeds() -> list[bytes]:
         encode_message(Push(envelopes=(envelope,))),
         encode_message(Want(ids=(bytes(32),))) + encode_message(IHave(ids=(bytes(32),) * 3)),
         encode_message(Graft(ids=(bytes(32),))) + encode_message(Deliver(envelopes=(envelope,))),
+        encode_message(IHave8(prefixes=bytes(16))) + encode_message(Graft8(prefixes=bytes(8))),
     ]
 
 

@@ -1,8 +1,9 @@
 """Hundreds of nodes on the simulated network: every node gets every new attestation.
 
-Measured here as a regression guard (issue #5's hop targets, 99 % within 6 hops
-and 100 % within 8, are met by the first, flooded attestation but not yet once
-the push tree has formed: see the closing note).
+Issue #5's copy and announcement targets are asserted; its hop targets (99 %
+within 6 hops, 100 % within 8) are met by the first, flooded attestation but not
+once the push tree has formed (one tree for all sources is deeper: see the
+closing notes).
 """
 
 from __future__ import annotations
@@ -54,26 +55,24 @@ async def test_every_node_gets_every_attestation(autojump_clock: trio.testing.Mo
             author = rng.choice(members)
             attestation = author.attest(rng.choice(members), n)
             before = sum(m.gossip.payload_copies_received for m in members)
-            ids_before = sum(m.gossip.announcements_received for m in members)
+            ids_before = sum(m.gossip.announcement_bytes_received for m in members)
             bytes_before = sum(m.gossip.payload_bytes_received for m in members)
             await author.gossip.publish([attestation])
             times = await arrivals(members, attestation.id, limit_s=10)
             assert len(times) == NODES, f"attestation {n} reached {len(times)} of {NODES}"
             received = sum(m.gossip.payload_copies_received for m in members) - before
             copies.append(received / (NODES - 1))
-            ids = sum(m.gossip.announcements_received for m in members) - ids_before
+            ids = sum(m.gossip.announcement_bytes_received for m in members) - ids_before
             payload = sum(m.gossip.payload_bytes_received for m in members) - bytes_before
-            announced.append(32 * ids / payload)
+            announced.append(ids / payload)
             worst.append(times[-1] / LATENCY_S)
             await trio.sleep(5)
-        # Once the push tree has formed, payloads travel about once per node:
-        # measured 1.2-1.8 copies per node, median 1.3-1.5 (flooding over ~6 links: 4).
-        # Issue #5's target is 1.2; the median guards against a regression (trio
-        # shuffles runnable tasks, so one attestation may meet a repair in flight).
-        assert statistics.median(copies[1:]) <= 1.6, copies
-        # Lazy links carry 32-byte ids: measured 0.4-0.65 of the payload bytes
-        # (issue #5 asks <= 0.2: not met; ids are announced on every lazy link).
-        assert statistics.median(announced[1:]) <= 1.0, announced
+        # Once the push tree has formed, payloads travel once per node (measured
+        # 1.00; flooding over ~6 links: about 4) and the lazy links carry 8-byte
+        # id prefixes (`ihave8`): measured 0.09 of the payload bytes. Issue #5's
+        # targets: <= 1.2 copies, <= 0.2x payload.
+        assert statistics.median(copies[1:]) <= 1.2, copies
+        assert statistics.median(announced[1:]) <= 0.2, announced
         # Push and graft deliver within 2 s, long before anti-entropy (60 s) would.
         assert max(worst) * LATENCY_S <= 2.0, worst
         nursery.cancel_scope.cancel()

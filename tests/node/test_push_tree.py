@@ -139,6 +139,7 @@ async def test_an_id_announced_twice_is_grafted_once(
         await trio.sleep(10)
         assert c.ids() == a.ids() == b.ids()
         assert c.gossip.announcements_received == 2
+        assert c.gossip.announcement_bytes_received == 16  # `ihave8`: 8-byte prefixes
         assert c.gossip.grafts_sent == 1  # from the first announcer whose timer ran out
         assert c.gossip.payload_copies_received == 1
         nursery.cancel_scope.cancel()

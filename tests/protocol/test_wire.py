@@ -12,8 +12,10 @@ from protocol.wire import (
     Deliver,
     ErrorMessage,
     Graft,
+    Graft8,
     Hello,
     IHave,
+    IHave8,
     Message,
     MessageReader,
     Peers,
@@ -61,6 +63,14 @@ messages: st.SearchStrategy[Message] = st.one_of(
         Graft, ids=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=5).map(tuple)
     ),
     st.builds(Deliver, envelopes=st.lists(envelopes(), min_size=1, max_size=4).map(tuple)),
+    st.builds(
+        IHave8,
+        prefixes=st.integers(1, 6).flatmap(lambda n: st.binary(min_size=8 * n, max_size=8 * n)),
+    ),
+    st.builds(
+        Graft8,
+        prefixes=st.integers(1, 6).flatmap(lambda n: st.binary(min_size=8 * n, max_size=8 * n)),
+    ),
 )
 
 
@@ -144,7 +154,10 @@ def test_empty_message_is_malformed() -> None:
     ("payload", "reason"),
     [
         (b"\x93\x02\x01\x01", Reason.UNKNOWN_VERSION),
-        (b"\x92\x01\x0b", Reason.UNKNOWN_KIND),
+        (b"\x92\x01\x0d", Reason.UNKNOWN_KIND),
+        (b"\x93\x01\x0b\xc4\x07" + bytes(7), Reason.OUT_OF_RANGE),  # ihave8: 7 bytes, not 8
+        (b"\x93\x01\x0c\xc4\x00", Reason.OUT_OF_RANGE),  # graft8 of no prefix
+        (b"\x93\x01\x0b\x90", Reason.BAD_FIELD),  # ihave8 prefixes as an array
         (b"\x92\x01\x09", Reason.BAD_FIELD),  # graft without its ids
         (b"\x93\x01\x0a\x90", Reason.OUT_OF_RANGE),  # deliver of no envelope
         (b"\x93\x01\x02\xa1x", Reason.BAD_FIELD),  # error with one field
