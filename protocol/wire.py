@@ -217,8 +217,7 @@ class IHave8:
 
     def split(self) -> list[bytes]:
         """The 8-byte prefixes, in order."""
-        size = ID_PREFIX_BYTES
-        return [self.prefixes[i : i + size] for i in range(0, len(self.prefixes), size)]
+        return _split_prefixes(self.prefixes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,8 +231,12 @@ class Graft8:
 
     def split(self) -> list[bytes]:
         """The 8-byte prefixes, in order."""
-        size = ID_PREFIX_BYTES
-        return [self.prefixes[i : i + size] for i in range(0, len(self.prefixes), size)]
+        return _split_prefixes(self.prefixes)
+
+
+def _split_prefixes(prefixes: bytes) -> list[bytes]:
+    size = ID_PREFIX_BYTES
+    return [prefixes[i : i + size] for i in range(0, len(prefixes), size)]
 
 
 def _check_prefixes(prefixes: object) -> None:
