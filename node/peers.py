@@ -242,7 +242,7 @@ class PeerManager:
             self._changed.set()
 
     def _lazy_active(self) -> list[str]:
-        """Active addresses whose connection is outside the push tree (lazy both ways)."""
+        """Active addresses whose connection is outside the push tree (we only announce to it)."""
         lazy = {identity for identity, _, eager in self._gossip.describe_peers() if not eager}
         return [a for a in self._active if self._identities.get(a) in lazy]
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from protocol.attestation import MAX_ENVELOPE_BYTES
 from protocol.codec import Value, pack, unpack
@@ -201,14 +200,8 @@ class Graft:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IHave8:
-    """`ihave` with the first 8 bytes of each id, back to back: a quarter of the bytes.
-
-    Announcements go to every lazy peer for every new attestation, so their
-    size matters more than anything else the push tree sends. A prefix that
-    matches something the receiver holds is taken as that attestation: a
-    collision (64 bits) costs at worst a miss that anti-entropy repairs.
-    """
+class _Prefixes:
+    """Attestation ids shortened to their first 8 bytes, back to back."""
 
     prefixes: bytes
 
@@ -221,17 +214,19 @@ class IHave8:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Graft8:
+class IHave8(_Prefixes):
+    """`ihave` with the first 8 bytes of each id, back to back: a quarter of the bytes.
+
+    Announcements go to every lazy peer for every new attestation, so their
+    size matters more than anything else the push tree sends. A prefix that
+    matches something the receiver holds is taken as that attestation: a
+    collision (64 bits) costs at worst a miss that anti-entropy repairs.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Graft8(_Prefixes):
     """`graft` by the 8-byte prefixes of an `ihave8`: the announcer knows the full ids."""
-
-    prefixes: bytes
-
-    def __post_init__(self) -> None:
-        _check_prefixes(self.prefixes)
-
-    def split(self) -> list[bytes]:
-        """The 8-byte prefixes, in order."""
-        return _split_prefixes(self.prefixes)
 
 
 def _split_prefixes(prefixes: bytes) -> list[bytes]:
@@ -307,6 +302,7 @@ Message: TypeAlias = (
 
 
 # The one field of each single-field type, by the class: (type code, field name).
+# Encoding and decoding both read it.
 _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
     Push: (MessageType.PUSH, "envelopes"),
     Deliver: (MessageType.DELIVER, "envelopes"),
@@ -365,17 +361,9 @@ def decode_message(payload: bytes) -> Message:
     return message
 
 
-# Types with one field: how each is built from it.
-_ONE_ARRAY: dict[int, Callable[[Any], Message]] = {
-    MessageType.PUSH: lambda value: Push(envelopes=value),
-    MessageType.DELIVER: lambda value: Deliver(envelopes=value),
-    MessageType.WANT: lambda value: Want(ids=value),
-    MessageType.GRAFT: lambda value: Graft(ids=value),
-    MessageType.IHAVE: lambda value: IHave(ids=value),
-    MessageType.PEERS: lambda value: Peers(addresses=value),
-    MessageType.SYNC: lambda value: Sync(payload=value),
-    MessageType.IHAVE8: lambda value: IHave8(prefixes=value),
-    MessageType.GRAFT8: lambda value: Graft8(prefixes=value),
+# The same table by type code, for decoding.
+_ONE_FIELD_BY_CODE: dict[int, tuple[type, str]] = {
+    code: (kind, name) for kind, (code, name) in _ONE_FIELD.items()
 }
 
 
@@ -397,9 +385,11 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.PRUNE:
         require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
         return Prune()
-    if (build := _ONE_ARRAY.get(code)) is not None:
+    if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
+        kind, name = one
         require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")
-        return build(fields[0])  # each message's own checks validate the value
+        message: Message = kind(**{name: fields[0]})  # its own checks validate the value
+        return message
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 
