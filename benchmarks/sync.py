@@ -5,7 +5,9 @@ identical sets, the newest 1 % missing (a node that was offline), 0.1 %, 1 % and
 10 % missing at random (scattered loss), each also priced for a naive exchange
 of the full id list (the fresh-join-over-loopback part is not built yet).
 Both sides run the reconciler as node/gossip does (`push_missing`: the side that
-learns what its peer lacks sends the records instead of listing their ids).
+learns what its peer lacks sends the records instead of listing their ids), in
+compact forms (8-byte id prefixes and fingerprints: peers that name
+`sync-compact`) and in full forms (peers that do not), side by side.
 Items are (ms timestamp over a year, random 32-byte id); ideal bytes = missing
 items x 250 bytes (a typical attestation); the reconciliation bytes are added
 to the ideal transfer for the "total / ideal" column.
@@ -15,6 +17,7 @@ Run from the repository root: `python -m benchmarks.sync [--items N] [--json]`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -34,6 +37,7 @@ class Row:
     """One scenario's figures."""
 
     scenario: str
+    forms: str
     missing: int
     round_trips: int
     reconciliation_bytes: int
@@ -45,12 +49,12 @@ class Row:
 
 
 def _session(
-    mine: list[tuple[int, bytes]], theirs: list[tuple[int, bytes]]
+    mine: list[tuple[int, bytes]], theirs: list[tuple[int, bytes]], *, compact: bool
 ) -> tuple[int, int, int]:
     # As node/gossip runs it: what a side learns the peer lacks is pushed as
     # records (`have`), not listed back as ids.
-    client = Reconciler(mine, push_missing=True)
-    server = Reconciler(theirs, push_missing=True)
+    client = Reconciler(mine, push_missing=True, compact=compact)
+    server = Reconciler(theirs, push_missing=True, compact=compact)
     message: bytes | None = client.initiate()
     sent, turns, side = 0, 0, server
     while message is not None:
@@ -75,9 +79,9 @@ def run(count: int, seed: int) -> list[Row]:
         "10% missing at random": [x for x in items if rng.random() >= 0.10],
     }
     rows = []
-    for name, mine in scenarios.items():
+    for (name, mine), compact in itertools.product(scenarios.items(), (True, False)):
         started = time.perf_counter()
-        rounds, sent, missing = _session(mine, items)
+        rounds, sent, missing = _session(mine, items, compact=compact)
         seconds = time.perf_counter() - started
         ideal = missing * ATTESTATION_BYTES
         # The naive protocol: the server sends its whole id list (32 B per id).
@@ -85,6 +89,7 @@ def run(count: int, seed: int) -> list[Row]:
         rows.append(
             Row(
                 scenario=name,
+                forms="compact" if compact else "full",
                 missing=missing,
                 round_trips=rounds,
                 reconciliation_bytes=sent,
@@ -113,14 +118,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         ratio = "-" if r.missing == 0 else f"{r.total_vs_ideal:.2f}x"
         print(
-            f"  {r.scenario:<22} missing {r.missing:>6,}  round trips {r.round_trips:>2}  "
+            f"  {r.scenario:<22} {r.forms:<7} missing {r.missing:>6,}  "
+            f"round trips {r.round_trips:>2}  "
             f"sync bytes {r.reconciliation_bytes:>10,}  "
             f"per missing {r.bytes_per_missing:>7,.0f} B  "
             f"total/ideal {ratio:>6}  ({r.seconds:.1f} s)"
         )
-        naive = "-" if r.missing == 0 else f"{r.naive_vs_ideal:.2f}x"
-        print(f"  {'':<22} naive full id list: {r.naive_bytes:>10,} B, total/ideal {naive:>7}")
+        if r.forms == "full":
+            naive = "-" if r.missing == 0 else f"{r.naive_vs_ideal:.2f}x"
+            print(f"  {'':<30} naive full id list: {r.naive_bytes:>10,} B, total/ideal {naive:>7}")
+    _print_verdicts(rows)
     return 0
+
+
+def _print_verdicts(rows: list[Row]) -> None:
+    by_name = {(r.scenario, r.forms): r for r in rows}
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    newest = by_name.get(("newest 1% missing", "compact"))
+    scattered = by_name.get(("1% missing at random", "compact"))
+    identical = by_name.get(("identical", "compact"))
+    if newest:
+        ok = newest.total_vs_ideal <= 1.2 and newest.round_trips <= 4
+        print(f"G5 newest 1 %: <= 1.2x ideal in <= 4 round trips: {verdict(ok)}")
+    if scattered:
+        ok = scattered.total_vs_ideal <= 2.5
+        print(f"G6 1 % scattered: <= 2.5x ideal: {verdict(ok)} ({scattered.total_vs_ideal:.2f}x)")
+    if identical:
+        ok = identical.reconciliation_bytes <= 1024 and identical.round_trips == 1
+        print(f"identical sets: <= 1 KiB in 1 round trip: {verdict(ok)}")
 
 
 if __name__ == "__main__":

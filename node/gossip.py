@@ -65,9 +65,10 @@ T = TypeVar("T")
 S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
 # What we say in hello (SPEC §9.2): `graft`, `deliver` and `ihave8` = we
-# understand wire types 9, 10, and 11 and 12. A peer that does not say them gets
-# `want` for grafts, `push` for answers and full ids in announcements.
-CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8")
+# understand wire types 9, 10, and 11 and 12; `sync-compact` = sync modes 4-6
+# (§13). A peer that does not say them gets `want` for grafts, `push` for
+# answers, full ids in announcements and full forms in sync sessions.
+CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8", "sync-compact")
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
@@ -150,9 +151,11 @@ class _Peer:
     grafts: bool = False  # it said `graft` in its hello (else a graft is a `want`)
     delivers: bool = False  # it said `deliver` (else answers travel as `push`)
     short_ids: bool = False  # it said `ihave8`: announce to it by 8-byte prefixes
+    compact_sync: bool = False  # it said `sync-compact`: prefix lists, short fingerprints
     last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
+    greeted: trio.Event = field(default_factory=trio.Event)  # its hello arrived
 
     def __post_init__(self) -> None:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
@@ -273,6 +276,8 @@ class GossipNode:
         self._wall_clock_ms = wall_clock_ms
         self._max_skew_ms = max_skew_ms
         self._peers: dict[IdentityId, _Peer] = {}
+        # What our hello names (SPEC §9.2); tests set fewer to play an older peer.
+        self.capabilities: tuple[str, ...] = CAPABILITIES
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self.store_errors = 0  # sessions ended because our store refused a write
@@ -282,6 +287,7 @@ class GossipNode:
         self.payload_bytes_received = 0
         self.announcements_received = 0
         self.announcement_bytes_received = 0  # the ids or prefixes in them
+        self.sync_bytes_sent = 0  # reconciliation payloads (SPEC §13), not the records
         self._progress = trio.Event()
         self._stored = trio.Event()
         # Recently stored ids, oldest first (see _ingest), and whether each came
@@ -594,7 +600,7 @@ class GossipNode:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
-                await peer.send(Hello(capabilities=CAPABILITIES, agent=AGENT))
+                await peer.send(Hello(capabilities=self.capabilities, agent=AGENT))
                 if lazy:
                     await peer.send(Prune())
                 if initiator:
@@ -629,10 +635,12 @@ class GossipNode:
         return True
 
     async def _anti_entropy(self, peer: _Peer) -> None:
+        await peer.greeted.wait()  # its capabilities choose the forms we send
         while True:
             if peer.reconciler is None:
-                peer.reconciler = self._reconciler(await self._store.run(_all_items))
-                await peer.send(Sync(payload=peer.reconciler.initiate()))
+                items = await self._store.run(_all_items)
+                peer.reconciler = self._reconciler(items, compact=peer.compact_sync)
+                await self._send_sync(peer, peer.reconciler.initiate())
             await trio.sleep(self._resync_interval_s)
             await self._share_peers(peer)  # the periodic shuffle of peer exchange
 
@@ -674,6 +682,11 @@ class GossipNode:
             peer.grafts = "graft" in message.capabilities
             peer.delivers = "deliver" in message.capabilities
             peer.short_ids = "ihave8" in message.capabilities
+            # Both sides must name it: a node that does not claim it does not use it.
+            peer.compact_sync = "sync-compact" in message.capabilities and (
+                "sync-compact" in self.capabilities
+            )
+            peer.greeted.set()
         # error carries nothing we act on
 
     async def _on_request(self, peer: _Peer, message: Want | Graft | Graft8) -> None:
@@ -719,11 +732,12 @@ class GossipNode:
             if now - peer.last_session_started < self._min_session_interval_s:
                 raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync sessions too frequent")
             peer.last_session_started = now
-            peer.reconciler = self._reconciler(await self._store.run(_all_items))
+            items = await self._store.run(_all_items)
+            peer.reconciler = self._reconciler(items, compact=peer.compact_sync)
         if peer.reconciler.rounds >= self._max_sync_rounds:
             raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync session over the round limit")
         reply = peer.reconciler.receive(payload)
-        await peer.send(Sync(payload=reply))
+        await self._send_sync(peer, reply)
         if peer.reconciler.have:
             # We answered the peer's id lists by sending the records themselves.
             owed, peer.reconciler.have = sorted(peer.reconciler.have), set()
@@ -731,9 +745,13 @@ class GossipNode:
         if reply is None:
             await self._send_wants(peer)
 
+    async def _send_sync(self, peer: _Peer, payload: bytes | None) -> None:
+        self.sync_bytes_sent += len(payload or b"")
+        await peer.send(Sync(payload=payload))
+
     @staticmethod
-    def _reconciler(items: list[tuple[int, bytes]]) -> Reconciler:
-        return Reconciler(items, push_missing=True)
+    def _reconciler(items: list[tuple[int, bytes]], *, compact: bool) -> Reconciler:
+        return Reconciler(items, push_missing=True, compact=compact)
 
     async def _send_wants(self, peer: _Peer) -> None:
         if peer.reconciler is None:

@@ -138,7 +138,23 @@ def _sync(data: bytes) -> object:
 
 
 def _sync_seeds() -> list[bytes]:
-    return [Reconciler([(1, bytes(32))]).initiate()]
+    # Full forms (id list, fingerprints) and compact ones (prefix lists, wanted,
+    # short fingerprints), each as a first message and as a reply.
+    small, large = [(1, bytes(32))], [(n, bytes([n]) * 32) for n in range(1, 60)]
+    seeds = []
+    for compact in (False, True):
+        for items in (small, large):
+            side = Reconciler(items, push_missing=True, compact=compact)
+            first = side.initiate()
+            seeds.append(first)
+            peer = Reconciler(items[::2], push_missing=True, compact=compact)
+            reply = peer.receive(first)
+            if reply is not None:
+                seeds.append(reply)
+    # A prefix list answered with `wanted` (the lister holds ids the peer lacks).
+    lister = Reconciler(large[:30], push_missing=True, compact=True)
+    answer = Reconciler(large[15:45], push_missing=True, compact=True).receive(lister.initiate())
+    return [*seeds, *([answer] if answer is not None else [])]
 
 
 TARGETS: dict[str, Target] = {

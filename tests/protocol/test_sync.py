@@ -64,10 +64,15 @@ def two_sets(draw: st.DrawFn) -> tuple[list[Item], list[Item]]:
     return a, b
 
 
-@settings(max_examples=150)
-@given(two_sets(), st.sampled_from([(2, 1), (4, 8), (16, 32)]), st.sampled_from([400, 1 << 20]))
+@settings(max_examples=200)
+@given(
+    two_sets(),
+    st.sampled_from([(2, 1), (4, 8), (16, 32)]),
+    st.sampled_from([400, 1 << 20]),
+    st.booleans(),
+)
 def test_finds_exactly_the_symmetric_difference(
-    sets: tuple[list[Item], list[Item]], shape: tuple[int, int], budget: int
+    sets: tuple[list[Item], list[Item]], shape: tuple[int, int], budget: int, compact: bool
 ) -> None:
     a, b = sets
     buckets, threshold = shape
@@ -79,10 +84,15 @@ def test_finds_exactly_the_symmetric_difference(
         leaf_items=64,
         id_list_threshold=threshold,
         max_message_bytes=budget,
+        push_missing=compact,
+        compact=compact,
     )
     ids_a, ids_b = {i for _, i in a}, {i for _, i in b}
-    assert client.need == ids_b - ids_a
-    assert server.need == ids_a - ids_b
+    # What a side lacks it knows by id (need) or is sent as records (the peer's have).
+    assert client.need | server.have == ids_b - ids_a
+    assert server.need | client.have == ids_a - ids_b
+    if not compact:  # full forms list every missing id back
+        assert (client.need, server.need) == (ids_b - ids_a, ids_a - ids_b)
 
 
 @settings(max_examples=100)
@@ -98,6 +108,34 @@ def test_push_missing_splits_the_difference_between_need_and_have(
     assert server.need | client.have == ids_a - ids_b
     assert client.need <= ids_b - ids_a
     assert server.need <= ids_a - ids_b
+
+
+def test_a_compact_side_and_a_full_side_still_reconcile() -> None:
+    # Each side chooses its own forms; both understand all modes.
+    rng = random.Random(3)
+    items = [item(n, rng.randrange(500)) for n in range(3000)]
+    a = sorted(x for x in items if rng.random() < 0.9)
+    b = sorted(x for x in items if rng.random() < 0.9)
+    client = Reconciler(a, push_missing=True, compact=True)
+    server = Reconciler(b, push_missing=True)
+    message: bytes | None = client.initiate()
+    side = server
+    while message is not None:
+        message = side.receive(message)
+        side = client if side is server else server
+    ids_a, ids_b = {i for _, i in a}, {i for _, i in b}
+    assert client.need | server.have == ids_b - ids_a
+    assert server.need | client.have == ids_a - ids_b
+
+
+def test_compact_forms_cost_far_fewer_bytes_for_scattered_loss() -> None:
+    rng = random.Random(5)
+    items = sorted(item(n, rng.randrange(10**9)) for n in range(50_000))
+    mine = [x for x in items if rng.random() >= 0.01]
+    _, _, _, full = reconcile(mine, items, push_missing=True)
+    client, server, _, compact = reconcile(mine, items, push_missing=True, compact=True)
+    assert client.need | server.have == {i for _, i in items} - {i for _, i in mine}
+    assert compact < 0.75 * full
 
 
 def test_identical_sets_settle_in_one_round_trip() -> None:
@@ -132,6 +170,10 @@ def test_any_bytes_decode_or_fail_typed(data: bytes) -> None:
         (((INFINITY[0], b"", 2, (b"x",)),), Reason.BAD_FIELD),
         (((INFINITY[0], b"", 9, None),), Reason.BAD_FIELD),
         (((INFINITY[0], b"", 2, (bytes(32),) * 257),), Reason.OUT_OF_RANGE),
+        (((INFINITY[0], b"", 4, bytes(12)),), Reason.OUT_OF_RANGE),  # not 8-byte prefixes
+        (((INFINITY[0], b"", 4, bytes(8 * 257)),), Reason.OUT_OF_RANGE),
+        (((INFINITY[0], b"", 5, (bytes(8),)),), Reason.BAD_FIELD),  # one bin, not an array
+        (((INFINITY[0], b"", 6, bytes(16)),), Reason.BAD_FIELD),  # a short fingerprint: 8
     ],
 )
 def test_invalid_messages(ranges: tuple[object, ...], reason: Reason) -> None:
@@ -148,6 +190,9 @@ def test_round_trip_encoding() -> None:
         (
             Range((5, b"\x01"), Mode.FINGERPRINT, fingerprint=bytes(16)),
             Range((9, b""), Mode.ID_LIST, ids=(bytes(32),)),
+            Range((10, b"\x07"), Mode.PREFIX_LIST, prefixes=bytes(16)),
+            Range((11, b""), Mode.WANTED, prefixes=b"\x01" * 8),
+            Range((12, b""), Mode.FINGERPRINT8, fingerprint=bytes(8)),
             Range(INFINITY, Mode.SKIP),
         )
     )
@@ -159,3 +204,5 @@ def test_local_misuse() -> None:
         Reconciler([item(1, 5), item(2, 1)])
     with pytest.raises(LocalProtocolError):
         Reconciler([], buckets=1)
+    with pytest.raises(LocalProtocolError):
+        Reconciler([], compact=True)  # the peer learns by records: needs push_missing
