@@ -74,8 +74,9 @@ async def run(count: int, folder: Path) -> tuple[float, int, int]:
     def clock() -> int:
         return now_ms
 
-    veteran = GossipNode(store=ThreadedStore(old), wall_clock_ms=clock)
-    newcomer = GossipNode(store=ThreadedStore(new), wall_clock_ms=clock)
+    # As the daemon (node/service/node.py) runs them.
+    veteran = GossipNode(store=ThreadedStore(old), wall_clock_ms=clock, verify_ahead=True)
+    newcomer = GossipNode(store=ThreadedStore(new), wall_clock_ms=clock, verify_ahead=True)
     keys = IdentityKey.generate(), IdentityKey.generate()
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]

@@ -96,6 +96,11 @@ class MemoryStore:
         held = self._rows.get(attestation_id)
         return None if held is None else held.attestation
 
+    def envelopes(self, ids: Sequence[bytes]) -> list[bytes]:
+        """The stored envelopes of those of `ids` we hold, each once."""
+        rows = self._rows
+        return [rows[i].attestation.data for i in dict.fromkeys(ids) if i in rows]
+
     def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
         """What `issuer` currently says, in arrival order."""
         return self._current(self._by_issuer.get(issuer, ()), now_ms)

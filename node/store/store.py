@@ -269,6 +269,22 @@ class Store:
             row = connection.execute(query, (attestation_id,)).fetchone()
         return None if row is None else self._load(row[0])
 
+    def envelopes(self, ids: Sequence[bytes]) -> list[bytes]:
+        """The envelopes (signed bytes) of those of `ids` we hold, each once, in no set order.
+
+        What a peer asked for goes out as bytes: rebuilding each attestation
+        (as `get` does) would decode what we only send on.
+        """
+        found: list[bytes] = []
+        unique = list(dict.fromkeys(ids))
+        with self._reading() as connection:
+            for start in range(0, len(unique), _SQL_CHUNK):
+                chunk = unique[start : start + _SQL_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT envelope FROM attestations WHERE id IN ({marks})"  # noqa: S608  # only '?' marks
+                found.extend(row[0] for row in connection.execute(query, chunk))
+        return found
+
     def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
         """What `issuer` currently says (heads that are not revoked or expired)."""
         query = (

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
-from node.gossip import GossipNode, InlineStore
+from node.gossip import GossipNode, InlineStore, ThreadedStore, _Peer
 from node.simnet import SimNetwork
 from node.store import Store
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
+from protocol.errors import Reason, RemoteProtocolError
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
 from protocol.wire import Push
@@ -204,3 +206,26 @@ async def test_compact_sync_with_new_peers_and_full_forms_with_older_ones(
     # An older peer gets (and sends) only the modes it knows, so it still converges;
     # two current peers use prefix lists and short fingerprints.
     assert compact_bytes < 0.8 * full_bytes
+
+
+async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
+    """The daemon checks a large delivery's signatures in a worker thread, a part
+    ahead of the store: the outcome (what is stored, the peer's verdict) must be
+    the inline path's."""
+    author, other = Member("author", 1), Member("other", 2)
+    made = [author.attest(other, n).data for n in range(1300)]
+    forged = bytearray(made[700])
+    forged[-1] ^= 1
+    delivery = [*made[:700], bytes(forged), *made[701:]]
+    results = []
+    for ahead in (True, False):
+        store = Store.open(":memory:")
+        node = GossipNode(store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=ahead)
+        peer = _Peer(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+        with pytest.raises(RemoteProtocolError) as refused:
+            await node._on_push(peer, delivery, forwarded=False)
+        results.append((refused.value.reason, {bytes(i) for _, i in store.ids_in_order()}))
+    assert results[0] == results[1]
+    reason, stored = results[0]
+    assert reason is Reason.BAD_SIGNATURE
+    assert stored == {bytes(attestation_id(d)) for n, d in enumerate(made) if n != 700}

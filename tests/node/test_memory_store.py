@@ -34,6 +34,7 @@ def answers(store: AttestationStore, world: list[Attestation], now_ms: int) -> t
         [(c.seq, c.attestation, c.is_head) for c in store.changes_since(0)],
         [(c.seq, c.attestation) for c in store.changes_since(2, limit=2)],
         store.existing_ids([a.id for a in world] + [bytes(32)]),
+        sorted(store.envelopes([a.id for a in world] + [bytes(32)])),  # order unspecified
         (statistics.attestations, statistics.heads, statistics.slots),
     )
 
