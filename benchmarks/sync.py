@@ -3,7 +3,7 @@
 Scenarios of issue #5 / research note gossip-sync.md §1.7 (goals G5-G6):
 identical sets, the newest 1 % missing (a node that was offline), 0.1 %, 1 % and
 10 % missing at random (scattered loss), each also priced for a naive exchange
-of the full id list (the fresh-join-over-loopback part is not built yet).
+of the full id list (a fresh node joining over loopback: benchmarks/join.py).
 Both sides run the reconciler as node/gossip does (`push_missing`: the side that
 learns what its peer lacks sends the records instead of listing their ids), in
 compact forms (8-byte id prefixes and fingerprints: peers that name
