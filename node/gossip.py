@@ -1,19 +1,20 @@
-"""Replication between peers: reconcile on connect, pull what is missing, flood what is new.
+"""Replication between peers: reconcile on connect, pull what is missing, push what is new.
 
-A first, deliberately simple gossip layer (issue #5 builds the full one: peer
-manager, eager/lazy push trees, quotas). On every connection each side says
-hello; the connecting side starts a set reconciliation (SPEC §13) over the
-(issued_at, id) pairs of its store, and again every `resync_interval_s`
-(anti-entropy: it repairs whatever pushes missed); when a session ends each
-side asks for what it lacks (`want`) and answers the other's wants with `push`.
-A session longer than `max_sync_rounds` closes the connection. Every
-attestation that a push or a local `publish` adds to the store is pushed on to
-every other connected peer, so a new attestation floods the community, and
-duplicates die at the first node that already holds them.
+On every connection each side says hello (its capabilities choose the forms
+the other sends: SPEC §9.2); the dialling side starts a set reconciliation
+(SPEC §13) over the (issued_at, id) pairs of its store, and again every
+`resync_interval_s` (anti-entropy: it repairs whatever pushes missed). What a
+side learns the peer lacks it sends as records (`deliver`); what it lacks and
+was not sent it fetches (`want`). A session longer than `max_sync_rounds`
+closes the connection. A new attestation travels along a push tree (Plumtree,
+SPEC §9.3): pushed on eager links, announced by id prefix on lazy ones, with
+`prune` and `graft` keeping the eager links a tree.
 
-All peer bytes go through `ingest` (decode, verify, freshness) before they
-touch the store. A peer that breaks the protocol gets an `error` message and
-is disconnected; its session never takes the node down.
+All peer bytes go through `ingest` (decode, verify, freshness, relay policy)
+before they touch the store; the records of a session we dialled (a join) are
+checked in a worker thread while the store writes (`verify_ahead`). A peer
+that breaks the protocol gets an `error` message and is disconnected (or
+banned: node/policy); its session never takes the node down.
 """
 
 from __future__ import annotations
@@ -80,10 +81,11 @@ _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
 _MAX_SEEN = 200_000
 _INGEST_PART = 200  # envelopes per store call when a peer pushes many
-# Records of a session we started, checked ahead (see _on_push): larger parts
-# cost fewer store calls (benchmarks/join.py: 28.8 s instead of 33.3 s for
-# 100 000) and hold the store about 50 ms each.
-_CHECKED_PART = 500
+# Records of a session we started are checked ahead and stored in batches of up
+# to this many (see GossipNode._intake): each store call rewrites the pages its
+# random ids touch, so larger batches cost less per record; one holds the store
+# for about 0.2 s.
+_INTAKE_BATCH = 2000
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
@@ -166,6 +168,7 @@ class _Peer:
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
     greeted: trio.Event = field(default_factory=trio.Event)  # its hello arrived
+    intake: trio.MemorySendChannel[Sequence[bytes]] | None = None  # see GossipNode._intake
 
     def __post_init__(self) -> None:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
@@ -249,13 +252,34 @@ def _envelopes(ids: Sequence[bytes]) -> Callable[[AttestationStore], list[bytes]
     return fetch
 
 
-async def _check_parts(
-    parts: list[Sequence[bytes]], send: trio.MemorySendChannel[dict[bytes, Attestation]]
+_Checked = tuple[Sequence[bytes], dict[bytes, Attestation]]
+
+
+async def _check_each(
+    deliveries: trio.MemoryReceiveChannel[Sequence[bytes]],
+    checked: trio.MemorySendChannel[_Checked],
 ) -> None:
-    """Send each part's checked attestations in order (see GossipNode._on_push)."""
-    async with send:
-        for part in parts:
-            await send.send(await trio.to_thread.run_sync(_check_signatures, part))
+    """Pass each delivery on with its attestations whose signatures verified."""
+    async with deliveries, checked:
+        async for envelopes in deliveries:
+            found = await trio.to_thread.run_sync(_check_signatures, envelopes)
+            await checked.send((envelopes, found))
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception of a (possibly nested) group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _judge(reasons: list[Reason]) -> None:
+    """Raise for the worst reason that the peer answers for (node/policy).
+
+    The valid part of its message was kept.
+    """
+    reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
+    if reason is not None and PEER_POLICY[reason] is not Action.DROP:
+        raise RemoteProtocolError(reason, "peer pushed a refused attestation")
 
 
 def _check_signatures(envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
@@ -647,7 +671,7 @@ class GossipNode:
                 await self._read_loop(peer)
                 nursery.cancel_scope.cancel()
         except* RemoteProtocolError as group:
-            error = group.exceptions[0]
+            error = _first_leaf(group)  # nested when it came from the intake's nursery
             assert isinstance(error, RemoteProtocolError)
             self.protocol_errors += 1
             log.info("peer %s broke the protocol: %s", peer.identity.hex()[:16], error.reason.value)
@@ -659,7 +683,7 @@ class GossipNode:
             # session ends (what it brought is not stored) and anti-entropy
             # brings it again once the store takes writes; the node keeps serving.
             self.store_errors += 1
-            log.warning("session with %s ended: %s", peer.identity.hex()[:16], group.exceptions[0])
+            log.warning("session with %s ended: %s", peer.identity.hex()[:16], _first_leaf(group))
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away, or stopped reading
         finally:
@@ -712,7 +736,7 @@ class GossipNode:
         elif isinstance(message, Peers):
             await self._on_peers(peer, message.addresses)
         elif isinstance(message, Push | Deliver):
-            await self._on_push(peer, message.envelopes, forwarded=isinstance(message, Push))
+            await self._on_records(peer, message)
         elif isinstance(message, Hello):
             peer.grafts = "graft" in message.capabilities
             peer.delivers = "deliver" in message.capabilities
@@ -746,36 +770,52 @@ class GossipNode:
         # A full push (1000 envelopes) holds the store for a while: take it in
         # parts, so our own writes and other peers' batches wait for one part.
         reasons: list[Reason] = []
-        # Records of a session we started (a join, a catch-up) are checked one
-        # part ahead in a worker thread: signatures on one core while the store
-        # writes on the other. Not for what peers push unasked: an identity farm
-        # is refused by quota *before* its signatures are checked (node/relay).
-        ahead = (
-            self._verify_ahead and not forwarded and peer.dialled and len(envelopes) > _INGEST_PART
-        )
-        size = _CHECKED_PART if ahead else _INGEST_PART
-        parts = [envelopes[n : n + size] for n in range(0, len(envelopes), size)]
-
-        async def store(part: Sequence[bytes], checked: dict[bytes, Attestation] | None) -> None:
+        for start in range(0, len(envelopes), _INGEST_PART):
             report = await self._ingest(
-                part, source=peer.identity, forwarded=forwarded, checked=checked
+                envelopes[start : start + _INGEST_PART], source=peer.identity, forwarded=forwarded
             )
-            reasons.extend(i.reason for i in report.items if i.reason is not None)
+            reasons += [i.reason for i in report.items if i.reason is not None]
+        _judge(reasons)
 
-        if ahead:
-            async with trio.open_nursery() as nursery:
-                send, receive = trio.open_memory_channel[dict[bytes, Attestation]](1)
-                nursery.start_soon(_check_parts, parts, send)
-                async with receive:
-                    for part in parts:
-                        await store(part, await receive.receive())
-        else:
-            for part in parts:
-                await store(part, None)
-        reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
-        if reason is not None and PEER_POLICY[reason] is not Action.DROP:
-            # The valid part was kept; the peer answers for the rest (node/policy).
-            raise RemoteProtocolError(reason, "peer pushed a refused attestation")
+    async def _on_records(self, peer: _Peer, message: Push | Deliver) -> None:
+        # Large deliveries on links we dialled (our sessions' records) go to the
+        # peer's intake (see `_intake`); the rest is stored as it comes.
+        bulk = self._verify_ahead and isinstance(message, Deliver) and peer.dialled
+        if not (bulk and len(message.envelopes) > _INGEST_PART and peer.nursery is not None):
+            await self._on_push(peer, message.envelopes, forwarded=isinstance(message, Push))
+            return
+        if peer.intake is None:
+            peer.intake, deliveries = trio.open_memory_channel[Sequence[bytes]](2)
+            peer.nursery.start_soon(self._intake, peer, deliveries)
+        await peer.intake.send(message.envelopes)
+
+    async def _intake(
+        self, peer: _Peer, deliveries: trio.MemoryReceiveChannel[Sequence[bytes]]
+    ) -> None:
+        """Store the records of sessions we started: a join, a catch-up.
+
+        Their signatures are checked in a worker thread while the store writes
+        the previous batch on the other core, and what was checked while the
+        store was busy goes in one batch (up to `_INTAKE_BATCH`). Not for what
+        peers push unasked: an identity farm is refused by quota *before* its
+        signatures are checked (node/relay). The reader waits when two
+        deliveries are queued, so the peer's sending is held back, not buffered.
+        """
+        async with trio.open_nursery() as nursery:
+            send, checked = trio.open_memory_channel[_Checked](1)
+            nursery.start_soon(_check_each, deliveries, send)
+            async with checked:
+                async for envelopes, attestations in checked:
+                    batch, known = list(envelopes), dict(attestations)
+                    with contextlib.suppress(trio.WouldBlock):
+                        while len(batch) < _INTAKE_BATCH:
+                            more, more_checked = checked.receive_nowait()
+                            batch += more
+                            known.update(more_checked)
+                    report = await self._ingest(
+                        batch, source=peer.identity, forwarded=False, checked=known
+                    )
+                    _judge([i.reason for i in report.items if i.reason is not None])
 
     async def _on_sync(self, peer: _Peer, payload: bytes | None) -> None:
         if payload is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+
 import trio
 import trio.testing
 
@@ -14,7 +15,7 @@ from protocol.attestation import Attestation, AttestationBody, attestation_id, s
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
-from protocol.wire import Push
+from protocol.wire import Deliver, Push
 from simulations.convergence import link
 
 T0 = 1_700_000_000_000
@@ -24,7 +25,13 @@ class Member:
     """A node of the test community: key, store, gossip."""
 
     def __init__(
-        self, name: str, seed: int, admit: Admission | None = None, *, wide_seed: bool = False
+        self,
+        name: str,
+        seed: int,
+        admit: Admission | None = None,
+        *,
+        wide_seed: bool = False,
+        verify_ahead: bool = False,
     ) -> None:
         self.name = name
         # Seeds 1..255 repeat one byte (the keys other tests use); wide seeds any int.
@@ -35,6 +42,7 @@ class Member:
             store=InlineStore(self.store),
             wall_clock_ms=lambda: T0 + int(trio.current_time() * 1000),
             admit=admit,
+            verify_ahead=verify_ahead,
         )
 
     def attest(self, subject: Member, n: int) -> Attestation:
@@ -108,6 +116,36 @@ async def test_forged_push_bans_the_peer(autojump_clock: trio.testing.MockClock)
         await trio.sleep(5)
         assert a.gossip.bans.is_banned(b.key.identity)
         assert a.gossip.peers == []
+        assert not a.store.contains(attestation_id(bytes(forged)))
+        nursery.cancel_scope.cancel()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll in real time (what a worker thread does is no trio event)."""
+    while True:
+        if condition():
+            return
+        await trio.sleep(0.05)
+
+
+async def test_a_forged_record_in_a_delivery_checked_ahead_bans_the_peer() -> None:
+    # Real time: the signatures are checked in a real worker thread.
+    net = SimNetwork(seed=7)
+    a, b = Member("a", 1, verify_ahead=True), Member("b", 2)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)  # a dialled: b's deliveries go to a's intake
+        with trio.fail_after(20):
+            await _until(lambda: a.key.identity in b.gossip._peers)
+            records = [b.attest(a, n).data for n in range(300)]
+            forged = bytearray(records[150])
+            forged[-1] ^= 1
+            records[150] = bytes(forged)
+            peer = b.gossip._peers[a.key.identity]
+            await peer.send(Deliver(envelopes=tuple(records)))
+            await _until(lambda: a.gossip.bans.is_banned(b.key.identity))
+        assert a.gossip.protocol_errors == 1
+        # The valid records were kept; the forged one was not.
+        assert {bytes(attestation_id(r)) for n, r in enumerate(records) if n != 150} <= a.ids()
         assert not a.store.contains(attestation_id(bytes(forged)))
         nursery.cancel_scope.cancel()
 
@@ -208,24 +246,42 @@ async def test_compact_sync_with_new_peers_and_full_forms_with_older_ones(
     assert compact_bytes < 0.8 * full_bytes
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    return [
+        leaf
+        for e in group.exceptions
+        for leaf in (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    ]
+
+
 async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
-    """The daemon checks a large delivery's signatures in a worker thread, a part
-    ahead of the store: the outcome (what is stored, the peer's verdict) must be
-    the inline path's."""
+    """The daemon checks the signatures of its sessions' records in a worker thread
+    while it stores the previous batch (`verify_ahead`): what is stored and the
+    peer's verdict must be the inline path's. Real threads, so real time."""
     author, other = Member("author", 1), Member("other", 2)
-    made = [author.attest(other, n).data for n in range(1300)]
-    forged = bytearray(made[700])
+    made = [author.attest(other, n).data for n in range(2300)]
+    forged = bytearray(made[2100])
     forged[-1] ^= 1
-    delivery = [*made[:700], bytes(forged), *made[701:]]
+    delivery = [*made[:2100], bytes(forged), *made[2101:]]
     results = []
     for ahead in (True, False):
         store = Store.open(":memory:")
         node = GossipNode(store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=ahead)
         peer = _Peer(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
-        with pytest.raises(RemoteProtocolError) as refused:
-            await node._on_push(peer, delivery, forwarded=False)
-        results.append((refused.value.reason, {bytes(i) for _, i in store.ids_in_order()}))
+        reasons: list[Reason] = []
+        with trio.fail_after(60):
+            try:
+                async with trio.open_nursery() as nursery:
+                    peer.nursery = nursery
+                    for start in range(0, len(delivery), 1000):
+                        message = Deliver(envelopes=tuple(delivery[start : start + 1000]))
+                        await node._on_records(peer, message)
+                    await trio.sleep_forever()  # until the refused record ends the session
+            except* RemoteProtocolError as group:
+                reasons = [e.reason for e in _leaves(group) if isinstance(e, RemoteProtocolError)]
+        assert (peer.intake is not None) == ahead  # the path under test was taken
+        results.append((reasons, {bytes(i) for _, i in store.ids_in_order(limit=10_000)}))
     assert results[0] == results[1]
-    reason, stored = results[0]
-    assert reason is Reason.BAD_SIGNATURE
-    assert stored == {bytes(attestation_id(d)) for n, d in enumerate(made) if n != 700}
+    reasons, stored = results[0]
+    assert reasons == [Reason.BAD_SIGNATURE]
+    assert stored == {bytes(attestation_id(d)) for n, d in enumerate(made) if n != 2100}
