@@ -169,6 +169,7 @@ class _Peer:
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
     greeted: trio.Event = field(default_factory=trio.Event)  # its hello arrived
     intake: trio.MemorySendChannel[Sequence[bytes]] | None = None  # see GossipNode._intake
+    checks_ahead: bool = True  # off once its deliveries are mostly over quota (see _intake)
 
     def __post_init__(self) -> None:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
@@ -781,6 +782,7 @@ class GossipNode:
         # Large deliveries on links we dialled (our sessions' records) go to the
         # peer's intake (see `_intake`); the rest is stored as it comes.
         bulk = self._verify_ahead and isinstance(message, Deliver) and peer.dialled
+        bulk = bulk and peer.checks_ahead
         if not (bulk and len(message.envelopes) > _INGEST_PART and peer.nursery is not None):
             await self._on_push(peer, message.envelopes, forwarded=isinstance(message, Push))
             return
@@ -796,10 +798,13 @@ class GossipNode:
 
         Their signatures are checked in a worker thread while the store writes
         the previous batch on the other core, and what was checked while the
-        store was busy goes in one batch (up to `_INTAKE_BATCH`). Not for what
-        peers push unasked: an identity farm is refused by quota *before* its
-        signatures are checked (node/relay). The reader waits when two
-        deliveries are queued, so the peer's sending is held back, not buffered.
+        store was busy goes in one batch (up to `_INTAKE_BATCH`). The reader
+        waits when two deliveries are queued, so the peer's sending is held
+        back, not buffered. Not for what peers push unasked, nor once a batch
+        was mostly refused by quota: an identity farm's records are refused
+        *before* their signatures are checked (node/relay) on the inline path,
+        so a peer we dialled that delivers a farm costs us at most a few
+        batches of checks.
         """
         async with trio.open_nursery() as nursery:
             send, checked = trio.open_memory_channel[_Checked](1)
@@ -815,7 +820,10 @@ class GossipNode:
                     report = await self._ingest(
                         batch, source=peer.identity, forwarded=False, checked=known
                     )
-                    _judge([i.reason for i in report.items if i.reason is not None])
+                    reasons = [i.reason for i in report.items if i.reason is not None]
+                    if reasons.count(Reason.QUOTA) * 10 > len(batch):
+                        peer.checks_ahead = False  # what comes next: the inline path
+                    _judge(reasons)
 
     async def _on_sync(self, peer: _Peer, payload: bytes | None) -> None:
         if payload is None:

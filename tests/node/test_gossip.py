@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import pytest
 import trio
 import trio.testing
 
 from node.gossip import GossipNode, InlineStore, ThreadedStore, _Peer
 from node.simnet import SimNetwork
-from node.store import Store
+from node.store import AttestationStore, Store
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
 from protocol.errors import Reason, RemoteProtocolError
-from protocol.identity import IdentityKey
+from protocol.identity import IdentityId, IdentityKey
 from protocol.statement import Trust
 from protocol.wire import Deliver, Push
 from simulations.convergence import link
@@ -285,3 +286,55 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
     reasons, stored = results[0]
     assert reasons == [Reason.BAD_SIGNATURE]
     assert stored == {bytes(attestation_id(d)) for n, d in enumerate(made) if n != 2100}
+
+
+class _RefuseFarm:
+    """An admission that refuses one issuer (a farm past its quota), before and after checks."""
+
+    def __init__(self, farm: bytes) -> None:
+        self.farm = farm
+
+    def __call__(
+        self, store: AttestationStore, attestations: list[Attestation]
+    ) -> list[Reason | None]:
+        return [Reason.QUOTA if a.issuer == self.farm else None for a in attestations]
+
+    def refused_unverified(self, store: AttestationStore, issuers: list[IdentityId]) -> list[bool]:
+        return [issuer == self.farm for issuer in issuers]
+
+
+async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Checking ahead skips the quota check that precedes signatures; once a batch
+    is mostly refused by quota, the peer's deliveries go the inline way again."""
+    import node.gossip
+
+    checked: list[int] = []
+    real_check = node.gossip._check_signatures
+
+    def counting(envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
+        checked.append(len(envelopes))
+        return real_check(envelopes)
+
+    monkeypatch.setattr(node.gossip, "_check_signatures", counting)
+    farm, victim = Member("farm", 3), Member("victim", 4)
+    store = Store.open(":memory:")
+    gate = _RefuseFarm(farm.key.identity)
+    node_ = GossipNode(
+        store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=True, admit=gate
+    )
+    peer = _Peer(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+    deliveries = 10
+    records = [farm.attest(victim, n).data for n in range(1000 * deliveries)]
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            peer.nursery = nursery
+            for start in range(0, len(records), 1000):
+                await node_._on_records(
+                    peer, Deliver(envelopes=tuple(records[start : start + 1000]))
+                )
+            nursery.cancel_scope.cancel()
+    assert not peer.checks_ahead
+    assert sum(checked) <= 5000, checked  # the first batch and what was queued behind it
+    assert store.statistics().attestations == 0
