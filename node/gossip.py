@@ -259,11 +259,13 @@ _Checked = tuple[Sequence[bytes], dict[bytes, Attestation]]
 async def _check_each(
     deliveries: trio.MemoryReceiveChannel[Sequence[bytes]],
     checked: trio.MemorySendChannel[_Checked],
+    wanted: Callable[[], bool],
 ) -> None:
-    """Pass each delivery on with its attestations whose signatures verified."""
+    """Pass each delivery on with its attestations whose signatures verified
+    (none checked once `wanted()` says no: `ingest` then checks what it keeps)."""
     async with deliveries, checked:
         async for envelopes in deliveries:
-            found = await trio.to_thread.run_sync(_check_signatures, envelopes)
+            found = await trio.to_thread.run_sync(_check_signatures, envelopes) if wanted() else {}
             await checked.send((envelopes, found))
 
 
@@ -808,7 +810,7 @@ class GossipNode:
         """
         async with trio.open_nursery() as nursery:
             send, checked = trio.open_memory_channel[_Checked](1)
-            nursery.start_soon(_check_each, deliveries, send)
+            nursery.start_soon(_check_each, deliveries, send, lambda: peer.checks_ahead)
             async with checked:
                 async for envelopes, attestations in checked:
                     batch, known = list(envelopes), dict(attestations)

@@ -325,7 +325,7 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
         store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=True, admit=gate
     )
     peer = _Peer(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
-    deliveries = 10
+    deliveries = 20
     records = [farm.attest(victim, n).data for n in range(1000 * deliveries)]
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
@@ -336,5 +336,6 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
                 )
             nursery.cancel_scope.cancel()
     assert not peer.checks_ahead
-    assert sum(checked) <= 5000, checked  # the first batch and what was queued behind it
+    # The first batch, and what the checking thread had in hand when it was judged.
+    assert sum(checked) <= 5000, checked
     assert store.statistics().attestations == 0
