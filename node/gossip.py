@@ -34,6 +34,7 @@ from node.store import AttestationStore, IngestReport, ItemReport, Outcome, inge
 from node.store.pipeline import Admission
 from node.transport import PeerStream
 from protocol.attestation import (
+    ID_PREFIX_BYTES,
     Attestation,
     AttestationId,
     attestation_id,
@@ -45,7 +46,6 @@ from protocol.events import NeedData
 from protocol.identity import IdentityId
 from protocol.sync import Reconciler
 from protocol.wire import (
-    ID_PREFIX_BYTES,
     MAX_PEER_ADDRESSES,
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
@@ -318,8 +318,8 @@ class GossipNode:
         verify_ahead: bool = False,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
-        # Check the signatures of a large delivery in a worker thread, one part
-        # ahead of the store (see _ingest_parts). Threads: not on a MockClock.
+        # Check the signatures of a dialled session's records in a worker thread,
+        # ahead of the store (see _intake). Threads: not on a MockClock.
         self._verify_ahead = verify_ahead and verified_cache is None
         self.identity = identity  # ours: breaks ties between duplicate connections
         self.coalesce_s = coalesce_s
@@ -416,7 +416,7 @@ class GossipNode:
         pruning that link: answers to our requests and sync records may well
         be copies (they were in flight when we asked) without the link being
         redundant in the tree. `checked`: envelopes whose signatures this node
-        has just checked itself (see _ingest_parts).
+        has just checked itself (see _intake).
         """
         cache = self._verified_cache if checked is None else checked
         now_ms = self._wall_clock_ms() if now_ms is None else now_ms
@@ -700,8 +700,7 @@ class GossipNode:
         await peer.greeted.wait()  # its capabilities choose the forms we send
         while True:
             if peer.reconciler is None:
-                items = await self._store.run(_all_items)
-                peer.reconciler = self._reconciler(items, compact=peer.compact_sync)
+                peer.reconciler = await self._new_reconciler(peer)
                 await self._send_sync(peer, peer.reconciler.initiate())
             await trio.sleep(self._resync_interval_s)
             await self._share_peers(peer)  # the periodic shuffle of peer exchange
@@ -783,9 +782,14 @@ class GossipNode:
     async def _on_records(self, peer: _Peer, message: Push | Deliver) -> None:
         # Large deliveries on links we dialled (our sessions' records) go to the
         # peer's intake (see `_intake`); the rest is stored as it comes.
-        bulk = self._verify_ahead and isinstance(message, Deliver) and peer.dialled
-        bulk = bulk and peer.checks_ahead
-        if not (bulk and len(message.envelopes) > _INGEST_PART and peer.nursery is not None):
+        bulk = (
+            self._verify_ahead
+            and isinstance(message, Deliver)
+            and peer.dialled
+            and peer.checks_ahead
+            and len(message.envelopes) > _INGEST_PART
+        )
+        if not bulk or peer.nursery is None:
             await self._on_push(peer, message.envelopes, forwarded=isinstance(message, Push))
             return
         if peer.intake is None:
@@ -838,8 +842,7 @@ class GossipNode:
             if now - peer.last_session_started < self._min_session_interval_s:
                 raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync sessions too frequent")
             peer.last_session_started = now
-            items = await self._store.run(_all_items)
-            peer.reconciler = self._reconciler(items, compact=peer.compact_sync)
+            peer.reconciler = await self._new_reconciler(peer)
         if peer.reconciler.rounds >= self._max_sync_rounds:
             raise RemoteProtocolError(Reason.OUT_OF_RANGE, "sync session over the round limit")
         reply = peer.reconciler.receive(payload)
@@ -855,9 +858,10 @@ class GossipNode:
         self.sync_bytes_sent += len(payload or b"")
         await peer.send(Sync(payload=payload))
 
-    @staticmethod
-    def _reconciler(items: list[tuple[int, bytes]], *, compact: bool) -> Reconciler:
-        return Reconciler(items, push_missing=True, compact=compact)
+    async def _new_reconciler(self, peer: _Peer) -> Reconciler:
+        """A session over our whole set, in the forms the peer speaks."""
+        items = await self._store.run(_all_items)
+        return Reconciler(items, push_missing=True, compact=peer.compact_sync)
 
     async def _send_wants(self, peer: _Peer) -> None:
         if peer.reconciler is None:

@@ -43,6 +43,7 @@ from protocol.statement import (
 __all__ = [
     "ATTESTATION_ID_BYTES",
     "FORMAT_VERSION",
+    "ID_PREFIX_BYTES",
     "MAX_ENVELOPE_BYTES",
     "MAX_TIME_MS",
     "SIGNATURE_DOMAIN",
@@ -56,6 +57,7 @@ __all__ = [
     "decode_envelope",
     "encode_body",
     "sign_attestation",
+    "split_id_prefixes",
     "verify_envelope",
 ]
 
@@ -65,6 +67,9 @@ FORMAT_VERSION = 1
 MAX_ENVELOPE_BYTES = 1024
 MAX_TIME_MS = 2**53 - 1  # exact in every JSON and JavaScript number
 ATTESTATION_ID_BYTES = 32
+# An id shortened to its first 8 bytes: announcements (wire `ihave8`, `graft8`)
+# and sync prefix lists (SPEC §13) name attestations by it.
+ID_PREFIX_BYTES = 8
 SIGNATURE_DOMAIN = b"trustnode/attestation/v1\x00"
 # Canonical envelope = fixarray(2) || body || bin8(64) || signature (SPEC §2.4).
 _ENVELOPE_HEAD = b"\x92"
@@ -228,6 +233,11 @@ class Attestation:
 def attestation_id(data: bytes) -> AttestationId:
     """The content id: BLAKE2b-256 (RFC 7693, 32-byte digest) of the envelope bytes."""
     return AttestationId(hashlib.blake2b(data, digest_size=ATTESTATION_ID_BYTES).digest())
+
+
+def split_id_prefixes(data: bytes) -> list[bytes]:
+    """Id prefixes sent back to back, one by one (the length is checked by the caller)."""
+    return [data[k : k + ID_PREFIX_BYTES] for k in range(0, len(data), ID_PREFIX_BYTES)]
 
 
 def sign_attestation(body: AttestationBody, key: IdentityKey) -> Attestation:

@@ -27,12 +27,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protocol.attestation import MAX_TIME_MS
+from protocol.attestation import ID_PREFIX_BYTES, MAX_TIME_MS, split_id_prefixes
 from protocol.codec import Value, pack, unpack
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
 
 __all__ = [
-    "ID_PREFIX_BYTES",
     "INFINITY",
     "MAX_IDS_PER_RANGE",
     "MAX_RANGES",
@@ -49,7 +48,6 @@ __all__ = [
 
 SYNC_VERSION = 1
 ID_BYTES = 32
-ID_PREFIX_BYTES = 8  # prefix lists (modes 4 and 5): an id's first 8 bytes
 FINGERPRINT_BYTES = 16
 SHORT_FINGERPRINT_BYTES = 8  # mode 6: a fingerprint's first 8 bytes
 MAX_RANGES = 8192
@@ -87,8 +85,7 @@ class Range:
 
     def split_prefixes(self) -> list[bytes]:
         """`prefixes` as a list of 8-byte prefixes."""
-        data, size = self.prefixes, ID_PREFIX_BYTES
-        return [data[k : k + size] for k in range(0, len(data), size)]
+        return split_id_prefixes(self.prefixes)
 
 
 @dataclass(frozen=True, slots=True)

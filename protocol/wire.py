@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from protocol.attestation import MAX_ENVELOPE_BYTES
+from protocol.attestation import ID_PREFIX_BYTES, MAX_ENVELOPE_BYTES, split_id_prefixes
 from protocol.codec import Value, pack, unpack
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, require
 from protocol.events import NEED_DATA, NeedData
@@ -25,7 +25,6 @@ from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
-    "ID_PREFIX_BYTES",
     "MAX_PEER_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
@@ -51,7 +50,6 @@ __all__ = [
 ]
 
 WIRE_VERSION = 1
-ID_PREFIX_BYTES = 8  # of an attestation id, in `ihave8` and `graft8`
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 MAX_PUSH_ENVELOPES = 1000
 MAX_WANT_IDS = 4096
@@ -210,7 +208,7 @@ class _Prefixes:
 
     def split(self) -> list[bytes]:
         """The 8-byte prefixes, in order."""
-        return _split_prefixes(self.prefixes)
+        return split_id_prefixes(self.prefixes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,11 +225,6 @@ class IHave8(_Prefixes):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Graft8(_Prefixes):
     """`graft` by the 8-byte prefixes of an `ihave8`: the announcer knows the full ids."""
-
-
-def _split_prefixes(prefixes: bytes) -> list[bytes]:
-    size = ID_PREFIX_BYTES
-    return [prefixes[i : i + size] for i in range(0, len(prefixes), size)]
 
 
 def _check_prefixes(prefixes: object) -> None:

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from node.errors import StoreError
 from node.store.heads import Row, plan_batch
@@ -51,6 +51,18 @@ def _hint(location: str) -> str:
     if location != ":memory:" and folder.is_dir() and not os.access(folder, os.W_OK):
         return " (its folder is read-only: a store needs to write beside the file)"
     return ""
+
+
+def _rows_where_in(
+    connection: sqlite3.Connection, select: str, column: str, keys: Sequence[bytes]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of `select ... WHERE column IN keys`, asked in chunks (SQLite
+    limits the number of bound parameters in one statement)."""
+    for start in range(0, len(keys), _SQL_CHUNK):
+        chunk = keys[start : start + _SQL_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        # `select` and `column` are this module's constants; values go as parameters.
+        yield from connection.execute(f"{select} WHERE {column} IN ({marks})", chunk)
 
 
 class Store:
@@ -195,13 +207,8 @@ class Store:
         return local
 
     def _lookup_refs(self, keys: Sequence[bytes]) -> dict[bytes, int]:
-        found: dict[bytes, int] = {}
-        for start in range(0, len(keys), _SQL_CHUNK):
-            chunk = keys[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT key, ref FROM identities WHERE key IN ({marks})"  # noqa: S608  # only '?' marks
-            found.update(self._connection.execute(query, chunk).fetchall())
-        return found
+        rows = _rows_where_in(self._connection, "SELECT key, ref FROM identities", "key", keys)
+        return dict(rows)
 
     def _write(
         self,
@@ -232,27 +239,13 @@ class Store:
             return self._existing_ids(ids)
 
     def _existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(ids), _SQL_CHUNK):
-            chunk = ids[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT id FROM attestations WHERE id IN ({marks})"  # noqa: S608  # only '?' marks
-            found.update(row[0] for row in self._connection.execute(query, chunk))
-        return found
+        rows = _rows_where_in(self._connection, "SELECT id FROM attestations", "id", ids)
+        return {row[0] for row in rows}
 
     def _slot_heads(self, slot_ids: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
-        ordered = list(slot_ids)
-        heads: dict[bytes, tuple[int, bytes]] = {}
-        for start in range(0, len(ordered), _SQL_CHUNK):
-            chunk = ordered[start : start + _SQL_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = (
-                "SELECT slot_id, head_issued_at_ms, head_id FROM slots "  # noqa: S608  # only '?' marks
-                f"WHERE slot_id IN ({marks})"
-            )
-            for slot_id, issued_at_ms, head_id in self._connection.execute(query, chunk):
-                heads[slot_id] = (issued_at_ms, head_id)
-        return heads
+        select = "SELECT slot_id, head_issued_at_ms, head_id FROM slots"
+        rows = _rows_where_in(self._connection, select, "slot_id", list(slot_ids))
+        return {slot_id: (issued_at_ms, head_id) for slot_id, issued_at_ms, head_id in rows}
 
     # -- queries ---------------------------------------------------------
 
@@ -275,15 +268,10 @@ class Store:
         What a peer asked for goes out as bytes: rebuilding each attestation
         (as `get` does) would decode what we only send on.
         """
-        found: list[bytes] = []
         unique = list(dict.fromkeys(ids))
         with self._reading() as connection:
-            for start in range(0, len(unique), _SQL_CHUNK):
-                chunk = unique[start : start + _SQL_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT envelope FROM attestations WHERE id IN ({marks})"  # noqa: S608  # only '?' marks
-                found.extend(row[0] for row in connection.execute(query, chunk))
-        return found
+            rows = _rows_where_in(connection, "SELECT envelope FROM attestations", "id", unique)
+            return [row[0] for row in rows]
 
     def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
         """What `issuer` currently says (heads that are not revoked or expired)."""
