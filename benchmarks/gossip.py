@@ -49,7 +49,10 @@ async def run(nodes: int, count: int, folder: Path) -> tuple[float, float]:
     """Return (seconds until all delivered, CPU seconds per delivery)."""
     keys = [IdentityKey.from_seed(bytes([n + 1]) * 32) for n in range(nodes)]
     stores = [Store.open(folder / f"n{n}.db") for n in range(nodes)]
-    gossips = [GossipNode(store=ThreadedStore(s), wall_clock_ms=lambda: T0) for s in stores]
+    gossips = [
+        GossipNode(store=ThreadedStore(s), wall_clock_ms=lambda: T0, identity=key.identity)
+        for s, key in zip(stores, keys, strict=True)
+    ]  # as the daemon: its identity roots its attestations' source tree (SPEC §9.4)
     listeners = [(await trio.open_tcp_listeners(0, host="127.0.0.1"))[0] for _ in range(nodes)]
     ports = [listener.socket.getsockname()[1] for listener in listeners]
     bodies = [
@@ -77,7 +80,7 @@ async def run(nodes: int, count: int, folder: Path) -> tuple[float, float]:
                 nursery.start_soon(
                     functools.partial(gossips[n].run_session, secure, initiator=True)
                 )
-        await trio.sleep(1)  # let the first (empty) reconciliations finish
+        await trio.sleep(3)  # let the first (empty) reconciliations finish and routes settle
         cpu_start, started = time.process_time(), time.perf_counter()
         own = [[a for a in attestations if a.issuer == keys[n].identity] for n in range(nodes)]
         for n in range(nodes):

@@ -8,7 +8,9 @@ side learns the peer lacks it sends as records (`deliver`); what it lacks and
 was not sent it fetches (`want`). A session longer than `max_sync_rounds`
 closes the connection. A new attestation travels along a push tree (Plumtree,
 SPEC §9.3): pushed on eager links, announced by id prefix on lazy ones, with
-`prune` and `graft` keeping the eager links a tree.
+`prune` and `graft` keeping the eager links a tree. Where neighbours exchange
+routes (SPEC §9.4), each issuer's attestations take that issuer's own
+shortest-path tree instead: as few hops as a flood, one copy per member.
 
 All peer bytes go through `ingest` (decode, verify, freshness, relay policy)
 before they touch the store; the records of a session we dialled (a join) are
@@ -39,11 +41,13 @@ from protocol.attestation import (
     AttestationId,
     attestation_id,
     decode_envelope,
+    envelope_issuer,
     verify_envelope,
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.identity import IdentityId
+from protocol.routes import Role, RouteTable, decode_routes, encode_routes, source_key
 from protocol.sync import Reconciler
 from protocol.wire import (
     MAX_PEER_ADDRESSES,
@@ -61,6 +65,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Routes,
     Sync,
     Want,
     encode_message,
@@ -73,9 +78,10 @@ S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
 # What we say in hello (SPEC §9.2): `graft`, `deliver` and `ihave8` = we
 # understand wire types 9, 10, and 11 and 12; `sync-compact` = sync modes 4-6
-# (§13). A peer that does not say them gets `want` for grafts, `push` for
-# answers, full ids in announcements and full forms in sync sessions.
-CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8", "sync-compact")
+# (§13); `routes` = wire type 13 and source trees (§9.4). A peer that does not
+# say them gets `want` for grafts, `push` for answers, full ids in
+# announcements, full forms in sync sessions and the shared push tree.
+CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8", "sync-compact", "routes")
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
@@ -86,6 +92,10 @@ _INGEST_PART = 200  # envelopes per store call when a peer pushes many
 # random ids touch, so larger batches cost less per record; one holds the store
 # for about 0.2 s.
 _INTAKE_BATCH = 2000
+# Route entries a peer may make us process (SPEC §9.4): a whole table of the
+# largest size at once, then a steady trickle; beyond it we stop reading from it.
+_ROUTE_ENTRIES_PER_S = 20_000
+_ROUTE_ENTRIES_BURST = 2 * 65_536
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 
@@ -160,10 +170,14 @@ class _Peer:
     pending_push: list[bytes] = field(default_factory=list)
     pending_ihave: list[bytes] = field(default_factory=list)
     flush_scheduled: bool = False
+    last_push_at: float = float("-inf")  # trio time we last forwarded payloads to it
     grafts: bool = False  # it said `graft` in its hello (else a graft is a `want`)
     delivers: bool = False  # it said `deliver` (else answers travel as `push`)
     short_ids: bool = False  # it said `ihave8`: announce to it by 8-byte prefixes
     compact_sync: bool = False  # it said `sync-compact`: prefix lists, short fingerprints
+    routes: bool = False  # we both said `routes`: source trees (SPEC §9.4)
+    routes_flush_scheduled: bool = False
+    route_budget: _ReceiveBudget | None = None  # entries, not bytes (see _ROUTE_ENTRIES_PER_S)
     last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
@@ -316,12 +330,19 @@ class GossipNode:
         announce_delay_s: float = 0.1,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
         verify_ahead: bool = False,
+        route_delay_s: float = 0.5,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         # Check the signatures of a dialled session's records in a worker thread,
         # ahead of the store (see _intake). Threads: not on a MockClock.
         self._verify_ahead = verify_ahead and verified_cache is None
         self.identity = identity  # ours: breaks ties between duplicate connections
+        # Distances to issuers, for their source trees (SPEC §9.4); a change is
+        # told to the neighbours together after `route_delay_s`.
+        self.routes = RouteTable(identity)
+        self._route_delay_s = route_delay_s
+        self.route_bytes_sent = 0
+        self.route_entries_received = 0
         self.coalesce_s = coalesce_s
         self._min_session_interval_s = min_session_interval_s
         self.announce_delay_s = announce_delay_s
@@ -472,10 +493,23 @@ class GossipNode:
         left some ids unheard of at cut-off members among 1000 simulated ones,
         and they waited for anti-entropy: 28 s for a burst that took 2 s.
         """
+        sources: list[bytes] | None = None
         for peer in self._peers.values():
             if peer.identity == source:
                 continue
-            if peer.eager:
+            if peer.routes:
+                # Its place in each issuer's tree, where it told us; else the shared tree.
+                if sources is None:
+                    sources = [source_key(envelope_issuer(e)) for e in fresh]
+                role = self.routes.role
+                unknown = Role.CHILD if peer.eager else Role.OTHER
+                for envelope, identifier, key in zip(fresh, ids, sources, strict=True):
+                    place = role(peer.identity, key)
+                    if (unknown if place is Role.UNKNOWN else place) is Role.CHILD:
+                        peer.pending_push.append(envelope)
+                    else:
+                        peer.pending_ihave.append(identifier)
+            elif peer.eager:
                 peer.pending_push += fresh
             else:
                 peer.pending_ihave += ids
@@ -488,14 +522,23 @@ class GossipNode:
     async def _flush(self, peer: _Peer) -> None:
         """Forward what accumulated for `peer` during `coalesce_s`: a burst of
         attestations travels in a few large pushes and announcements, not one
-        message per attestation per link (Plumtree batches its lazy pushes too)."""
+        message per attestation per link (Plumtree batches its lazy pushes too).
+
+        The first payload after a quiet spell goes at once (each hop's wait
+        would add up along the tree); those right behind it wait and go together.
+        """
         # Payloads go soon (latency); announcements may wait longer and batch more:
         # they only matter when the eager path failed (graft after graft_timeout_s).
-        await trio.sleep(self.coalesce_s if peer.pending_push else self.announce_delay_s)
+        if peer.pending_push:
+            quiet = trio.current_time() - peer.last_push_at >= self.coalesce_s
+            await trio.sleep(0 if quiet else self.coalesce_s)
+        else:
+            await trio.sleep(self.announce_delay_s)
         peer.flush_scheduled = False
         pushes, peer.pending_push = peer.pending_push, []
         announced, peer.pending_ihave = peer.pending_ihave, []
         if pushes:
+            peer.last_push_at = trio.current_time()
             await self._push(peer, pushes)
         if announced:
             await self._announce(peer, announced)
@@ -690,11 +733,37 @@ class GossipNode:
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the peer went away, or stopped reading
         finally:
-            if self._peers.get(peer.identity) is peer:
-                del self._peers[peer.identity]
-            await trio.aclose_forcefully(stream)
-            log.info("session with %s ended", peer.identity.hex()[:16])
+            await self._end_session(peer)
         return True
+
+    async def _end_session(self, peer: _Peer) -> None:
+        if self._peers.get(peer.identity) is peer:  # not replaced by a newer connection
+            del self._peers[peer.identity]
+            if peer.routes:
+                self.routes.remove_peer(peer.identity)
+                self._routes_changed()
+        await trio.aclose_forcefully(peer.stream)
+        log.info("session with %s ended", peer.identity.hex()[:16])
+
+    def _routes_changed(self) -> None:
+        """Tell every neighbour what changed in our routes, together after a short delay."""
+        for peer in self._peers.values():
+            if peer.routes and not peer.routes_flush_scheduled and peer.nursery is not None:
+                peer.routes_flush_scheduled = True
+                with contextlib.suppress(RuntimeError):  # that session is ending
+                    peer.nursery.start_soon(self._flush_routes, peer)
+
+    async def _flush_routes(self, peer: _Peer) -> None:
+        await trio.sleep(self._route_delay_s)
+        peer.routes_flush_scheduled = False
+        if self._peers.get(peer.identity) is not peer:
+            return  # replaced: the new connection has its own table to send
+        updates = self.routes.updates_for(peer.identity)
+        for start in range(0, len(updates), MAX_WANT_IDS):
+            entries = encode_routes(updates[start : start + MAX_WANT_IDS])
+            self.route_bytes_sent += len(entries)
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await peer.send(Routes(entries=entries))
 
     async def _anti_entropy(self, peer: _Peer) -> None:
         await peer.greeted.wait()  # its capabilities choose the forms we send
@@ -740,15 +809,31 @@ class GossipNode:
         elif isinstance(message, Push | Deliver):
             await self._on_records(peer, message)
         elif isinstance(message, Hello):
-            peer.grafts = "graft" in message.capabilities
-            peer.delivers = "deliver" in message.capabilities
-            peer.short_ids = "ihave8" in message.capabilities
-            # Both sides must name it: a node that does not claim it does not use it.
-            peer.compact_sync = "sync-compact" in message.capabilities and (
-                "sync-compact" in self.capabilities
+            self._on_hello(peer, message.capabilities)
+        elif isinstance(message, Routes) and peer.route_budget is not None:
+            routes = decode_routes(message.entries)
+            await peer.route_budget.take(len(routes))
+            self.route_entries_received += len(routes)
+            self.routes.receive(peer.identity, routes)
+            self._routes_changed()
+        # error carries nothing we act on; routes unasked for are ignored
+
+    def _on_hello(self, peer: _Peer, capabilities: tuple[str, ...]) -> None:
+        peer.grafts = "graft" in capabilities
+        peer.delivers = "deliver" in capabilities
+        peer.short_ids = "ihave8" in capabilities
+        # Both sides must name these: a node that does not claim one does not use it.
+        peer.compact_sync = "sync-compact" in capabilities and "sync-compact" in self.capabilities
+        if "routes" in capabilities and "routes" in self.capabilities:
+            # A new connection (or one replacing another) starts from our whole table.
+            self.routes.remove_peer(peer.identity)
+            self.routes.add_peer(peer.identity)
+            peer.routes = True
+            peer.route_budget = _ReceiveBudget(
+                rate=_ROUTE_ENTRIES_PER_S, burst=_ROUTE_ENTRIES_BURST
             )
-            peer.greeted.set()
-        # error carries nothing we act on
+            self._routes_changed()
+        peer.greeted.set()
 
     async def _on_request(self, peer: _Peer, message: Want | Graft | Graft8) -> None:
         """Answer with what we hold; a graft (by ids or prefixes) also rejoins the tree."""

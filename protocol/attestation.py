@@ -56,6 +56,7 @@ __all__ = [
     "decode_attestation",
     "decode_envelope",
     "encode_body",
+    "envelope_issuer",
     "sign_attestation",
     "split_id_prefixes",
     "verify_envelope",
@@ -233,6 +234,21 @@ class Attestation:
 def attestation_id(data: bytes) -> AttestationId:
     """The content id: BLAKE2b-256 (RFC 7693, 32-byte digest) of the envelope bytes."""
     return AttestationId(hashlib.blake2b(data, digest_size=ATTESTATION_ID_BYTES).digest())
+
+
+# Every canonical envelope starts 0x92, fixarray(8 or 9), fixint version, fixint
+# kind, bin8 header 0xc4 0x20: the issuer's 32 bytes follow (SPEC §2.4).
+_ISSUER_AT = slice(6, 38)
+
+
+def envelope_issuer(data: bytes) -> IdentityId:
+    """The issuer of a checked envelope, sliced from its bytes without decoding.
+
+    Forwarding looks up each new attestation's issuer (its source tree, see
+    `protocol.routes`); decoding it again would cost more than the rest of
+    forwarding. Only for envelopes that have been decoded once already.
+    """
+    return IdentityId(data[_ISSUER_AT])
 
 
 def split_id_prefixes(data: bytes) -> list[bytes]:

@@ -21,6 +21,7 @@ from protocol.attestation import ID_PREFIX_BYTES, MAX_ENVELOPE_BYTES, split_id_p
 from protocol.codec import Value, pack, unpack
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, require
 from protocol.events import NEED_DATA, NeedData
+from protocol.routes import ROUTE_ENTRY_BYTES
 from protocol.statement import NAME_PATTERN
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Prune",
     "Push",
     "ReaderState",
+    "Routes",
     "Sync",
     "Want",
     "decode_message",
@@ -79,6 +81,7 @@ class MessageType(enum.IntEnum):
     DELIVER = 10
     IHAVE8 = 11
     GRAFT8 = 12
+    ROUTES = 13
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +238,23 @@ def _check_prefixes(prefixes: object) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Routes:
+    """Distance-vector routes: 9 bytes each (SPEC §9.4, `protocol.routes`).
+
+    An 8-byte identity prefix, then one byte: the top bit says "you are my
+    parent towards this member", the rest is the distance in hops (127:
+    withdrawn).
+    """
+
+    entries: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.entries) is bytes, Reason.BAD_FIELD, "entries is binary")
+        count, rest = divmod(len(self.entries), ROUTE_ENTRY_BYTES)
+        require(rest == 0 and 1 <= count <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 routes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IHave:
     """Ids of new attestations announced lazily: the receiver wants the ones it lacks."""
 
@@ -291,6 +311,7 @@ Message: TypeAlias = (
     | Deliver
     | IHave8
     | Graft8
+    | Routes
 )
 
 
@@ -306,6 +327,7 @@ _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
     Peers: (MessageType.PEERS, "addresses"),
     IHave8: (MessageType.IHAVE8, "prefixes"),
     Graft8: (MessageType.GRAFT8, "prefixes"),
+    Routes: (MessageType.ROUTES, "entries"),
 }
 
 

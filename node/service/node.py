@@ -115,6 +115,7 @@ class Node:
             max_skew_ms=config.max_skew_s * 1000,
             admit=self._gate,
             resync_interval_s=config.resync_interval_s,
+            identity=key.identity,  # the root of our attestations' source tree (SPEC §9.4)
             verify_ahead=True,  # a join checks signatures on one core, stores on another
         )
         self.peer_manager: PeerManager | None = None

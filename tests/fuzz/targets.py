@@ -35,6 +35,7 @@ from protocol.wire import (
     IHave8,
     MessageReader,
     Push,
+    Routes,
     Want,
     encode_message,
 )
@@ -81,6 +82,7 @@ def _wire_seeds() -> list[bytes]:
         encode_message(Want(ids=(bytes(32),))) + encode_message(IHave(ids=(bytes(32),) * 3)),
         encode_message(Graft(ids=(bytes(32),))) + encode_message(Deliver(envelopes=(envelope,))),
         encode_message(IHave8(prefixes=bytes(16))) + encode_message(Graft8(prefixes=bytes(8))),
+        encode_message(Routes(entries=bytes(8) + b"\x81" + bytes(8) + b"\x7f")),
     ]
 
 

@@ -1,9 +1,10 @@
 """Hundreds of nodes on the simulated network: every node gets every new attestation.
 
-Issue #5's copy and announcement targets are asserted; its hop targets (99 %
-within 6 hops, 100 % within 8) are met by the first, flooded attestation but not
-once the push tree has formed (one tree for all sources is deeper: see the
-closing notes).
+Issue #5's targets are asserted: each attestation reaches 99 % of the members
+within 6 hops and all within 8, at <= 1.2 payload copies per member, with
+announcements <= 0.2x the payload bytes. Every attestation here is its author's
+first: the source trees (SPEC §9.4) are known from routes before any attestation
+travels, so none floods.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ LATENCY_S = 0.1  # fixed one-way latency: arrival time / latency counts hops
 async def arrivals(
     members: list[Member], attestation_id: AttestationId, limit_s: float
 ) -> list[float]:
-    """Seconds until each member stored the attestation (sampled every half latency)."""
+    """Seconds until each member stored the attestation (sampled every tenth of a latency)."""
     start = trio.current_time()
     arrived: dict[str, float] = {}
     while len(arrived) < len(members) and trio.current_time() - start < limit_s:
-        await trio.sleep(LATENCY_S / 2)
+        await trio.sleep(LATENCY_S / 10)
         for member in members:
             if member.name not in arrived and member.store.contains(attestation_id):
                 arrived[member.name] = trio.current_time() - start
@@ -50,6 +51,7 @@ async def test_every_node_gets_every_attestation(autojump_clock: trio.testing.Mo
         await trio.sleep(20)
         copies: list[float] = []
         worst: list[float] = []
+        hops_99: list[float] = []
         announced: list[float] = []  # announcement bytes / payload bytes received
         for n in range(8):
             author = rng.choice(members)
@@ -66,13 +68,14 @@ async def test_every_node_gets_every_attestation(autojump_clock: trio.testing.Mo
             payload = sum(m.gossip.payload_bytes_received for m in members) - bytes_before
             announced.append(ids / payload)
             worst.append(times[-1] / LATENCY_S)
+            hops_99.append(times[round(0.99 * NODES) - 1] / LATENCY_S)
             await trio.sleep(5)
-        # Once the push tree has formed, payloads travel once per node (measured
-        # 1.00; flooding over ~6 links: about 4) and the lazy links carry 8-byte
-        # id prefixes (`ihave8`): measured 0.09 of the payload bytes. Issue #5's
-        # targets: <= 1.2 copies, <= 0.2x payload.
-        assert statistics.median(copies[1:]) <= 1.2, copies
-        assert statistics.median(announced[1:]) <= 0.2, announced
-        # Push and graft deliver within 2 s, long before anti-entropy (60 s) would.
-        assert max(worst) * LATENCY_S <= 2.0, worst
+        # Payloads travel once per member (measured 1.00; flooding over ~6 links:
+        # about 4) and the other links carry 8-byte id prefixes (`ihave8`):
+        # measured 0.08 of the payload bytes. Issue #5's targets: <= 1.2 copies,
+        # <= 0.2x payload, 99 % within 6 hops, 100 % within 8 (measured 5.5 / 6).
+        assert max(copies) <= 1.2, copies
+        assert statistics.median(announced) <= 0.2, announced
+        assert max(hops_99) <= 6, hops_99
+        assert max(worst) <= 8, worst
         nursery.cancel_scope.cancel()

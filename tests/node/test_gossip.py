@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from node.gossip import GossipNode, InlineStore, ThreadedStore, _Peer
+from node.gossip import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
 from node.simnet import SimNetwork
 from node.store import AttestationStore, Store
 from node.store.pipeline import Admission
@@ -33,6 +33,7 @@ class Member:
         *,
         wide_seed: bool = False,
         verify_ahead: bool = False,
+        routes: bool = True,
     ) -> None:
         self.name = name
         # Seeds 1..255 repeat one byte (the keys other tests use); wide seeds any int.
@@ -44,7 +45,10 @@ class Member:
             wall_clock_ms=lambda: T0 + int(trio.current_time() * 1000),
             admit=admit,
             verify_ahead=verify_ahead,
+            identity=self.key.identity,
         )
+        if not routes:  # play a node that knows only the shared push tree
+            self.gossip.capabilities = tuple(c for c in CAPABILITIES if c != "routes")
 
     def attest(self, subject: Member, n: int) -> Attestation:
         body = AttestationBody(

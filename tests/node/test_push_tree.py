@@ -1,4 +1,9 @@
-"""The push tree: after warm-up each node receives about one copy of each new attestation."""
+"""The push tree: after warm-up each node receives about one copy of each new attestation.
+
+The shared tree is what members fall back on when they do not exchange routes
+(older peers, issuers nobody has a route to); most tests here play such members
+(`routes=False`). Source trees have their own tests (test_source_trees.py).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ async def test_duplicates_prune_the_flood_into_a_tree(
 ) -> None:
     rng = random.Random(4)
     net = SimNetwork(seed=4)
-    members = [Member(f"n{i}", i + 1) for i in range(NODES)]
+    members = [Member(f"n{i}", i + 1, routes=False) for i in range(NODES)]
     async with trio.open_nursery() as nursery:
         for i, member in enumerate(members):  # a ring plus one random chord each: degree ~4
             await link(net, nursery, member, members[(i + 1) % NODES])
@@ -55,7 +60,7 @@ async def test_a_want_fetches_and_a_graft_rejoins_the_tree(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     net = SimNetwork(seed=9)
-    a, b = Member("a", 1), Member("b", 2)
+    a, b = Member("a", 1, routes=False), Member("b", 2, routes=False)
     async with trio.open_nursery() as nursery:
         await link(net, nursery, a, b)
         await trio.sleep(5)
@@ -123,7 +128,7 @@ async def test_an_id_announced_twice_is_grafted_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     net = SimNetwork(seed=10)
-    a, b, c = Member("a", 1), Member("b", 2), Member("c", 3)
+    a, b, c = (Member(name, n + 1, routes=False) for n, name in enumerate("abc"))
     async with trio.open_nursery() as nursery:
         await link(net, nursery, a, b)
         await link(net, nursery, c, a)

@@ -16,6 +16,7 @@ from protocol.attestation import (
     decode_attestation,
     decode_envelope,
     encode_body,
+    envelope_issuer,
     sign_attestation,
     verify_envelope,
 )
@@ -51,6 +52,7 @@ def test_sign_decode_round_trip(body: AttestationBody) -> None:
     assert decoded == attestation
     assert decoded.body == body
     assert decoded.data == attestation.data
+    assert envelope_issuer(attestation.data) == body.issuer  # every kind, with or without expiry
 
 
 @given(envelopes())

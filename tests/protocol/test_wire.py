@@ -22,6 +22,7 @@ from protocol.wire import (
     Prune,
     Push,
     ReaderState,
+    Routes,
     Sync,
     Want,
     decode_message,
@@ -70,6 +71,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
     st.builds(
         Graft8,
         prefixes=st.integers(1, 6).flatmap(lambda n: st.binary(min_size=8 * n, max_size=8 * n)),
+    ),
+    st.builds(
+        Routes,
+        entries=st.integers(1, 6).flatmap(lambda n: st.binary(min_size=9 * n, max_size=9 * n)),
     ),
 )
 
@@ -154,9 +159,11 @@ def test_empty_message_is_malformed() -> None:
     ("payload", "reason"),
     [
         (b"\x93\x02\x01\x01", Reason.UNKNOWN_VERSION),
-        (b"\x92\x01\x0d", Reason.UNKNOWN_KIND),
+        (b"\x92\x01\x7f", Reason.UNKNOWN_KIND),
         (b"\x93\x01\x0b\xc4\x07" + bytes(7), Reason.OUT_OF_RANGE),  # ihave8: 7 bytes, not 8
         (b"\x93\x01\x0c\xc4\x00", Reason.OUT_OF_RANGE),  # graft8 of no prefix
+        (b"\x93\x01\x0d\xc4\x08" + bytes(8), Reason.OUT_OF_RANGE),  # routes: 8 bytes, not 9
+        (b"\x93\x01\x0d\xa1x", Reason.BAD_FIELD),  # routes as text
         (b"\x93\x01\x0b\x90", Reason.BAD_FIELD),  # ihave8 prefixes as an array
         (b"\x92\x01\x09", Reason.BAD_FIELD),  # graft without its ids
         (b"\x93\x01\x0a\x90", Reason.OUT_OF_RANGE),  # deliver of no envelope
