@@ -198,7 +198,7 @@ async def test_a_peer_flooding_routes_is_read_at_the_route_budget(
         assert len(a.gossip.routes) <= 65_536 + 2
         assert a.gossip.route_entries_received < 80 * 4096
         # ...and the rest is read at 20 000 entries a second, not at once.
-        await _until(lambda: a.gossip.route_entries_received == 80 * 4096)
+        await _until(lambda: a.gossip.route_entries_received >= 80 * 4096)
         assert trio.current_time() - start >= (80 * 4096 - 2 * 65_536) / 20_000 * 0.9
         assert a.gossip.peers == [b.key.identity]  # throttled, not dropped
         nursery.cancel_scope.cancel()
