@@ -136,11 +136,6 @@ class RouteTable:
         self._sent: dict[bytes, dict[bytes, tuple[int, bool]]] = {}
         self._dirty: dict[bytes, set[bytes]] = {}
 
-    @property
-    def peers(self) -> list[bytes]:
-        """The neighbours that exchange routes with us."""
-        return list(self._theirs)
-
     def __len__(self) -> int:
         """How many sources we have a route to (ourselves included)."""
         return len(self._best)
