@@ -4,7 +4,8 @@ Two real nodes in one process: an established one whose store holds N
 attestations (default 100 000, generated beforehand) and an empty one that
 dials it. Everything runs for real: TCP on 127.0.0.1, the Noise handshake and
 encrypted records, reconciliation, wants and pushes, verification and the
-SQLite store (a file, synchronous=FULL). Prints the time until the newcomer
+SQLite store (a file, synchronous=FULL), the newcomer's signature checks in
+its worker process (node/signatures) as in the daemon. Prints the time until the newcomer
 holds everything, attestations verified and stored per second (target >=
 5 000/s on this 2-core machine), and the encrypted bytes it received against
 the ideal (the bytes of the attestations themselves; target <= 1.05x).
@@ -25,6 +26,7 @@ import trio
 
 from benchmarks.attestation import make_bodies
 from node.gossip import GossipNode, ThreadedStore
+from node.signatures import SignatureChecker
 from node.store import Store
 from node.transport import SecureStream, open_secure_stream, serve_secure
 from protocol.attestation import decode_attestation, sign_attestation
@@ -74,9 +76,13 @@ async def run(count: int, folder: Path) -> tuple[float, int, int]:
     def clock() -> int:
         return now_ms
 
-    # As the daemon (node/service/node.py) runs them.
+    # As the daemon (node/service/node.py) runs them: the newcomer checks its
+    # join's signatures in a worker process (node/signatures).
+    checker = SignatureChecker()
     veteran = GossipNode(store=ThreadedStore(old), wall_clock_ms=clock, verify_ahead=True)
-    newcomer = GossipNode(store=ThreadedStore(new), wall_clock_ms=clock, verify_ahead=True)
+    newcomer = GossipNode(
+        store=ThreadedStore(new), wall_clock_ms=clock, verify_ahead=True, signature_checker=checker
+    )
     keys = IdentityKey.generate(), IdentityKey.generate()
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
@@ -98,6 +104,9 @@ async def run(count: int, folder: Path) -> tuple[float, int, int]:
             await newcomer.wait_progress()
         elapsed = time.perf_counter() - started
         nursery.cancel_scope.cancel()
+    checker.close()
+    if checker.checked_in_worker < count:
+        raise SystemExit(f"only {checker.checked_in_worker} signatures checked in the worker")
     return elapsed, tcp.received, sum(map(len, envelopes))
 
 

@@ -14,7 +14,8 @@ shortest-path tree instead: as few hops as a flood, one copy per member.
 
 All peer bytes go through `ingest` (decode, verify, freshness, relay policy)
 before they touch the store; the records of a session we dialled (a join) are
-checked in a worker thread while the store writes (`verify_ahead`). A peer
+checked in a worker thread, or a worker process (node/signatures), while the
+store writes (`verify_ahead`). A peer
 that breaks the protocol gets an `error` message and is disconnected (or
 banned: node/policy); its session never takes the node down.
 """
@@ -32,6 +33,7 @@ import trio
 
 from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
+from node.signatures import SignatureChecker, check_in_thread
 from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
 from node.transport import PeerStream
@@ -40,9 +42,7 @@ from protocol.attestation import (
     Attestation,
     AttestationId,
     attestation_id,
-    decode_envelope,
     envelope_issuer,
-    verify_envelope,
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
@@ -274,12 +274,13 @@ async def _check_each(
     deliveries: trio.MemoryReceiveChannel[Sequence[bytes]],
     checked: trio.MemorySendChannel[_Checked],
     wanted: Callable[[], bool],
+    check: Callable[[Sequence[bytes]], dict[bytes, Attestation]],
 ) -> None:
     """Pass each delivery on with its attestations whose signatures verified
     (none checked once `wanted()` says no: `ingest` then checks what it keeps)."""
     async with deliveries, checked:
         async for envelopes in deliveries:
-            found = await trio.to_thread.run_sync(_check_signatures, envelopes) if wanted() else {}
+            found = await trio.to_thread.run_sync(check, envelopes) if wanted() else {}
             await checked.send((envelopes, found))
 
 
@@ -297,16 +298,6 @@ def _judge(reasons: list[Reason]) -> None:
     reason = max(reasons, key=lambda r: _SEVERITY_ORDER[PEER_POLICY[r]], default=None)
     if reason is not None and PEER_POLICY[reason] is not Action.DROP:
         raise RemoteProtocolError(reason, "peer pushed a refused attestation")
-
-
-def _check_signatures(envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
-    """The envelopes that decode and verify; the others are left for `ingest`
-    to reject with its reasons."""
-    checked = {}
-    for data in envelopes:
-        with contextlib.suppress(RemoteProtocolError):
-            checked[data] = verify_envelope(decode_envelope(data))
-    return checked
 
 
 class GossipNode:
@@ -330,12 +321,15 @@ class GossipNode:
         announce_delay_s: float = 0.1,
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
         verify_ahead: bool = False,
+        signature_checker: SignatureChecker | None = None,
         route_delay_s: float = 0.5,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         # Check the signatures of a dialled session's records in a worker thread,
-        # ahead of the store (see _intake). Threads: not on a MockClock.
+        # ahead of the store (see _intake). Threads: not on a MockClock. With a
+        # `signature_checker`, that thread hands the checks to its worker process.
         self._verify_ahead = verify_ahead and verified_cache is None
+        self._signature_checker = signature_checker
         self.identity = identity  # ours: breaks ties between duplicate connections
         # Distances to issuers, for their source trees (SPEC §9.4); a change is
         # told to the neighbours together after `route_delay_s`.
@@ -899,7 +893,9 @@ class GossipNode:
         """
         async with trio.open_nursery() as nursery:
             send, checked = trio.open_memory_channel[_Checked](1)
-            nursery.start_soon(_check_each, deliveries, send, lambda: peer.checks_ahead)
+            checker = self._signature_checker
+            check = check_in_thread if checker is None else checker.check
+            nursery.start_soon(_check_each, deliveries, send, lambda: peer.checks_ahead, check)
             async with checked:
                 async for envelopes, attestations in checked:
                     batch, known = list(envelopes), dict(attestations)

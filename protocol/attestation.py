@@ -14,6 +14,7 @@ last. Nothing here reads a clock: freshness takes `now_ms` as an argument.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NewType, cast
 
@@ -57,8 +58,11 @@ __all__ = [
     "decode_envelope",
     "encode_body",
     "envelope_issuer",
+    "open_signed",
     "sign_attestation",
+    "signed_message",
     "split_id_prefixes",
+    "verified_by",
     "verify_envelope",
 ]
 
@@ -373,12 +377,49 @@ def verify_envelope(envelope: SignedEnvelope) -> Attestation:
     Raises:
         VerificationError: `BAD_SIGNATURE`.
     """
-    signed = envelope.signature + SIGNATURE_DOMAIN + envelope.body_bytes
+    signed, key = signed_message(envelope)
     try:
-        nacl.bindings.crypto_sign_open(signed, envelope.body.issuer)
+        nacl.bindings.crypto_sign_open(signed, key)
     except nacl.exceptions.BadSignatureError:
         raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from None
     return Attestation(envelope)
+
+
+def signed_message(envelope: SignedEnvelope) -> tuple[bytes, bytes]:
+    """What libsodium's `crypto_sign_open` checks for `envelope`: (signature ||
+    domain || body, the issuer's public key) (SPEC §4.2)."""
+    return envelope.signature + SIGNATURE_DOMAIN + envelope.body_bytes, envelope.body.issuer
+
+
+def open_signed(messages: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """One byte per (signed message, key) of `signed_message`: 1 if it verifies, else 0.
+
+    Plain bytes in and out, so it can run in another process (node/signatures)
+    and pays no decoding there: the caller decoded the envelopes already.
+    """
+    verdicts = bytearray(len(messages))
+    for n, (signed, key) in enumerate(messages):
+        try:
+            nacl.bindings.crypto_sign_open(signed, key)
+        except nacl.exceptions.CryptoError:  # a bad signature, a key of the wrong size
+            continue
+        verdicts[n] = 1
+    return bytes(verdicts)
+
+
+def verified_by(envelopes: Sequence[SignedEnvelope], verdicts: bytes) -> list[Attestation]:
+    """The envelopes whose verdict from `open_signed` is 1, as verified `Attestation`s.
+
+    `verdicts` must be `open_signed` of `[signed_message(e) for e in envelopes]`,
+    in that order, computed by this node (a worker process of its own): the
+    result is the same as `verify_envelope` on each, minus the refused ones.
+
+    Raises:
+        LocalProtocolError: `verdicts` does not have one byte per envelope.
+    """
+    if len(verdicts) != len(envelopes):
+        raise LocalProtocolError(f"{len(verdicts)} verdicts for {len(envelopes)} envelopes")
+    return [Attestation(e) for e, ok in zip(envelopes, verdicts, strict=True) if ok == 1]
 
 
 def decode_attestation(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Attestation:

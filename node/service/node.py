@@ -38,6 +38,7 @@ from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
 from node.service.records import Certificate, NodeStatus, PeerInfo
+from node.signatures import SignatureChecker
 from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
 from node.trust import ClaimDecision, RatingSummary, TrustEngine, TrustExplanation
@@ -109,6 +110,7 @@ class Node:
             policy=RelayPolicy(unvouched_quota=config.unvouched_quota),
             wall_clock_ms=wall_clock_ms,
         )
+        self.signature_checker = SignatureChecker()  # its process starts on first use
         self.gossip = GossipNode(
             store=self._store,
             wall_clock_ms=wall_clock_ms,
@@ -116,7 +118,9 @@ class Node:
             admit=self._gate,
             resync_interval_s=config.resync_interval_s,
             identity=key.identity,  # the root of our attestations' source tree (SPEC §9.4)
-            verify_ahead=True,  # a join checks signatures on one core, stores on another
+            # A join checks signatures in a worker process, stores on another core.
+            verify_ahead=True,
+            signature_checker=self.signature_checker,
         )
         self.peer_manager: PeerManager | None = None
         self.listen_address: str | None = None
@@ -474,6 +478,8 @@ async def open_node(
                     nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise _sole(group) from None
+        finally:
+            node.signature_checker.close()
 
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from node.gossip import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
+from node.signatures import SignatureChecker, check_in_thread
 from node.simnet import SimNetwork
 from node.store import AttestationStore, Store
 from node.store.pipeline import Admission
@@ -260,18 +261,24 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 
 async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
-    """The daemon checks the signatures of its sessions' records in a worker thread
-    while it stores the previous batch (`verify_ahead`): what is stored and the
-    peer's verdict must be the inline path's. Real threads, so real time."""
+    """The daemon checks the signatures of its sessions' records ahead of the
+    store (`verify_ahead`), in a worker process (or a thread): what is stored
+    and the peer's verdict must be the inline path's. Real threads, so real time."""
     author, other = Member("author", 1), Member("other", 2)
     made = [author.attest(other, n).data for n in range(2300)]
     forged = bytearray(made[2100])
     forged[-1] ^= 1
     delivery = [*made[:2100], bytes(forged), *made[2101:]]
     results = []
-    for ahead in (True, False):
+    checker = SignatureChecker()  # the daemon's way: checks in a worker process
+    for ahead, worker in ((True, None), (True, checker), (False, None)):
         store = Store.open(":memory:")
-        node = GossipNode(store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=ahead)
+        node = GossipNode(
+            store=ThreadedStore(store),
+            wall_clock_ms=lambda: T0,
+            verify_ahead=ahead,
+            signature_checker=worker,
+        )
         peer = _Peer(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
         reasons: list[Reason] = []
         with trio.fail_after(60):
@@ -286,7 +293,9 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
                 reasons = [e.reason for e in _leaves(group) if isinstance(e, RemoteProtocolError)]
         assert (peer.intake is not None) == ahead  # the path under test was taken
         results.append((reasons, {bytes(i) for _, i in store.ids_in_order(limit=10_000)}))
-    assert results[0] == results[1]
+    checker.close()
+    assert checker.checked_in_worker >= 2000
+    assert results[0] == results[1] == results[2]
     reasons, stored = results[0]
     assert reasons == [Reason.BAD_SIGNATURE]
     assert stored == {bytes(attestation_id(d)) for n, d in enumerate(made) if n != 2100}
@@ -312,16 +321,14 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
 ) -> None:
     """Checking ahead skips the quota check that precedes signatures; once a batch
     is mostly refused by quota, the peer's deliveries go the inline way again."""
-    import node.gossip
-
     checked: list[int] = []
-    real_check = node.gossip._check_signatures
+    real_check = check_in_thread
 
     def counting(envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
         checked.append(len(envelopes))
         return real_check(envelopes)
 
-    monkeypatch.setattr(node.gossip, "_check_signatures", counting)
+    monkeypatch.setattr("node.gossip.check_in_thread", counting)
     farm, victim = Member("farm", 3), Member("victim", 4)
     store = Store.open(":memory:")
     gate = _RefuseFarm(farm.key.identity)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgpack
 import pytest
 from hypothesis import assume, given
@@ -17,7 +19,10 @@ from protocol.attestation import (
     decode_envelope,
     encode_body,
     envelope_issuer,
+    open_signed,
     sign_attestation,
+    signed_message,
+    verified_by,
     verify_envelope,
 )
 from protocol.errors import (
@@ -257,3 +262,34 @@ def test_thing_and_identity_subjects_have_distinct_slots() -> None:
         _trust_body(statement=Rate(subject=IdentityId(as_thing.encode()), value=1)), ALICE
     )
     assert rate_thing.slot.id != rate_id.slot.id
+
+
+@given(st.lists(st.tuples(attestations(), st.integers(0, 63), st.integers(0, 255)), max_size=8))
+def test_checking_in_bulk_accepts_exactly_what_verify_envelope_accepts(
+    cases: list[tuple[Attestation, int, int]],
+) -> None:
+    """`open_signed` (run in a worker process by node/signatures) then `verified_by`
+    must agree with `verify_envelope` on every envelope, forged ones included."""
+    envelopes = []
+    for attestation, index, xor in cases:
+        data = bytearray(attestation.data)
+        data[len(data) - 64 + index] ^= xor  # the signature: still decodes
+        envelopes.append(decode_envelope(bytes(data)))
+    expected = []
+    for envelope in envelopes:
+        with contextlib.suppress(VerificationError):
+            expected.append(verify_envelope(envelope))
+    verdicts = open_signed([signed_message(e) for e in envelopes])
+    assert verified_by(envelopes, verdicts) == expected
+    assert set(verdicts) <= {0, 1}
+
+
+def test_open_signed_refuses_a_key_of_the_wrong_size() -> None:
+    signed, key = signed_message(sign_attestation(_trust_body(), ALICE).envelope)
+    assert open_signed([(signed, key), (signed, key[:31]), (signed[:-1], key)]) == b"\x01\x00\x00"
+
+
+def test_verified_by_wants_one_verdict_per_envelope() -> None:
+    envelope = sign_attestation(_trust_body(), ALICE).envelope
+    with pytest.raises(LocalProtocolError):
+        verified_by([envelope, envelope], b"\x01")
