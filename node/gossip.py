@@ -177,6 +177,7 @@ class _Peer:
     compact_sync: bool = False  # it said `sync-compact`: prefix lists, short fingerprints
     routes: bool = False  # we both said `routes`: source trees (SPEC §9.4)
     routes_flush_scheduled: bool = False
+    routes_sent_at: float = float("-inf")  # trio time we last sent it our route changes
     route_budget: _ReceiveBudget | None = None  # entries, not bytes (see _ROUTE_ENTRIES_PER_S)
     last_session_started: float = float("-inf")  # trio time the peer last opened a sync
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
@@ -322,7 +323,7 @@ class GossipNode:
         verified_cache: MutableMapping[bytes, Attestation] | None = None,
         verify_ahead: bool = False,
         signature_checker: SignatureChecker | None = None,
-        route_delay_s: float = 0.5,
+        route_delay_s: float = 2.0,
     ) -> None:
         self._verified_cache = verified_cache  # simulations only: see node.store.ingest
         # Check the signatures of a dialled session's records in a worker thread,
@@ -331,11 +332,12 @@ class GossipNode:
         self._verify_ahead = verify_ahead and verified_cache is None
         self._signature_checker = signature_checker
         self.identity = identity  # ours: breaks ties between duplicate connections
-        # Distances to issuers, for their source trees (SPEC §9.4); a change is
-        # told to the neighbours together after `route_delay_s`.
+        # Distances to issuers, for their source trees (SPEC §9.4); changes are
+        # told to each neighbour at most once per `route_delay_s`.
         self.routes = RouteTable(identity)
         self._route_delay_s = route_delay_s
         self.route_bytes_sent = 0
+        self.route_messages_sent = 0
         self.route_entries_received = 0
         self.coalesce_s = coalesce_s
         self._min_session_interval_s = min_session_interval_s
@@ -740,19 +742,33 @@ class GossipNode:
         log.info("session with %s ended", peer.identity.hex()[:16])
 
     def _routes_changed(self) -> None:
-        """Tell every neighbour what changed in our routes, together after a short delay."""
+        """Tell every neighbour what changed in our routes: at once on a quiet
+        link, else together with what follows, at most one message per
+        `route_delay_s` per link.
+
+        Each link change in the community moves some routes at many members
+        (distance-vector waves), and a member's links change every few minutes
+        (random replacement, churn): without the interval every step of every
+        wave would be a message of its own on every link.
+        """
+        now = trio.current_time()
         for peer in self._peers.values():
             if peer.routes and not peer.routes_flush_scheduled and peer.nursery is not None:
                 peer.routes_flush_scheduled = True
+                wait = max(0.0, peer.routes_sent_at + self._route_delay_s - now)
                 with contextlib.suppress(RuntimeError):  # that session is ending
-                    peer.nursery.start_soon(self._flush_routes, peer)
+                    peer.nursery.start_soon(self._flush_routes, peer, wait)
 
-    async def _flush_routes(self, peer: _Peer) -> None:
-        await trio.sleep(self._route_delay_s)
+    async def _flush_routes(self, peer: _Peer, wait: float) -> None:
+        await trio.sleep(wait)
         peer.routes_flush_scheduled = False
         if self._peers.get(peer.identity) is not peer:
             return  # replaced: the new connection has its own table to send
         updates = self.routes.updates_for(peer.identity)
+        if not updates:
+            return  # what changed changed back
+        peer.routes_sent_at = trio.current_time()
+        self.route_messages_sent += 1
         for start in range(0, len(updates), MAX_WANT_IDS):
             entries = encode_routes(updates[start : start + MAX_WANT_IDS])
             self.route_bytes_sent += len(entries)
