@@ -69,7 +69,11 @@ class PeerManagerConfig:
     advertise: str | None = None  # where we accept connections, told to peers
     share: int = 8
     per_source: int = 16
-    explore_interval_s: float = 60.0  # how often one passive address replaces an active one
+    # How often one passive address replaces an active one. Each swap costs the
+    # community route tables (SPEC §9.4: 9 B per member both ways on the new link)
+    # and waves of route changes: a 300-member simulated community swapping every
+    # 30 s sent ~20 000 route entries/s in all, idle; hence minutes, not seconds.
+    explore_interval_s: float = 600.0
 
 
 DEFAULT_CONFIG = PeerManagerConfig()

@@ -123,7 +123,7 @@ class Run:
 _NETWORK: dict[str, Value] = {
     "latency_min_ms": 20.0, "latency_max_ms": 120.0, "latency_shape": "uniform",
     "loss": 0.0, "bandwidth_kbps": 0.0, "max_active": 6, "bootstrap": 4, "resync_s": 30.0,
-    "join_gap_s": 0.05, "store": "sqlite", "channel": "noise",
+    "join_gap_s": 0.05, "store": "sqlite", "channel": "noise", "explore_s": 600.0,
 }  # fmt: skip
 
 SCENARIOS: dict[str, Scenario] = {
@@ -139,7 +139,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("partition", "simulations.scenarios.partition",
                  "split, independent writes and a revocation, heal: convergence, nothing lost, "
                  "no tombstone undone", 60,
-                 {**_NETWORK, "split_s": 120.0, "writes": 10, "resync_s": 20.0}),
+                 {**_NETWORK, "split_s": 120.0, "writes": 10, "resync_s": 20.0,
+                  "explore_s": 60.0}),  # healing waits for a link swap: see node/peers
         Scenario("churn", "simulations.scenarios.churn",
                  "continuous churn at several rates: fraction of live nodes up to date", 60,
                  {**_NETWORK, "rates": "0.05,0.1,0.2", "duration_s": 240.0, "downtime_s": 30.0,

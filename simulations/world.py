@@ -53,6 +53,7 @@ class NetworkParameters:
     max_active: int = 6
     bootstrap: int = 4
     resync_s: float = 30.0
+    explore_s: float = 600.0  # each member swaps an active link about this often (node/peers)
     relay_quota: int | None = None  # None: no relay policy (store everything valid)
     join_gap_s: float = 0.05  # members join one after another, as people do
     store: str = "sqlite"  # or "memory": with channel=plain, the lighter mode
@@ -134,7 +135,7 @@ class Member:
             rng=random.Random(self._world.seed * 7919 + self.index),
             config=PeerManagerConfig(
                 max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
-                advertise=self.name, explore_interval_s=parameters.resync_s,
+                advertise=self.name, explore_interval_s=parameters.explore_s,
             ),
             open_channel=open_channel,
             serve_channel=serve_channel,
