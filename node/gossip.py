@@ -336,8 +336,6 @@ class GossipNode:
         # told to each neighbour at most once per `route_delay_s`.
         self.routes = RouteTable(identity)
         self._route_delay_s = route_delay_s
-        self.route_bytes_sent = 0
-        self.route_messages_sent = 0
         self.route_entries_received = 0
         self.coalesce_s = coalesce_s
         self._min_session_interval_s = min_session_interval_s
@@ -768,10 +766,8 @@ class GossipNode:
         if not updates:
             return  # what changed changed back
         peer.routes_sent_at = trio.current_time()
-        self.route_messages_sent += 1
         for start in range(0, len(updates), MAX_WANT_IDS):
             entries = encode_routes(updates[start : start + MAX_WANT_IDS])
-            self.route_bytes_sent += len(entries)
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(Routes(entries=entries))
 

@@ -27,7 +27,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from protocol.attestation import (
@@ -49,17 +49,19 @@ _PARENT_POLL_S = 0.25
 def check_in_thread(envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
     """The envelopes that decode and verify, checked here; the others are left
     out (the store's `ingest` rejects them with their reasons)."""
-    decoded = _decode_each(envelopes)
-    verdicts = open_signed([signed_message(e) for e in decoded])
-    return {a.data: a for a in verified_by(decoded, verdicts)}
+    return _check(envelopes, open_signed)
 
 
-def _decode_each(envelopes: Sequence[bytes]) -> list[SignedEnvelope]:
-    decoded = []
+def _check(
+    envelopes: Sequence[bytes], verify: Callable[[list[tuple[bytes, bytes]]], bytes]
+) -> dict[bytes, Attestation]:
+    """Decode here, then `verify` the signed messages (`open_signed`, here or in the worker)."""
+    decoded: list[SignedEnvelope] = []
     for data in envelopes:
         with contextlib.suppress(RemoteProtocolError):
             decoded.append(decode_envelope(data))
-    return decoded
+    verdicts = verify([signed_message(e) for e in decoded])
+    return {a.data: a for a in verified_by(decoded, verdicts)}
 
 
 def _start_worker(parent: int) -> None:
@@ -97,14 +99,14 @@ class SignatureChecker:
 
     def check(self, envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
         """The envelopes that decode and verify (as `check_in_thread`)."""
-        decoded = _decode_each(envelopes)
-        messages = [signed_message(e) for e in decoded]
+        return _check(envelopes, self._verify)
+
+    def _verify(self, messages: list[tuple[bytes, bytes]]) -> bytes:
         verdicts = self._verify_in_worker(messages)
         if verdicts is None:
-            verdicts = open_signed(messages)
-        else:
-            self.checked_in_worker += len(messages)
-        return {a.data: a for a in verified_by(decoded, verdicts)}
+            return open_signed(messages)
+        self.checked_in_worker += len(messages)
+        return verdicts
 
     def _verify_in_worker(self, messages: list[tuple[bytes, bytes]]) -> bytes | None:
         executor = self._worker()
