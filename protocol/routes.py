@@ -30,8 +30,8 @@ timeout later. What a table holds per neighbour is bounded (`max_sources`).
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from protocol.attestation import ID_PREFIX_BYTES
@@ -69,10 +69,18 @@ def source_key(identity: bytes) -> bytes:
 Route: TypeAlias = tuple[bytes, int, bool]
 
 
+# A community forming moves millions of entries through these two functions
+# (about members x links, then the waves each new link causes): both avoid
+# per-entry Python work where the standard library does it in C.
+_ENTRY = struct.Struct(f"{ID_PREFIX_BYTES}sB")
+_FLAGS = [bytes([flags]) for flags in range(256)]
+
+
 def encode_routes(routes: Iterable[Route]) -> bytes:
     """9 bytes per route: the source's 8-byte prefix, then parent bit | distance."""
+    flags = _FLAGS
     return b"".join(
-        source + bytes([(_PARENT if parent else 0) | distance])
+        source + flags[_PARENT | distance if parent else distance]
         for source, distance, parent in routes
     )
 
@@ -83,15 +91,14 @@ def decode_routes(data: bytes) -> list[Route]:
     Raises:
         DecodeError: `OUT_OF_RANGE` for a withdrawn route marked as parent.
     """
-    routes = []
-    for start in range(0, len(data), ROUTE_ENTRY_BYTES):
-        flags = data[start + ID_PREFIX_BYTES]
-        distance = flags & UNREACHABLE
-        parent = bool(flags & _PARENT)
-        if parent and distance == UNREACHABLE:
-            raise DecodeError(Reason.OUT_OF_RANGE, "a withdrawn route cannot name a parent")
-        routes.append((data[start : start + ID_PREFIX_BYTES], distance, parent))
-    return routes
+    if len(data) % ROUTE_ENTRY_BYTES:
+        raise DecodeError(Reason.OUT_OF_RANGE, f"routes come in {ROUTE_ENTRY_BYTES}-byte entries")
+    if _FLAGS[_PARENT | UNREACHABLE] in data[ID_PREFIX_BYTES::ROUTE_ENTRY_BYTES]:
+        raise DecodeError(Reason.OUT_OF_RANGE, "a withdrawn route cannot name a parent")
+    return [
+        (source, flags & UNREACHABLE, flags > UNREACHABLE)
+        for source, flags in _ENTRY.iter_unpack(data)
+    ]
 
 
 class Role(enum.Enum):
@@ -102,10 +109,11 @@ class Role(enum.Enum):
     UNKNOWN = "unknown"  # it told us nothing of this source: fall back to the shared tree
 
 
-@dataclass(slots=True)
-class _Best:
-    distance: int
-    parent: bytes | None  # None: the source is us
+# Our route to a source: (distance, the neighbour we route through; None: the
+# source is us). Tuples, not objects: a table changes them millions of times.
+_Best: TypeAlias = tuple[int, bytes | None]
+# What a neighbour told us of a source: (its distance, it routes through us).
+_Theirs: TypeAlias = tuple[int, bool]
 
 
 class RouteTable:
@@ -128,12 +136,12 @@ class RouteTable:
         self._max_hops = max_hops
         self._max_sources = max_sources
         # What each neighbour told us: source -> (distance, it routes through us).
-        self._theirs: dict[bytes, dict[bytes, tuple[int, bool]]] = {}
+        self._theirs: dict[bytes, dict[bytes, _Theirs]] = {}
         self._best: dict[bytes, _Best] = {}
         if self._own is not None:
-            self._best[self._own] = _Best(0, None)
+            self._best[self._own] = (0, None)
         # What we last told each neighbour, and the sources to look at again for it.
-        self._sent: dict[bytes, dict[bytes, tuple[int, bool]]] = {}
+        self._sent: dict[bytes, dict[bytes, _Theirs]] = {}
         self._dirty: dict[bytes, set[bytes]] = {}
 
     def __len__(self) -> int:
@@ -143,12 +151,12 @@ class RouteTable:
     def distance(self, source: bytes) -> int | None:
         """Our hop distance to `source` (an 8-byte key), or None without a route."""
         best = self._best.get(source)
-        return None if best is None else best.distance
+        return None if best is None else best[0]
 
     def parent(self, source: bytes) -> bytes | None:
         """The neighbour we route through towards `source` (None: no route, or us)."""
         best = self._best.get(source)
-        return None if best is None else best.parent
+        return None if best is None else best[1]
 
     def role(self, peer: bytes, source: bytes) -> Role:
         """`peer`'s place in `source`'s tree, as far as it told us."""
@@ -173,12 +181,15 @@ class RouteTable:
         self._dirty.pop(peer, None)
         if theirs is None:
             return
-        for source, best in list(self._best.items()):
-            if best.parent == peer:
-                self._recompute(source)
+        for source in [source for source, best in self._best.items() if best[1] == peer]:
+            self._recompute(source)
 
     def receive(self, peer: bytes, routes: Sequence[Route]) -> None:
         """Take a neighbour's routes (after `add_peer`).
+
+        Most entries change nothing, or offer a route no better than ours, and
+        are decided here without a scan of the other neighbours (`_recompute`);
+        this loop runs for every entry of every table a community exchanges.
 
         Raises:
             DecodeError: `OUT_OF_RANGE` when it claims distance 0 to a source
@@ -191,58 +202,67 @@ class RouteTable:
         for source, distance, _ in routes:
             if distance == 0 and source != own_key:
                 raise DecodeError(Reason.OUT_OF_RANGE, "distance 0 to another member")
-        for source, distance, parent in routes:
+        self._take(peer, self._record(theirs, routes))
+
+    def _record(self, theirs: dict[bytes, _Theirs], routes: Sequence[Route]) -> list[Route]:
+        """Keep what a neighbour told us; return the entries that changed."""
+        max_hops, max_sources = self._max_hops, self._max_sources
+        changed = []
+        for route in routes:
+            source, distance, parent = route
             known = theirs.get(source)
-            if distance == UNREACHABLE or distance >= self._max_hops:
+            if distance >= max_hops:  # withdrawn (UNREACHABLE), or too far to count
                 if known is None:
                     continue
                 del theirs[source]
-            elif known == (distance, parent):
+            elif known is not None and known[0] == distance and known[1] == parent:
                 continue  # nothing new
-            elif known is None and len(theirs) >= self._max_sources:
+            elif known is None and len(theirs) >= max_sources:
                 continue  # bounded: a neighbour cannot grow our memory without end
             else:
                 theirs[source] = (distance, parent)
-            self._consider(peer, source)
+            changed.append(route)
+        return changed
 
-    def _consider(self, peer: bytes, source: bytes) -> None:
-        """`peer`'s route to `source` changed: most changes decide without a scan."""
-        if source == self._own:
-            return
-        best = self._best.get(source)
-        entry = self._theirs[peer].get(source)
-        if entry is not None and not entry[1] and entry[0] + 1 < self._max_hops:
-            offer = entry[0] + 1
-            if best is None or offer < best.distance:
-                if best is not None or len(self._best) < self._max_sources:
-                    self._best[source] = _Best(offer, peer)
-                    for dirty in self._dirty.values():
-                        dirty.add(source)
-                return
-            if best.parent != peer or offer == best.distance:
-                return  # no nearer, and a tie keeps the parent we have
-        elif best is None or best.parent != peer:
-            return  # a way there we did not use went away
-        self._recompute(source)  # our parent's way got longer, or went
+    def _take(self, peer: bytes, changed: list[Route]) -> None:
+        """Our routes after `peer`'s `changed` entries: most are decided without a scan."""
+        table, own, max_hops, max_sources = self._best, self._own, self._max_hops, self._max_sources
+        dirty_sets = list(self._dirty.values())
+        for source, distance, parent in changed:
+            if source == own:
+                continue
+            best = table.get(source)
+            if not parent and distance + 1 < max_hops:
+                offer = distance + 1
+                if best is None or offer < best[0]:  # nearer than our route: take it
+                    if best is not None or len(table) < max_sources:
+                        table[source] = (offer, peer)
+                        for dirty in dirty_sets:
+                            dirty.add(source)
+                    continue
+                if best[1] != peer or offer == best[0]:
+                    continue  # no nearer, and a tie keeps the parent we have
+            elif best is None or best[1] != peer:
+                continue  # a way there we did not use went away
+            self._recompute(source)  # our parent's way got longer, or went
 
     def updates_for(self, peer: bytes) -> list[Route]:
         """What `peer` must hear from us now: the routes that changed since we last told it."""
         dirty = self._dirty.get(peer)
         if not dirty:
             return []
-        sent = self._sent[peer]
-        updates = []
+        sent, table = self._sent[peer], self._best
+        updates: list[Route] = []
         for source in dirty:
-            best = self._best.get(source)
-            now = None if best is None else (best.distance, best.parent == peer)
-            if now == sent.get(source):
+            best = table.get(source)
+            if best is None:
+                if sent.pop(source, None) is not None:
+                    updates.append((source, UNREACHABLE, False))
                 continue
-            if now is None:
-                del sent[source]
-                updates.append((source, UNREACHABLE, False))
-            else:
+            now = (best[0], best[1] == peer)
+            if sent.get(source) != now:
                 sent[source] = now
-                updates.append((source, now[0], now[1]))
+                updates.append((source, *now))
         dirty.clear()
         return updates
 
@@ -258,22 +278,22 @@ class RouteTable:
             and not entry[1]  # it routes through us: not a way there
             and entry[0] + 1 < self._max_hops
         ]
-        chosen: tuple[int, bytes] | None = None
+        chosen: _Best | None = None
         if candidates:
             nearest = min(distance for distance, _ in candidates)
             at_best = [peer for distance, peer in candidates if distance == nearest]
             # A tie keeps the parent we have (fewer changes), else the lowest identity.
-            current = None if old is None else old.parent
+            current = None if old is None else old[1]
             chosen = (nearest, current if current in at_best and current else min(at_best))
         if chosen is None:
             if old is None:
                 return
             del self._best[source]
         else:
-            if old is not None and (old.distance, old.parent) == chosen:
+            if old == chosen:
                 return
             if old is None and len(self._best) >= self._max_sources:
                 return
-            self._best[source] = _Best(chosen[0], chosen[1])
+            self._best[source] = chosen
         for dirty in self._dirty.values():
             dirty.add(source)

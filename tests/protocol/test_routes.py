@@ -223,3 +223,14 @@ def test_a_withdrawn_parent_is_refused() -> None:
     with pytest.raises(DecodeError) as caught:
         decode_routes(bytes(8) + bytes([0x80 | UNREACHABLE]))
     assert caught.value.reason is Reason.OUT_OF_RANGE
+
+
+@given(st.binary(max_size=60))
+def test_decoding_any_bytes_gives_routes_or_a_typed_error(data: bytes) -> None:
+    try:
+        routes = decode_routes(data)
+    except DecodeError as error:
+        assert error.reason is Reason.OUT_OF_RANGE
+        assert len(data) % 9 or any(b == 0x80 | UNREACHABLE for b in data[8::9])
+    else:
+        assert encode_routes(routes) == data
