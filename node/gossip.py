@@ -47,7 +47,7 @@ from protocol.attestation import (
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.identity import IdentityId
-from protocol.routes import Role, RouteTable, decode_routes, encode_routes, source_key
+from protocol.routes import RouteTable, decode_routes, encode_routes, source_key
 from protocol.sync import Reconciler
 from protocol.wire import (
     MAX_PEER_ADDRESSES,
@@ -495,11 +495,9 @@ class GossipNode:
                 # Its place in each issuer's tree, where it told us; else the shared tree.
                 if sources is None:
                     sources = [source_key(envelope_issuer(e)) for e in fresh]
-                role = self.routes.role
-                unknown = Role.CHILD if peer.eager else Role.OTHER
-                for envelope, identifier, key in zip(fresh, ids, sources, strict=True):
-                    place = role(peer.identity, key)
-                    if (unknown if place is Role.UNKNOWN else place) is Role.CHILD:
+                children = self.routes.children(peer.identity, sources, unknown=peer.eager)
+                for envelope, identifier, child in zip(fresh, ids, children, strict=True):
+                    if child:
                         peer.pending_push.append(envelope)
                     else:
                         peer.pending_ihave.append(identifier)

@@ -47,7 +47,13 @@ class LinkModel:
 
 @dataclass
 class _Direction:
-    """Bytes in flight from one end to the other."""
+    """Bytes in flight from one end to the other.
+
+    A simulation moves millions of chunks, so nobody is woken for nothing: a
+    chunk sent to a waiting receiver sets the deadline of the receiver's wait
+    (`arrival`) to when it is due, instead of waking it at once to go back to
+    sleep until then, and `notify` wakes only tasks that wait.
+    """
 
     window_bytes: int
     chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
@@ -56,10 +62,29 @@ class _Direction:
     eof: bool = False
     broken: bool = False
     changed: trio.Event = field(default_factory=trio.Event)
+    waiting: int = 0  # tasks in `wait`
+    arrival: trio.CancelScope | None = None  # the receiver's wait for the next chunk
 
     def notify(self) -> None:
-        self.changed.set()
-        self.changed = trio.Event()
+        """Wake whoever waits for a change (room in the window, a close, a break)."""
+        if self.waiting:
+            self.changed.set()
+            self.changed = trio.Event()
+
+    async def wait(self) -> None:
+        """Until `notify` (or a cancellation)."""
+        self.waiting += 1
+        try:
+            await self.changed.wait()
+        finally:
+            self.waiting -= 1
+
+    def queue(self, due: float, chunk: bytes) -> None:
+        """A chunk to deliver at `due`; the waiting receiver wakes then."""
+        if not self.chunks and self.arrival is not None:
+            self.arrival.deadline = due
+        self.chunks.append((due, chunk))
+        self.buffered += len(chunk)
 
 
 class SimStream(trio.abc.Stream):
@@ -98,11 +123,9 @@ class SimStream(trio.abc.Stream):
                     self.local, self.remote, self._out.last_due, len(chunk)
                 )
                 self._out.last_due = due
-                self._out.chunks.append((due, chunk))
-                self._out.buffered += len(chunk)
+                self._out.queue(due, chunk)
                 self._network.bytes_sent += len(chunk)
                 self._network.bytes_received[self.remote] += len(chunk)
-                self._out.notify()
         finally:
             self._sending = False
 
@@ -113,7 +136,7 @@ class SimStream(trio.abc.Stream):
                 raise trio.BrokenResourceError("connection broken")
             if self._out.buffered < self._out.window_bytes:
                 return
-            await self._out.changed.wait()
+            await self._out.wait()
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the window has room."""
@@ -137,33 +160,47 @@ class SimStream(trio.abc.Stream):
         self._receiving = True
         try:
             self._check()
-            await trio.lowlevel.checkpoint()
-            return await self._receive(max_bytes)
+            # A checkpoint, as trio's streams promise: a cancellation point now,
+            # and a schedule point either while waiting below or just before
+            # returning (the way trio's memory channels do it).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            data, waited = await self._receive(max_bytes)
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
         finally:
             self._receiving = False
 
-    async def _receive(self, max_bytes: int | None) -> bytes:
+    async def _receive(self, max_bytes: int | None) -> tuple[bytes, bool]:
+        waited = False
+        into = self._in
         while True:
             self._check()
-            if self._in.broken:
+            if into.broken:
                 raise trio.BrokenResourceError("connection broken")
-            if self._in.chunks:
-                due, chunk = self._in.chunks[0]
-                if due > trio.current_time():
-                    with trio.move_on_at(due):
-                        await self._in.changed.wait()  # woken early only by a break/close
-                    continue
-                size = len(chunk) if max_bytes is None else min(max_bytes, len(chunk))
-                if size == len(chunk):
-                    self._in.chunks.popleft()
-                else:
-                    self._in.chunks[0] = (due, chunk[size:])
-                self._in.buffered -= size
-                self._in.notify()
-                return chunk[:size]
-            if self._in.eof:
-                return b""
-            await self._in.changed.wait()
+            deadline = math.inf
+            if into.chunks:
+                due, chunk = into.chunks[0]
+                if due <= trio.current_time():
+                    size = len(chunk) if max_bytes is None else min(max_bytes, len(chunk))
+                    if size == len(chunk):
+                        into.chunks.popleft()
+                    else:
+                        into.chunks[0] = (due, chunk[size:])
+                    into.buffered -= size
+                    into.notify()
+                    return chunk[:size], waited
+                deadline = due
+            elif into.eof:
+                return b"", waited
+            # Until the head chunk is due (a chunk sent meanwhile to an empty
+            # queue sets the deadline: `_Direction.queue`), a close or a break.
+            waited = True
+            try:
+                with trio.CancelScope(deadline=deadline) as into.arrival:
+                    await into.wait()
+            finally:
+                into.arrival = None
 
     async def aclose(self) -> None:
         """Close our end; the peer reads what was sent, then b"" (after the latency)."""

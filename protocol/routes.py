@@ -112,8 +112,10 @@ class Role(enum.Enum):
 # Our route to a source: (distance, the neighbour we route through; None: the
 # source is us). Tuples, not objects: a table changes them millions of times.
 _Best: TypeAlias = tuple[int, bytes | None]
-# What a neighbour told us of a source: (its distance, it routes through us).
-_Theirs: TypeAlias = tuple[int, bool]
+# What a neighbour told us of a source, or what we told it: the entry's flags
+# byte (parent bit | distance) as an int. Small ints are shared objects, where
+# tuples would be millions of allocations the garbage collector scans.
+_Flags: TypeAlias = int
 
 
 class RouteTable:
@@ -136,12 +138,12 @@ class RouteTable:
         self._max_hops = max_hops
         self._max_sources = max_sources
         # What each neighbour told us: source -> (distance, it routes through us).
-        self._theirs: dict[bytes, dict[bytes, _Theirs]] = {}
+        self._theirs: dict[bytes, dict[bytes, _Flags]] = {}
         self._best: dict[bytes, _Best] = {}
         if self._own is not None:
             self._best[self._own] = (0, None)
         # What we last told each neighbour, and the sources to look at again for it.
-        self._sent: dict[bytes, dict[bytes, _Theirs]] = {}
+        self._sent: dict[bytes, dict[bytes, _Flags]] = {}
         self._dirty: dict[bytes, set[bytes]] = {}
 
     def __len__(self) -> int:
@@ -164,7 +166,14 @@ class RouteTable:
         entry = None if theirs is None else theirs.get(source)
         if entry is None:
             return Role.UNKNOWN
-        return Role.CHILD if entry[1] else Role.OTHER
+        return Role.CHILD if entry & _PARENT else Role.OTHER
+
+    def children(self, peer: bytes, sources: Sequence[bytes], *, unknown: bool) -> list[bool]:
+        """Whether `peer` named us its parent, for each of `sources` (`unknown`
+        where it told us nothing): `role` for a whole batch, on the forwarding path."""
+        theirs = self._theirs.get(peer, {})
+        untold = _PARENT if unknown else 0
+        return [theirs.get(source, untold) > UNREACHABLE for source in sources]
 
     def add_peer(self, peer: bytes) -> None:
         """A neighbour that speaks routes: it is owed our whole table."""
@@ -204,7 +213,7 @@ class RouteTable:
                 raise DecodeError(Reason.OUT_OF_RANGE, "distance 0 to another member")
         self._take(peer, self._record(theirs, routes))
 
-    def _record(self, theirs: dict[bytes, _Theirs], routes: Sequence[Route]) -> list[Route]:
+    def _record(self, theirs: dict[bytes, _Flags], routes: Sequence[Route]) -> list[Route]:
         """Keep what a neighbour told us; return the entries that changed."""
         max_hops, max_sources = self._max_hops, self._max_sources
         changed = []
@@ -215,12 +224,12 @@ class RouteTable:
                 if known is None:
                     continue
                 del theirs[source]
-            elif known is not None and known[0] == distance and known[1] == parent:
+            elif known == (flags := _PARENT | distance if parent else distance):
                 continue  # nothing new
             elif known is None and len(theirs) >= max_sources:
                 continue  # bounded: a neighbour cannot grow our memory without end
             else:
-                theirs[source] = (distance, parent)
+                theirs[source] = flags
             changed.append(route)
         return changed
 
@@ -259,10 +268,11 @@ class RouteTable:
                 if sent.pop(source, None) is not None:
                     updates.append((source, UNREACHABLE, False))
                 continue
-            now = (best[0], best[1] == peer)
+            distance, parent = best[0], best[1] == peer
+            now = _PARENT | distance if parent else distance
             if sent.get(source) != now:
                 sent[source] = now
-                updates.append((source, *now))
+                updates.append((source, distance, parent))
         dirty.clear()
         return updates
 
@@ -272,11 +282,11 @@ class RouteTable:
             return
         old = self._best.get(source)
         candidates = [
-            (entry[0] + 1, peer)
+            (flags + 1, peer)
             for peer, theirs in self._theirs.items()
-            if (entry := theirs.get(source)) is not None
-            and not entry[1]  # it routes through us: not a way there
-            and entry[0] + 1 < self._max_hops
+            # With the parent bit ("it routes through us": not a way there) the
+            # flags are above any distance, so one comparison tests both.
+            if (flags := theirs.get(source)) is not None and flags + 1 < self._max_hops
         ]
         chosen: _Best | None = None
         if candidates:

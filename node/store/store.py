@@ -219,19 +219,22 @@ class Store:
         *,
         now_ms: int,
     ) -> None:
+        # Each statement costs even with nothing to do: only those with rows run.
         connection = self._connection
-        connection.executemany(INSERT_ATTESTATION, [row.values(refs, now_ms) for row in rows])
-        connection.executemany(
-            "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
-            [(now_ms, head_id) for head_id in demoted],
-        )
-        new_heads = {row.slot_id for row in rows if row.is_head}
-        connection.executemany(
-            "INSERT INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (slot_id) DO UPDATE SET "
-            "head_issued_at_ms = excluded.head_issued_at_ms, head_id = excluded.head_id",
-            [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
-        )
+        if rows:
+            connection.executemany(INSERT_ATTESTATION, [row.values(refs, now_ms) for row in rows])
+        if demoted:
+            connection.executemany(
+                "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
+                [(now_ms, head_id) for head_id in demoted],
+            )
+        if new_heads := {row.slot_id for row in rows if row.is_head}:
+            connection.executemany(
+                "INSERT INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (slot_id) DO UPDATE SET "
+                "head_issued_at_ms = excluded.head_issued_at_ms, head_id = excluded.head_id",
+                [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
+            )
 
     def existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
         """Which of `ids` are stored (one indexed lookup per id, in chunks)."""

@@ -99,6 +99,8 @@ def _check_shortest_path_trees(graph: _Graph, alive: set[int]) -> None:
                 # Every neighbour knows whether v is its child for s: one push each.
                 expected = Role.CHILD if w == u else Role.OTHER
                 assert graph.tables[w].role(_name(v), key) is expected
+                for unknown in (False, True):  # the batch form says the same
+                    assert graph.tables[w].children(_name(v), [key], unknown=unknown) == [w == u]
 
 
 @st.composite
@@ -198,6 +200,16 @@ def test_a_neighbour_cannot_grow_the_table_without_bound() -> None:
     table.receive(_name(1), [(i.to_bytes(8, "big"), 3, False) for i in range(1, 1000)])
     assert len(table) <= 100
     assert table.distance(source_key(_name(0))) == 0  # ourselves, always
+
+
+def test_children_of_an_untold_source_follow_the_fallback() -> None:
+    table = RouteTable(_name(0))
+    table.add_peer(_name(1))
+    told, untold = source_key(_name(2)), source_key(_name(3))
+    table.receive(_name(1), [(told, 2, True)])
+    assert table.children(_name(1), [told, untold], unknown=False) == [True, False]
+    assert table.children(_name(1), [told, untold], unknown=True) == [True, True]
+    assert table.children(_name(9), [told], unknown=True) == [True]  # not a neighbour at all
 
 
 def test_routes_from_a_stranger_are_ignored() -> None:
