@@ -191,6 +191,12 @@ class World:
             await member.start(nursery, self.rng.sample(others, count))
             await trio.sleep(self.parameters.join_gap_s)
 
+    def stop(self, nursery: trio.Nursery) -> None:
+        """End the run: every member goes down at once (see `GossipNode.close`)."""
+        for member in self.members:
+            member.gossip.close()
+        nursery.cancel_scope.cancel()
+
     @property
     def live(self) -> list[Member]:
         """Members that are up."""

@@ -475,6 +475,7 @@ async def open_node(
                 try:
                     yield node
                 finally:
+                    node.gossip.close()
                     nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             raise _sole(group) from None

@@ -111,7 +111,7 @@ async def _one_rate(sim: Run, rate: float) -> None:
         churn.end()
         limit = 2 * float(sim.params["resync_s"])
         took = await world.wait_complete([a for a, _ in written], timeout_s=limit + 20)
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     sim.figure(f"up to date, mean ({label})", statistics.fmean(samples), "share of live members")
     sim.figure(f"up to date, worst ({label})", min(samples), "share of live members")
     sim.figure(f"fresh members joined ({label})", churn.joined, "")

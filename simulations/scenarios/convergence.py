@@ -59,7 +59,7 @@ async def _main(sim: Run) -> None:
         burst_done = await world.wait_complete(burst_ids, timeout_s=3 * resync)
         burst_copies = sum(m.gossip.payload_copies_received for m in world.members) - copies_before
         sim.progress(1.0, "done")
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     _report(sim, world, singles, burst_ids, burst_start, wire=wire, copies=copies)
     if burst_ids:
         per_node = burst_copies / len(burst_ids) / (sim.nodes - 1)

@@ -87,7 +87,7 @@ async def _main(sim: Run, quota: int | None, label: str) -> None:
             await trio.sleep(1.0)
         delivered = await world.wait_complete(writes, members=honest, timeout_s=3 * resync)
         await trio.sleep(2 * resync)
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     stored = [sum(m.store.count_by_issuer([k.identity for k in farm]).values()) for m in honest]
     received = [
         m.gossip.payload_bytes_received - b for m, b in zip(honest, received_before, strict=True)

@@ -55,7 +55,7 @@ async def _main(sim: Run) -> None:
         took = await world.wait_complete(ids, members=[newcomer], timeout_s=600, step_s=0.2)
         wire = world.net.bytes_received[newcomer.name] - wire_before
         sim.progress(1.0, "joined")
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     payload = newcomer.gossip.payload_bytes_received
     elapsed = took if took is not None else float("inf")
     sim.figure("join time", elapsed, "s (virtual)")

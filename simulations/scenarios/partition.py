@@ -75,7 +75,7 @@ async def _main(sim: Run) -> None:
         everything = [vouch.id, *written[0], *written[1]]
         took = await world.wait_complete(everything, timeout_s=4 * resync)
         sim.progress(1.0, "done")
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     missing = sum(1 for a in everything for m in members if m.index not in world.holders(a))
     sim.figure("attestations written during the split", len(everything) - 1, "")
     sim.figure("time to converge after heal", took if took is not None else float("inf"), "s")

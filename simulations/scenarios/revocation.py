@@ -98,7 +98,7 @@ async def _main(sim: Run) -> None:
         sim.point(
             "scores/mean of the viewers", trio.current_time() - started, statistics.fmean(after)
         )
-        nursery.cancel_scope.cancel()
+        world.stop(nursery)
     total = len(world.members)
     for share, label in ((0.5, "50"), (0.99, "99"), (1.0, "100")):
         sim.figure(

@@ -179,6 +179,35 @@ async def test_routes_to_a_member_that_left_are_withdrawn(
         nursery.cancel_scope.cancel()
 
 
+async def test_a_closing_member_skips_route_repair_and_its_neighbours_do_not(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    _, net, members, _ = _community(3, 11)
+    scopes = [trio.CancelScope(), trio.CancelScope()]
+    async with trio.open_nursery() as nursery:
+        for (a, b), scope in zip([(0, 1), (1, 2)], scopes, strict=True):
+
+            async def run_link(a: int = a, b: int = b, scope: trio.CancelScope = scope) -> None:
+                with scope:
+                    async with trio.open_nursery() as inner:
+                        await link(net, inner, members[a], members[b])
+                        await trio.sleep_forever()
+
+            nursery.start_soon(run_link)
+        await trio.sleep(10)
+        ends = [source_key(members[0].key.identity), source_key(members[2].key.identity)]
+        assert [members[1].gossip.routes.distance(k) for k in ends] == [1, 1]
+        members[1].gossip.close()  # going down: losing its links repairs nothing
+        for scope in scopes:
+            scope.cancel()
+        await trio.sleep(10)
+        assert [members[1].gossip.routes.distance(k) for k in ends] == [1, 1]
+        # Its neighbours keep running: their routes through it are gone.
+        assert members[0].gossip.routes.distance(ends[1]) is None
+        assert members[2].gossip.routes.distance(ends[0]) is None
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_peer_flooding_routes_is_read_at_the_route_budget(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
