@@ -63,6 +63,14 @@ async def _link_all(
         await link(net, nursery, members[a], members[b])
 
 
+async def _cancellable_link(net: SimNetwork, a: Member, b: Member, scope: trio.CancelScope) -> None:
+    """A link between `a` and `b` that ends when `scope` is cancelled."""
+    with scope:
+        async with trio.open_nursery() as inner:
+            await link(net, inner, a, b)
+            await trio.sleep_forever()
+
+
 async def _spread(
     members: list[Member], author: Member, attestation: Attestation
 ) -> tuple[dict[int, float], int]:
@@ -151,16 +159,8 @@ async def test_routes_to_a_member_that_left_are_withdrawn(
     async with trio.open_nursery() as nursery:
         scopes = {}
         for a, b in edges:
-            scope = trio.CancelScope()
-            scopes[a, b] = scope
-
-            async def run_link(a: int = a, b: int = b, scope: trio.CancelScope = scope) -> None:
-                with scope:
-                    async with trio.open_nursery() as inner:
-                        await link(net, inner, members[a], members[b])
-                        await trio.sleep_forever()
-
-            nursery.start_soon(run_link)
+            scopes[a, b] = trio.CancelScope()
+            nursery.start_soon(_cancellable_link, net, members[a], members[b], scopes[a, b])
         await trio.sleep(15)
         gone = 0
         key = source_key(members[gone].key.identity)
@@ -186,14 +186,7 @@ async def test_a_closing_member_skips_route_repair_and_its_neighbours_do_not(
     scopes = [trio.CancelScope(), trio.CancelScope()]
     async with trio.open_nursery() as nursery:
         for (a, b), scope in zip([(0, 1), (1, 2)], scopes, strict=True):
-
-            async def run_link(a: int = a, b: int = b, scope: trio.CancelScope = scope) -> None:
-                with scope:
-                    async with trio.open_nursery() as inner:
-                        await link(net, inner, members[a], members[b])
-                        await trio.sleep_forever()
-
-            nursery.start_soon(run_link)
+            nursery.start_soon(_cancellable_link, net, members[a], members[b], scope)
         await trio.sleep(10)
         ends = [source_key(members[0].key.identity), source_key(members[2].key.identity)]
         assert [members[1].gossip.routes.distance(k) for k in ends] == [1, 1]
