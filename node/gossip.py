@@ -620,9 +620,11 @@ class GossipNode:
             if p not in self._seen_prefix
             and now - self._grafted.get(p, -math.inf) >= self._graft_timeout_s
         ]
+        # What arrived meanwhile is held (`_seen`): only the rest needs the store.
+        unheld = [i for i in ids if i not in self._seen]
         lacking = [
             i
-            for i in await self._store.run(_lacking(ids))
+            for i in (await self._store.run(_lacking(unheld)) if unheld else [])
             if now - self._grafted.get(i, -math.inf) >= self._graft_timeout_s
         ]
         off_tree = [i for i in ids if self._seen.get(i) is False]
