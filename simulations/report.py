@@ -16,7 +16,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt  # the backend is chosen first
 
-from simulations.runner import Result
+from simulations.runner import Result, delivery_rate
 
 __all__ = ["write_outputs"]
 
@@ -68,6 +68,15 @@ def _markdown(result: Result, plots: list[str]) -> str:
     lines += ["", "## Figures", "", "| figure | value | unit | note |", "|---|---|---|---|"]
     for name, entry in result.figures.items():
         lines.append(f"| {name} | {entry['value']:g} | {entry['unit']} | {entry['note']} |")
+    if result.phases:
+        lines += ["", "## Where the wall time went", ""]
+        lines += ["| phase | wall time (s) | deliveries | deliveries per wall second |"]
+        lines += ["|---|---|---|---|"]
+        for phase in result.phases:
+            lines.append(
+                f"| {phase['name']} | {phase['wall_s']:.1f} | {phase['deliveries']:,} | "
+                f"{delivery_rate(phase)} |"
+            )
     lines += ["", "## Parameters", "", "| parameter | value |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in result.params.items()]
     if plots:

@@ -22,7 +22,15 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__all__ = ["SCENARIOS", "Result", "Run", "Scenario", "parse_params", "run_scenario"]
+__all__ = [
+    "SCENARIOS",
+    "Result",
+    "Run",
+    "Scenario",
+    "delivery_rate",
+    "parse_params",
+    "run_scenario",
+]
 
 Value = int | float | str
 
@@ -67,6 +75,10 @@ class Result:
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     axes: dict[str, dict[str, str]] = field(default_factory=dict)
     wall_s: float = 0.0
+    # Where the wall time went: {"name", "wall_s", "deliveries"} per phase the
+    # scenario marked (`Run.phase`). Wall time varies by machine, so it stays
+    # out of the figures that the determinism check compares.
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def claims_hold(self) -> bool:
@@ -93,6 +105,7 @@ class Run:
         self.nodes = result.nodes
         self.seed = result.seed
         self.params = result.params
+        self._phase_started: float | None = None
 
     def figure(self, name: str, value: float, unit: str = "", note: str = "") -> None:
         """A summary figure (rounded to 6 significant digits for stable reports)."""
@@ -118,6 +131,24 @@ class Run:
         """How far the run is (0..1), for the progress bar."""
         if self._progress is not None:
             self._progress(min(max(fraction, 0.0), 1.0), text)
+
+    def phase(self, name: str) -> None:
+        """The run enters phase `name` (the previous one ends): its wall time is reported."""
+        self.end_phase()
+        self._result.phases.append({"name": name, "wall_s": 0.0, "deliveries": 0})
+        self._phase_started = time.perf_counter()
+
+    def delivered(self, count: int) -> None:
+        """`count` deliveries (an attestation stored at a node) happened in this phase."""
+        if self._result.phases:
+            self._result.phases[-1]["deliveries"] += count
+
+    def end_phase(self) -> None:
+        """The current phase (if any) ends now."""
+        if self._result.phases and self._phase_started is not None:
+            elapsed = time.perf_counter() - self._phase_started
+            self._result.phases[-1]["wall_s"] = round(elapsed, 3)
+        self._phase_started = None
 
 
 _NETWORK: dict[str, Value] = {
@@ -165,6 +196,13 @@ SCENARIOS: dict[str, Scenario] = {
                  0, {"graph": "BA", "viewers": 2}),
     )
 }  # fmt: skip
+
+
+def delivery_rate(phase: Mapping[str, Any]) -> str:
+    """A phase's deliveries per wall second, as text ("-" without deliveries)."""
+    if not phase["deliveries"] or not phase["wall_s"]:
+        return "-"
+    return f"{phase['deliveries'] / phase['wall_s']:,.0f}"
 
 
 def parse_params(scenario: Scenario, given: Mapping[str, str]) -> dict[str, Value]:
@@ -222,8 +260,10 @@ def run_scenario(
     # 100 000 the same run took 430 s; 1 000 000 gained nothing more).
     thresholds = gc.get_threshold()
     gc.set_threshold(100_000, 20, 100)
+    run = Run(result, progress)
     try:
-        scenario.load()(Run(result, progress))
+        scenario.load()(run)
+        run.end_phase()  # the last phase ends with the scenario (its teardown included)
     finally:
         gc.set_threshold(*thresholds)
     result.wall_s = round(time.perf_counter() - started, 3)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from node.cli.common import EXIT_INVALID, console, fail
-from simulations.runner import SCENARIOS, Result, parse_params, run_scenario
+from simulations.runner import SCENARIOS, Result, delivery_rate, parse_params, run_scenario
 from simulations.sweep import grid, run_sweep, write_sweep
 
 
@@ -56,6 +56,12 @@ def _summary(result: Result) -> None:
         mark = "[green]holds[/]" if claim["holds"] else "[red]FAILS[/]"
         detail = f" ({claim['detail']})" if claim["detail"] else ""
         console.print(f"  {mark}  {claim['name']}{detail}")
+    if result.phases:
+        console.print("  wall time by phase:")
+        for phase in result.phases:
+            rate = delivery_rate(phase)
+            rate = "" if rate == "-" else f", {phase['deliveries']:,} deliveries, {rate}/s"
+            console.print(f"    {phase['name']:<24} {phase['wall_s']:7.1f} s{rate}")
 
 
 def _one(scenario: str, nodes: int | None, seed: int, params: dict[str, str],

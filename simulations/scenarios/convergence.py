@@ -40,9 +40,11 @@ async def _main(sim: Run) -> None:
     count, burst = int(sim.params["attestations"]), int(sim.params["burst"])
     resync = float(sim.params["resync_s"])
     async with trio.open_nursery() as nursery:
+        sim.phase("forming the community")
         await world.start(nursery)
         await trio.sleep(WARM_UP_S)
         sim.progress(0.1, "connected")
+        sim.phase("single attestations")
         bytes_before = world.net.bytes_sent
         copies_before = sum(m.gossip.payload_copies_received for m in world.members)
         singles = []
@@ -51,14 +53,18 @@ async def _main(sim: Run) -> None:
             await trio.sleep(float(sim.params["interval_s"]))
             sim.progress(0.1 + 0.6 * (n + 1) / max(count, 1), f"attestation {n + 1}/{count}")
         singles_done = await world.wait_complete(singles, timeout_s=3 * resync)
+        sim.delivered(sum(len(world.holders(a)) for a in singles))
         wire = world.net.bytes_sent - bytes_before
         copies = sum(m.gossip.payload_copies_received for m in world.members) - copies_before
         copies_before = sum(m.gossip.payload_copies_received for m in world.members)
+        sim.phase("burst")
         burst_start = trio.current_time()
         burst_ids = [await _publish_random(world, count + n) for n in range(burst)]
         burst_done = await world.wait_complete(burst_ids, timeout_s=3 * resync)
+        sim.delivered(sum(len(world.holders(a)) for a in burst_ids))
         burst_copies = sum(m.gossip.payload_copies_received for m in world.members) - copies_before
         sim.progress(1.0, "done")
+        sim.phase("ending and figures")
         world.stop(nursery)
     _report(sim, world, singles, burst_ids, burst_start, wire=wire, copies=copies)
     if burst_ids:

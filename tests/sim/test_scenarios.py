@@ -105,6 +105,20 @@ def test_outputs_json_csv_plots_report(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "![spread](spread.png)" in report
     assert "every single attestation reached every node: holds" in report
+    # Where the wall time went: phases in order, their deliveries those of the run.
+    phases = data["phases"]
+    assert [p["name"] for p in phases] == [
+        "forming the community",
+        "single attestations",
+        "burst",
+        "ending and figures",
+    ]
+    assert all(p["wall_s"] > 0 for p in phases)
+    assert sum(p["wall_s"] for p in phases) <= data["wall_s"]
+    assert sum(p["deliveries"] for p in phases) == data["figures"]["deliveries"]["value"]
+    assert [p["deliveries"] for p in phases[1:3]] == [3 * nodes, 10 * nodes]
+    assert "## Where the wall time went" in report
+    assert "| burst |" in report
 
 
 def test_sweep_runs_on_any_executor(tmp_path: Path) -> None:
