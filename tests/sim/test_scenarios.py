@@ -116,7 +116,7 @@ def test_outputs_json_csv_plots_report(tmp_path: Path) -> None:
     assert all(p["wall_s"] > 0 for p in phases)
     assert sum(p["wall_s"] for p in phases) <= data["wall_s"]
     assert sum(p["deliveries"] for p in phases) == data["figures"]["deliveries"]["value"]
-    assert [p["deliveries"] for p in phases[1:3]] == [3 * nodes, 10 * nodes]
+    assert [p["deliveries"] for p in phases[1:3]] == [3 * 24, 10 * 24]  # 24 nodes
     assert "## Where the wall time went" in report
     assert "| burst |" in report
 
