@@ -453,7 +453,7 @@ class GossipNode:
             )
         ) if part else IngestReport(items=())  # fmt: skip
         # Indices back into `envelopes`; the skipped copies have no item here.
-        report = IngestReport(items=tuple(
+        report = stored if len(part) == len(envelopes) else IngestReport(items=tuple(
             ItemReport(index=unseen[i.index], outcome=i.outcome, id=i.id, reason=i.reason)
             for i in stored.items
         ))  # fmt: skip
