@@ -144,7 +144,9 @@ class RouteTable:
             self._best[self._own] = (0, None)
         # What we last told each neighbour, and the sources to look at again for it.
         self._sent: dict[bytes, dict[bytes, _Flags]] = {}
-        self._dirty: dict[bytes, set[bytes]] = {}
+        # Insertion-ordered (dicts, not sets): what we tell a neighbour, and in
+        # which order, must not depend on the process's hash seed.
+        self._dirty: dict[bytes, dict[bytes, None]] = {}
 
     def __len__(self) -> int:
         """How many sources we have a route to (ourselves included)."""
@@ -181,7 +183,7 @@ class RouteTable:
             return
         self._theirs[peer] = {}
         self._sent[peer] = {}
-        self._dirty[peer] = set(self._best)
+        self._dirty[peer] = dict.fromkeys(self._best)
 
     def remove_peer(self, peer: bytes) -> None:
         """A neighbour left: the routes through it go to the next best, or away."""
@@ -236,7 +238,7 @@ class RouteTable:
     def _take(self, peer: bytes, changed: list[Route]) -> None:
         """Our routes after `peer`'s `changed` entries: most are decided without a scan."""
         table, own, max_hops, max_sources = self._best, self._own, self._max_hops, self._max_sources
-        dirty_sets = list(self._dirty.values())
+        dirty_maps = list(self._dirty.values())
         for source, distance, parent in changed:
             if source == own:
                 continue
@@ -246,8 +248,8 @@ class RouteTable:
                 if best is None or offer < best[0]:  # nearer than our route: take it
                     if best is not None or len(table) < max_sources:
                         table[source] = (offer, peer)
-                        for dirty in dirty_sets:
-                            dirty.add(source)
+                        for dirty in dirty_maps:
+                            dirty[source] = None
                     continue
                 if best[1] != peer or offer == best[0]:
                     continue  # no nearer, and a tie keeps the parent we have
@@ -306,4 +308,4 @@ class RouteTable:
                 return
             self._best[source] = chosen
         for dirty in self._dirty.values():
-            dirty.add(source)
+            dirty[source] = None

@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import trio
-import trio.testing
 
 from node.gossip import GossipNode, InlineStore
 from node.simnet import LinkModel, SimNetwork
@@ -40,6 +39,7 @@ from protocol.channel import Community
 from protocol.handshake import Role
 from protocol.identity import IdentityKey
 from protocol.statement import Trust
+from simulations.scenarios.common import in_virtual_time
 
 COMMUNITY = Community(id=bytes(32), keys=(bytes([7]) * 32,))
 T0 = 1_700_000_000_000
@@ -177,8 +177,13 @@ async def _scenario(nodes_count: int, dials: int, attestations: int, seed: int) 
 
 def run(*, nodes: int, dials: int = 3, attestations: int = 8, seed: int = 1) -> list[Spread]:
     """Run the scenario in virtual time and return one `Spread` per attestation."""
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    return trio.run(_scenario, nodes, dials, attestations, seed, clock=clock)
+    spreads: list[Spread] = []
+
+    async def scenario() -> None:
+        spreads.extend(await _scenario(nodes, dials, attestations, seed))
+
+    in_virtual_time(scenario, seed=seed)  # repeatable, in any process
+    return spreads
 
 
 def main(argv: list[str] | None = None) -> int:

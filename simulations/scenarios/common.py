@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import importlib
+import itertools
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 import trio.testing
@@ -21,12 +24,28 @@ def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
 
     Trio deliberately varies the order in which ready tasks run (to flush out
     ordering bugs) with a module-level `random.Random`; seeding it makes a run
-    repeat exactly: same seed, same figures. (It is private to trio; its
-    Hypothesis integration seeds the same object.)
+    repeat exactly: same seed, same figures, in any process. (Both are private
+    to trio; its Hypothesis integration uses the same two.)
     """
     trio_run_module = importlib.import_module("trio._core._run")
     trio_run_module._r.seed(seed)
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    # Timers due at one instant expire in the order of a tie-breaker that trio
+    # takes from the cancel scopes' memory addresses, which differ from one
+    # process to the next: a run would repeat in one process but not in
+    # another. Break ties by registration order instead.
+    deadlines = trio_run_module.Deadlines
+    add = deadlines.add
+    order = itertools.count()
+
+    def add_in_order(self: Any, deadline: float, cancel_scope: Any) -> None:
+        heapq.heappush(self._heap, (deadline, next(order), cancel_scope))
+        self._active += 1
+
+    deadlines.add = add_in_order
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    finally:
+        deadlines.add = add
 
 
 def new_world(sim: Run) -> World:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +65,26 @@ def test_same_seed_same_figures_other_seed_other_figures() -> None:
     assert one.summary_figures() == two.summary_figures()
     assert one.series == two.series
     assert one.summary_figures() != other.summary_figures()
+
+
+def _run_with_hash_seed(command: list[str], hash_seed: int) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    return subprocess.run(
+        command, env=environment, capture_output=True, check=True, text=True, timeout=300
+    )
+
+
+def test_a_run_repeats_in_another_process() -> None:
+    """Same seed, same figures across processes: other hash seeds, other memory
+    addresses (timers due at one instant used to wake in address order)."""
+    command = [
+        *(sys.executable, "-m", "node.cli", "simulate", "convergence", "--nodes", "60"),
+        *("--param", "attestations=3", "--param", "burst=30", "--seed", "1", "--json"),
+    ]
+    runs = [_run_with_hash_seed(command, hash_seed) for hash_seed in (1, 2)]
+    one, two = (json.loads(run.stdout) for run in runs)
+    assert one["figures"] == two["figures"]
+    assert one["series"] == two["series"]
 
 
 def test_flood_quotas_cap_what_honest_nodes_store() -> None:
