@@ -55,6 +55,9 @@ def power_iteration(product: Product, rhs: FloatArray, *, tolerance: float) -> F
     return x
 
 
+_ROUNDING = 1e-12  # relative: what a direct solve may leave where the answer is 0
+
+
 def solve_system(
     product: Product,
     rhs: FloatArray,
@@ -76,8 +79,12 @@ def solve_system(
         return np.zeros(0)
     if matrix is not None and n <= DIRECT_LIMIT:
         system = (sp.identity(n, format="csc") - matrix()).tocsc()
-        direct: FloatArray = np.maximum(sla.spsolve(system, rhs), 0.0)
-        return direct
+        direct: FloatArray = sla.spsolve(system, rhs)
+        # Rounding leaves ~1e-16 where the exact answer is 0 (a member the walk
+        # cannot reach): counted, it would be a score with no path behind it.
+        floor = _ROUNDING * float(np.max(np.abs(direct), initial=1.0))
+        direct[np.abs(direct) < floor] = 0.0
+        return np.maximum(direct, 0.0)
 
     def apply(x: FloatArray) -> FloatArray:
         result: FloatArray = x - product(x)
