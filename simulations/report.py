@@ -67,7 +67,9 @@ def _markdown(result: Result, plots: list[str]) -> str:
         lines.append(f"- {claim['name']}: {mark}{detail}")
     lines += ["", "## Figures", "", "| figure | value | unit | note |", "|---|---|---|---|"]
     for name, entry in result.figures.items():
-        lines.append(f"| {name} | {entry['value']:g} | {entry['unit']} | {entry['note']} |")
+        value = entry["value"]
+        shown = f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+        lines.append(f"| {name} | {shown} | {entry['unit']} | {entry['note']} |")
     if result.phases:
         lines += ["", "## Where the wall time went", ""]
         lines += ["| phase | wall time (s) | deliveries | deliveries per wall second |"]
