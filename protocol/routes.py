@@ -137,7 +137,8 @@ class RouteTable:
         self._own = source_key(own) if own is not None else None
         self._max_hops = max_hops
         self._max_sources = max_sources
-        # What each neighbour told us: source -> (distance, it routes through us).
+        # What each neighbour told us: source -> flags (distance | parent bit:
+        # it routes through us).
         self._theirs: dict[bytes, dict[bytes, _Flags]] = {}
         self._best: dict[bytes, _Best] = {}
         if self._own is not None:

@@ -16,7 +16,7 @@ import matplotlib as mpl
 mpl.use("Agg")
 import matplotlib.pyplot as plt  # the backend is chosen first
 
-from simulations.runner import Result, delivery_rate
+from simulations.runner import Result, delivery_rate, number_text
 
 __all__ = ["write_outputs"]
 
@@ -67,8 +67,7 @@ def _markdown(result: Result, plots: list[str]) -> str:
         lines.append(f"- {claim['name']}: {mark}{detail}")
     lines += ["", "## Figures", "", "| figure | value | unit | note |", "|---|---|---|---|"]
     for name, entry in result.figures.items():
-        value = entry["value"]
-        shown = f"{int(value):,}" if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+        shown = number_text(entry["value"], significant=6)
         lines.append(f"| {name} | {shown} | {entry['unit']} | {entry['note']} |")
     if result.phases:
         lines += ["", "## Where the wall time went", ""]

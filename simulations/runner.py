@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ __all__ = [
     "Run",
     "Scenario",
     "delivery_rate",
+    "number_text",
     "parse_params",
     "run_scenario",
 ]
@@ -196,6 +198,13 @@ SCENARIOS: dict[str, Scenario] = {
                  0, {"graph": "BA", "viewers": 2}),
     )
 }  # fmt: skip
+
+
+def number_text(value: float, *, significant: int) -> str:
+    """Whole numbers with separators (1,010,000), others to `significant` digits."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.{significant}g}"
 
 
 def delivery_rate(phase: Mapping[str, Any]) -> str:

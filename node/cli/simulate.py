@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -14,7 +13,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from node.cli.common import EXIT_INVALID, console, fail
-from simulations.runner import SCENARIOS, Result, delivery_rate, parse_params, run_scenario
+from simulations.runner import (
+    SCENARIOS,
+    Result,
+    delivery_rate,
+    number_text,
+    parse_params,
+    run_scenario,
+)
 from simulations.sweep import grid, run_sweep, write_sweep
 
 
@@ -36,13 +42,6 @@ def _list() -> None:
     console.print(table)
 
 
-def _number(value: float) -> str:
-    """Whole numbers with separators (1,010,000), others to 4 significant digits."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:.4g}"
-
-
 def _summary(result: Result) -> None:
     table = Table(title=f"{result.scenario}: {result.nodes} nodes, seed {result.seed}, "
                         f"{result.wall_s:.1f} s", title_justify="left")  # fmt: skip
@@ -50,7 +49,7 @@ def _summary(result: Result) -> None:
     table.add_column("value", justify="right")
     table.add_column("unit")
     for name, entry in result.figures.items():
-        table.add_row(name, _number(entry["value"]), entry["unit"])
+        table.add_row(name, number_text(entry["value"], significant=4), entry["unit"])
     console.print(table)
     for claim in result.claims:
         mark = "[green]holds[/]" if claim["holds"] else "[red]FAILS[/]"
