@@ -123,7 +123,7 @@ def ingest(
         for whole in _batches(envelopes, batch_size):
             # Cheap checks first: bytes we already hold (same bytes, same id) need
             # no signature check, and gossip delivers many such copies.
-            batch = _skip_known(store, whole, items)
+            batch = _skip_known(store, whole, items, free=None if admit else verified_cache)
             decoded, rejected = _decode(batch, cache=verified_cache)
             if admit is not None and decoded:
                 decoded, refused = _refused_unverified(store, decoded, admit)
@@ -148,20 +148,34 @@ def ingest(
 
 
 def _skip_known(
-    store: AttestationStore, batch: list[tuple[int, bytes]], items: list[ItemReport]
+    store: AttestationStore,
+    batch: list[tuple[int, bytes]],
+    items: list[ItemReport],
+    *,
+    free: Mapping[bytes, Attestation] | None,
 ) -> list[tuple[int, bytes]]:
-    """Report the envelopes we already store as duplicates; return the others."""
-    ids = [attestation_id(data) for _, data in batch]
+    """Report the envelopes we already store as duplicates; return the others.
+
+    Envelopes in `free` (a simulation's cache of verified bytes) cost no
+    signature check, so the store is not asked about them: looking them up
+    cost more than `Store.apply` finding the rare copy among them itself
+    (a fifth of ingesting a gossip batch, measured with 1000 simulated
+    stores). With a relay policy everything is asked, as its quotas count
+    only what is new.
+    """
+    asked = batch if not free else [(i, data) for i, data in batch if data not in free]
+    if not asked:
+        return batch
+    ids = [attestation_id(data) for _, data in asked]
     held = store.existing_ids(ids)
     if not held:
         return batch
-    rest = []
-    for (index, data), identifier in zip(batch, ids, strict=True):
+    known = set()
+    for (index, _), identifier in zip(asked, ids, strict=True):
         if identifier in held:
+            known.add(index)
             items.append(ItemReport(index=index, outcome=Outcome.DUPLICATE, id=identifier))
-        else:
-            rest.append((index, data))
-    return rest
+    return [item for item in batch if item[0] not in known]
 
 
 def _admitted(

@@ -33,9 +33,9 @@ from protocol.statement import Kind, SlotId, Subject
 __all__ = ["INSERT_ATTESTATION", "Store"]
 
 Synchronous = Literal["FULL", "NORMAL"]
-_SQL_CHUNK = 900
+_SQL_CHUNK = 900  # bound on `IN (...)` parameters per statement
 _CACHE_KIB = 64 * 1024
-_MMAP_BYTES = 256 * 1024 * 1024  # bound on `IN (...)` parameters per statement
+_MMAP_BYTES = 256 * 1024 * 1024
 _REVOKE = int(Kind.REVOKE)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
 INSERT_ATTESTATION = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind,

@@ -356,3 +356,35 @@ def test_known_bytes_skip_signature_checks(monkeypatch: pytest.MonkeyPatch) -> N
     ]
     assert report.items[0].id == held.id
     assert calls == [new.data, bytes(forged)]  # the held copy was never re-verified
+
+
+def test_cached_bytes_are_not_looked_up_and_copies_still_count_once() -> None:
+    """With a simulation's cache of verified bytes, the store is asked only about
+    envelopes that would need a signature check; a cached copy of something held
+    is still reported as a duplicate and stored once (Store.apply finds it)."""
+    store = Store.open(":memory:")
+    held, cached_new, uncached = trust(1), trust(2, subject=2), trust(3, subject=3)
+    cache: dict[bytes, Attestation] = {}
+    ingest(store, [held.data], now_ms=NOW, verified_cache=cache)
+    cache[cached_new.data] = cached_new
+    asked: list[list[bytes]] = []
+    looked_up = store.existing_ids
+
+    def recording(ids: list[bytes]) -> set[bytes]:
+        asked.append(list(ids))
+        return looked_up(ids)
+
+    store.existing_ids = recording  # type: ignore[method-assign,assignment]
+    envelopes = [held.data, cached_new.data, uncached.data, held.data]
+    report = ingest(store, envelopes, now_ms=NOW, verified_cache=cache)
+    assert [i.outcome for i in report.items] == [
+        Outcome.DUPLICATE, Outcome.NEW, Outcome.NEW, Outcome.DUPLICATE,
+    ]  # fmt: skip
+    assert [i.id for i in report.items] == [held.id, cached_new.id, uncached.id, held.id]
+    assert asked == [[uncached.id]]
+    assert store.statistics().attestations == 3
+    # Every envelope's bytes cached: the store is not asked at all.
+    assert ingest(store, envelopes, now_ms=NOW, verified_cache=cache).counts[
+        Outcome.DUPLICATE
+    ] == len(envelopes)
+    assert asked == [[uncached.id]]
