@@ -66,6 +66,18 @@ async def test_latency_is_seeded_and_applied(autojump_clock: trio.testing.MockCl
     assert SimNetwork(seed=9)._link_latency("y", "x") == first
 
 
+@pytest.mark.parametrize(("resolution", "arrival"), [(0.001, 0.013), (0.0, 0.0127)])
+async def test_arrivals_fall_on_the_grid(
+    autojump_clock: trio.testing.MockClock, resolution: float, arrival: float
+) -> None:
+    model = LinkModel(min_latency_s=0.0123, max_latency_s=0.0123, resolution_s=resolution)
+    net = SimNetwork(seed=1, model=model)
+    await trio.sleep(0.0004 - trio.current_time())
+    assert net.due_time("a", "b", last_due=0.0) == pytest.approx(arrival)  # 0.4 + 12.3 ms
+    # Rounded up, never down; in order behind what is in flight; a due time on the grid stays.
+    assert net.due_time("a", "b", last_due=0.02) == pytest.approx(0.02)
+
+
 async def test_window_applies_back_pressure(autojump_clock: trio.testing.MockClock) -> None:
     _, client, server = await sim_pair(model=LinkModel(window_bytes=10))
     with trio.move_on_after(5) as scope:
