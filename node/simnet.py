@@ -10,12 +10,15 @@ break the connections they cut. Packet loss appears as it does over TCP: as
 extra delay (retransmissions), never as missing bytes.
 
 Time is trio's clock, so under `MockClock(autojump_threshold=0)` a run of
-thousands of simulated seconds takes milliseconds. It needs no background
-tasks: a receiver sleeps until the next chunk is due.
+thousands of simulated seconds takes milliseconds. A receiver sleeps until its
+next chunk is due; one system task per network (`_Alarms`) wakes receivers
+when their chunks fall due.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import operator
 import random
@@ -51,17 +54,55 @@ class LinkModel:
     resolution_s: float = 0.001
 
 
+class _Alarms:
+    """Wakes receivers when their next chunk is due: one timer for a whole network.
+
+    A receiver could sleep in a cancel scope whose deadline is its next chunk's
+    (as it did): trio then wakes it by cancelling it, an exception raised and
+    caught through its stack, for every chunk of every connection. One task
+    that sleeps until the earliest due time and `notify`s every receiver due
+    then costs one such wake per instant with arrivals, and with arrivals on
+    a 1 ms grid (`LinkModel.resolution_s`) many share an instant.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Direction]] = []
+        self._order = itertools.count()  # ties wake in the order they were set
+        self._timer: trio.CancelScope | None = None
+        self._root: trio.lowlevel.Task | None = None
+
+    def set(self, due: float, direction: _Direction) -> None:
+        """`notify` `direction` at `due`."""
+        heapq.heappush(self._due, (due, next(self._order), direction))
+        root = trio.lowlevel.current_root_task()
+        if self._root is not root:  # the first alarm of this trio run
+            self._root, self._timer = root, None
+            trio.lowlevel.spawn_system_task(self._ring, name="simnet alarms")
+        elif self._timer is not None and due < self._timer.deadline:
+            self._timer.deadline = due
+
+    async def _ring(self) -> None:
+        due = self._due
+        while True:
+            with trio.CancelScope(deadline=due[0][0] if due else math.inf) as self._timer:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            while due and due[0][0] <= now:
+                heapq.heappop(due)[2].notify()
+
+
 @dataclass
 class _Direction:
     """Bytes in flight from one end to the other.
 
     A simulation moves millions of chunks, so nobody is woken for nothing: a
-    chunk sent to a waiting receiver sets the deadline of the receiver's wait
-    (`arrival`) to when it is due, instead of waking it at once to go back to
-    sleep until then, and `notify` wakes only tasks that wait.
+    chunk sent to a waiting receiver sets an alarm for when it is due, instead
+    of waking the receiver at once to go back to sleep until then, and
+    `notify` wakes only tasks that wait.
     """
 
     window_bytes: int
+    alarms: _Alarms
     chunks: deque[tuple[float, bytes]] = field(default_factory=deque)
     buffered: int = 0
     last_due: float = 0.0
@@ -69,7 +110,7 @@ class _Direction:
     broken: bool = False
     changed: trio.Event = field(default_factory=trio.Event)
     waiting: int = 0  # tasks in `wait`
-    arrival: trio.CancelScope | None = None  # the receiver's wait for the next chunk
+    receiving: bool = False  # the receiver waits for the next chunk
 
     def notify(self) -> None:
         """Wake whoever waits for a change (room in the window, a close, a break)."""
@@ -87,8 +128,8 @@ class _Direction:
 
     def queue(self, due: float, chunk: bytes) -> None:
         """A chunk to deliver at `due`; the waiting receiver wakes then."""
-        if not self.chunks and self.arrival is not None:
-            self.arrival.deadline = due
+        if not self.chunks and self.receiving:
+            self.alarms.set(due, self)
         self.chunks.append((due, chunk))
         self.buffered += len(chunk)
 
@@ -200,13 +241,15 @@ class SimStream(trio.abc.Stream):
             elif into.eof:
                 return b"", waited
             # Until the head chunk is due (a chunk sent meanwhile to an empty
-            # queue sets the deadline: `_Direction.queue`), a close or a break.
+            # queue sets its own alarm: `_Direction.queue`), a close or a break.
             waited = True
+            if deadline < math.inf:
+                into.alarms.set(deadline, into)
+            into.receiving = True
             try:
-                with trio.CancelScope(deadline=deadline) as into.arrival:
-                    await into.wait()
+                await into.wait()
             finally:
-                into.arrival = None
+                into.receiving = False
 
     async def aclose(self) -> None:
         """Close our end; the peer reads what was sent, then b"" (after the latency)."""
@@ -257,6 +300,7 @@ class SimNetwork:
         self._streams: list[SimStream] = []
         self._groups: list[frozenset[str]] | None = None
         self._down: set[str] = set()
+        self._alarms = _Alarms()
         self.bytes_sent = 0
         self.bytes_received: Counter[str] = Counter()  # by the address of the receiving end
         self.seed = seed
@@ -291,8 +335,8 @@ class SimNetwork:
         listener = self._listeners.get(address)
         if listener is None or not self.reachable(source, address):
             raise ConnectionRefusedError(f"{source} cannot reach {address}")
-        forward = _Direction(self.model.window_bytes)
-        backward = _Direction(self.model.window_bytes)
+        forward = _Direction(self.model.window_bytes, self._alarms)
+        backward = _Direction(self.model.window_bytes, self._alarms)
         client = SimStream(self, local=source, remote=address, out=forward, into=backward)
         server = SimStream(self, local=address, remote=source, out=backward, into=forward)
         self._streams += [client, server]

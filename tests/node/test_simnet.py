@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 import trio
 import trio.testing
@@ -76,6 +79,44 @@ async def test_arrivals_fall_on_the_grid(
     assert net.due_time("a", "b", last_due=0.0) == pytest.approx(arrival)  # 0.4 + 12.3 ms
     # Rounded up, never down; in order behind what is in flight; a due time on the grid stays.
     assert net.due_time("a", "b", last_due=0.02) == pytest.approx(0.02)
+
+
+async def test_every_chunk_arrives_when_due(autojump_clock: trio.testing.MockClock) -> None:
+    """Readers on many links wake exactly when each chunk is due (one alarm task
+    serves the whole network), whatever the links and the pattern of sends."""
+    net = SimNetwork(seed=3, model=LinkModel(min_latency_s=0.01, max_latency_s=0.05))
+    names = [f"n{i}" for i in range(5)]
+    listeners = {name: net.listen(name) for name in names}
+    rng = random.Random(5)
+    late: list[tuple[bytes, float, float]] = []
+    count = 0
+
+    async def read(stream: trio.abc.Stream, sent: dict[bytes, float], latency: float) -> None:
+        nonlocal count
+        while data := bytes(await stream.receive_some(4)):
+            due = math.ceil((sent[data] + latency) / 0.001 - 1e-6) * 0.001
+            count += 1
+            if trio.current_time() != pytest.approx(due):
+                late.append((data, due, trio.current_time()))
+
+    async def write(stream: trio.abc.Stream, sent: dict[bytes, float], pauses: list[float]) -> None:
+        for n, pause in enumerate(pauses):
+            await trio.sleep(pause)
+            sent[n.to_bytes(4, "big")] = trio.current_time()
+            await stream.send_all(n.to_bytes(4, "big"))
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(8):
+            a, b = rng.sample(names, 2)
+            client = await net.connect(a, b)
+            server = await listeners[b].accept()
+            sent: dict[bytes, float] = {}
+            pauses = [rng.choice([0.0, 0.0004, 0.003, 0.02, 0.07]) for _ in range(25)]
+            nursery.start_soon(read, server, sent, net._link_latency(a, b))
+            nursery.start_soon(write, client, sent, pauses)
+    assert count == 8 * 25
+    assert late == []
 
 
 async def test_window_applies_back_pressure(autojump_clock: trio.testing.MockClock) -> None:
