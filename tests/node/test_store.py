@@ -388,3 +388,25 @@ def test_cached_bytes_are_not_looked_up_and_copies_still_count_once() -> None:
         Outcome.DUPLICATE
     ] == len(envelopes)
     assert asked == [[uncached.id]]
+
+
+def test_new_slots_are_claimed_without_lookups_and_held_ones_fall_back() -> None:
+    """A batch of first statements in their slots writes without reading the
+    store; one that meets a slot with a head is redone comparing with it, and
+    nothing of the first attempt remains."""
+    store = Store.open(":memory:")
+    statements: list[str] = []
+    store._connection.set_trace_callback(statements.append)
+    fresh = [trust(1, subject=1), trust(1, subject=2), trust(2, subject=2)]
+    assert store.apply(fresh, now_ms=NOW) == [Outcome.NEW, Outcome.SUPERSEDED, Outcome.NEW]
+    assert not [s for s in statements if s.startswith("SELECT") and "identities" not in s]
+    assert "ROLLBACK" not in statements
+    statements.clear()
+    newer, other = trust(3, subject=1), trust(1, subject=2, context="general")
+    assert store.apply([other, newer], now_ms=NOW) == [Outcome.NEW, Outcome.NEW]
+    assert statements.count("ROLLBACK") == 1  # the claim met subject 1's slot
+    assert store.slot_head(newer.slot.id) == newer
+    assert store.slot_head(other.slot.id) == other
+    assert store.current_in_slot(fresh[0].slot.id, now_ms=NOW) == newer
+    counts = store.statistics()
+    assert (counts.attestations, counts.heads, counts.slots) == (5, 3, 3)
