@@ -240,15 +240,22 @@ class Store:
             if not isinstance(subject, str):
                 wanted.add(subject)
         local = {key: refs[key] for key in wanted if key in refs}
-        missing = [key for key in wanted if key not in local]
+        missing = sorted(key for key in wanted if key not in local)
         if missing:
             # Those not cached are mostly new (the cache holds every committed
-            # ref up to its size): add what is not there, then read all their
-            # refs. Two statements, where looking first took three.
-            self._connection.executemany(
-                "INSERT OR IGNORE INTO identities (key) VALUES (?)", [(key,) for key in missing]
-            )
-            found = self._lookup_refs(missing)
+            # ref up to its size): give them the next refs and add those not
+            # there. No other writer runs in our transaction, so when every one
+            # was added, their refs are the ones we gave; only when some were
+            # there already do we read the refs back. (Reading them always
+            # cost a lookup per new identity: 10 % of a gossip batch.)
+            connection = self._connection
+            top = connection.execute("SELECT max(ref) FROM identities").fetchone()[0] or 0
+            given = {key: top + n for n, key in enumerate(missing, 1)}
+            added = connection.executemany(
+                "INSERT OR IGNORE INTO identities (ref, key) VALUES (?, ?)",
+                [(ref, key) for key, ref in given.items()],
+            ).rowcount
+            found = given if added == len(missing) else self._lookup_refs(missing)
             new_refs.update(found)
             local.update(found)
         return local

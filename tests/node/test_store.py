@@ -410,3 +410,20 @@ def test_new_slots_are_claimed_without_lookups_and_held_ones_fall_back() -> None
     assert store.current_in_slot(fresh[0].slot.id, now_ms=NOW) == newer
     counts = store.statistics()
     assert (counts.attestations, counts.heads, counts.slots) == (5, 3, 3)
+
+
+def test_identities_keep_their_refs_across_reopening(tmp_path: Path) -> None:
+    """New identities get the next refs; after a reopen (nothing cached) a batch
+    naming a known identity and a new one reads the known one's ref back."""
+    path = tmp_path / "ids.db"
+    with Store.open(path) as store:
+        store.apply([trust(1, issuer=0, subject=1), trust(1, issuer=1, subject=2)], now_ms=NOW)
+    with Store.open(path) as store:
+        store.apply([trust(2, issuer=2, subject=3), trust(2, issuer=0, subject=4)], now_ms=NOW)
+        store.apply([trust(3, issuer=4, subject=0)], now_ms=NOW)  # all known, cached
+        edges = {(e.issuer, e.subject) for e in store.trust_edges("carpool", now_ms=NOW)}
+        keys = store._connection.execute("SELECT key FROM identities").fetchall()
+    assert edges == {
+        (KEYS[i].identity, KEYS[s].identity) for i, s in ((0, 1), (1, 2), (2, 3), (0, 4), (4, 0))
+    }
+    assert sorted(k for (k,) in keys) == sorted(KEYS[n].identity for n in range(5))
