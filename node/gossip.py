@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -185,6 +186,9 @@ class _Peer:
     greeted: trio.Event = field(default_factory=trio.Event)  # its hello arrived
     intake: trio.MemorySendChannel[Sequence[bytes]] | None = None  # see GossipNode._intake
     checks_ahead: bool = True  # off once its deliveries are mostly over quota (see _intake)
+    # What it announced that we look at again later: (when, ids, prefixes), in order.
+    graft_due: deque[tuple[float, list[bytes], list[bytes]]] = field(default_factory=deque)
+    graft_timer: bool = False  # a task works through `graft_due`
 
     def __post_init__(self) -> None:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
@@ -583,8 +587,8 @@ class GossipNode:
         self.announcement_bytes_received += len(ids) * len(ids[0])
         unseen = [i for i in ids if i not in self._seen]
         lacking = await self._store.run(_lacking(unseen)) if unseen else []
-        if lacking and peer.nursery is not None:
-            peer.nursery.start_soon(self._graft_later, peer, lacking)
+        if lacking:
+            self._graft_later(peer, lacking, [])
 
     async def _on_ihave8(self, peer: _Peer, prefixes: list[bytes]) -> None:
         """Announced by prefix: one we saw lately is that attestation; others we lack.
@@ -596,12 +600,40 @@ class GossipNode:
         self.announcements_received += len(prefixes)
         self.announcement_bytes_received += len(prefixes) * ID_PREFIX_BYTES
         unknown = [p for p in prefixes if p not in self._seen_prefix]
-        if unknown and peer.nursery is not None:
-            peer.nursery.start_soon(self._graft_later, peer, [], unknown)
+        if unknown:
+            self._graft_later(peer, [], unknown)
 
-    async def _graft_later(
-        self, peer: _Peer, ids: list[bytes], prefixes: Sequence[bytes] = ()
-    ) -> None:
+    def _graft_later(self, peer: _Peer, ids: list[bytes], prefixes: list[bytes]) -> None:
+        """Look again at what `peer` announced one graft timeout from now (`_graft_due`).
+
+        One timer task per peer works through the announcements in the order
+        they came (the timeout is the same for all, so that is also the order
+        they fall due), taking together those due at one instant: a task and
+        a timer per announcement was the most numerous thing a busy node ran.
+        """
+        peer.graft_due.append((trio.current_time() + self._graft_timeout_s, ids, prefixes))
+        if not peer.graft_timer and peer.nursery is not None:
+            peer.graft_timer = True
+            with contextlib.suppress(RuntimeError):  # that session is ending
+                peer.nursery.start_soon(self._graft_timer, peer)
+
+    async def _graft_timer(self, peer: _Peer) -> None:
+        due = peer.graft_due
+        try:
+            while due:
+                await trio.sleep_until(due[0][0])
+                now = trio.current_time()
+                ids: list[bytes] = []
+                prefixes: list[bytes] = []
+                while due and due[0][0] <= now:
+                    _, more_ids, more_prefixes = due.popleft()
+                    ids += more_ids
+                    prefixes += more_prefixes
+                await self._graft_due(peer, ids, prefixes)
+        finally:
+            peer.graft_timer = False
+
+    async def _graft_due(self, peer: _Peer, ids: list[bytes], prefixes: list[bytes]) -> None:
         """If an announced attestation has not arrived through the tree by now, GRAFT.
 
         Arrived on request instead (a sync session was quicker) counts as not
@@ -611,9 +643,10 @@ class GossipNode:
         announcer's timer grafts it again only if that graft went unanswered
         for a whole timeout (the first announcer may have gone).
         """
-        await trio.sleep(self._graft_timeout_s)
         now = trio.current_time()
-        ids = ids + [self._seen_prefix[p] for p in prefixes if p in self._seen_prefix]
+        prefixes = list(dict.fromkeys(prefixes))
+        ids = [*ids, *(self._seen_prefix[p] for p in prefixes if p in self._seen_prefix)]
+        ids = list(dict.fromkeys(ids))
         unresolved = [
             p
             for p in prefixes
@@ -638,11 +671,13 @@ class GossipNode:
             self._grafted.clear()
         peer.eager = True
         self.grafts_sent += 1
-        if unresolved:  # it announced by prefix, so it speaks `graft8`
-            await peer.send(Graft8(prefixes=b"".join(unresolved)))
-        if lacking or off_tree:
-            wanted = tuple(lacking or off_tree[:1])
-            await peer.send(Graft(ids=wanted) if peer.grafts else Want(ids=wanted))
+        for start in range(0, len(unresolved), MAX_WANT_IDS):
+            # It announced by prefix, so it speaks `graft8`.
+            await peer.send(Graft8(prefixes=b"".join(unresolved[start : start + MAX_WANT_IDS])))
+        wanted = lacking or off_tree[:1]
+        for start in range(0, len(wanted), MAX_WANT_IDS):
+            chunk = tuple(wanted[start : start + MAX_WANT_IDS])
+            await peer.send(Graft(ids=chunk) if peer.grafts else Want(ids=chunk))
 
     async def _push(self, peer: _Peer, envelopes: Sequence[bytes], *, answer: bool = False) -> None:
         """Send envelopes: forwarded in the push tree, or as an `answer` to a request."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import trio
 import trio.testing
 
@@ -124,11 +125,14 @@ def test_exploring_and_anti_entropy_leave_the_tree_settled() -> None:
     assert sum(settled) / len(settled) <= 1.2, settled
 
 
+@pytest.mark.parametrize("short_ids", [True, False])
 async def test_an_id_announced_twice_is_grafted_once(
-    autojump_clock: trio.testing.MockClock,
+    autojump_clock: trio.testing.MockClock, short_ids: bool
 ) -> None:
     net = SimNetwork(seed=10)
     a, b, c = (Member(name, n + 1, routes=False) for n, name in enumerate("abc"))
+    if not short_ids:  # c predates `ihave8`: it is told whole ids
+        c.gossip.capabilities = tuple(x for x in c.gossip.capabilities if x != "ihave8")
     async with trio.open_nursery() as nursery:
         await link(net, nursery, a, b)
         await link(net, nursery, c, a)
@@ -144,7 +148,21 @@ async def test_an_id_announced_twice_is_grafted_once(
         await trio.sleep(10)
         assert c.ids() == a.ids() == b.ids()
         assert c.gossip.announcements_received == 2
-        assert c.gossip.announcement_bytes_received == 16  # `ihave8`: 8-byte prefixes
+        # `ihave8`: 8-byte prefixes, else whole 32-byte ids.
+        assert c.gossip.announcement_bytes_received == (16 if short_ids else 64)
         assert c.gossip.grafts_sent == 1  # from the first announcer whose timer ran out
         assert c.gossip.payload_copies_received == 1
+
+        # Announced together: grafted together (one timer, one graft), each once.
+        for other in (a, b):  # the graft made a eager to c again: lazy once more
+            peer = c.gossip._peers[other.key.identity]
+            peer.eager = False
+            await peer.send(Prune())
+        await trio.sleep(1)
+        batch = [a.attest(c, n) for n in range(2, 7)]
+        await a.gossip.publish(batch)
+        await trio.sleep(10)
+        assert c.ids() == a.ids() == b.ids()
+        assert c.gossip.grafts_sent == 2
+        assert c.gossip.payload_copies_received == 1 + len(batch)
         nursery.cancel_scope.cancel()
