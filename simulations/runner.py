@@ -157,6 +157,7 @@ _NETWORK: dict[str, Value] = {
     "latency_min_ms": 20.0, "latency_max_ms": 120.0, "latency_shape": "uniform",
     "loss": 0.0, "bandwidth_kbps": 0.0, "max_active": 6, "bootstrap": 4, "resync_s": 30.0,
     "join_gap_s": 0.05, "store": "sqlite", "channel": "noise", "explore_s": 600.0,
+    "trees": "source",
 }  # fmt: skip
 
 SCENARIOS: dict[str, Scenario] = {

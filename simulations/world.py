@@ -58,12 +58,19 @@ class NetworkParameters:
     join_gap_s: float = 0.05  # members join one after another, as people do
     store: str = "sqlite"  # or "memory": with channel=plain, the lighter mode
     channel: str = "noise"  # or "plain": no Noise (simulations.plain)
+    # "source": members exchange routes and push along each issuer's shortest-path
+    # tree (SPEC §9.4), as the daemon does; "shared": they do not, and use the one
+    # push tree of §9.3. Routes cost every member an entry per member per link:
+    # about 10 MB each among 10 000 members, too much for one machine to hold.
+    trees: str = "source"
 
     def __post_init__(self) -> None:
         if self.store not in ("sqlite", "memory"):
             raise ValueError(f"store must be sqlite or memory, not {self.store!r}")
         if self.channel not in ("noise", "plain"):
             raise ValueError(f"channel must be noise or plain, not {self.channel!r}")
+        if self.trees not in ("source", "shared"):
+            raise ValueError(f"trees must be source or shared, not {self.trees!r}")
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> NetworkParameters:
@@ -109,6 +116,8 @@ class Member:
             identity=self.key.identity,
             verified_cache=world.verified_cache,
         )
+        if parameters.trees == "shared":
+            self.gossip.capabilities = tuple(c for c in self.gossip.capabilities if c != "routes")
         self.gossip.stored_hook = lambda ids: world.record(self.index, ids)
         self.up = True
         self.started = False

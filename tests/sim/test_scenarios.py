@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from simulations.report import write_outputs
 from simulations.runner import SCENARIOS, parse_params, run_scenario
 from simulations.sweep import grid, run_sweep, write_sweep
+from simulations.world import NetworkParameters, World
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +48,7 @@ def test_claims_hold(name: str) -> None:
     assert all(isinstance(e["value"], float) for e in result.figures.values())
 
 
-LIGHT = {"store": "memory", "channel": "plain"}
+LIGHT = {"store": "memory", "channel": "plain", "trees": "shared"}  # as documented for 10 000
 
 
 @pytest.mark.parametrize("name", ["convergence", "partition", "churn", "flood", "join"])
@@ -108,6 +111,22 @@ def test_parameters_are_checked_and_typed() -> None:
         parse_params(scenario, {"store": "redis"})
     with pytest.raises(ValueError, match="channel must be noise or plain"):
         parse_params(scenario, {"channel": "tls"})
+    with pytest.raises(ValueError, match="trees must be source or shared"):
+        parse_params(scenario, {"trees": "none"})
+
+
+@pytest.mark.parametrize("trees", ["source", "shared"])
+async def test_members_exchange_routes_only_with_source_trees(
+    autojump_clock: trio.testing.MockClock, trees: str
+) -> None:
+    world = World(seed=2, parameters=NetworkParameters(trees=trees, store="memory"))
+    members = world.add_members(12)
+    async with trio.open_nursery() as nursery:
+        await world.start(nursery)
+        await trio.sleep(20)
+        routes = [len(m.gossip.routes) for m in members]  # sources each has a route to
+        world.stop(nursery)
+    assert routes == ([len(members)] * len(members) if trees == "source" else [1] * len(members))
 
 
 def test_outputs_json_csv_plots_report(tmp_path: Path) -> None:
