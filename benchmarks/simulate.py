@@ -24,9 +24,9 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
-from simulations.runner import delivery_rate, run_scenario
+from simulations.runner import phase_line, run_scenario
 
 TARGET_S = 300.0
 
@@ -40,7 +40,7 @@ class Figures:
     wall_s: float
     target_s: float
     deliveries: int
-    phases: list[dict[str, object]] = field(default_factory=list)
+    phases: list[dict[str, object]]
     peak_rss_mib: float
     workload_before_s: float
     workload_after_s: float
@@ -105,9 +105,7 @@ def report(f: Figures) -> None:
     rate = f.deliveries / f.wall_s if f.wall_s else 0.0
     print(f"  deliveries                   {f.deliveries:>9,} ({rate:,.0f} per wall second)")
     for phase in f.phases:
-        rate_text = delivery_rate(phase)
-        per_second = "" if rate_text == "-" else f", {rate_text} deliveries/s"
-        print(f"    {phase['name']:<26} {phase['wall_s']:>7.1f} s{per_second}")
+        print(f"    {phase_line(phase)}")
     print(f"  peak RSS                     {f.peak_rss_mib:>9,.0f} MiB")
     print(
         f"  fixed workload               {f.workload_before_s:>9.3f} s before, "

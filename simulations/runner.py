@@ -31,6 +31,7 @@ __all__ = [
     "delivery_rate",
     "number_text",
     "parse_params",
+    "phase_line",
     "run_scenario",
 ]
 
@@ -213,6 +214,13 @@ def delivery_rate(phase: Mapping[str, Any]) -> str:
     if not phase["deliveries"] or not phase["wall_s"]:
         return "-"
     return f"{phase['deliveries'] / phase['wall_s']:,.0f}"
+
+
+def phase_line(phase: Mapping[str, Any]) -> str:
+    """One phase as a line of text: its name, wall time, and deliveries if any."""
+    rate = delivery_rate(phase)
+    rate = "" if rate == "-" else f", {phase['deliveries']:,} deliveries, {rate}/s"
+    return f"{phase['name']:<24} {phase['wall_s']:7.1f} s{rate}"
 
 
 def parse_params(scenario: Scenario, given: Mapping[str, str]) -> dict[str, Value]:

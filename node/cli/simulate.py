@@ -16,9 +16,9 @@ from node.cli.common import EXIT_INVALID, console, fail
 from simulations.runner import (
     SCENARIOS,
     Result,
-    delivery_rate,
     number_text,
     parse_params,
+    phase_line,
     run_scenario,
 )
 from simulations.sweep import grid, run_sweep, write_sweep
@@ -58,9 +58,7 @@ def _summary(result: Result) -> None:
     if result.phases:
         console.print("  wall time by phase:")
         for phase in result.phases:
-            rate = delivery_rate(phase)
-            rate = "" if rate == "-" else f", {phase['deliveries']:,} deliveries, {rate}/s"
-            console.print(f"    {phase['name']:<24} {phase['wall_s']:7.1f} s{rate}")
+            console.print(f"    {phase_line(phase)}")
 
 
 def _one(scenario: str, nodes: int | None, seed: int, params: dict[str, str],
