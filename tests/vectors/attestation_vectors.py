@@ -3,7 +3,8 @@
 Run `python -m tests.vectors.attestation_vectors` to rewrite the file;
 `tests/protocol/test_vectors.py` fails if the file and this builder disagree,
 and checks the code against every vector in the file. Negative vectors have
-exactly one defect each and, wherever the defect is not the signature itself,
+exactly one defect each, except those named `several-*`, whose defects check the
+order of SPEC §2.5; wherever the defect is not the signature itself they carry
 a valid signature over the exact bytes: an implementation cannot pass them by
 checking the signature first and skipping the other rules.
 """
@@ -609,6 +610,12 @@ def negative_vectors() -> list[Json]:
         ("commitment-31", "a 31-byte commitment",
          _signed([1, 2, ALICE.identity, T0, None, BOB.identity, "member:x", bytes(31)]),
          d, "bad_field"),
+        ("revoke-rate-thing-bad", "a revocation of a rating whose subject is no thing URI",
+         _signed([1, 4, ALICE.identity, T0, None, 3, "drill 7", "lending"]), d, "out_of_range"),
+        ("revoke-rate-thing-513", "a revocation of the rating of a thing of 513 bytes",
+         _signed([1, 4, ALICE.identity, T0, None, 3, "urn:" + "x" * 509, "lending"]),
+         d, "out_of_range"),
+        *_several_defects(),
     ]  # fmt: skip
     return [
         {
@@ -620,6 +627,35 @@ def negative_vectors() -> list[Json]:
         }
         for name, text, data, error, reason in cases
     ]
+
+
+def _several_defects() -> list[tuple[str, str, bytes, str, str]]:
+    """Envelopes with more than one defect: the first failing step of SPEC §2.5 names
+    the reason, whatever the fields' order."""
+    d = "decode"
+    issuer_33 = ALICE.identity + b"\x00"
+    return [
+        ("several-range-then-field", "value 101 (out_of_range) and a 33-byte issuer (bad_field)",
+         _signed(_trust_fields(101, f2=issuer_33)), d, "bad_field"),
+        ("several-range-then-signature", "value 101 and a 63-byte signature",
+         b"\x92" + packb(_trust_fields(101)) + b"\xc4\x3f" + bytes(63), d, "bad_field"),
+        ("several-time-then-context", "issued_at_ms of 2**53 and a binary context",
+         _signed(_trust_fields(f3=MAX_TIME_MS + 1, f6=b"carpool")), d, "bad_field"),
+        ("several-revoke-target-then-subject",
+         "a revocation of target kind 9 (out_of_range) whose subject is an integer (bad_field)",
+         _signed([1, 4, ALICE.identity, T0, None, 9, 7, "carpool"]), d, "bad_field"),
+        ("several-revoke-target-and-string",
+         "a revocation of target kind 9 whose subject is a string (either form passes step 6)",
+         _signed([1, 4, ALICE.identity, T0, None, 9, "urn:x", "carpool"]), d, "out_of_range"),
+        ("several-kind-then-field", "kind 5 with a 31-byte subject",
+         _signed(_trust_fields(f1=5, f5=bytes(31))), d, "unknown_kind"),
+        ("several-version-then-kind", "version 2 and kind 0",
+         _signed([2, 0, *_trust_fields()[2:]]), d, "unknown_version"),
+        ("several-range-then-canonical", "value 101, written as uint8 (0xcc 0x65)",
+         sign_raw(packb(_trust_fields(101))[:-1] + b"\xcc\x65", ALICE), d, "out_of_range"),
+        ("several-trailing-then-range", "value 101, then one more byte",
+         _signed(_trust_fields(101)) + b"\x00", d, "trailing_bytes"),
+    ]  # fmt: skip
 
 
 def _signed_time_uint64() -> bytes:
