@@ -303,20 +303,26 @@ def _neutral_key_forgery() -> bytes:
     return b"\x92" + packb(fields) + b"\xc4\x40" + BASE_POINT + (1).to_bytes(32, "little")
 
 
-def _small_order_r_forgery() -> bytes:
+def _small_order_r_forgery(r: bytes = NEUTRAL_POINT) -> bytes:
     # R = the neutral element and S = k*a (a: Alice's secret scalar, RFC 8032
     # §5.1.5) satisfy [S]B = R + [k]A: lax verifiers that skip the small-order
-    # check on R accept it; strict ones (SPEC §4.2) refuse.
+    # check on R accept it; strict ones (SPEC §4.2) refuse. With R of order 4
+    # (y = 0), S = k*a satisfies the cofactored equation [8][S]B = [8]R + [8][k]A.
     body_bytes = packb(_trust_fields())
     digest = bytearray(hashlib.sha512(ALICE.seed).digest()[:32])
     digest[0] &= 248
     digest[31] &= 127
     digest[31] |= 64
     scalar = int.from_bytes(digest, "little")
-    r = NEUTRAL_POINT
     k_hash = hashlib.sha512(r + ALICE.identity + SIGNATURE_DOMAIN + body_bytes).digest()
     s = int.from_bytes(k_hash, "little") % ED25519_L * scalar % ED25519_L
     return b"\x92" + body_bytes + b"\xc4\x40" + r + s.to_bytes(32, "little")
+
+
+# Non-canonical encodings (y >= p) of the small-order points y = 0 and y = 1.
+P_25519 = 2**255 - 19
+R_Y_P = P_25519.to_bytes(32, "little")
+R_Y_P_PLUS_1 = (P_25519 + 1).to_bytes(32, "little")
 
 
 def _non_canonical_key_forgery() -> bytes:
@@ -576,6 +582,20 @@ def negative_vectors() -> list[Json]:
             "small-order-r",
             "R is the neutral point and S = k*a: a forgery-shaped signature lax verifiers accept",
             _small_order_r_forgery(),
+            v,
+            "bad_signature",
+        ),
+        (
+            "non-canonical-r-y-p",
+            "R encoded as y = p (the order-4 point y = 0, non-canonically) and S = k*a",
+            _small_order_r_forgery(R_Y_P),
+            v,
+            "bad_signature",
+        ),
+        (
+            "non-canonical-r-y-p-plus-1",
+            "R encoded as y = p + 1 (the neutral point, non-canonically) and S = k*a",
+            _small_order_r_forgery(R_Y_P_PLUS_1),
             v,
             "bad_signature",
         ),
