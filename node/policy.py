@@ -49,6 +49,7 @@ PEER_POLICY: dict[Reason, Action] = {
     Reason.BAD_SIGNATURE: Action.BAN,
     Reason.DECRYPT_FAILED: Action.BAN,
     Reason.BAD_HANDSHAKE: Action.BAN,
+    Reason.UNEXPECTED_MESSAGE: Action.CLOSE,
 }
 
 _FIRST_BAN_S = 3600.0

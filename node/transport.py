@@ -143,6 +143,10 @@ class SecureStream(PeerStream):
         self._closed = False
         self._eof = False
         self._failed = False
+        # A send that did not complete (cancelled, or the transport failed) used
+        # up record nonces the peer never saw, or left half a record on the wire:
+        # whatever we sent after it would fail the peer's AEAD check (a ban).
+        self._send_broken = False
         self._send_guard = _ConflictDetector("sending")
         self._receive_guard = _ConflictDetector("receiving")
 
@@ -150,10 +154,17 @@ class SecureStream(PeerStream):
         """Encrypt and send `data`; waits until the transport took all of it."""
         with self._send_guard:
             self._check_open()
+            if self._send_broken:
+                raise trio.BrokenResourceError("an earlier send did not complete")
             if not data:
                 await trio.lowlevel.checkpoint()
                 return
-            await self.transport_stream.send_all(self._records.encrypt(bytes(data)))
+            records = self._records.encrypt(bytes(data))
+            try:
+                await self.transport_stream.send_all(records)
+            except BaseException:
+                self._send_broken = True
+                raise
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the transport can take more bytes."""
@@ -231,9 +242,11 @@ class SecureStream(PeerStream):
         self._closed = True
         try:
             # Not shielded: when we are cancelled (aclose_forcefully) the peer
-            # simply sees the transport end without a close record.
-            with trio.move_on_after(_CLOSE_TIMEOUT_S):
-                await self.transport_stream.send_all(self._records.close())
+            # simply sees the transport end without a close record. After a send
+            # that did not complete, a close record would read as tampering.
+            if not self._send_broken:
+                with trio.move_on_after(_CLOSE_TIMEOUT_S):
+                    await self.transport_stream.send_all(self._records.close())
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
             pass  # the peer is gone or a send is in flight: closing is all we can do
         finally:

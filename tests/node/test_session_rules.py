@@ -3,14 +3,99 @@ virtual time: the table of node/policy applied, an `error` then a close record."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pytest
 import trio
 import trio.testing
+from trio.testing import memory_stream_pair
 
 from node.simnet import SimNetwork
+from node.transport import SecureStream, open_secure_stream
 from protocol.attestation import attestation_id
-from protocol.wire import Push
-from simulations.convergence import link
+from protocol.events import NeedData
+from protocol.handshake import Role
+from protocol.identity import IdentityKey
+from protocol.wire import ErrorMessage, Hello, Message, MessageReader, Prune, Push, encode_message
+from simulations.convergence import COMMUNITY, link
 from tests.node.test_gossip import Member
+
+STRANGER = IdentityKey.from_seed(bytes([9]) * 32)
+
+
+@dataclass
+class Heard:
+    """What a scripted peer read from the node until the connection ended."""
+
+    messages: list[Message]
+    clean: bool  # ended by a close record (SPEC §11), not a bare transport end
+
+
+async def _scripted_peer(nursery: trio.Nursery, member: Member) -> SecureStream:
+    """A secure connection to `member`'s gossip (which serves it as dialled to)
+    over memory streams; the caller speaks for the other side."""
+    ours, theirs = memory_stream_pair()
+
+    async def serve() -> None:
+        secure = await open_secure_stream(
+            theirs, role=Role.RESPONDER, community=COMMUNITY, identity_key=member.key
+        )
+        await member.gossip.run_session(secure, initiator=False)
+
+    nursery.start_soon(serve)
+    return await open_secure_stream(
+        ours, role=Role.INITIATOR, community=COMMUNITY, identity_key=STRANGER
+    )
+
+
+async def _hear_all(stream: SecureStream) -> Heard:
+    reader, messages = MessageReader(), []
+    try:
+        while data := await stream.receive_some():
+            reader.receive_data(data)
+            while not isinstance(message := reader.next_event(), NeedData):
+                messages.append(message)
+    except trio.BrokenResourceError:
+        return Heard(messages=messages, clean=False)
+    return Heard(messages=messages, clean=True)
+
+
+async def _refused_with(member: Member, *sent: Message) -> Heard:
+    """Send `sent` after the handshake; what the node said until it closed."""
+    async with trio.open_nursery() as nursery:
+        stream = await _scripted_peer(nursery, member)
+        for message in sent:
+            await stream.send_all(encode_message(message))
+        with trio.fail_after(10):
+            heard = await _hear_all(stream)
+        await stream.aclose()
+    return heard
+
+
+def _error_code(heard: Heard) -> str:
+    last = heard.messages[-1]
+    assert isinstance(last, ErrorMessage)
+    return last.code
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [
+        ((Hello(min_version=2, max_version=3),), "unknown_version"),
+        ((Prune(),), "unexpected_message"),
+        ((Hello(), Hello()), "unexpected_message"),
+    ],
+    ids=["versions-do-not-overlap", "prune-before-hello", "second-hello"],
+)
+async def test_hello_rules_are_enforced_with_an_error(
+    autojump_clock: trio.testing.MockClock, sent: tuple[Message, ...], code: str
+) -> None:
+    member = Member("a", 1)
+    heard = await _refused_with(member, *sent)
+    assert isinstance(heard.messages[0], Hello)  # its own hello came first all the same
+    assert _error_code(heard) == code
+    assert member.gossip.protocol_errors == 1
+    assert member.gossip.peers == []
 
 
 def _newer_version(envelope: bytes) -> bytes:

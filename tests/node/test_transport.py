@@ -272,3 +272,20 @@ async def test_real_loopback_tcp() -> None:
             await echoed.wait()
             await client.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_a_send_cut_off_breaks_the_sending_side(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    a, b = await lockstep_secure_pair()
+    with trio.move_on_after(1):
+        await a.send_all(b"never read")  # lockstep: blocks until b reads, cancelled
+    # Its record's nonce is spent: anything sent now would fail b's AEAD check
+    # (a ban), so the channel refuses to send, and closes without a close record.
+    with pytest.raises(trio.BrokenResourceError):
+        await a.send_all(b"after")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.aclose)
+        with pytest.raises((trio.BrokenResourceError, DecodeError)):
+            while await b.receive_some():
+                pass
