@@ -797,7 +797,11 @@ class GossipNode:
             if peer.routes and not self._closing:
                 self.routes.remove_peer(peer.identity)
                 self._routes_changed()
-        await trio.aclose_forcefully(peer.stream)
+        # The close record, also when the node is shutting down or the session was
+        # cancelled (SPEC §11): without it every end reads as a truncation. Bounded.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 2 * _FINISH_WRITE_S):
+            await peer.stream.aclose_gracefully()
+        await trio.aclose_forcefully(peer.stream)  # if that ran out of time
         log.info("session with %s ended", peer.identity.hex()[:16])
 
     def _routes_changed(self) -> None:

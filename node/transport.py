@@ -101,6 +101,11 @@ class PeerStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Some bytes from the peer, or b"" once it closed (always `bytes`)."""
 
+    async def aclose_gracefully(self) -> None:
+        """End the connection cleanly, waiting briefly for the peer's answer
+        where the channel has one (SPEC §11); plain `aclose` here."""
+        await self.aclose()
+
 
 class OpenChannel(Protocol):
     """Turns a connection we made or accepted into a `PeerStream` (`open_secure_stream`)."""
@@ -236,6 +241,20 @@ class SecureStream(PeerStream):
 
     async def aclose(self) -> None:
         """Send the close record (best effort) and close the transport."""
+        await self._close(wait_for_peer=False)
+
+    async def aclose_gracefully(self) -> None:
+        """Send the close record, wait briefly for the peer's (SPEC §11), close the transport.
+
+        Best effort, within `_CLOSE_TIMEOUT_S`: a peer that neither reads nor
+        answers delays us no longer. Waiting for its answer (reading and
+        discarding what comes before it) matters on TCP: closing a socket with
+        unread data makes the kernel reset the connection, and the peer may then
+        lose our last messages (the `error` that says why) before reading them.
+        """
+        await self._close(wait_for_peer=True)
+
+    async def _close(self, *, wait_for_peer: bool) -> None:
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
@@ -247,10 +266,27 @@ class SecureStream(PeerStream):
             if not self._send_broken:
                 with trio.move_on_after(_CLOSE_TIMEOUT_S):
                     await self.transport_stream.send_all(self._records.close())
+                    if wait_for_peer:
+                        await self._wait_peer_close()
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
             pass  # the peer is gone or a send is in flight: closing is all we can do
         finally:
             await self.transport_stream.aclose()
+
+    async def _wait_peer_close(self) -> None:
+        """Read and drop records until the peer's close record or the transport's end."""
+        while not self._eof and not self._failed:
+            try:
+                event = self._records.next_event()
+            except RemoteProtocolError:
+                return  # a broken channel: nothing to wait for
+            if isinstance(event, EndOfStream):
+                return
+            if isinstance(event, NeedData):
+                data = await self.transport_stream.receive_some(_RECEIVE_BYTES)
+                if not data:
+                    return
+                self._records.receive_data(bytes(data))
 
 
 async def _receive_exactly(stream: trio.abc.Stream, size: int, buffer: bytearray) -> bytes:

@@ -94,8 +94,42 @@ async def test_hello_rules_are_enforced_with_an_error(
     heard = await _refused_with(member, *sent)
     assert isinstance(heard.messages[0], Hello)  # its own hello came first all the same
     assert _error_code(heard) == code
+    assert heard.clean  # then the close record (SPEC §11): not a truncation
     assert member.gossip.protocol_errors == 1
     assert member.gossip.peers == []
+
+
+async def test_a_close_record_is_answered_with_one(autojump_clock: trio.testing.MockClock) -> None:
+    member = Member("a", 1)
+    async with trio.open_nursery() as nursery:
+        stream = await _scripted_peer(nursery, member)
+        await stream.send_all(encode_message(Hello()))
+        await trio.sleep(1)
+        # Our close record, sent without closing the transport, as a peer that
+        # waits for the answer does it.
+        await stream.transport_stream.send_all(stream._records.close())
+        with trio.fail_after(5):
+            heard = await _hear_all(stream)
+        assert heard.clean
+        assert [type(m) for m in heard.messages][:1] == [Hello]
+        assert not any(isinstance(m, ErrorMessage) for m in heard.messages)
+        await stream.aclose()
+    assert member.gossip.protocol_errors == 0
+
+
+async def test_a_session_cancelled_ends_with_a_close_record(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    member = Member("a", 1)
+    async with trio.open_nursery() as nursery:
+        stream = await _scripted_peer(nursery, member)
+        await stream.send_all(encode_message(Hello()))
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()  # the node shuts down
+        with trio.CancelScope(shield=True), trio.fail_after(5):
+            heard = await _hear_all(stream)
+            await stream.aclose()
+    assert heard.clean
 
 
 def _newer_version(envelope: bytes) -> bytes:
