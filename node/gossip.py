@@ -743,7 +743,7 @@ class GossipNode:
         """
         peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
         if peer is None:
-            await trio.aclose_forcefully(stream)
+            await stream.aclose_gracefully()  # a clean end (SPEC §11), within its bound
             return False
         lazy = not peer.eager
         log.info("session with %s started", peer.identity.hex()[:16])

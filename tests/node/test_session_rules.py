@@ -155,3 +155,13 @@ async def test_an_envelope_of_a_newer_version_is_dropped_not_the_peer(
         assert a.store.contains(attestation_id(valid))
         assert not a.store.contains(attestation_id(newer))
         nursery.cancel_scope.cancel()
+
+
+async def test_a_refused_connection_ends_with_a_close_record(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    member = Member("a", 1)
+    member.gossip.bans.ban(STRANGER.identity)
+    heard = await _refused_with(member)
+    assert heard.messages == []  # refused at once: no hello, no session
+    assert heard.clean
