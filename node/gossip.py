@@ -47,6 +47,7 @@ from protocol.attestation import (
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
+from protocol.greeting import Greeting, error_message
 from protocol.identity import IdentityId
 from protocol.routes import RouteTable, decode_routes, encode_routes, source_key
 from protocol.sync import Reconciler
@@ -55,7 +56,6 @@ from protocol.wire import (
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
     Deliver,
-    ErrorMessage,
     Graft,
     Graft8,
     Hello,
@@ -86,6 +86,7 @@ CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8", "sync-compact",
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
+_FINISH_WRITE_S = 1.0  # a write in flight when a session ends (see _Peer.write_loop)
 _MAX_SEEN = 200_000
 _INGEST_PART = 200  # envelopes per store call when a peer pushes many
 # Records of a session we started are checked ahead and stored in batches of up
@@ -184,6 +185,9 @@ class _Peer:
     outbox: trio.MemorySendChannel[bytes] = field(init=False)
     inbox: trio.MemoryReceiveChannel[bytes] = field(init=False)
     greeted: trio.Event = field(default_factory=trio.Event)  # its hello arrived
+    greeting: Greeting = field(default_factory=Greeting)  # hello first, once (SPEC §9.2)
+    writing: trio.CancelScope | None = None  # the write in flight (see write_loop)
+    finish_writes_by: float = math.inf  # when the session ends: see finish_writing()
     intake: trio.MemorySendChannel[Sequence[bytes]] | None = None  # see GossipNode._intake
     checks_ahead: bool = True  # off once its deliveries are mostly over quota (see _intake)
     # What it announced that we look at again later: (when, ids, prefixes), in order.
@@ -209,8 +213,20 @@ class _Peer:
                 while len(parts) < _MAX_PARTS_PER_WRITE:
                     parts.append(self.inbox.receive_nowait())
             data = b"".join(parts) if len(parts) > 1 else first
-            await self.stream.send_all(data)
+            # A write cut off halfway breaks the channel (node/transport), and then
+            # the `error` that ends a session could not follow it: when the session
+            # ends, the write in flight gets until `finish_writes_by` to complete.
+            with trio.CancelScope(shield=True, deadline=self.finish_writes_by) as writing:
+                self.writing = writing
+                await self.stream.send_all(data)
+            self.writing = None
             self.outbox_bytes -= len(data)
+
+    def finish_writing(self) -> None:
+        """The session ends: the write in flight may complete, within a bound."""
+        self.finish_writes_by = trio.current_time() + _FINISH_WRITE_S
+        if self.writing is not None:
+            self.writing.deadline = self.finish_writes_by
 
 
 class _ReceiveBudget:
@@ -727,7 +743,7 @@ class GossipNode:
         """
         peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
         if peer is None:
-            await trio.aclose_forcefully(stream)
+            await stream.aclose_gracefully()  # a clean end (SPEC §11), within its bound
             return False
         lazy = not peer.eager
         log.info("session with %s started", peer.identity.hex()[:16])
@@ -744,7 +760,10 @@ class GossipNode:
                     # Only the dialling side starts sessions, so a connection never
                     # carries two at once; it repeats them to repair missed pushes.
                     nursery.start_soon(self._anti_entropy, peer)
-                await self._read_loop(peer)
+                try:
+                    await self._read_loop(peer)
+                finally:
+                    peer.finish_writing()  # however the session ends
                 nursery.cancel_scope.cancel()
         except* RemoteProtocolError as group:
             error = _first_leaf(group)  # nested when it came from the intake's nursery
@@ -778,7 +797,11 @@ class GossipNode:
             if peer.routes and not self._closing:
                 self.routes.remove_peer(peer.identity)
                 self._routes_changed()
-        await trio.aclose_forcefully(peer.stream)
+        # The close record, also when the node is shutting down or the session was
+        # cancelled (SPEC §11): without it every end reads as a truncation. Bounded.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + 2 * _FINISH_WRITE_S):
+            await peer.stream.aclose_gracefully()
+        await trio.aclose_forcefully(peer.stream)  # if that ran out of time
         log.info("session with %s ended", peer.identity.hex()[:16])
 
     def _routes_changed(self) -> None:
@@ -830,7 +853,7 @@ class GossipNode:
         # Straight to the stream: the writer task has stopped with the session.
         gone = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError)
         with trio.move_on_after(1), contextlib.suppress(*gone):
-            await peer.stream.send_all(encode_message(ErrorMessage(code=error.reason.value)))
+            await peer.stream.send_all(encode_message(error_message(error)))
 
     async def _read_loop(self, peer: _Peer) -> None:
         reader = MessageReader()
@@ -842,6 +865,7 @@ class GossipNode:
                 await self._handle(peer, message)
 
     async def _handle(self, peer: _Peer, message: Message) -> None:
+        peer.greeting.receive(message)  # refuses what comes before hello, a second one
         if isinstance(message, Sync):
             await self._on_sync(peer, message.payload)
         elif isinstance(message, Want | Graft | Graft8):

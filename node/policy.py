@@ -1,9 +1,14 @@
 """What we do to a peer for each reason a protocol error can carry: one table (STYLE §10.5).
 
-Benign reasons (a clock slightly ahead, a newer version) drop the item and keep
-the peer; malformed or non-canonical bytes close the connection; forged
-signatures and failed handshakes also ban the identity for a while, doubling
-on every repeat (1 h, 2 h, ... at most 24 h).
+The table is about *items*: an envelope inside a `push` or `deliver` that is
+refused (SPEC §9.2). Exactly the benign reasons (a clock slightly ahead, a newer
+attestation version, our own quota) drop the item and keep the peer; the other
+reasons close the connection, and forged signatures, non-canonical bytes and
+failed handshakes also ban the identity for a while, doubling on every repeat
+(1 h, 2 h, ... at most 24 h). An error in the message stream itself (a wire
+message that does not decode, a broken session rule, a bad record) always ends
+the connection, whatever the reason: the stream cannot be resynchronised. There
+the table only says whether to ban as well.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ PEER_POLICY: dict[Reason, Action] = {
     Reason.FROM_FUTURE: Action.DROP,
     Reason.EXPIRED: Action.DROP,
     Reason.QUOTA: Action.DROP,
-    Reason.UNKNOWN_VERSION: Action.CLOSE,
+    # A newer peer may forward attestations of a version we do not speak yet.
+    Reason.UNKNOWN_VERSION: Action.DROP,
     Reason.TOO_LARGE: Action.CLOSE,
     Reason.MALFORMED: Action.CLOSE,
     Reason.TRAILING_BYTES: Action.CLOSE,
@@ -38,11 +44,12 @@ PEER_POLICY: dict[Reason, Action] = {
     Reason.BAD_FIELD: Action.CLOSE,
     Reason.OUT_OF_RANGE: Action.CLOSE,
     Reason.NON_CANONICAL: Action.BAN,
-    Reason.BAD_TEXT: Action.CLOSE,
-    Reason.BAD_CHECKSUM: Action.CLOSE,
+    Reason.BAD_TEXT: Action.DROP,
+    Reason.BAD_CHECKSUM: Action.DROP,
     Reason.BAD_SIGNATURE: Action.BAN,
     Reason.DECRYPT_FAILED: Action.BAN,
     Reason.BAD_HANDSHAKE: Action.BAN,
+    Reason.UNEXPECTED_MESSAGE: Action.CLOSE,
 }
 
 _FIRST_BAN_S = 3600.0

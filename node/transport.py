@@ -101,6 +101,11 @@ class PeerStream(trio.abc.Stream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Some bytes from the peer, or b"" once it closed (always `bytes`)."""
 
+    async def aclose_gracefully(self) -> None:
+        """End the connection cleanly, waiting briefly for the peer's answer
+        where the channel has one (SPEC §11); plain `aclose` here."""
+        await self.aclose()
+
 
 class OpenChannel(Protocol):
     """Turns a connection we made or accepted into a `PeerStream` (`open_secure_stream`)."""
@@ -143,6 +148,10 @@ class SecureStream(PeerStream):
         self._closed = False
         self._eof = False
         self._failed = False
+        # A send that did not complete (cancelled, or the transport failed) used
+        # up record nonces the peer never saw, or left half a record on the wire:
+        # whatever we sent after it would fail the peer's AEAD check (a ban).
+        self._send_broken = False
         self._send_guard = _ConflictDetector("sending")
         self._receive_guard = _ConflictDetector("receiving")
 
@@ -150,10 +159,17 @@ class SecureStream(PeerStream):
         """Encrypt and send `data`; waits until the transport took all of it."""
         with self._send_guard:
             self._check_open()
+            if self._send_broken:
+                raise trio.BrokenResourceError("an earlier send did not complete")
             if not data:
                 await trio.lowlevel.checkpoint()
                 return
-            await self.transport_stream.send_all(self._records.encrypt(bytes(data)))
+            records = self._records.encrypt(bytes(data))
+            try:
+                await self.transport_stream.send_all(records)
+            except BaseException:
+                self._send_broken = True
+                raise
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the transport can take more bytes."""
@@ -225,19 +241,52 @@ class SecureStream(PeerStream):
 
     async def aclose(self) -> None:
         """Send the close record (best effort) and close the transport."""
+        await self._close(wait_for_peer=False)
+
+    async def aclose_gracefully(self) -> None:
+        """Send the close record, wait briefly for the peer's (SPEC §11), close the transport.
+
+        Best effort, within `_CLOSE_TIMEOUT_S`: a peer that neither reads nor
+        answers delays us no longer. Waiting for its answer (reading and
+        discarding what comes before it) matters on TCP: closing a socket with
+        unread data makes the kernel reset the connection, and the peer may then
+        lose our last messages (the `error` that says why) before reading them.
+        """
+        await self._close(wait_for_peer=True)
+
+    async def _close(self, *, wait_for_peer: bool) -> None:
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
         try:
             # Not shielded: when we are cancelled (aclose_forcefully) the peer
-            # simply sees the transport end without a close record.
-            with trio.move_on_after(_CLOSE_TIMEOUT_S):
-                await self.transport_stream.send_all(self._records.close())
+            # simply sees the transport end without a close record. After a send
+            # that did not complete, a close record would read as tampering.
+            if not self._send_broken:
+                with trio.move_on_after(_CLOSE_TIMEOUT_S):
+                    await self.transport_stream.send_all(self._records.close())
+                    if wait_for_peer:
+                        await self._wait_peer_close()
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
             pass  # the peer is gone or a send is in flight: closing is all we can do
         finally:
             await self.transport_stream.aclose()
+
+    async def _wait_peer_close(self) -> None:
+        """Read and drop records until the peer's close record or the transport's end."""
+        while not self._eof and not self._failed:
+            try:
+                event = self._records.next_event()
+            except RemoteProtocolError:
+                return  # a broken channel: nothing to wait for
+            if isinstance(event, EndOfStream):
+                return
+            if isinstance(event, NeedData):
+                data = await self.transport_stream.receive_some(_RECEIVE_BYTES)
+                if not data:
+                    return
+                self._records.receive_data(bytes(data))
 
 
 async def _receive_exactly(stream: trio.abc.Stream, size: int, buffer: bytearray) -> bytes:

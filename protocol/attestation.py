@@ -14,7 +14,7 @@ last. Nothing here reads a clock: freshness takes `now_ms` as an argument.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NewType, cast
 
@@ -291,6 +291,13 @@ def decode_envelope(data: bytes, *, max_bytes: int = MAX_ENVELOPE_BYTES) -> Sign
         body = _decode_body(fields)
         return SignedEnvelope(body=body, signature=cast(bytes, signature), data=bytes(data))
     except FieldError as exc:
+        # The records check each field's type and range together, field by field;
+        # SPEC §2.5 puts every type check (step 6) before any range check (step 7).
+        # Only a refused value can be out of order, so only then do we look for a
+        # type defect elsewhere: valid input pays nothing for the rule.
+        defect = _type_defect(fields, signature) if exc.reason is Reason.OUT_OF_RANGE else None
+        if defect is not None:
+            raise DecodeError(Reason.BAD_FIELD, defect) from exc
         raise DecodeError(exc.reason, str(exc)) from exc
 
 
@@ -322,6 +329,64 @@ def _decode_body(fields: tuple[object, ...]) -> AttestationBody:
         expires_at_ms=cast("int | None", fields[4]),
         statement=_STATEMENT_DECODERS[cast(int, code)](fields[_PREFIX_FIELDS:]),
     )
+
+
+def _is_identity(value: object) -> bool:
+    return type(value) is bytes and len(value) == 32
+
+
+def _is_optional(value: object, check: Callable[[object], bool]) -> bool:
+    return value is None or check(value)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int  # not bool: msgpack's true is no integer
+
+
+def _is_str(value: object) -> bool:
+    return type(value) is str
+
+
+def _is_commitment(value: object) -> bool:
+    return type(value) is bytes and len(value) == 32
+
+
+def _is_subject(value: object) -> bool:
+    return _is_identity(value) or _is_str(value)
+
+
+def _revoked_subject(target: object) -> Callable[[object], bool]:
+    # A revocation's subject has the type of its target kind's subject; for a
+    # target kind outside 1..3 (refused at step 7) either form passes step 6.
+    return _is_identity if target in (Kind.TRUST.value, Kind.CERTIFY.value) else _is_subject
+
+
+def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
+    """The first field of a body (of a known kind and field count) whose msgpack
+    type or size is wrong: SPEC §2.5 step 6, on its own. None if there is none."""
+    checks: list[tuple[str, Callable[[object], bool]]] = [
+        ("issuer", _is_identity),
+        ("issued_at_ms", _is_int),
+        ("expires_at_ms", lambda v: _is_optional(v, _is_int)),
+    ]
+    code = fields[1]
+    if code == Kind.TRUST.value:
+        checks += [("subject", _is_identity), ("context", _is_str), ("value", _is_int)]
+    elif code == Kind.CERTIFY.value:
+        commitment = ("commitment", lambda v: _is_optional(v, _is_commitment))
+        checks += [("subject", _is_identity), ("claim", _is_str), commitment]
+    elif code == Kind.RATE.value:
+        reference = ("reference", lambda v: _is_optional(v, _is_str))
+        checks += [("subject", _is_subject), ("context", _is_str), ("value", _is_int), reference]
+    else:
+        subject = _revoked_subject(fields[_PREFIX_FIELDS])
+        checks += [("target kind", _is_int), ("subject", subject), ("scope", _is_str)]
+    for (name, check), value in zip(checks, fields[2:], strict=True):
+        if not check(value):
+            return f"{name} has the wrong type or size"
+    if type(signature) is not bytes or len(signature) != SIGNATURE_BYTES:
+        return f"signature must be {SIGNATURE_BYTES} bytes"
+    return None
 
 
 def _decode_trust(fields: tuple[object, ...]) -> Statement:

@@ -64,6 +64,9 @@ class Reason(enum.Enum):
     # Secure channel: the handshake or a transport message does not check out.
     DECRYPT_FAILED = "decrypt_failed"
     BAD_HANDSHAKE = "bad_handshake"
+    # Session: a well-formed message the connection's state does not allow
+    # (anything before `hello`, a second `hello`: SPEC §9.2).
+    UNEXPECTED_MESSAGE = "unexpected_message"
 
     @property
     def severity(self) -> Severity:

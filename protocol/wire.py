@@ -94,17 +94,17 @@ class Hello:
     agent: str = ""
 
     def __post_init__(self) -> None:
+        # Every type check before any range check, as for attestations (SPEC §2.5).
         versions = (self.min_version, self.max_version)
         require(all(type(v) is int for v in versions), Reason.BAD_FIELD, "versions are integers")
-        require(1 <= self.min_version <= self.max_version < 2**16, Reason.OUT_OF_RANGE, "versions")
         require(type(self.capabilities) is tuple, Reason.BAD_FIELD, "capabilities is an array")
-        require(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
-        for name in self.capabilities:
-            require(type(name) is str, Reason.BAD_FIELD, "a capability is a string")
-            require(
-                NAME_PATTERN.fullmatch(name) is not None, Reason.OUT_OF_RANGE, "capability name"
-            )
+        strings = all(type(name) is str for name in self.capabilities)
+        require(strings, Reason.BAD_FIELD, "a capability is a string")
         require(type(self.agent) is str, Reason.BAD_FIELD, "agent is a string")
+        require(1 <= self.min_version <= self.max_version < 2**16, Reason.OUT_OF_RANGE, "versions")
+        require(len(self.capabilities) <= _MAX_CAPABILITIES, Reason.OUT_OF_RANGE, "capabilities")
+        names = all(NAME_PATTERN.fullmatch(name) is not None for name in self.capabilities)
+        require(names, Reason.OUT_OF_RANGE, "capability name")
         require(
             len(self.agent) <= _MAX_AGENT_BYTES and _TEXT.fullmatch(self.agent) is not None,
             Reason.OUT_OF_RANGE,
@@ -121,8 +121,8 @@ class ErrorMessage:
 
     def __post_init__(self) -> None:
         require(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
-        require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
         require(type(self.detail) is str, Reason.BAD_FIELD, "detail is a string")
+        require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
         require(
             len(self.detail) <= _MAX_DETAIL_BYTES and _TEXT.fullmatch(self.detail) is not None,
             Reason.OUT_OF_RANGE,
@@ -157,9 +157,9 @@ class Deliver:
 def _check_envelopes(envelopes: object) -> None:
     require(type(envelopes) is tuple, Reason.BAD_FIELD, "envelopes is an array")
     assert isinstance(envelopes, tuple)
-    require(1 <= len(envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count")
     binary = all(type(envelope) is bytes for envelope in envelopes)
     require(binary, Reason.BAD_FIELD, "an envelope is binary")
+    require(1 <= len(envelopes) <= MAX_PUSH_ENVELOPES, Reason.OUT_OF_RANGE, "envelope count")
     small = all(len(envelope) <= MAX_ENVELOPE_BYTES for envelope in envelopes)
     require(small, Reason.OUT_OF_RANGE, "envelope size")
 
@@ -280,22 +280,22 @@ class Peers:
 
     def __post_init__(self) -> None:
         require(type(self.addresses) is tuple, Reason.BAD_FIELD, "addresses is an array")
+        strings = all(type(address) is str for address in self.addresses)
+        require(strings, Reason.BAD_FIELD, "an address is a string")
         require(len(self.addresses) <= MAX_PEER_ADDRESSES, Reason.OUT_OF_RANGE, "0..32 addresses")
-        for address in self.addresses:
-            require(type(address) is str, Reason.BAD_FIELD, "an address is a string")
-            require(
-                _ADDRESS.fullmatch(address) is not None,
-                Reason.OUT_OF_RANGE,
-                "an address is 1..255 visible ASCII characters",
-            )
+        require(
+            all(_ADDRESS.fullmatch(address) is not None for address in self.addresses),
+            Reason.OUT_OF_RANGE,
+            "an address is 1..255 visible ASCII characters",
+        )
 
 
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
-    require(1 <= len(ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
     ok = all(type(identifier) is bytes and len(identifier) == _ID_BYTES for identifier in ids)
     require(ok, Reason.BAD_FIELD, "an id has 32 bytes")
+    require(1 <= len(ids) <= MAX_WANT_IDS, Reason.OUT_OF_RANGE, "1..4096 ids")
 
 
 Message: TypeAlias = (

@@ -11,10 +11,11 @@ def test_every_reason_has_an_action() -> None:
     assert set(PEER_POLICY) == set(Reason)
 
 
-def test_benign_reasons_never_ban() -> None:
+def test_exactly_the_benign_reasons_drop_the_item() -> None:
+    # SPEC §7 calls unknown_version and from_future alike benign: both drop the
+    # item and keep the peer (unknown_version used to close the connection).
     for reason, action in PEER_POLICY.items():
-        if reason.severity is Severity.BENIGN:
-            assert action is not Action.BAN, reason
+        assert (action is Action.DROP) == (reason.severity is Severity.BENIGN), reason
 
 
 def test_forgery_bans() -> None:

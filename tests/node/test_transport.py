@@ -272,3 +272,43 @@ async def test_real_loopback_tcp() -> None:
             await echoed.wait()
             await client.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_a_send_cut_off_breaks_the_sending_side(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    a, b = await lockstep_secure_pair()
+    with trio.move_on_after(1):
+        await a.send_all(b"never read")  # lockstep: blocks until b reads, cancelled
+    # Its record's nonce is spent: anything sent now would fail b's AEAD check
+    # (a ban), so the channel refuses to send, and closes without a close record.
+    with pytest.raises(trio.BrokenResourceError):
+        await a.send_all(b"after")
+
+    async def read_to_the_end() -> None:
+        while await b.receive_some():
+            pass
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.aclose)
+        with pytest.raises((trio.BrokenResourceError, DecodeError)):
+            await read_to_the_end()
+
+
+async def test_a_graceful_close_waits_for_the_answer_within_a_bound(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    a, b = await memory_secure_pair()
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.aclose_gracefully)
+        await b.send_all(b"in flight")  # read and dropped by a while it waits
+        assert await b.receive_some() == b""  # a's close record
+        await trio.sleep(0.5)
+        await b.aclose()  # the answer: a's close returns now
+    assert trio.current_time() - start == pytest.approx(0.5)
+    c, d = await memory_secure_pair()
+    start = trio.current_time()
+    await c.aclose_gracefully()  # d never answers: c waits no longer than the bound
+    assert trio.current_time() - start == pytest.approx(1.0)
+    assert await d.receive_some() == b""

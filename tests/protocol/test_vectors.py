@@ -117,3 +117,43 @@ def test_supersession(vector: dict[str, Any]) -> None:
     assert slot_head(members).id.hex() == vector["head_id_hex"]
     current = resolve_slot(members, now_ms=vector["now_ms"])
     assert (None if current is None else current.id.hex()) == vector["current_id_hex"]
+
+
+# The extra checks SPEC §4.2 asks of an implementation on a lax library (OpenSSL):
+# canonical A and R, and neither of small order (bit 255 cleared before comparing).
+_P = 2**255 - 19
+_SMALL_ORDER = {
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    )
+}
+# What OpenSSL's Ed25519 accepts among the negative vectors (checked with
+# pyca/cryptography 50 on OpenSSL 4.0), so what the SPEC's extra checks must refuse.
+_LAX_ACCEPTED = {"small-order-key", "non-canonical-key", "small-order-r"}
+_NON_CANONICAL_R = {"non-canonical-r-y-p", "non-canonical-r-y-p-plus-1"}
+
+
+def _passes_spec_prechecks(point: bytes) -> bool:
+    cleared = point[:31] + bytes([point[31] & 0x7F])
+    return int.from_bytes(cleared, "little") < _P and cleared not in _SMALL_ORDER
+
+
+def test_spec_prechecks_refuse_what_lax_verifiers_accept() -> None:
+    negative = {v["name"]: bytes.fromhex(v["envelope_hex"]) for v in VECTORS["negative"]}
+    assert set(negative) >= _LAX_ACCEPTED | _NON_CANONICAL_R
+    for name in _LAX_ACCEPTED | _NON_CANONICAL_R:
+        data = negative[name]
+        key, r = decode_envelope(data).body.issuer, data[-64:-32]
+        assert not (_passes_spec_prechecks(key) and _passes_spec_prechecks(r)), name
+    for name in _NON_CANONICAL_R:  # an R of y >= p, so never the encoding of a point
+        r = negative[name][-64:-32]
+        assert int.from_bytes(r[:31] + bytes([r[31] & 0x7F]), "little") >= _P
+    for vector in VECTORS["positive"]:  # honest signatures pass them
+        data = bytes.fromhex(vector["envelope_hex"])
+        assert _passes_spec_prechecks(data[6:38])
+        assert _passes_spec_prechecks(data[-64:-32])

@@ -3,7 +3,8 @@
 Run `python -m tests.vectors.attestation_vectors` to rewrite the file;
 `tests/protocol/test_vectors.py` fails if the file and this builder disagree,
 and checks the code against every vector in the file. Negative vectors have
-exactly one defect each and, wherever the defect is not the signature itself,
+exactly one defect each, except those named `several-*`, whose defects check the
+order of SPEC §2.5; wherever the defect is not the signature itself they carry
 a valid signature over the exact bytes: an implementation cannot pass them by
 checking the signature first and skipping the other rules.
 """
@@ -302,20 +303,26 @@ def _neutral_key_forgery() -> bytes:
     return b"\x92" + packb(fields) + b"\xc4\x40" + BASE_POINT + (1).to_bytes(32, "little")
 
 
-def _small_order_r_forgery() -> bytes:
+def _small_order_r_forgery(r: bytes = NEUTRAL_POINT) -> bytes:
     # R = the neutral element and S = k*a (a: Alice's secret scalar, RFC 8032
     # §5.1.5) satisfy [S]B = R + [k]A: lax verifiers that skip the small-order
-    # check on R accept it; strict ones (SPEC §4.2) refuse.
+    # check on R accept it; strict ones (SPEC §4.2) refuse. With R of order 4
+    # (y = 0), S = k*a satisfies the cofactored equation [8][S]B = [8]R + [8][k]A.
     body_bytes = packb(_trust_fields())
     digest = bytearray(hashlib.sha512(ALICE.seed).digest()[:32])
     digest[0] &= 248
     digest[31] &= 127
     digest[31] |= 64
     scalar = int.from_bytes(digest, "little")
-    r = NEUTRAL_POINT
     k_hash = hashlib.sha512(r + ALICE.identity + SIGNATURE_DOMAIN + body_bytes).digest()
     s = int.from_bytes(k_hash, "little") % ED25519_L * scalar % ED25519_L
     return b"\x92" + body_bytes + b"\xc4\x40" + r + s.to_bytes(32, "little")
+
+
+# Non-canonical encodings (y >= p) of the small-order points y = 0 and y = 1.
+P_25519 = 2**255 - 19
+R_Y_P = P_25519.to_bytes(32, "little")
+R_Y_P_PLUS_1 = (P_25519 + 1).to_bytes(32, "little")
 
 
 def _non_canonical_key_forgery() -> bytes:
@@ -579,6 +586,20 @@ def negative_vectors() -> list[Json]:
             "bad_signature",
         ),
         (
+            "non-canonical-r-y-p",
+            "R encoded as y = p (the order-4 point y = 0, non-canonically) and S = k*a",
+            _small_order_r_forgery(R_Y_P),
+            v,
+            "bad_signature",
+        ),
+        (
+            "non-canonical-r-y-p-plus-1",
+            "R encoded as y = p + 1 (the neutral point, non-canonically) and S = k*a",
+            _small_order_r_forgery(R_Y_P_PLUS_1),
+            v,
+            "bad_signature",
+        ),
+        (
             "non-canonical-key",
             "issuer key with y = p + 1 (the neutral point, non-canonically encoded)",
             _non_canonical_key_forgery(),
@@ -609,6 +630,12 @@ def negative_vectors() -> list[Json]:
         ("commitment-31", "a 31-byte commitment",
          _signed([1, 2, ALICE.identity, T0, None, BOB.identity, "member:x", bytes(31)]),
          d, "bad_field"),
+        ("revoke-rate-thing-bad", "a revocation of a rating whose subject is no thing URI",
+         _signed([1, 4, ALICE.identity, T0, None, 3, "drill 7", "lending"]), d, "out_of_range"),
+        ("revoke-rate-thing-513", "a revocation of the rating of a thing of 513 bytes",
+         _signed([1, 4, ALICE.identity, T0, None, 3, "urn:" + "x" * 509, "lending"]),
+         d, "out_of_range"),
+        *_several_defects(),
     ]  # fmt: skip
     return [
         {
@@ -620,6 +647,35 @@ def negative_vectors() -> list[Json]:
         }
         for name, text, data, error, reason in cases
     ]
+
+
+def _several_defects() -> list[tuple[str, str, bytes, str, str]]:
+    """Envelopes with more than one defect: the first failing step of SPEC §2.5 names
+    the reason, whatever the fields' order."""
+    d = "decode"
+    issuer_33 = ALICE.identity + b"\x00"
+    return [
+        ("several-range-then-field", "value 101 (out_of_range) and a 33-byte issuer (bad_field)",
+         _signed(_trust_fields(101, f2=issuer_33)), d, "bad_field"),
+        ("several-range-then-signature", "value 101 and a 63-byte signature",
+         b"\x92" + packb(_trust_fields(101)) + b"\xc4\x3f" + bytes(63), d, "bad_field"),
+        ("several-time-then-context", "issued_at_ms of 2**53 and a binary context",
+         _signed(_trust_fields(f3=MAX_TIME_MS + 1, f6=b"carpool")), d, "bad_field"),
+        ("several-revoke-target-then-subject",
+         "a revocation of target kind 9 (out_of_range) whose subject is an integer (bad_field)",
+         _signed([1, 4, ALICE.identity, T0, None, 9, 7, "carpool"]), d, "bad_field"),
+        ("several-revoke-target-and-string",
+         "a revocation of target kind 9 whose subject is a string (either form passes step 6)",
+         _signed([1, 4, ALICE.identity, T0, None, 9, "urn:x", "carpool"]), d, "out_of_range"),
+        ("several-kind-then-field", "kind 5 with a 31-byte subject",
+         _signed(_trust_fields(f1=5, f5=bytes(31))), d, "unknown_kind"),
+        ("several-version-then-kind", "version 2 and kind 0",
+         _signed([2, 0, *_trust_fields()[2:]]), d, "unknown_version"),
+        ("several-range-then-canonical", "value 101, written as uint8 (0xcc 0x65)",
+         sign_raw(packb(_trust_fields(101))[:-1] + b"\xcc\x65", ALICE), d, "out_of_range"),
+        ("several-trailing-then-range", "value 101, then one more byte",
+         _signed(_trust_fields(101)) + b"\x00", d, "trailing_bytes"),
+    ]  # fmt: skip
 
 
 def _signed_time_uint64() -> bytes:
