@@ -109,6 +109,15 @@ def _wait(check: Any, timeout_s: float) -> bool:
     return False
 
 
+def _check_active_views(hosts: dict[str, str], folders: dict[str, Path]) -> None:
+    """Issue 21, defect 10: no wildcard, loopback or own address in an active view."""
+    for h in HOSTS:
+        own = {f"{ip}:{PORT}" for ends in LINKS.values() for host, ip in ends if host == h}
+        active = set(_cli(hosts[h], folders[h], "status")["active_addresses"])
+        assert not active & own, (h, active)
+        assert not any(a.startswith(("0.0.0.0", "127.")) for a in active), (h, active)
+
+
 @pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 def test_partition_between_hosts_heals_and_loses_nothing(
     hosts: dict[str, str], tmp_path: Path
@@ -159,6 +168,7 @@ def test_partition_between_hosts_heals_and_loses_nothing(
         _set_links(hosts, ["ac", "bc"], "up")
         assert _wait(lambda: all(count(h) == 8 for h in HOSTS), 120), "did not heal"
         assert _cli(hosts["b"], folders["b"], "score", ids["c"])["score"] > 0
+        _check_active_views(hosts, folders)
     finally:
         for process in daemons.values():
             process.send_signal(signal.SIGTERM)
