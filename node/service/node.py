@@ -31,7 +31,13 @@ from typing import TypeVar
 
 import trio
 
-from node.addresses import detect_host_addresses, format_address, is_local_only, own_addresses
+from node.addresses import (
+    detect_host_addresses,
+    format_address,
+    is_dialable,
+    is_local_only,
+    own_addresses,
+)
 from node.config import NodeConfig, parse_address
 from node.datadir import DataDir
 from node.errors import ConfigError, RequestError
@@ -264,6 +270,8 @@ class Node:
             ConfigError: the node has no address to invite to (listen port 0, not running).
             RequestError: `bad_value`, an address in `advertise` is not host:port.
         """
+        if any(not is_dialable(a, local=True) for a in advertise):
+            raise RequestError("bad_value", "advertise host:port addresses, not 0.0.0.0 or port 0")
         addresses = self.own_addresses(advertise)
         if not addresses:
             raise ConfigError("this node has no address to invite to (set [network] advertise)")

@@ -31,8 +31,9 @@ async def test_invites_carry_the_advertised_addresses(tmp_path: Path) -> None:
         assert node.peer_manager.sample()[:2] == advertised
         once = node.invite(advertise=["node.example.org:1"])
         assert decode_invite(once).bootstrap == ("node.example.org:1",)
-        with pytest.raises(RequestError):
-            node.invite(advertise=["no port"])
+        for bad in ("no port", "0.0.0.0:7400", "[::]:1", "198.51.100.7:0"):
+            with pytest.raises(RequestError):
+                node.invite(advertise=[bad])
 
 
 async def test_a_wildcard_listener_invites_to_the_machines_addresses(tmp_path: Path) -> None:
