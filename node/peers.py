@@ -85,6 +85,7 @@ class PeerManagerConfig:
 
 
 DEFAULT_CONFIG = PeerManagerConfig()
+_MAX_OWN = 256  # addresses remembered as our own (a machine has a few; liars may add more)
 
 
 class PeerManager:
@@ -317,7 +318,8 @@ class PeerManager:
 
     def _drop_own(self, address: str, running: set[str]) -> None:
         """`address` reached ourselves: never dial it again nor tell anyone about it."""
-        self._own.add(address)
+        if len(self._own) < _MAX_OWN:  # names that reach us are hearsay too: bounded
+            self._own.add(address)
         if address in self._active:
             self._active.remove(address)
         self._explored.discard(address)

@@ -96,6 +96,7 @@ def test_warnings_say_when_an_invite_only_works_here() -> None:
     assert invite_warnings(("10.77.1.1:7400",), listen="0.0.0.0:7400") == []
 
 
+@pytest.mark.slow
 @given(st.ip_addresses(), st.integers(0, 65535))
 def test_format_and_host_of_agree(
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int
@@ -105,6 +106,7 @@ def test_format_and_host_of_agree(
     assert is_dialable(address, local=True) is (port != 0 and not ip.is_unspecified)
 
 
+@pytest.mark.slow
 @given(st.text(max_size=80))
 def test_any_text_is_judged_without_raising(text: str) -> None:
     assert isinstance(is_dialable(text, local=False), bool)

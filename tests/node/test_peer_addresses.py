@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+import pytest
 import trio
 import trio.testing
 
@@ -66,6 +67,7 @@ def test_bootstrap_may_be_loopback_but_never_a_wildcard_or_ourselves() -> None:
     assert manager.sample() == ("10.0.0.1:7400",)  # but no one else hears of it
 
 
+@pytest.mark.slow
 async def test_an_address_that_reaches_ourselves_is_dropped_for_good(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
