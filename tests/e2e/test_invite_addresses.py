@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from node.addresses import detect_host_addresses
 from protocol.identity import IdentityKey
 from protocol.invite import Invite, decode_invite, sign_invite
 from tests.e2e.test_cli import trustnode
+from tests.e2e.test_daemon import COMMAND
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +83,23 @@ def test_join_refuses_an_invite_no_one_can_dial(tmp_path: Path) -> None:
     joined = trustnode("--data-dir", str(tmp_path), "join", sign_invite(mixed, key))
     assert joined.returncode == 0, joined.stderr
     assert 'bootstrap = ["198.51.100.7:7400"]' in (tmp_path / "config.toml").read_text()
+
+
+def test_a_running_daemon_invites_to_run_advertise(tmp_path: Path) -> None:
+    # Defect 10: the daemon put its bound listen address before `[network] advertise`.
+    made = trustnode("--data-dir", str(tmp_path), "init", "--listen", "0.0.0.0:0",
+                     "--api-listen", "127.0.0.1:0")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    daemon = subprocess.Popen(
+        [*COMMAND, "--data-dir", str(tmp_path), "run", "--advertise", "198.51.100.9:7400"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert daemon.stdout is not None
+        assert daemon.stdout.readline().startswith("ready: ")
+        invite, said = _invite(tmp_path)
+        assert invite.bootstrap == ("198.51.100.9:7400",)
+        assert "warning" not in said
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
