@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import platformdirs
 
+from node.addresses import MAX_OWN_ADDRESSES, is_wildcard_host
 from node.errors import ConfigError
 from protocol.channel import Community
 from protocol.errors import DecodeError
@@ -85,7 +86,7 @@ class NodeConfig:
     community_id: bytes
     community_key: bytes | None = None  # None: an open community (its key is public)
     listen: str = "127.0.0.1:7400"
-    advertise: str | None = None
+    advertise: tuple[str, ...] = ()  # where peers should dial us; () = work it out
     bootstrap: tuple[str, ...] = ()
     max_active: int = 8
     resync_interval_s: float = 60.0
@@ -105,14 +106,6 @@ class NodeConfig:
         if key is None:
             key = open_community_key(self.community_id)
         return Community(id=self.community_id, keys=(key,))
-
-    @property
-    def advertised(self) -> str | None:
-        """The address told to peers: `advertise`, else `listen` unless it is port 0."""
-        if self.advertise:
-            return self.advertise
-        _, port = parse_address(self.listen)
-        return None if port == 0 else self.listen
 
 
 # -- the schema: (section, key) -> (field, parser) ------------------------------------
@@ -159,8 +152,25 @@ def _peer_address(value: object) -> str:
     return text
 
 
-def _optional_address(value: object) -> str | None:
-    return None if value in ("", None) else _peer_address(value)
+def _advertised_address(value: object) -> str:
+    text = _peer_address(value)
+    host, port = parse_address(text)
+    if port == 0:
+        raise ValueError(f"{text!r}: a neighbour needs a real port, not 0")
+    if is_wildcard_host(host):
+        raise ValueError(f"{text!r}: {host} is where to listen, not an address to dial")
+    return text
+
+
+def _advertise(value: object) -> tuple[object, ...]:  # -> tuple[str, ...]
+    # A single "host:port" string is what files written before the list read.
+    if value in ("", None):
+        return ()
+    addresses = _string_list(_advertised_address)(value)
+    assert isinstance(addresses, tuple)
+    if len(addresses) > MAX_OWN_ADDRESSES:
+        raise ValueError(f"at most {MAX_OWN_ADDRESSES} addresses (an invite carries 8)")
+    return addresses
 
 
 def _string_list(item: Parser) -> Parser:
@@ -236,7 +246,7 @@ SCHEMA: dict[tuple[str, str], tuple[str, Parser]] = {
     ("community", "id"): ("community_id", _hex32),
     ("community", "key"): ("community_key", _optional_hex32),
     ("network", "listen"): ("listen", _peer_address),
-    ("network", "advertise"): ("advertise", _optional_address),
+    ("network", "advertise"): ("advertise", _advertise),
     ("network", "bootstrap"): ("bootstrap", _string_list(_peer_address)),
     ("network", "max_active"): ("max_active", _integer(1, 64)),
     ("network", "resync_interval_s"): ("resync_interval_s", _number(1, 86_400)),
@@ -386,7 +396,10 @@ _COMMENTS = {
     "community_id": "the community's public id (32 bytes, hex); every member has the same",
     "community_key": 'the key that admits members (secret; "" = an open community)',
     "listen": "where this node accepts peers (host:port; port 0 = any free port)",
-    "advertise": 'the address peers should dial to reach us ("" = the listen address)',
+    "advertise": (
+        'where peers should dial us, e.g. ["198.51.100.7:7400"] (at most 8); [] = the listen '
+        "address, or this machine's interface addresses when listening on 0.0.0.0 or ::"
+    ),
     "bootstrap": 'peers to dial at start, e.g. ["192.0.2.7:7400"]',
     "max_active": "how many peers to keep connected (HyParView active view)",
     "resync_interval_s": "seconds between anti-entropy reconciliations with each peer",

@@ -8,18 +8,25 @@ DSN 2007):
   with random jitter, so a restarted community does not reconnect in
   lockstep);
 * a **passive view** of at most `max_passive` addresses learned by **peer
-  exchange** (wire `peers`: our own `advertise` address and a random sample of
+  exchange** (wire `peers`: our own `advertise` addresses and a random sample of
   the views, sent at the start of every session and at every anti-entropy
   round). Learned addresses are hearsay: only the handshake proves that a
   community member is there. One peer can place at most `per_source` of them
   and at most `share` per message, and a full view evicts at random, so a
-  liar cannot fill it with bad addresses;
+  liar cannot fill it with bad addresses. We never share or learn a wildcard
+  (`0.0.0.0`), one of our own addresses (advertised, or found to reach
+  ourselves when dialled), or a loopback address unless we are *local*
+  (`node.addresses.is_local_only`: every address we advertise is loopback, so
+  every peer that can reach us runs on this machine);
 * **random replacement**: an active address whose dials fail (or that only
   reaches a member we are already connected to) `replace_after` times in a
   row is moved back to the passive view, and a passive address takes its
   place, the best scored first (a score rises with each session that ran and
-  falls with each failed dial). Bans come from the gossip layer's policy
-  table (`node.policy`): a banned identity's sessions are refused there.
+  falls with each failed dial). An address keeps its failure count and
+  back-off when it moves between the views, so one that never answers is
+  redialled ever more slowly, not afresh at each promotion. Bans come from the
+  gossip layer's policy table (`node.policy`): a banned identity's sessions
+  are refused there.
 
 Inbound connections are served by `serve_secure` under its limits (or by the
 channel a simulation passes); both
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 
 import trio
 
+from node.addresses import is_dialable, is_local_only
 from node.gossip import GossipNode
 from node.transport import (
     DEFAULT_LIMITS,
@@ -66,7 +74,7 @@ class PeerManagerConfig:
     backoff_max_s: float = 300.0
     jitter: float = 0.5  # each wait is multiplied by a factor in [1 - jitter, 1 + jitter]
     replace_after: int = 3
-    advertise: str | None = None  # where we accept connections, told to peers
+    advertise: tuple[str, ...] = ()  # where peers can dial us (node.addresses.own_addresses)
     share: int = 8
     per_source: int = 16
     # How often one passive address replaces an active one. Each swap costs the
@@ -77,6 +85,7 @@ class PeerManagerConfig:
 
 
 DEFAULT_CONFIG = PeerManagerConfig()
+_MAX_OWN = 256  # addresses remembered as our own (a machine has a few; liars may add more)
 
 
 class PeerManager:
@@ -112,6 +121,12 @@ class PeerManager:
         self._identities: dict[str, IdentityId] = {}  # address -> who answered there last
         self._sessions: dict[str, trio.CancelScope] = {}  # address -> the session we dialled
         self._explored: set[str] = set()  # active addresses `_explore` added: dialled lazy
+        self._own: set[str] = set(config.advertise)  # and addresses that reached ourselves
+        self._local = is_local_only(config.advertise)
+        # Per address, kept while it is in either view: failed dials in a row, and
+        # the trio time before which it is not dialled again (the back-off).
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         self._changed = trio.Event()
         self.dial_failures = 0
         self.replacements = 0
@@ -130,8 +145,11 @@ class PeerManager:
         return list(self._passive)
 
     def add_address(self, address: str) -> None:
-        """Learn an address to keep a connection to (bootstrap, invite)."""
-        if address in self._active or address == self._config.advertise:
+        """Learn an address to keep a connection to (bootstrap, invite).
+
+        Given by the person running us, so a loopback address is dialled even
+        when we are not local; a wildcard or our own address is not."""
+        if address in self._active or address in self._own or not is_dialable(address, local=True):
             return
         self._passive.pop(address, None)
         if len(self._active) < self._config.max_active:
@@ -142,17 +160,21 @@ class PeerManager:
 
     # -- peer exchange (node.gossip.PeerExchange) ---------------------------------------
 
+    def _shareable(self, address: str) -> bool:
+        """Worth telling a peer, or trying when a peer told us (hearsay)."""
+        return address not in self._own and is_dialable(address, local=self._local)
+
     def sample(self) -> tuple[str, ...]:
-        """Our own address and a random sample of the views, for a peer."""
-        known = sorted({*self._active, *self._passive})
+        """Our own addresses and a random sample of the views, for a peer."""
+        known = sorted(a for a in {*self._active, *self._passive} if self._shareable(a))
         picked = self._rng.sample(known, min(self._config.share, len(known)))
-        own = [self._config.advertise] if self._config.advertise else []
+        own = [a for a in self._config.advertise if is_dialable(a, local=self._local)]
         return tuple(own + picked)
 
     def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
         """Keep (some of) a peer's addresses in the passive view."""
         for address in addresses[: self._config.share]:
-            if address == self._config.advertise or address in self._active:
+            if not self._shareable(address) or address in self._active:
                 continue
             if address in self._passive:
                 continue
@@ -167,6 +189,8 @@ class PeerManager:
         if len(self._passive) >= self._config.max_passive:
             evicted = self._rng.choice(sorted(self._passive))
             del self._passive[evicted]
+            self._failures.pop(evicted, None)  # forgotten: its back-off goes with it
+            self._retry_at.pop(evicted, None)
         self._passive[address] = source
 
     def _promote(self) -> str | None:
@@ -232,7 +256,10 @@ class PeerManager:
             await trio.sleep(self._config.explore_interval_s * spread)
             if not self._passive:
                 continue
-            chosen = self._rng.choice(sorted(self._passive))
+            # An address still backing off would only sit in the view: try another.
+            now = trio.current_time()
+            ready = [a for a in self._passive if self._retry_at.get(a, 0.0) <= now]
+            chosen = self._rng.choice(sorted(ready or self._passive))
             del self._passive[chosen]
             if len(self._active) >= self._config.max_active:
                 dropped = self._rng.choice(self._lazy_active() or self._active)
@@ -252,31 +279,54 @@ class PeerManager:
 
     async def _keep(self, address: str, running: set[str]) -> None:
         """Stay connected to `address` until it is replaced: dial, run, back off, repeat."""
-        failures = 0
         while True:
             if address not in self._active:  # swapped out by `_explore`
                 running.discard(address)
                 return
+            delay = self._retry_at.get(address, 0.0) - trio.current_time()
+            if delay > 0:  # still backing off (perhaps from before it was demoted)
+                await trio.sleep(delay)
+                continue
             known = self._identities.get(address)
             if known is not None and known in self._gossip.peers:
                 # Already connected (it dialled us): that link is in the view. Check
                 # again later instead of paying a handshake that would be refused.
-                await trio.sleep(self._wait_s(0))
+                self._retry_at[address] = trio.current_time() + self._wait_s(0)
                 continue
             outcome = await self._connect_once(address)
-            if outcome == "ran":
-                failures = 0  # a session ran; start the back-off afresh
-                self.scores[address] = self.scores.get(address, 0) + 1
-            else:
-                # Failed, or that member is already connected (inbound): wait longer.
-                failures += 1
-                if outcome == "failed":
-                    self.dial_failures += 1
-                    self.scores[address] = self.scores.get(address, 0) - 1
-                if failures >= self._config.replace_after and self._passive:
-                    self._replace(address, running)
-                    return
-            await trio.sleep(self._wait_s(failures))
+            if outcome == "self":
+                self._drop_own(address, running)
+                return
+            if self._after(address, outcome):
+                self._replace(address, running)
+                return
+
+    def _after(self, address: str, outcome: str) -> bool:
+        """Count a dial's outcome and set the back-off; True: replace the address."""
+        if outcome == "ran":
+            self._failures.pop(address, None)  # a session ran; start the back-off afresh
+            self.scores[address] = self.scores.get(address, 0) + 1
+        else:
+            # Failed, or that member is already connected (inbound): wait longer.
+            self._failures[address] = self._failures.get(address, 0) + 1
+            if outcome == "failed":
+                self.dial_failures += 1
+                self.scores[address] = self.scores.get(address, 0) - 1
+        failures = self._failures.get(address, 0)
+        self._retry_at[address] = trio.current_time() + self._wait_s(failures)
+        return failures >= self._config.replace_after and bool(self._passive)
+
+    def _drop_own(self, address: str, running: set[str]) -> None:
+        """`address` reached ourselves: never dial it again nor tell anyone about it."""
+        if len(self._own) < _MAX_OWN:  # names that reach us are hearsay too: bounded
+            self._own.add(address)
+        if address in self._active:
+            self._active.remove(address)
+        self._explored.discard(address)
+        running.discard(address)
+        self._failures.pop(address, None)
+        self._retry_at.pop(address, None)
+        self._changed.set()
 
     def _replace(self, address: str, running: set[str]) -> None:
         if address not in self._active:  # already swapped out by `_explore`
@@ -303,8 +353,8 @@ class PeerManager:
             return "failed"  # addresses are hearsay: a bad one is a failed dial, never a crash
         self._identities[address] = stream.peer
         if stream.peer == self._key.identity:
-            await stream.aclose()  # our own advertised address, learned from a peer
-            return "duplicate"
+            await stream.aclose()  # one of our own addresses, learned from a peer
+            return "self"
         with trio.CancelScope() as scope:
             self._sessions[address] = scope
             try:

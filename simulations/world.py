@@ -145,7 +145,7 @@ class Member:
             rng=random.Random(self._world.seed * 7919 + self.index),
             config=PeerManagerConfig(
                 max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
-                advertise=self.name, explore_interval_s=parameters.explore_s,
+                advertise=(self.name,), explore_interval_s=parameters.explore_s,
             ),
             open_channel=open_channel,
             serve_channel=serve_channel,

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from node.addresses import invite_warnings
 from node.api import metrics
 from node.api.models import (
     IDENTITY_PATTERN,
@@ -322,8 +323,13 @@ def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     @app.post("/v1/invites", dependencies=guarded, tags=["node"], status_code=201)
     async def invite(request: InviteRequest) -> InviteView:
         """A signed invite code that bootstraps from this node."""
-        code = node.invite(expires_in_s=request.expires_in_s, single_use=request.single_use)
-        return InviteView(code=code)
+        addresses = node.own_addresses(request.advertise)
+        code = node.invite(
+            expires_in_s=request.expires_in_s, single_use=request.single_use, advertise=addresses
+        )
+        listen = node.listen_address or node.config.listen
+        warnings = invite_warnings(addresses, listen=listen)
+        return InviteView(code=code, addresses=list(addresses), warnings=warnings)
 
     @app.get("/metrics", dependencies=guarded, tags=["node"], responses=_TEXT)
     async def metrics_() -> Response:

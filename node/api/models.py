@@ -242,13 +242,24 @@ class ImportReportView(_Strict):
     rejected: list[RejectedView]
 
 
+PeerAddress = Annotated[
+    str, Field(max_length=300, pattern=r"^[!-~]+:[0-9]{1,5}$", description="host:port")
+]
+
+
 class InviteRequest(_Strict):
     expires_in_s: ExpiresIn = 7 * 86_400
     single_use: bool = False
+    advertise: Annotated[
+        list[PeerAddress],
+        Field(max_length=8, description="addresses to invite to instead of the node's own"),
+    ] = []
 
 
 class InviteView(_Strict):
     code: str
+    addresses: list[str] = Field(description="where the invite tells a joiner to dial")
+    warnings: list[str] = Field(description="why the invite may not work for a neighbour")
 
 
 class ConnectRequest(_Strict):

@@ -17,6 +17,7 @@ import click
 import trio
 from rich.table import Table
 
+from node.addresses import is_dialable, is_local_only
 from node.api.access import ADDRESS_FILE, ensure_token
 from node.api.models import InviteView, PeerView, StatusView
 from node.cli.client import call, load
@@ -49,6 +50,11 @@ log = logging.getLogger("trustnode.daemon")
 _LISTEN = click.option("--listen", help="Where peers connect (host:port).")
 _API = click.option("--api-listen", help="The local API (host:port or unix:/path).")
 _BOOTSTRAP = click.option("--bootstrap", multiple=True, help="A peer's host:port; repeatable.")
+_ADVERTISE = click.option(
+    "--advertise", multiple=True, metavar="HOST:PORT",
+    help="Where neighbours can dial this node (default: the listen address, or the "
+    "machine's addresses when listening on 0.0.0.0); repeatable.",
+)  # fmt: skip
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
@@ -57,6 +63,7 @@ def _overrides(**given: Any) -> dict[str, object]:
         "listen": "network.listen",
         "api_listen": "api.listen",
         "bootstrap": "network.bootstrap",
+        "advertise": "network.advertise",
         "log_format": "log.format",
         "log_level": "log.level",
     }
@@ -85,10 +92,14 @@ def _create(place: Place, config: NodeConfig) -> str:
     return encode_identity_text(key.identity)
 
 
-def _apply_flags(config: NodeConfig, listen: str | None, api_listen: str | None,
-                 bootstrap: tuple[str, ...]) -> NodeConfig:  # fmt: skip
+def _apply_flags(
+    config: NodeConfig, listen: str | None, api_listen: str | None,
+    bootstrap: tuple[str, ...], advertise: tuple[str, ...] = (),
+) -> NodeConfig:  # fmt: skip
     # Validated by the same parsers as the file: write it, read it back.
     changes: dict[str, object] = {}
+    if advertise:
+        changes["advertise"] = advertise
     if listen:
         changes["listen"] = listen
     if api_listen:
@@ -105,10 +116,12 @@ def _apply_flags(config: NodeConfig, listen: str | None, api_listen: str | None,
 @_LISTEN
 @_API
 @_BOOTSTRAP
+@_ADVERTISE
 @click.pass_context
 def init(
     ctx: click.Context, is_open: bool, community_id: str | None, community_key: str | None,
     listen: str | None, api_listen: str | None, bootstrap: tuple[str, ...],
+    advertise: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Create this community's data directory: config, key, API token, store."""
     place = place_of(ctx)
@@ -120,7 +133,7 @@ def init(
                 fail("give --community-key (or --open) with --community-id")
             config = with_overrides(config, community_id=bytes.fromhex(community_id),
                                     community_key=key)  # fmt: skip
-        config = _apply_flags(config, listen, api_listen, bootstrap)
+        config = _apply_flags(config, listen, api_listen, bootstrap, advertise)
     except ValueError:
         fail("community id and key are 64 hexadecimal digits")
     identity = _create(place, config)
@@ -134,12 +147,13 @@ def init(
 @click.argument("code")
 @_LISTEN
 @_API
+@_ADVERTISE
 @click.option("--dry-run", is_flag=True, help="Only check the invite and show what it grants.")
 @_JSON
 @click.pass_context
 def join(
     ctx: click.Context, code: str, listen: str | None, api_listen: str | None,
-    dry_run: bool, as_json: bool,
+    advertise: tuple[str, ...], dry_run: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Join a community with an invite CODE: a data directory that bootstraps from the inviter."""
     try:
@@ -147,6 +161,7 @@ def join(
         check_invite(made, now_ms=time.time_ns() // 1_000_000)
     except RemoteProtocolError as exc:
         fail(f"invalid invite: {exc.reason.value}", EXIT_INVALID)
+    bootstrap = _dialable(made.bootstrap)
     inviter = encode_identity_text(made.inviter)
     view: dict[str, Any] = {
         "community_id": made.community_id.hex(),
@@ -169,9 +184,9 @@ def join(
     place = place_of(ctx)
     config = NodeConfig(
         data_dir=place.data_dir, name=place.community, community_id=made.community_id,
-        community_key=made.community_key, bootstrap=made.bootstrap, relay_anchors=(inviter,),
+        community_key=made.community_key, bootstrap=bootstrap, relay_anchors=(inviter,),
     )  # fmt: skip
-    identity = _create(place, _apply_flags(config, listen, api_listen, ()))
+    identity = _create(place, _apply_flags(config, listen, api_listen, (), advertise))
     if as_json:
         emit_json({**view, "identity": identity, "data_dir": str(place.data_dir)})
         return
@@ -180,6 +195,27 @@ def join(
     console.print(f"  invited by:    {inviter}")
     console.print("Next: [bold]trustnode run[/]; ask your inviter to vouch for you:")
     console.print(f"  trustnode trust {identity}")
+
+
+def _dialable(addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """An invite's addresses that can be dialled; a one-line exit when none can.
+
+    Invites made before `--advertise` existed may carry `0.0.0.0:7400`, which
+    names no host; loopback ones reach the inviter only on this machine.
+    """
+    usable = tuple(a for a in addresses if is_dialable(a, local=True))
+    if not usable:
+        fail(
+            f"this invite carries no address a neighbour can dial ({', '.join(addresses)}): "
+            "ask the inviter for a new one (`trustnode invite --advertise HOST:PORT`)",
+            EXIT_INVALID,
+        )
+    if is_local_only(usable):
+        click.echo(
+            f"warning: this invite reaches the inviter only on this machine ({', '.join(usable)})",
+            err=True,
+        )
+    return usable
 
 
 async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
@@ -241,6 +277,7 @@ async def _run_until_signal(config: NodeConfig, token: str) -> None:
 @_LISTEN
 @_API
 @_BOOTSTRAP
+@_ADVERTISE
 @click.option("--log-format", type=click.Choice(["text", "json"]), help="Log lines on stderr.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.pass_context
@@ -276,17 +313,25 @@ def _first_of(error: BaseException, kinds: tuple[type[Exception], ...]) -> Excep
 @click.option(
     "--single-use", is_flag=True, help="Marked single-use (see README: not enforced yet)."
 )
+@_ADVERTISE
 @_JSON
 @click.pass_context
-def invite(ctx: click.Context, expires_in_s: int, single_use: bool, as_json: bool) -> None:
+def invite(
+    ctx: click.Context, expires_in_s: int, single_use: bool, advertise: tuple[str, ...],
+    as_json: bool,
+) -> None:  # fmt: skip
     """Print an invite code to this community that bootstraps from this node."""
-    body = {"expires_in_s": expires_in_s, "single_use": single_use}
+    body = {"expires_in_s": expires_in_s, "single_use": single_use, "advertise": list(advertise)}
     answer = call(place_of(ctx), "POST", "/v1/invites", json=body)
     view = InviteView.model_validate(answer.body)
     if as_json:
         emit_json(view)
-    else:
-        click.echo(view.code)
+        return
+    click.echo(view.code)
+    # On stderr, so that `CODE=$(trustnode invite)` still captures the code alone.
+    click.echo(f"  carries: {', '.join(view.addresses)}", err=True)
+    for warning in view.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command()

@@ -31,6 +31,13 @@ from typing import TypeVar
 
 import trio
 
+from node.addresses import (
+    detect_host_addresses,
+    format_address,
+    is_dialable,
+    is_local_only,
+    own_addresses,
+)
 from node.config import NodeConfig, parse_address
 from node.datadir import DataDir
 from node.errors import ConfigError, RequestError
@@ -43,6 +50,7 @@ from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
 from node.trust import ClaimDecision, RatingSummary, TrustEngine, TrustExplanation
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
+from protocol.errors import FieldError
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text
 from protocol.invite import Invite, sign_invite
 from protocol.statement import (
@@ -124,6 +132,7 @@ class Node:
         )
         self.peer_manager: PeerManager | None = None
         self.listen_address: str | None = None
+        self._bound: tuple[str, int] | None = None  # (host, port) the listener has
         self._engine = TrustEngine(key.identity, now_ms=wall_clock_ms())
         self._engine_lock = trio.Lock()
         self._cursor = 0
@@ -236,20 +245,48 @@ class Node:
 
         return await self._reader.run(everything)
 
-    def invite(self, *, expires_in_s: int | None = 7 * 86_400, single_use: bool = False) -> str:
-        """A signed invite code to this community that bootstraps from this node."""
-        address = self.listen_address or self.config.advertised
-        if address is None:
+    def own_addresses(self, advertise: Sequence[str] = ()) -> tuple[str, ...]:
+        """Where a neighbour can dial this node: `advertise` (for one invite), else
+        `[network] advertise`, else the listen address (the interfaces' addresses
+        when it is a wildcard), as `node.addresses.own_addresses` decides."""
+        return own_addresses(
+            listen=self.config.listen,
+            bound=self._bound,
+            advertise=tuple(advertise) or self.config.advertise,
+            detect=detect_host_addresses,
+        )
+
+    def invite(
+        self, *, expires_in_s: int | None = 7 * 86_400, single_use: bool = False,
+        advertise: Sequence[str] = (),
+    ) -> str:  # fmt: skip
+        """A signed invite code to this community that bootstraps from this node.
+
+        It carries every address of `own_addresses(advertise)` (at most 8), so a
+        joiner on another network can try each; `node.addresses.invite_warnings`
+        says when they all are loopback ones.
+
+        Raises:
+            ConfigError: the node has no address to invite to (listen port 0, not running).
+            RequestError: `bad_value`, an address in `advertise` is not host:port.
+        """
+        if any(not is_dialable(a, local=True) for a in advertise):
+            raise RequestError("bad_value", "advertise host:port addresses, not 0.0.0.0 or port 0")
+        addresses = self.own_addresses(advertise)
+        if not addresses:
             raise ConfigError("this node has no address to invite to (set [network] advertise)")
         expires = None if expires_in_s is None else self._clock() + expires_in_s * 1000
-        made = Invite(
-            community_id=self.config.community_id,
-            community_key=self.config.community_key,
-            bootstrap=(address,),
-            inviter=self.identity,
-            expires_at_ms=expires,
-            nonce=secrets.token_bytes(16) if single_use else None,
-        )
+        try:
+            made = Invite(
+                community_id=self.config.community_id,
+                community_key=self.config.community_key,
+                bootstrap=addresses,
+                inviter=self.identity,
+                expires_at_ms=expires,
+                nonce=secrets.token_bytes(16) if single_use else None,
+            )
+        except FieldError as exc:
+            raise RequestError("bad_value", f"invite addresses: {exc}") from None
         return sign_invite(made, self._key)
 
     # -- reading the store --------------------------------------------------------------
@@ -407,10 +444,11 @@ class Node:
         except OSError as exc:
             raise ConfigError(f"cannot listen on {self.config.listen}: {exc.strerror}") from None
         bound_host, bound_port = listeners[0].socket.getsockname()[:2]
-        self.listen_address = f"{bound_host}:{bound_port}"
+        self._bound = (bound_host, bound_port)
+        self.listen_address = format_address(bound_host, bound_port)
         for extra in listeners[1:]:
             await extra.aclose()
-        advertise = self.config.advertise or self.listen_address
+        advertise = self.own_addresses()
         self.peer_manager = PeerManager(
             gossip=self.gossip,
             identity_key=self._key,
@@ -422,7 +460,13 @@ class Node:
         for address in self.config.bootstrap:
             self.peer_manager.add_address(address)
         nursery.start_soon(self.peer_manager.run, listeners[0])
-        log.info("listening on %s for community %s", advertise, self.config.community_id.hex()[:16])
+        log.info(
+            "listening on %s for community %s; peers dial %s%s",
+            self.listen_address,
+            self.config.community_id.hex()[:16],
+            ", ".join(advertise) or "nothing (no address)",
+            " (this machine only)" if is_local_only(advertise) else "",
+        )
 
 
 def _changes_after(cursor: int, store: Store) -> list[Change]:

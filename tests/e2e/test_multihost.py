@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from protocol.invite import decode_invite
 from tests.e2e.test_daemon import COMMAND
 
 pytestmark = pytest.mark.slow
@@ -106,6 +109,15 @@ def _wait(check: Any, timeout_s: float) -> bool:
     return False
 
 
+def _check_active_views(hosts: dict[str, str], folders: dict[str, Path]) -> None:
+    """Issue 21, defect 10: no wildcard, loopback or own address in an active view."""
+    for h in HOSTS:
+        own = {f"{ip}:{PORT}" for ends in LINKS.values() for host, ip in ends if host == h}
+        active = set(_cli(hosts[h], folders[h], "status")["active_addresses"])
+        assert not active & own, (h, active)
+        assert not any(a.startswith(("0.0.0.0", "127.")) for a in active), (h, active)
+
+
 @pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 def test_partition_between_hosts_heals_and_loses_nothing(
     hosts: dict[str, str], tmp_path: Path
@@ -156,10 +168,92 @@ def test_partition_between_hosts_heals_and_loses_nothing(
         _set_links(hosts, ["ac", "bc"], "up")
         assert _wait(lambda: all(count(h) == 8 for h in HOSTS), 120), "did not heal"
         assert _cli(hosts["b"], folders["b"], "score", ids["c"])["score"] > 0
+        _check_active_views(hosts, folders)
     finally:
         for process in daemons.values():
             process.send_signal(signal.SIGTERM)
         for process in daemons.values():
+            try:
+                process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+
+
+def _walkthrough() -> list[tuple[str, list[str]]]:
+    """The README's community walkthrough up to the first vouch: (host, argv) pairs.
+
+    Lines run on host `a` (yours) until "# on the neighbour's machine:", then on `b`
+    until "# back on yours", then on `a`; trailing comments are dropped. Taken from
+    the README itself, so the test runs what a reader is told to type.
+    """
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", README, re.DOTALL)
+                 if "--community street init" in b)  # fmt: skip
+    steps, host = [], "a"
+    for line in block.splitlines():
+        if line.startswith("# on the neighbour's machine"):
+            host = "b"
+        elif line.startswith("# back on yours"):
+            host = "a"
+        elif line.startswith("trustnode "):
+            argv = shlex.split(line.split("  #", 1)[0])[1:]
+            steps.append((host, argv))
+            if argv[2:3] == ["trust"]:
+                return steps
+    raise AssertionError("the README's walkthrough has no vouch")
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_readme_walkthrough_between_two_hosts(hosts: dict[str, str], tmp_path: Path) -> None:
+    """init, run, invite (with the addresses it detects), join, run, trust: as written."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTNODE_")}
+    env = {h: {**clean, "XDG_DATA_HOME": str(tmp_path / h)} for h in ("a", "b")}
+    daemons: list[subprocess.Popen[str]] = []
+    found: dict[str, str] = {}
+
+    def run(h: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        argv = [found.get(a, a) for a in argv]
+        done = subprocess.run(_in(hosts[h], *argv), capture_output=True, text=True,
+                              timeout=60, check=False, env=env[h])  # fmt: skip
+        assert done.returncode == 0, (argv, done.stderr)
+        return done
+
+    try:
+        for h, argv in _walkthrough():
+            if argv[2] == "run":
+                daemon = subprocess.Popen(
+                    _in(hosts[h], *argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, env=env[h],
+                )  # fmt: skip
+                daemons.append(daemon)
+                assert daemon.stdout is not None
+                assert daemon.stdout.readline().startswith("ready: ")
+                continue
+            done = run(h, argv)
+            if argv[2] == "invite":
+                code = done.stdout.strip()
+                bootstrap = decode_invite(code).bootstrap
+                # a's two links' addresses, detected in its namespace; no loopback
+                assert set(bootstrap) == {f"10.77.1.1:{PORT}", f"10.77.2.1:{PORT}"}, bootstrap
+                assert "warning" not in done.stderr
+                found["tninvite1_…"] = code
+            if argv[2] == "join":
+                found["tn_qe2n…"] = re.findall(r"tn_[a-z2-7]{20,}", done.stdout)[0]
+        vouched = found["tn_qe2n…"]
+
+        def arrived() -> bool:
+            seen = json.loads(run("b", ["--community", "street", "attestations",
+                                        "--subject", vouched, "--json"]).stdout)  # fmt: skip
+            return any(a.get("kind") == "trust" for a in seen)
+
+        assert _wait(arrived, 60), "the vouch did not reach the neighbour's host"
+    finally:
+        for process in daemons:
+            process.send_signal(signal.SIGTERM)
+        for process in daemons:
             try:
                 process.communicate(timeout=30)
             except subprocess.TimeoutExpired:

@@ -26,7 +26,7 @@ def _managers(net: SimNetwork, members: list[Member]) -> list[PeerManager]:
             return await net.connect(source, address)
 
         config = PeerManagerConfig(
-            max_active=4, backoff_initial_s=1.0, backoff_max_s=10.0, advertise=member.name
+            max_active=4, backoff_initial_s=1.0, backoff_max_s=10.0, advertise=(member.name,)
         )
         manager = PeerManager(
             gossip=member.gossip, identity_key=member.key, community=COMMUNITY, dial=dial,
