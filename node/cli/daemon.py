@@ -17,7 +17,7 @@ import click
 import trio
 from rich.table import Table
 
-from node.api.access import ADDRESS_FILE, ensure_token
+from node.api.access import ADDRESS_FILE, ensure_token, read_token
 from node.api.models import InviteView, PeerView, StatusView
 from node.cli.client import call, load
 from node.cli.common import (
@@ -188,7 +188,7 @@ async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
     from node.api.server import serve_api
     from node.service import open_node
 
-    async with open_node(config) as node:
+    async with open_node(config, create_key=False) as node:
         app = create_app(node, token=token, cors_origins=config.cors_origins)
         async with trio.open_nursery() as nursery:
             api = await nursery.start(
@@ -250,7 +250,7 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     config = load(place, _overrides(**flags))
     configure_logging(config.log_format, config.log_level)
     try:
-        token = ensure_token(place.data_dir)
+        token = read_token(place.data_dir)  # only `init` makes one
         trio.run(_run_until_signal, config, token)
     except Exception as exc:
         problem = _first_of(exc, (StoreError, ConfigError))

@@ -451,10 +451,14 @@ async def open_node(
     passphrase: bytes | None = None,
     wall_clock_ms: Callable[[], int] = system_clock_ms,
     rng: random.Random | None = None,
+    create_key: bool = True,
 ) -> AsyncIterator[Node]:
     """Open the community's data directory and run its node until the block ends.
 
-    The key is created on first use (sealed with `passphrase` if given). With
+    The key is created on first use of a fresh directory (sealed with
+    `passphrase` if given), unless `create_key` is false (the CLI's way: only
+    `trustnode init` makes an identity); a directory whose store survives its
+    key is always refused. With
     `network`, the node listens on `config.listen` and keeps connections to
     `config.bootstrap` and the peers it learns of. Leaving the block stops
     every task and closes the store; everything acknowledged is on disk. An
@@ -465,7 +469,10 @@ async def open_node(
         ConfigError: the node cannot listen where it is configured to.
     """
     data = DataDir.open(config.data_dir)
-    key = data.load_or_create_key(passphrase=passphrase)
+    if create_key:
+        key = data.load_or_create_key(passphrase=passphrase)
+    else:
+        key = data.load_key(passphrase=passphrase)
     with _opened_store(data) as (store, reader):
         node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
         try:
