@@ -103,7 +103,10 @@ def certify(ctx: click.Context, subject: str, claim: str, private_value: str | N
         console.print(f"salt (give it to the subject only; it opens the commitment): {view.salt}")
 
 
-@click.command()
+# click would read `-40` as the option `-4`: unknown "options" are kept as arguments,
+# so a negative VALUE arrives as itself (and a mistyped flag is still refused, as an
+# extra argument or a bad value).
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("subject")
 @click.argument("value", type=click.IntRange(-100, 100))
 @_CONTEXT
