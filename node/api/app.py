@@ -76,6 +76,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "refused (see error.code)"),
         (401, "missing or wrong bearer token"),
+        (404, "not found (e.g. revoking a slot that holds nothing; the message names those held)"),
         (409, "the node cannot do this (e.g. it runs without networking)"),
         (422, "invalid request"),
         (500, "internal error (logged by the node)"),

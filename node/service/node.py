@@ -38,6 +38,7 @@ from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
 from node.service.records import Certificate, NodeStatus, PeerInfo
+from node.service.refusals import check_not_self_vouch, nothing_to_revoke
 from node.signatures import SignatureChecker
 from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
@@ -51,6 +52,7 @@ from protocol.statement import (
     Kind,
     Rate,
     Revoke,
+    Slot,
     Statement,
     Subject,
     Trust,
@@ -187,15 +189,33 @@ class Node:
         return await self.issue(statement, expires_in_s=expires_in_s)
 
     async def revoke(self, kind: Kind, subject: Subject, scope: str) -> Attestation:
-        """Withdraw our `kind` statement about `subject` in `scope` (context or claim)."""
-        return await self.issue(Revoke(target_kind=kind, subject=subject, scope=scope))
+        """Withdraw our `kind` statement about `subject` in `scope` (context or claim).
+
+        Raises:
+            RequestError: `not_found` when that slot holds nothing current (a
+                mistyped scope must not look done), naming the slots we hold
+                about `subject`.
+        """
+        statement = Revoke(target_kind=kind, subject=subject, scope=scope)
+        slot = Slot(issuer=self.identity, kind=kind, subject=subject, scope=scope)
+        now = self._clock()
+        current = await self._store.run(lambda s: s.current_in_slot(slot.id, now_ms=now))
+        if current is None:
+            held = await self._store.run(lambda s: s.current_by_issuer(self.identity, now_ms=now))
+            raise nothing_to_revoke(kind, subject, scope, held=held)
+        return await self.issue(statement)
 
     async def issue(self, statement: Statement, *, expires_in_s: int | None = None) -> Attestation:
         """Sign `statement`, commit it, then push it to the peers.
 
         The time is now, or just after the slot's current head if that is not
         older (two updates within one millisecond must still supersede in order).
+
+        Raises:
+            RequestError: `bad_value` for a vouch or flag of ourselves (see
+                `node.service.refusals`); `refused` if the store refuses it.
         """
+        check_not_self_vouch(statement, issuer=self.identity)
         now = self._clock()
         probe = AttestationBody(issuer=self.identity, issued_at_ms=now, statement=statement)
         head = await self._store.run(lambda s: s.slot_head(probe.slot.id))

@@ -47,3 +47,20 @@ def test_a_negative_rating_value_is_a_value_not_an_option(ann: Member) -> None:
     assert made["value"] == -40
     assert ann("rate", "urn:tool:drill-7", "-101").exit_code == 2
     assert ann("rate", "urn:tool:drill-7", "5", "--bogus").exit_code == 2
+
+
+def test_revoking_a_mistyped_scope_is_refused_with_exit_1(ann: Member) -> None:
+    ann.ok("trust", BOB, "--context", "carpool")
+    refused = ann("revoke", "trust", BOB, "carpol")
+    assert refused.exit_code == 1, refused.output
+    assert "trust carpool" in refused.output
+    assert "committed" not in refused.output
+    ann.ok("revoke", "trust", BOB, "carpool")
+
+
+def test_a_self_vouch_is_refused(ann: Member) -> None:
+    me = ann.json("status")
+    assert isinstance(me, dict)
+    refused = ann("trust", me["identity"])
+    assert refused.exit_code == 2, refused.output
+    assert "bad_value" in refused.output
