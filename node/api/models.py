@@ -170,6 +170,9 @@ class ClaimView(_Strict):
     independent: int
     certifiers: list[str]
     paths: list[list[str]]
+    own_certification: bool = Field(
+        default=False, description="accepted because this node's member certified it"
+    )
 
 
 class RaterView(_Strict):

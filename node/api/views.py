@@ -97,6 +97,7 @@ def claim_view(decision: ClaimDecision) -> ClaimView:
         independent=decision.independent,
         certifiers=[_name(c) for c in decision.certifiers],
         paths=[[_name(n) for n in path] for path in decision.paths],
+        own_certification=decision.own_certification,
     )
 
 

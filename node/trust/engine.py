@@ -57,6 +57,7 @@ class ClaimDecision:
     independent: int
     certifiers: tuple[IdentityId, ...]  # every current certifier, counted or not
     paths: tuple[tuple[IdentityId, ...], ...]  # the disjoint chains that counted
+    own_certification: bool = False  # the viewer certified it: accepted on its own word
 
 
 def _identity(subject: Subject) -> IdentityId:
@@ -316,6 +317,7 @@ class TrustEngine:
             independent=result.count,
             certifiers=tuple(certifiers),
             paths=paths,
+            own_certification=own,
         )
 
     def rating(

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from node.cli import cli
+from protocol.attestation import AttestationBody, sign_attestation
+from protocol.export import encode_export
 from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Trust
 
 pytestmark = pytest.mark.slow
-BOB = encode_identity_text(IdentityKey.from_seed(bytes([2]) * 32).identity)
+BOB_ID = IdentityKey.from_seed(bytes([2]) * 32).identity
+BOB = encode_identity_text(BOB_ID)
 
 
 class Member:
@@ -64,3 +69,54 @@ def test_a_self_vouch_is_refused(ann: Member) -> None:
     refused = ann("trust", me["identity"])
     assert refused.exit_code == 2, refused.output
     assert "bad_value" in refused.output
+
+
+def test_markup_and_emoji_codes_from_the_store_are_shown_as_text(ann: Member) -> None:
+    made = ann("rate", "urn:[/]", "5")
+    assert made.exit_code == 0, made.output
+    assert "urn:[/]" in made.output
+    me = ann.json("status")
+    assert isinstance(me, dict)
+    listed = ann("attestations", "--issuer", me["identity"])
+    assert listed.exit_code == 0, listed.output
+    assert "urn:[/]" in listed.output
+    rated = ann("rating", "urn:[/]")
+    assert rated.exit_code == 0, rated.output
+    assert "urn:[/]" in rated.output
+    emoji = ann("rate", "urn:x:y", "0")
+    assert "urn:x:y" in emoji.output, emoji.output
+
+
+def test_claims_says_why_and_exits_1_when_not_accepted(ann: Member) -> None:
+    ann.ok("certify", BOB, "resident:rue-des-lilas")
+    mine = ann("claims", BOB, "resident:rue-des-lilas")
+    assert mine.exit_code == 0, mine.output
+    assert "you certified it yourself" in mine.output
+    view = ann.json("claims", BOB, "resident:rue-des-lilas")
+    assert isinstance(view, dict)
+    assert view["own_certification"] is True
+    nobody = ann("claims", BOB, "resident:elsewhere")
+    assert nobody.exit_code == 1, nobody.output
+    assert "not accepted: nobody has certified it" in nobody.output
+    assert ann("claims", BOB, "resident:elsewhere", "--json").exit_code == 1
+
+
+def test_explain_says_why_a_flag_counts_for_nothing(ann: Member, tmp_path: Path) -> None:
+    # Bob vouches for a stranger who flags Bob: all our trust in the stranger runs
+    # through Bob, so the flag has no standing with us (node.trust.walk.penalty).
+    bob, stranger = IdentityKey.from_seed(bytes([2]) * 32), IdentityKey.from_seed(bytes([9]) * 32)
+    now = int(time.time() * 1000)
+    envelopes = [
+        sign_attestation(AttestationBody(issuer=key.identity, issued_at_ms=now, statement=Trust(
+            subject=subject, context="general", value=value)), key).data
+        for key, subject, value in ((bob, stranger.identity, 90), (stranger, BOB_ID, -80))
+    ]  # fmt: skip
+    status = ann.json("status")
+    assert isinstance(status, dict)
+    exported = tmp_path / "flag.export"
+    exported.write_bytes(encode_export(bytes.fromhex(status["community_id"]), envelopes))
+    ann.ok("import", str(exported))
+    ann.ok("trust", BOB)
+    explained = ann.ok("explain", BOB)
+    assert "flags removed nothing" in explained
+    assert "counts for nothing: you give them no trust" in explained
