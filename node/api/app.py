@@ -229,6 +229,14 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         summary, raters = await node.rating(parse_subject(subject), context)
         return rating_view(subject, context, summary, raters)
 
+    @app.get("/v1/ratings", dependencies=guarded, tags=["trust"])
+    async def ratings(
+        subject: Annotated[str, Query(max_length=512, pattern=SUBJECT_PATTERN)],
+    ) -> list[RatingView]:
+        """`/v1/rating` in every context the subject was rated in (none: an empty list)."""
+        answers = await node.ratings(parse_subject(subject))
+        return [rating_view(subject, c, summary, raters) for c, summary, raters in answers]
+
     @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
     async def attestations(
         issuer: Annotated[str | None, Query(pattern=IDENTITY_PATTERN)] = None,

@@ -206,17 +206,26 @@ def claims(ctx: click.Context, subject: str, claim: str, independent: int, as_js
 
 @click.command()
 @click.argument("subject")
-@_CONTEXT
+@click.option("--context", help="Only this context (default: every context it was rated in).")
 @_JSON
 @click.pass_context
-def rating(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
-    """The trust-weighted rating of SUBJECT (an identity or a thing's URI)."""
-    params = {"subject": subject, "context": context}
-    view = RatingView.model_validate(call(place_of(ctx), "GET", "/v1/rating", params=params).body)
+def rating(ctx: click.Context, subject: str, context: str | None, as_json: bool) -> None:
+    """The trust-weighted rating of SUBJECT (an identity or a thing's URI).
+
+    Values are on the JSON's scale, -1..1. Without --context, one line (with
+    --json, one object of a list) for each context it was rated in.
+    """
+    place = place_of(ctx)
+    if context is None:
+        answer = call(place, "GET", "/v1/ratings", params={"subject": subject})
+        views = [RatingView.model_validate(v) for v in answer.body]
+    else:
+        params = {"subject": subject, "context": context}
+        views = [RatingView.model_validate(call(place, "GET", "/v1/rating", params=params).body)]
     if as_json:
-        emit_json(view)
+        emit_json(views if context is None else views[0])
         return
-    for text in render.rating_lines([view], subject=subject):
+    for text in render.rating_lines(views, subject=subject):
         console.print(text)
 
 

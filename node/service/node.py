@@ -357,6 +357,23 @@ class Node:
 
         return await self._ask(rate)
 
+    async def ratings(self, subject: Subject) -> list[tuple[str, RatingSummary, list[IdentityId]]]:
+        """`rating` in every context `subject` was rated in: (context, summary, raters).
+
+        A thing rated in `lending` has no rating in `general`; asking for every
+        context is how a member finds it without guessing the context first.
+        """
+
+        def rate_all(engine: TrustEngine) -> list[tuple[str, RatingSummary, list[IdentityId]]]:
+            answers = []
+            for context in engine.rating_contexts(subject):
+                summary = engine.rating(subject, context)
+                identities = engine.walk(context).identities
+                answers.append((context, summary, [identities[n] for n, _, _ in summary.counted]))
+            return answers
+
+        return await self._ask(rate_all)
+
     # -- peers and health ---------------------------------------------------------------
 
     def peers(self) -> list[PeerInfo]:

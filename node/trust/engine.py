@@ -344,3 +344,13 @@ class TrustEngine:
                     pairs.append((node, statement.value / 100.0))
         summary = weighted_rating(walk, pairs, max_hops=max_hops)
         return dataclasses.replace(summary, ignored=summary.ignored + unreached)
+
+    def rating_contexts(self, subject: Subject) -> list[str]:
+        """The contexts `subject` has current ratings in, sorted (for "every context")."""
+        return sorted(
+            {
+                s.context
+                for h in self._current()
+                if isinstance(s := h.statement, Rate) and s.subject == subject
+            }
+        )

@@ -120,3 +120,18 @@ def test_explain_says_why_a_flag_counts_for_nothing(ann: Member, tmp_path: Path)
     explained = ann.ok("explain", BOB)
     assert "flags removed nothing" in explained
     assert "counts for nothing: you give them no trust" in explained
+
+
+def test_rating_shows_every_context_unless_one_is_asked_for(ann: Member) -> None:
+    ann.ok("rate", "urn:tool:drill-7", "-40", "--context", "lending")
+    ann.ok("rate", "urn:tool:drill-7", "80", "--context", "repair")
+    text = ann.ok("rating", "urn:tool:drill-7")
+    views = ann.json("rating", "urn:tool:drill-7")
+    assert isinstance(views, list)
+    assert [v["context"] for v in views] == ["lending", "repair"]
+    for view in views:
+        assert f"in '{view['context']}': {view['value']:+.2f}" in text  # the JSON's number
+    only = ann.json("rating", "urn:tool:drill-7", "--context", "general")
+    assert isinstance(only, dict)
+    assert only["value"] is None
+    assert "nobody has rated it" in ann.ok("rating", "urn:tool:nothing")

@@ -79,3 +79,18 @@ async def test_a_self_vouch_or_self_flag_is_refused(node: Node, client: httpx.As
         answer = await client.post(path, json={"subject": me}, headers=AUTH)
         assert (answer.status_code, answer.json()["error"]["code"]) == (400, "bad_value")
     assert await node.attestations(issuer=node.identity) == []
+
+
+async def test_ratings_answer_every_context_a_subject_was_rated_in(
+    client: httpx.AsyncClient,
+) -> None:
+    for context, value in (("lending", -40), ("repair", 80)):
+        body = {"subject": "urn:tool:drill-7", "value": value, "context": context}
+        assert (await client.post("/v1/rate", json=body, headers=AUTH)).status_code == 201
+    answer = await client.get("/v1/ratings", params={"subject": "urn:tool:drill-7"}, headers=AUTH)
+    assert [(r["context"], r["value"]) for r in answer.json()] == [
+        ("lending", -0.4),
+        ("repair", 0.8),
+    ]
+    none = await client.get("/v1/ratings", params={"subject": "urn:x:y"}, headers=AUTH)
+    assert none.json() == []
