@@ -154,7 +154,8 @@ def _refuse(answer: Answer, config: NodeConfig) -> None:
     if answer.status >= 500:
         fail(f"{code}: {message}", EXIT_UNAVAILABLE)
     # 404 `not_found` (e.g. revoking an empty slot) is a refusal (1), not a usage error.
-    exit_code = EXIT_USAGE if answer.status == 422 or code.startswith("bad_") else EXIT_INVALID
+    usage = answer.status == 422 or code.startswith("bad_") or code == "ambiguous_identity"
+    exit_code = EXIT_USAGE if usage else EXIT_INVALID
     fail(f"{code}: {message}", exit_code)
 
 

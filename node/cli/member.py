@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.progress import track
@@ -50,6 +51,8 @@ def _said(answer: Answer, as_json: bool, what: str, **fields: object) -> None:
     if as_json:
         emit_json(view)
     else:
+        # `who` as the node resolved it (the member may have typed a prefix).
+        fields = {**fields, "who": short(view.subject)}
         console.print(render.said_line(what, _where(answer), view, **fields))
 
 
@@ -105,7 +108,7 @@ def certify(ctx: click.Context, subject: str, claim: str, private_value: str | N
         emit_json(view)
         return
     console.print(line("you certify '{claim}' about {who}: {where}", claim=claim,
-                       who=short(subject), where=_where(answer)))  # fmt: skip
+                       who=short(view.attestation.subject), where=_where(answer)))  # fmt: skip
     if view.salt:
         console.print(line("salt (give it to the subject only; it opens the commitment): {salt}",
                            salt=view.salt))  # fmt: skip
@@ -153,7 +156,9 @@ def revoke(ctx: click.Context, kind: str, subject: str, scope: str, as_json: boo
 @click.pass_context
 def score(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
     """How far you should trust SUBJECT in a context (0..1), from your point of view."""
-    answer = call(place_of(ctx), "GET", f"/v1/score/{subject}", params={"context": context})
+    answer = call(
+        place_of(ctx), "GET", f"/v1/score/{quote(subject, safe='')}", params={"context": context}
+    )
     view = ScoreView.model_validate(answer.body)
     if as_json:
         emit_json(view)
@@ -170,7 +175,7 @@ def score(ctx: click.Context, subject: str, context: str, as_json: bool) -> None
 def explain(ctx: click.Context, subject: str, context: str, paths: int, as_json: bool) -> None:
     """Why you trust SUBJECT as much as you do: contacts, routes, flags, walls."""
     params = {"context": context, "paths": paths}
-    answer = call(place_of(ctx), "GET", f"/v1/explain/{subject}", params=params)
+    answer = call(place_of(ctx), "GET", f"/v1/explain/{quote(subject, safe='')}", params=params)
     view = ExplanationView.model_validate(answer.body)
     if as_json:
         emit_json(view)
@@ -193,7 +198,7 @@ def claims(ctx: click.Context, subject: str, claim: str, independent: int, as_js
     certifiers); exits 1 when the claim is not accepted.
     """
     params: dict[str, Any] = {"claim": claim, "independent": independent}
-    answer = call(place_of(ctx), "GET", f"/v1/claims/{subject}", params=params)
+    answer = call(place_of(ctx), "GET", f"/v1/claims/{quote(subject, safe='')}", params=params)
     view = ClaimView.model_validate(answer.body)
     if as_json:
         emit_json(view)

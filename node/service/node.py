@@ -37,6 +37,12 @@ from node.errors import ConfigError, RequestError
 from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
+from node.service.prefixes import (
+    MAX_CANDIDATES,
+    IdentityPrefix,
+    choose_identity,
+    parse_identity_or_prefix,
+)
 from node.service.records import Certificate, NodeStatus, PeerInfo
 from node.service.refusals import check_not_self_vouch, nothing_to_revoke
 from node.signatures import SignatureChecker
@@ -55,6 +61,7 @@ from protocol.statement import (
     Slot,
     Statement,
     Subject,
+    Thing,
     Trust,
     commit_claim_value,
 )
@@ -273,6 +280,26 @@ class Node:
         return sign_invite(made, self._key)
 
     # -- reading the store --------------------------------------------------------------
+
+    async def resolve_identity(self, text: str) -> IdentityId:
+        """The identity `text` names: a full `tn_…` text, or a unique prefix of one the
+        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`).
+
+        Raises:
+            RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
+        """
+
+        parsed = parse_identity_or_prefix(text)
+        if not isinstance(parsed, IdentityPrefix):
+            return parsed
+        keys = await self._reader.run(
+            lambda s: s.identities_between(parsed.low, parsed.high, limit=MAX_CANDIDATES + 1)
+        )
+        return choose_identity(parsed, keys)
+
+    async def resolve_subject(self, text: str) -> Subject:
+        """An identity (full or a unique prefix, as `resolve_identity`) or a thing's URI."""
+        return await self.resolve_identity(text) if text.startswith("tn_") else Thing(text)
 
     async def attestations(
         self, *, issuer: IdentityId | None = None, subject: Subject | None = None

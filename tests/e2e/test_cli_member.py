@@ -135,3 +135,15 @@ def test_rating_shows_every_context_unless_one_is_asked_for(ann: Member) -> None
     assert isinstance(only, dict)
     assert only["value"] is None
     assert "nobody has rated it" in ann.ok("rating", "urn:tool:nothing")
+
+
+def test_identities_may_be_given_by_a_unique_prefix(ann: Member) -> None:
+    ann.ok("trust", BOB, "--context", "carpool")
+    score = ann.json("score", BOB[:9], "--context", "carpool")
+    assert isinstance(score, dict)
+    assert score["subject"] == BOB
+    assert "tn_qe4xodvi…" in ann.ok("explain", "tn_qe4xodvi…")
+    unknown = ann("score", "tn_zzzzzzzz")
+    assert unknown.exit_code == 2
+    assert "no identity this node knows" in unknown.output
+    assert "[a-z" not in ann("trust", "tn_abc").output
