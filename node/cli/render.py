@@ -88,8 +88,11 @@ def data(text: str, style: str = "") -> Text:
 
 
 def short(identity_text: str) -> str:
-    """`tn_` + 8 characters: a label for tables (never an identifier)."""
-    return identity_text[:11] + "…" if len(identity_text) > 12 else identity_text
+    """`tn_` + 8 characters: a label for tables (never an identifier; a unique
+    prefix, so it can be typed back). A thing's URI is shown whole."""
+    if identity_text.startswith("tn_") and len(identity_text) > 12:
+        return identity_text[:11] + "…"
+    return identity_text
 
 
 def line(template: str, /, **fields: object) -> Text:

@@ -147,3 +147,20 @@ def test_identities_may_be_given_by_a_unique_prefix(ann: Member) -> None:
     assert unknown.exit_code == 2
     assert "no identity this node knows" in unknown.output
     assert "[a-z" not in ann("trust", "tn_abc").output
+
+
+def test_a_bad_context_is_described_in_words_everywhere(ann: Member, tmp_path: Path) -> None:
+    for args in (
+        ["trust", BOB, "--context", "Carpool"],
+        ["rate", "urn:x:y", "5", "--context", "A"],
+    ):
+        refused = ann(*args)
+        assert refused.exit_code == 2
+        assert "lowercase letters" in refused.output, refused.output
+    key = tmp_path / "k"
+    assert ann.runner.invoke(cli, ["keygen", "--out", str(key)]).exit_code == 0
+    signed = ann.runner.invoke(cli, ["attest", "trust", BOB, "--value", "5", "--context", "A",
+                                     "--key", str(key)])  # fmt: skip
+    assert signed.exit_code == 2
+    assert "lowercase letters" in signed.output
+    assert "[a-z" not in signed.output
