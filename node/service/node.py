@@ -288,7 +288,6 @@ class Node:
         Raises:
             RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
         """
-
         parsed = parse_identity_or_prefix(text)
         if not isinstance(parsed, IdentityPrefix):
             return parsed
