@@ -36,6 +36,7 @@ from node.api.models import (
     StatusView,
 )
 from node.cli import render
+from node.cli.common import EXIT_UNAVAILABLE, fail
 from node.cli.render import clean, short
 
 pytestmark = pytest.mark.slow  # hypothesis: a few hundred renderings per view
@@ -178,3 +179,13 @@ def test_the_reported_examples() -> None:
     said: Callable[[str], str] = lambda s: shown(render.line("{s}", s=s))  # noqa: E731
     assert said("urn:x:y") == "urn:x:y\n"
     assert said("a\u202eb\x1b[2J") == "a\\u202eb\\x1b[2J\n"
+
+
+def test_a_one_line_error_shows_control_characters_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        fail("'a\x1b[2J' is not\n an identity\u202e", EXIT_UNAVAILABLE)
+    assert stopped.value.code == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert err == "trustnode: 'a\\x1b[2J' is not\\x0a an identity\\u202e\n"
