@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.errors import StoreError
+from node.errors import KeyFileError, StoreError
 from node.keyfile import INTERACTIVE, KdfCost, load_key, save_key
 from node.store import Store
 from protocol.identity import IdentityKey
@@ -72,12 +72,31 @@ class DataDir:
     ) -> IdentityKey:
         """The node's key, made (and sealed, with a passphrase) on first use.
 
+        "First use" means a fresh directory: once a store exists, a missing key
+        file means the member's identity is gone (deleted, not restored from a
+        backup), and silently making another would sign as a stranger over the
+        old member's store. We refuse instead (`load_key`).
+
         Raises:
             KeyFileError: the existing key file is exposed, corrupt, or the
+                passphrase is missing or wrong; or the store exists without it.
+        """
+        if not self.key_path.exists() and not self.store_path.exists():
+            save_key(IdentityKey.generate(), self.key_path, passphrase=passphrase, cost=cost)
+        return self.load_key(passphrase=passphrase)
+
+    def load_key(self, *, passphrase: bytes | None = None) -> IdentityKey:
+        """The node's existing key; never makes one (only `trustnode init` does).
+
+        Raises:
+            KeyFileError: missing (with what to do), exposed, corrupt, or the
                 passphrase is missing or wrong.
         """
         if not self.key_path.exists():
-            save_key(IdentityKey.generate(), self.key_path, passphrase=passphrase, cost=cost)
+            raise KeyFileError(
+                f"no key file {self.key_path}: this member's identity is missing; restore "
+                "key.json from your backup (only `trustnode init` makes a new identity)"
+            )
         return load_key(self.key_path, passphrase=passphrase)
 
     def open_store(self) -> Store:

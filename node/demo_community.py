@@ -29,6 +29,7 @@ from rich.table import Table
 from node.api.access import ADDRESS_FILE, ensure_token
 from node.api.app import create_app
 from node.api.server import serve_api
+from node.cli.render import line as text_line
 from node.config import CONFIG_FILE, NodeConfig, render_config
 from node.service import Node, open_node
 from protocol.identity import IdentityId, IdentityKey, encode_identity_text
@@ -182,9 +183,11 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
             (data / ADDRESS_FILE).write_text(address + "\n")
         grace = encode_identity_text(street.nodes["grace"].identity)
         console.print("\nThe nodes keep running (Ctrl-C stops them). Ask them yourself:")
-        console.print(f"  trustnode --data-dir {folder / 'bob'} explain {grace}")
-        console.print(f"  trustnode --data-dir {folder / 'erin'} status")
-        console.print(f"  trustnode --data-dir {folder / 'alice'} peers")
+        # The folder is the member's to name: data, not markup (node.cli.render).
+        for member, command in (("bob", f"explain {grace}"), ("erin", "status"),
+                                ("alice", "peers")):  # fmt: skip
+            console.print(text_line("  trustnode --data-dir {folder} {command}",
+                                    folder=str(folder / member), command=command))  # fmt: skip
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break

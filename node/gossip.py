@@ -48,7 +48,7 @@ from protocol.attestation import (
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.greeting import Greeting, error_message
-from protocol.identity import IdentityId
+from protocol.identity import IdentityId, short_identity_text
 from protocol.routes import RouteTable, decode_routes, encode_routes, source_key
 from protocol.sync import Reconciler
 from protocol.wire import (
@@ -741,12 +741,19 @@ class GossipNode:
         cycle in the tree, and every attestation would then cost duplicates
         until prunes settle it again.
         """
+        replacing = stream.peer in self._peers
         peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
         if peer is None:
+            # A duplicate of a live connection (both sides dialled): nothing changed.
+            log.debug("peer %s: a second connection refused", short_identity_text(stream.peer))
             await stream.aclose_gracefully()  # a clean end (SPEC §11), within its bound
             return False
         lazy = not peer.eager
-        log.info("session with %s started", peer.identity.hex()[:16])
+        # One line per connection event; a replaced connection's end says nothing more.
+        direction = "outbound" if initiator else "inbound"
+        event = "reconnected" if replacing else "connected"
+        log.info("peer %s %s (%s)", short_identity_text(peer.identity), event, direction)
+        ended = "closed"
         try:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
@@ -769,7 +776,7 @@ class GossipNode:
             error = _first_leaf(group)  # nested when it came from the intake's nursery
             assert isinstance(error, RemoteProtocolError)
             self.protocol_errors += 1
-            log.info("peer %s broke the protocol: %s", peer.identity.hex()[:16], error.reason.value)
+            ended = f"it broke the protocol ({error.reason.value})"
             if PEER_POLICY.get(error.reason, Action.CLOSE) is Action.BAN:
                 self.bans.ban(peer.identity)
             await self._refuse(peer, error)
@@ -778,11 +785,11 @@ class GossipNode:
             # session ends (what it brought is not stored) and anti-entropy
             # brings it again once the store takes writes; the node keeps serving.
             self.store_errors += 1
-            log.warning("session with %s ended: %s", peer.identity.hex()[:16], _first_leaf(group))
+            ended = f"our store refused a write ({_first_leaf(group)})"
         except* (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the peer went away, or stopped reading
+            ended = "the connection broke"  # the peer went away, or stopped reading
         finally:
-            await self._end_session(peer)
+            await self._end_session(peer, why=ended)
         return True
 
     def close(self) -> None:
@@ -791,8 +798,9 @@ class GossipNode:
         about members x links steps in all, for nothing)."""
         self._closing = True
 
-    async def _end_session(self, peer: _Peer) -> None:
-        if self._peers.get(peer.identity) is peer:  # not replaced by a newer connection
+    async def _end_session(self, peer: _Peer, *, why: str) -> None:
+        current = self._peers.get(peer.identity) is peer  # not replaced by a newer connection
+        if current:
             del self._peers[peer.identity]
             if peer.routes and not self._closing:
                 self.routes.remove_peer(peer.identity)
@@ -802,7 +810,9 @@ class GossipNode:
         with trio.CancelScope(shield=True, deadline=trio.current_time() + 2 * _FINISH_WRITE_S):
             await peer.stream.aclose_gracefully()
         await trio.aclose_forcefully(peer.stream)  # if that ran out of time
-        log.info("session with %s ended", peer.identity.hex()[:16])
+        if current:
+            level = logging.WARNING if why.startswith("our store") else logging.INFO
+            log.log(level, "peer %s disconnected: %s", short_identity_text(peer.identity), why)
 
     def _routes_changed(self) -> None:
         """Tell every neighbour what changed in our routes: at once on a quiet

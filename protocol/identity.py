@@ -140,7 +140,7 @@ def decode_identity_text(text: str) -> IdentityId:
     if len(body) != _TEXT_BODY_CHARS:
         raise DecodeError(
             Reason.BAD_TEXT,
-            f"an identity has {_TEXT_BODY_CHARS} characters of a-z2-7 after the prefix",
+            f"an identity has {_TEXT_BODY_CHARS} letters and digits 2 to 7 after the prefix",
         )
     raw = decode_base32(body)  # BAD_TEXT for other characters or spare bits set
     identity = IdentityId(raw[:IDENTITY_BYTES])

@@ -89,7 +89,11 @@ def _check_name(value: object, field: str) -> None:
     if type(value) is not str:
         raise FieldError(Reason.BAD_FIELD, f"{field} must be a string")
     if NAME_PATTERN.fullmatch(value) is None:
-        raise FieldError(Reason.OUT_OF_RANGE, f"{field} must match [a-z0-9][a-z0-9._:/-]{{0,63}}")
+        raise FieldError(
+            Reason.OUT_OF_RANGE,
+            f"{field} must be 1 to 64 lowercase letters, digits and . _ : / -, "
+            "starting with a letter or digit (SPEC §3.2)",
+        )
 
 
 def _check_value(value: object) -> None:

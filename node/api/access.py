@@ -60,6 +60,12 @@ def read_token(data_dir: Path) -> str:
         StoreError: missing, exposed or malformed.
     """
     path = data_dir / TOKEN_FILE
+    if not path.exists():
+        # Never made again behind the member's back: scripts and apps hold the old one.
+        raise StoreError(
+            f"no API token {path}: restore it from your backup, or make a new one with: "
+            f"(umask 077; head -c 32 /dev/urandom | base64 > {path})"
+        )
     try:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -28,6 +29,7 @@ from node.api import metrics
 from node.api.models import (
     IDENTITY_PATTERN,
     NAME_PATTERN,
+    PATTERN_WORDS,
     SUBJECT_PATTERN,
     AttestationView,
     CertificateView,
@@ -55,17 +57,17 @@ from node.api.views import (
     claim_view,
     explanation_view,
     import_report_view,
-    parse_identity,
-    parse_subject,
     peer_view,
     ranking_view,
     rating_view,
     status_view,
+    subject_text,
 )
 from node.errors import ConfigError, RequestError, StoreError
 from node.service import Node
 from protocol.errors import TrustnodeError
 from protocol.export import encode_export
+from protocol.identity import encode_identity_text
 from protocol.statement import GENERAL_CONTEXT, Kind
 
 __all__ = ["API_VERSION", "create_app"]
@@ -77,6 +79,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "refused (see error.code)"),
         (401, "missing or wrong bearer token"),
+        (404, "not found (e.g. revoking a slot that holds nothing; the message names those held)"),
         (409, "the node cannot do this (e.g. it runs without networking)"),
         (422, "invalid request"),
         (500, "internal error (logged by the node)"),
@@ -98,6 +101,14 @@ def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse
     return JSONResponse(body.model_dump(), status_code=status, headers=headers or None)
 
 
+def _in_words(error: Mapping[str, Any]) -> str:
+    """A validation error for people: a pattern is named by what it means, never shown."""
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if pattern is not None:
+        return "expected " + PATTERN_WORDS.get(str(pattern), "another form")
+    return str(error.get("msg", "invalid"))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_request_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestError)
@@ -117,7 +128,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _error(422, "invalid_request", f"{where}: {first.get('msg', 'invalid')}")
+        return _error(422, "invalid_request", f"{where}: {_in_words(first)}")
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -190,8 +201,9 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     @app.get("/v1/score/{subject}", dependencies=guarded, tags=["trust"])
     async def score(subject: SubjectPath, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
         """How far this node trusts `subject` in `context` (0..1)."""
-        value = await node.score(parse_identity(subject), context)
-        return ScoreView(subject=subject, context=context, score=value)
+        who = await node.resolve_identity(subject)
+        value = await node.score(who, context)
+        return ScoreView(subject=encode_identity_text(who), context=context, score=value)
 
     @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
     async def explain(
@@ -200,7 +212,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         paths: Annotated[int, Query(ge=0, le=50)] = 5,
     ) -> ExplanationView:
         """The score and everything behind it: first hops, strongest routes, flags, walls."""
-        answer = await node.explain(parse_identity(subject), context, top_paths=paths)
+        answer = await node.explain(await node.resolve_identity(subject), context, top_paths=paths)
         return explanation_view(answer)
 
     @app.get("/v1/ranking", dependencies=guarded, tags=["trust"])
@@ -217,7 +229,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         independent: Annotated[int, Query(ge=1, le=10)] = 2,
     ) -> ClaimView:
         """Whether enough independent trusted members certified `claim` about `subject`."""
-        decision = await node.claim(parse_identity(subject), claim, independent=independent)
+        who = await node.resolve_identity(subject)
+        decision = await node.claim(who, claim, independent=independent)
         return claim_view(decision)
 
     @app.get("/v1/rating", dependencies=guarded, tags=["trust"])
@@ -226,8 +239,18 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         context: ContextQuery = GENERAL_CONTEXT,
     ) -> RatingView:
         """Trust-weighted rating of an identity or a thing (`subject` may be a URI)."""
-        summary, raters = await node.rating(parse_subject(subject), context)
-        return rating_view(subject, context, summary, raters)
+        what = await node.resolve_subject(subject)
+        summary, raters = await node.rating(what, context)
+        return rating_view(subject_text(what), context, summary, raters)
+
+    @app.get("/v1/ratings", dependencies=guarded, tags=["trust"])
+    async def ratings(
+        subject: Annotated[str, Query(max_length=512, pattern=SUBJECT_PATTERN)],
+    ) -> list[RatingView]:
+        """`/v1/rating` in every context the subject was rated in (none: an empty list)."""
+        what = await node.resolve_subject(subject)
+        answers = await node.ratings(what)
+        return [rating_view(subject_text(what), c, s, raters) for c, s, raters in answers]
 
     @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
     async def attestations(
@@ -236,8 +259,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     ) -> list[AttestationView]:
         """Current attestations by `issuer` or about `subject` (give one)."""
         found = await node.attestations(
-            issuer=None if issuer is None else parse_identity(issuer),
-            subject=None if subject is None else parse_subject(subject),
+            issuer=None if issuer is None else await node.resolve_identity(issuer),
+            subject=None if subject is None else await node.resolve_subject(subject),
         )
         return [attestation_view(a) for a in found]
 
@@ -247,7 +270,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def trust(request: TrustRequest) -> AttestationView:
         """Vouch for someone. 201 means committed to disk (acknowledged), then pushed."""
         made = await node.trust(
-            parse_identity(request.subject), request.value, context=request.context,
+            await node.resolve_identity(request.subject), request.value, context=request.context,
             expires_in_s=request.expires_in_s,
         )  # fmt: skip
         return attestation_view(made)
@@ -256,7 +279,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def distrust(request: DistrustRequest) -> AttestationView:
         """Flag someone (a negative trust attestation)."""
         made = await node.distrust(
-            parse_identity(request.subject), request.value, context=request.context,
+            await node.resolve_identity(request.subject), request.value, context=request.context,
             expires_in_s=request.expires_in_s,
         )  # fmt: skip
         return attestation_view(made)
@@ -265,7 +288,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def certify(request: CertifyRequest) -> CertificateView:
         """Certify a claim about someone; a private value travels only as a commitment."""
         made = await node.certify(
-            parse_identity(request.subject), request.claim,
+            await node.resolve_identity(request.subject), request.claim,
             private_value=request.private_value, expires_in_s=request.expires_in_s,
         )  # fmt: skip
         salt = None if made.salt is None else made.salt.hex()
@@ -275,7 +298,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def rate(request: RateRequest) -> AttestationView:
         """Rate an exchange with an identity or a thing."""
         made = await node.rate(
-            parse_subject(request.subject), request.value, context=request.context,
+            await node.resolve_subject(request.subject), request.value, context=request.context,
             reference=request.reference, expires_in_s=request.expires_in_s,
         )  # fmt: skip
         return attestation_view(made)
@@ -284,7 +307,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def revoke(request: RevokeRequest) -> AttestationView:
         """Withdraw what this node said of a kind, about a subject, in a scope."""
         kind = Kind[request.kind.upper()]
-        made = await node.revoke(kind, parse_subject(request.subject), request.scope)
+        made = await node.revoke(kind, await node.resolve_subject(request.subject), request.scope)
         return attestation_view(made)
 
 

@@ -36,9 +36,26 @@ __all__ = [
     "TrustRequest",
 ]
 
-IDENTITY_PATTERN = r"^tn_[a-z2-7]{58}$"  # the text form (SPEC §1); its checksum is checked too
+# The text form (SPEC §1), or a unique prefix of a known one (tn_ and 6+ characters,
+# perhaps ending in the … of a shortened label); the node resolves and checks it.
+IDENTITY_PATTERN = r"^tn_[a-z2-7]{6,58}…?$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._:/-]{0,63}$"  # contexts and claims (SPEC §3.2)
-SUBJECT_PATTERN = r"^(tn_[a-z2-7]{58}|[a-z][a-z0-9+.-]*:[!-~]+)$"  # an identity or a URI
+SUBJECT_PATTERN = r"^(tn_[a-z2-7]{6,58}…?|[a-z][a-z0-9+.-]*:[!-~]+)$"  # an identity or a URI
+REFERENCE_PATTERN = r"^[!-~]{1,256}$"
+HEX_PATTERN = r"^([0-9a-fA-F]{2})+$"
+ADDRESS_PATTERN = r"^[!-~]+:[0-9]{1,5}$"  # ConnectRequest's (spelt out there)
+# What each pattern means, for people: an error message never shows a regular expression.
+PATTERN_WORDS = {
+    IDENTITY_PATTERN: "a tn_ identity: tn_ and 58 letters and digits 2 to 7 (or at least 6 "
+    "of them, to name one this node knows)",
+    NAME_PATTERN: "a name: 1 to 64 lowercase letters, digits and . _ : / -, starting with a "
+    "letter or digit",
+    SUBJECT_PATTERN: "a tn_ identity (or at least 6 of its characters) or a thing's URI "
+    "(a lowercase scheme, a colon, then visible ASCII)",
+    REFERENCE_PATTERN: "1 to 256 visible ASCII characters",
+    HEX_PATTERN: "hexadecimal, two digits a byte",
+    ADDRESS_PATTERN: "host:port",
+}
 Identity = Annotated[str, Field(pattern=IDENTITY_PATTERN, description="a tn_… identity")]
 SubjectText = Annotated[
     str, Field(max_length=512, pattern=SUBJECT_PATTERN,
@@ -116,7 +133,7 @@ class RateRequest(_Strict):
     subject: SubjectText
     value: int = Field(ge=-100, le=100)
     context: Context = "general"
-    reference: Annotated[str | None, Field(default=None, pattern=r"^[!-~]{1,256}$")] = None
+    reference: Annotated[str | None, Field(default=None, pattern=REFERENCE_PATTERN)] = None
     expires_in_s: ExpiresIn = None
 
 
@@ -170,6 +187,9 @@ class ClaimView(_Strict):
     independent: int
     certifiers: list[str]
     paths: list[list[str]]
+    own_certification: bool = Field(
+        default=False, description="accepted because this node's member certified it"
+    )
 
 
 class RaterView(_Strict):
@@ -225,7 +245,7 @@ class StatusView(_Strict):
 
 
 class ImportRequest(_Strict):
-    envelopes: list[Annotated[str, Field(max_length=2048, pattern=r"^([0-9a-fA-F]{2})+$")]] = Field(
+    envelopes: list[Annotated[str, Field(max_length=2048, pattern=HEX_PATTERN)]] = Field(
         max_length=MAX_IMPORT, description="signed envelopes, hex"
     )
 

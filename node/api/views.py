@@ -43,6 +43,7 @@ __all__ = [
     "ranking_view",
     "rating_view",
     "status_view",
+    "subject_text",
 ]
 
 
@@ -58,6 +59,11 @@ def parse_identity(text: str) -> IdentityId:
 def parse_subject(text: str) -> Subject:
     """An identity (`tn_…`) or a thing's URI (ratings may be about things)."""
     return parse_identity(text) if text.startswith("tn_") else Thing(text)
+
+
+def subject_text(subject: Subject) -> str:
+    """A subject as the API shows it: `tn_…` text or the thing's URI."""
+    return subject if isinstance(subject, str) else encode_identity_text(subject)
 
 
 def _name(identity: IdentityId) -> str:
@@ -97,6 +103,7 @@ def claim_view(decision: ClaimDecision) -> ClaimView:
         independent=decision.independent,
         certifiers=[_name(c) for c in decision.certifiers],
         paths=[[_name(n) for n in path] for path in decision.paths],
+        own_certification=decision.own_certification,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import trio
 
-from node.api.access import ADDRESS_FILE, api_url, ensure_token, read_token
+from node.api.access import ADDRESS_FILE, api_url, read_token
 from node.cli.common import EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, Place, fail
 from node.config import NodeConfig, load_config
 from node.errors import ConfigError, StoreError
@@ -87,7 +87,7 @@ def _in_process(config: NodeConfig, token: str, method: str, path: str, **kw: An
     from node.service import open_node
 
     async def serve() -> Answer:
-        async with open_node(config, network=False) as node:
+        async with open_node(config, network=False, create_key=False) as node:
             app = create_app(node, token=token)
             transport = httpx.ASGITransport(app=app)
             headers = {"Authorization": f"Bearer {token}"}
@@ -114,7 +114,8 @@ def call(place: Place, method: str, path: str, *, offline: bool = False, **kw: A
     returns the answer.
     """
     config = load(place)
-    token = _guarded(functools.partial(ensure_token, place.data_dir))
+    _guarded(functools.partial(_check_key, place))
+    token = _guarded(functools.partial(read_token, place.data_dir))
     answer = None
     if not offline:
         try:
@@ -130,6 +131,17 @@ def call(place: Place, method: str, path: str, *, offline: bool = False, **kw: A
     return answer
 
 
+def _check_key(place: Place) -> None:
+    """Refuse to go on without the key file, even while a daemon still holds the key
+    in memory: a member whose identity file is gone must hear it now, not at the
+    next restart. (Only `trustnode init` makes a key.)"""
+    from node.datadir import DataDir  # the store's modules load only here
+
+    data = DataDir(place.data_dir)
+    if not data.key_path.exists():
+        data.load_key()  # raises the one line that says what to do
+
+
 def _refuse(answer: Answer, config: NodeConfig) -> None:
     error = answer.body.get("error", {}) if isinstance(answer.body, dict) else {}
     code, message = error.get("code", "error"), error.get("message", str(answer.body)[:200])
@@ -141,9 +153,9 @@ def _refuse(answer: Answer, config: NodeConfig) -> None:
         )
     if answer.status >= 500:
         fail(f"{code}: {message}", EXIT_UNAVAILABLE)
-    exit_code = (
-        EXIT_USAGE if answer.status in (404, 422) or code.startswith("bad_") else EXIT_INVALID
-    )
+    # 404 `not_found` (e.g. revoking an empty slot) is a refusal (1), not a usage error.
+    usage = answer.status == 422 or code.startswith("bad_") or code == "ambiguous_identity"
+    exit_code = EXIT_USAGE if usage else EXIT_INVALID
     fail(f"{code}: {message}", exit_code)
 
 

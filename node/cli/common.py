@@ -23,6 +23,7 @@ import click
 from pydantic import BaseModel
 from rich.console import Console
 
+from node.cli.render import clean, short
 from node.config import default_data_dir
 from node.errors import ConfigError
 
@@ -42,12 +43,15 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 # Piped output gets 100 columns (tables stay readable in logs and tests); a terminal, its own.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 100)
+# No emoji codes, ever: `urn:x:y` is a URI, not ❌ (data goes through node.cli.render).
+console = Console(
+    highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 100
+)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one line on stderr and exit with `code`: never a traceback."""
-    click.echo(f"trustnode: {message}", err=True)
+    click.echo(f"trustnode: {clean(message)}", err=True)  # it may quote hostile input
     sys.exit(code)
 
 
@@ -60,11 +64,6 @@ def emit_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     else:
         data = value
     click.echo(json.dumps(data, indent=2))
-
-
-def short(identity_text: str) -> str:
-    """`tn_` + 8 characters: a label for tables (never an identifier)."""
-    return identity_text[:11] + "…" if len(identity_text) > 12 else identity_text
 
 
 @dataclass(frozen=True, slots=True)

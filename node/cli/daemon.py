@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 import trio
-from rich.table import Table
 
 from node.addresses import is_dialable, is_local_only
-from node.api.access import ADDRESS_FILE, ensure_token
+from node.api.access import ADDRESS_FILE, ensure_token, read_token
 from node.api.models import InviteView, PeerView, StatusView
+from node.cli import render
 from node.cli.client import call, load
 from node.cli.common import (
     EXIT_INVALID,
@@ -29,8 +29,8 @@ from node.cli.common import (
     emit_json,
     fail,
     place_of,
-    short,
 )
+from node.cli.render import line
 from node.config import (
     CONFIG_FILE,
     NodeConfig,
@@ -137,9 +137,11 @@ def init(
     except ValueError:
         fail("community id and key are 64 hexadecimal digits")
     identity = _create(place, config)
-    console.print(f"Initialised community [bold]{place.community}[/] in {place.data_dir}")
-    console.print(f"  your identity: {identity}")
-    console.print(f"  config:        {place.data_dir / CONFIG_FILE} (edit it, or use flags)")
+    console.print(line("Initialised community [bold]{name}[/] in {folder}",
+                       name=place.community, folder=str(place.data_dir)))  # fmt: skip
+    console.print(line("  your identity: {identity}", identity=identity))
+    console.print(line("  config:        {path} (edit it, or use flags)",
+                       path=str(place.data_dir / CONFIG_FILE)))  # fmt: skip
     console.print("Next: [bold]trustnode run[/] (the daemon), then [bold]trustnode invite[/].")
 
 
@@ -176,10 +178,10 @@ def join(
             emit_json(view)
         else:
             kind = "open" if view["open"] else "closed"
-            console.print(
-                f"valid invite to {kind} community {view['community_id'][:16]}… "
-                f"from {inviter} via {', '.join(made.bootstrap)}"
-            )
+            console.print(line(
+                "valid invite to {kind} community {id}… from {inviter} via {via}", kind=kind,
+                id=view["community_id"][:16], inviter=inviter, via=", ".join(made.bootstrap),
+            ))  # fmt: skip
         return
     place = place_of(ctx)
     config = NodeConfig(
@@ -190,11 +192,12 @@ def join(
     if as_json:
         emit_json({**view, "identity": identity, "data_dir": str(place.data_dir)})
         return
-    console.print(f"Joined community {made.community_id.hex()[:16]}… in {place.data_dir}")
-    console.print(f"  your identity: {identity}")
-    console.print(f"  invited by:    {inviter}")
+    console.print(line("Joined community {id}… in {folder}",
+                       id=made.community_id.hex()[:16], folder=str(place.data_dir)))  # fmt: skip
+    console.print(line("  your identity: {identity}", identity=identity))
+    console.print(line("  invited by:    {inviter}", inviter=inviter))
     console.print("Next: [bold]trustnode run[/]; ask your inviter to vouch for you:")
-    console.print(f"  trustnode trust {identity}")
+    console.print(line("  trustnode trust {identity}", identity=identity))
 
 
 def _dialable(addresses: tuple[str, ...]) -> tuple[str, ...]:
@@ -224,7 +227,7 @@ async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
     from node.api.server import serve_api
     from node.service import open_node
 
-    async with open_node(config) as node:
+    async with open_node(config, create_key=False) as node:
         app = create_app(node, token=token, cors_origins=config.cors_origins)
         async with trio.open_nursery() as nursery:
             api = await nursery.start(
@@ -287,7 +290,7 @@ def run(ctx: click.Context, /, **flags: Any) -> None:
     config = load(place, _overrides(**flags))
     configure_logging(config.log_format, config.log_level)
     try:
-        token = ensure_token(place.data_dir)
+        token = read_token(place.data_dir)  # only `init` makes one
         trio.run(_run_until_signal, config, token)
     except Exception as exc:
         problem = _first_of(exc, (StoreError, ConfigError))
@@ -343,10 +346,6 @@ def connect(ctx: click.Context, address: str) -> None:
     click.echo(f"connecting to {address}")
 
 
-def _age(seconds: float | None) -> str:
-    return "never" if seconds is None else f"{seconds:.0f} s ago"
-
-
 @click.command()
 @_JSON
 @click.pass_context
@@ -357,24 +356,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(view)
         return
-    table = Table(show_header=False, box=None)
-    running = "running" if answer.via_daemon else "not running (read from the store)"
-    rows = [
-        ("identity", view.identity),
-        ("community", view.community_id),
-        ("daemon", running),
-        ("peers", f"{view.peers} connected, {view.passive_addresses} addresses in reserve"),
-        ("listening", view.listen or "-"),
-        ("attestations", f"{view.attestations:,} stored, {view.heads:,} current"),
-        ("store", f"{view.store_bytes / 1e6:.2f} MB"),
-        ("last sync", _age(view.last_sync_age_s)),
-        ("refused", f"{view.protocol_errors} protocol errors, {view.relay_refused} over quota"),
-    ]
-    if view.store_errors:
-        rows.append(("store errors", f"[red]{view.store_errors} writes refused (disk full?)[/]"))
-    for name, value in rows:
-        table.add_row(f"[bold]{name}[/]", value)
-    console.print(table)
+    console.print(render.status_table(view, running=answer.via_daemon))
 
 
 @click.command()
@@ -390,9 +372,4 @@ def peers(ctx: click.Context, as_json: bool) -> None:
     if not answer.via_daemon:
         console.print("the daemon is not running: no peers")
         return
-    table = Table("peer", "direction", "push", "last sync")
-    for view in views:
-        direction = "outbound" if view.dialled else "inbound"
-        table.add_row(short(view.identity), direction, "eager" if view.eager else "lazy",
-                      _age(view.last_sync_age_s))  # fmt: skip
-    console.print(table)
+    console.print(render.peers_table(views))

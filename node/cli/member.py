@@ -3,12 +3,13 @@ claims, rating, ranking, attestations; export and import."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 from rich.progress import track
-from rich.table import Table
 
 from node.api.models import (
     MAX_IMPORT,
@@ -19,10 +20,13 @@ from node.api.models import (
     ImportReportView,
     RankingView,
     RatingView,
+    RejectedView,
     ScoreView,
 )
+from node.cli import render
 from node.cli.client import Answer, call, load
-from node.cli.common import EXIT_INVALID, console, emit_json, fail, place_of, short
+from node.cli.common import EXIT_INVALID, console, emit_json, fail, place_of
+from node.cli.render import line, short
 from protocol.errors import DecodeError
 from protocol.export import decode_export
 from protocol.statement import GENERAL_CONTEXT
@@ -41,12 +45,15 @@ def _where(answer: Answer) -> str:
     return "committed locally (the daemon is not running: it shares it at its next start)"
 
 
-def _said(answer: Answer, as_json: bool, what: str) -> None:
+def _said(answer: Answer, as_json: bool, what: str, **fields: object) -> None:
+    """Print what was signed: `what` is a `render.line` template over `fields`."""
     view = AttestationView.model_validate(answer.body)
     if as_json:
         emit_json(view)
     else:
-        console.print(f"{what}: {_where(answer)}; id {view.id[:16]}…")
+        # `who` as the node resolved it (the member may have typed a prefix).
+        fields = {**fields, "who": short(view.subject)}
+        console.print(render.said_line(what, _where(answer), view, **fields))
 
 
 @click.command()
@@ -62,7 +69,8 @@ def trust(ctx: click.Context, subject: str, value: int, context: str,
     """Vouch for SUBJECT (a tn_ identity) in a context."""
     body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s}
     answer = call(place_of(ctx), "POST", "/v1/trust", json=body)
-    _said(answer, as_json, f"you vouch for {short(subject)} in {context!r} at {value}")
+    _said(answer, as_json, "you vouch for {who} in '{context}' at {value}",
+          who=short(subject), context=context, value=value)  # fmt: skip
 
 
 @click.command()
@@ -78,7 +86,8 @@ def distrust(ctx: click.Context, subject: str, value: int, context: str,
     """Flag SUBJECT: you would not rely on them in this context."""
     body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s}
     answer = call(place_of(ctx), "POST", "/v1/distrust", json=body)
-    _said(answer, as_json, f"you flag {short(subject)} in {context!r} at {value}")
+    _said(answer, as_json, "you flag {who} in '{context}' at {value}",
+          who=short(subject), context=context, value=value)  # fmt: skip
 
 
 @click.command()
@@ -98,12 +107,17 @@ def certify(ctx: click.Context, subject: str, claim: str, private_value: str | N
     if as_json:
         emit_json(view)
         return
-    console.print(f"you certify {claim!r} about {short(subject)}: {_where(answer)}")
+    console.print(line("you certify '{claim}' about {who}: {where}", claim=claim,
+                       who=short(view.attestation.subject), where=_where(answer)))  # fmt: skip
     if view.salt:
-        console.print(f"salt (give it to the subject only; it opens the commitment): {view.salt}")
+        console.print(line("salt (give it to the subject only; it opens the commitment): {salt}",
+                           salt=view.salt))  # fmt: skip
 
 
-@click.command()
+# click would read `-40` as the option `-4`: unknown "options" are kept as arguments,
+# so a negative VALUE arrives as itself (and a mistyped flag is still refused, as an
+# extra argument or a bad value).
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("subject")
 @click.argument("value", type=click.IntRange(-100, 100))
 @_CONTEXT
@@ -117,7 +131,8 @@ def rate(ctx: click.Context, subject: str, value: int, context: str, reference: 
     body = {"subject": subject, "value": value, "context": context, "reference": reference,
             "expires_in_s": expires_in_s}  # fmt: skip
     answer = call(place_of(ctx), "POST", "/v1/rate", json=body)
-    _said(answer, as_json, f"you rate {short(subject)} {value:+d} in {context!r}")
+    _said(answer, as_json, "you rate {who} {value:+d} in '{context}'",
+          who=short(subject), value=value, context=context)  # fmt: skip
 
 
 @click.command()
@@ -130,7 +145,8 @@ def revoke(ctx: click.Context, kind: str, subject: str, scope: str, as_json: boo
     """Withdraw your KIND statement about SUBJECT in SCOPE (a context or a claim)."""
     body = {"kind": kind, "subject": subject, "scope": scope}
     answer = call(place_of(ctx), "POST", "/v1/revoke", json=body)
-    _said(answer, as_json, f"you withdraw your {kind} of {short(subject)} in {scope!r}")
+    _said(answer, as_json, "you withdraw your {kind} of {who} in '{scope}'",
+          kind=kind, who=short(subject), scope=scope)  # fmt: skip
 
 
 @click.command()
@@ -140,38 +156,14 @@ def revoke(ctx: click.Context, kind: str, subject: str, scope: str, as_json: boo
 @click.pass_context
 def score(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
     """How far you should trust SUBJECT in a context (0..1), from your point of view."""
-    answer = call(place_of(ctx), "GET", f"/v1/score/{subject}", params={"context": context})
+    answer = call(
+        place_of(ctx), "GET", f"/v1/score/{quote(subject, safe='')}", params={"context": context}
+    )
     view = ScoreView.model_validate(answer.body)
     if as_json:
         emit_json(view)
     else:
-        console.print(f"{view.score:.3f}  trust in {short(subject)} for {context!r}")
-
-
-def _explanation_lines(view: ExplanationView) -> list[str]:
-    lines = [f"[bold]{view.score:.3f}[/] trust in {short(view.subject)} for {view.context!r}"]
-    if view.why_not is not None:
-        reasons = {
-            "unknown": "nobody you can reach has said anything about them",
-            "no_path": "no chain of vouches leads from you to them",
-            "walled": "your own distrust blocks them (or every path to them)",
-            "flagged": "flags from members you trust removed all of it",
-        }
-        lines.append(f"  why not: {view.why_not} ({reasons[view.why_not]})")
-    if view.first_hops:
-        lines.append("  through your contacts:")
-        lines += [f"    {short(h.via)}  {h.share:.3f}" for h in view.first_hops]
-    if view.paths:
-        lines.append("  strongest routes (share of the reach):")
-        for path in view.paths:
-            route = " -> ".join(short(n) for n in path.route)
-            lines.append(f"    {path.share:6.1%}  {route}")
-    if view.flags:
-        lines.append(f"  flags removed {view.flag_penalty:.3f}:")
-        lines += [f"    {short(f.flagger)}  -{f.removed:.3f}" for f in view.flags]
-    if view.wall > 0:
-        lines.append(f"  your walls removed {view.wall:.3f} of the reach")
-    return lines
+        console.print(render.score_line(view))
 
 
 @click.command()
@@ -183,13 +175,13 @@ def _explanation_lines(view: ExplanationView) -> list[str]:
 def explain(ctx: click.Context, subject: str, context: str, paths: int, as_json: bool) -> None:
     """Why you trust SUBJECT as much as you do: contacts, routes, flags, walls."""
     params = {"context": context, "paths": paths}
-    answer = call(place_of(ctx), "GET", f"/v1/explain/{subject}", params=params)
+    answer = call(place_of(ctx), "GET", f"/v1/explain/{quote(subject, safe='')}", params=params)
     view = ExplanationView.model_validate(answer.body)
     if as_json:
         emit_json(view)
         return
-    for line in _explanation_lines(view):
-        console.print(line)
+    for text in render.explanation_lines(view):
+        console.print(text)
 
 
 @click.command()
@@ -200,37 +192,46 @@ def explain(ctx: click.Context, subject: str, context: str, paths: int, as_json:
 @_JSON
 @click.pass_context
 def claims(ctx: click.Context, subject: str, claim: str, independent: int, as_json: bool) -> None:
-    """Whether CLAIM about SUBJECT is certified by enough independent trusted members."""
+    """Whether CLAIM about SUBJECT is certified by enough independent trusted members.
+
+    Says why (your own certification, or how many independent chains reach its
+    certifiers); exits 1 when the claim is not accepted.
+    """
     params: dict[str, Any] = {"claim": claim, "independent": independent}
-    answer = call(place_of(ctx), "GET", f"/v1/claims/{subject}", params=params)
+    answer = call(place_of(ctx), "GET", f"/v1/claims/{quote(subject, safe='')}", params=params)
     view = ClaimView.model_validate(answer.body)
     if as_json:
         emit_json(view)
-        return
-    verdict = "[green]accepted[/]" if view.accepted else "[red]not accepted[/]"
-    console.print(
-        f"{claim!r} about {short(subject)}: {verdict} ({view.independent} independent "
-        f"of {view.required} required; {len(view.certifiers)} certifiers)"
-    )
-    for path in view.paths:
-        console.print("    " + " -> ".join(short(n) for n in path))
+    else:
+        for text in render.claim_lines(view):
+            console.print(text)
+    if not view.accepted:
+        sys.exit(EXIT_INVALID)  # scripts test `trustnode claims ...` like `grep -q`
 
 
 @click.command()
 @click.argument("subject")
-@_CONTEXT
+@click.option("--context", help="Only this context (default: every context it was rated in).")
 @_JSON
 @click.pass_context
-def rating(ctx: click.Context, subject: str, context: str, as_json: bool) -> None:
-    """The trust-weighted rating of SUBJECT (an identity or a thing's URI)."""
-    params = {"subject": subject, "context": context}
-    view = RatingView.model_validate(call(place_of(ctx), "GET", "/v1/rating", params=params).body)
+def rating(ctx: click.Context, subject: str, context: str | None, as_json: bool) -> None:
+    """The trust-weighted rating of SUBJECT (an identity or a thing's URI).
+
+    Values are on the JSON's scale, -1..1. Without --context, one line (with
+    --json, one object of a list) for each context it was rated in.
+    """
+    place = place_of(ctx)
+    if context is None:
+        answer = call(place, "GET", "/v1/ratings", params={"subject": subject})
+        views = [RatingView.model_validate(v) for v in answer.body]
+    else:
+        params = {"subject": subject, "context": context}
+        views = [RatingView.model_validate(call(place, "GET", "/v1/rating", params=params).body)]
     if as_json:
-        emit_json(view)
+        emit_json(views if context is None else views[0])
         return
-    value = "no rating counted" if view.value is None else f"{view.value * 100:+.0f} / 100"
-    console.print(f"{short(subject)} in {context!r}: {value} "
-                  f"({len(view.counted)} counted, {view.ignored} ignored)")  # fmt: skip
+    for text in render.rating_lines(views, subject=subject):
+        console.print(text)
 
 
 @click.command()
@@ -245,10 +246,7 @@ def ranking(ctx: click.Context, context: str, limit: int, as_json: bool) -> None
     if as_json:
         emit_json(view)
         return
-    table = Table("member", "score", title=f"trust for {context!r}")
-    for member in view.members:
-        table.add_row(member.identity, f"{member.score:.3f}")
-    console.print(table)
+    console.print(render.ranking_table(view))
 
 
 @click.command()
@@ -266,12 +264,7 @@ def attestations(
     if as_json:
         emit_json(views)
         return
-    table = Table("kind", "issuer", "subject", "context / claim", "value")
-    for v in views:
-        scope = v.context or v.claim or v.scope or ""
-        table.add_row(v.kind, short(v.issuer), short(v.subject), scope,
-                      "" if v.value is None else str(v.value))  # fmt: skip
-    console.print(table)
+    console.print(render.attestations_table(views))
 
 
 @click.command("export")
@@ -285,7 +278,8 @@ def export_(ctx: click.Context, out: Path | None) -> None:
         click.echo(text, nl=False)
     else:
         out.write_text(text, encoding="ascii")
-        console.print(f"{text.count(chr(10)) - 1:,} attestations written to {out}", style="dim")
+        console.print(line("[dim]{n:,} attestations written to {out}[/]",
+                           n=text.count(chr(10)) - 1, out=str(out)))  # fmt: skip
 
 
 @click.command("import")
@@ -320,9 +314,8 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
     if as_json:
         emit_json({**totals, "rejected": rejected})
         return
-    console.print(
-        f"{totals['new']:,} new, {totals['duplicate']:,} already held, "
-        f"{totals['superseded']:,} superseded, {len(rejected):,} rejected"
+    report = ImportReportView(
+        **totals, rejected=[RejectedView(index=r["index"], reason=r["reason"]) for r in rejected]
     )
-    for item in rejected[:20]:
-        console.print(f"  line {item['index'] + 2}: {item['reason']}")
+    for text in render.import_lines(report):
+        console.print(text)

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from node.cli.common import EXIT_INVALID, console, fail
+from node.cli.render import line
 from simulations.runner import (
     SCENARIOS,
     Result,
@@ -76,7 +77,8 @@ def _one(scenario: str, nodes: int | None, seed: int, params: dict[str, str],
 
         written = write_outputs(result, out)
         if not as_json:
-            console.print(f"wrote {', '.join(p.name for p in written)} to {out}", style="dim")
+            names = ", ".join(p.name for p in written)
+            console.print(line("[dim]wrote {names} to {out}[/]", names=names, out=str(out)))
     return result
 
 
@@ -136,4 +138,5 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
     folder = out or Path(f"sweep-{scenario}")
     written = write_sweep(results, list(values), folder)
     console.print((folder / "sweep.md").read_text(encoding="utf-8"))
-    console.print(f"wrote {', '.join(p.name for p in written)} to {folder}", style="dim")
+    names = ", ".join(p.name for p in written)
+    console.print(line("[dim]wrote {names} to {out}[/]", names=names, out=str(folder)))

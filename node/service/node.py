@@ -44,7 +44,14 @@ from node.errors import ConfigError, RequestError
 from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
+from node.service.prefixes import (
+    MAX_CANDIDATES,
+    IdentityPrefix,
+    choose_identity,
+    parse_identity_or_prefix,
+)
 from node.service.records import Certificate, NodeStatus, PeerInfo
+from node.service.refusals import check_not_self_vouch, nothing_to_revoke
 from node.signatures import SignatureChecker
 from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
@@ -59,8 +66,10 @@ from protocol.statement import (
     Kind,
     Rate,
     Revoke,
+    Slot,
     Statement,
     Subject,
+    Thing,
     Trust,
     commit_claim_value,
 )
@@ -196,15 +205,33 @@ class Node:
         return await self.issue(statement, expires_in_s=expires_in_s)
 
     async def revoke(self, kind: Kind, subject: Subject, scope: str) -> Attestation:
-        """Withdraw our `kind` statement about `subject` in `scope` (context or claim)."""
-        return await self.issue(Revoke(target_kind=kind, subject=subject, scope=scope))
+        """Withdraw our `kind` statement about `subject` in `scope` (context or claim).
+
+        Raises:
+            RequestError: `not_found` when that slot holds nothing current (a
+                mistyped scope must not look done), naming the slots we hold
+                about `subject`.
+        """
+        statement = Revoke(target_kind=kind, subject=subject, scope=scope)
+        slot = Slot(issuer=self.identity, kind=kind, subject=subject, scope=scope)
+        now = self._clock()
+        current = await self._store.run(lambda s: s.current_in_slot(slot.id, now_ms=now))
+        if current is None:
+            held = await self._store.run(lambda s: s.current_by_issuer(self.identity, now_ms=now))
+            raise nothing_to_revoke(kind, subject, scope, held=held)
+        return await self.issue(statement)
 
     async def issue(self, statement: Statement, *, expires_in_s: int | None = None) -> Attestation:
         """Sign `statement`, commit it, then push it to the peers.
 
         The time is now, or just after the slot's current head if that is not
         older (two updates within one millisecond must still supersede in order).
+
+        Raises:
+            RequestError: `bad_value` for a vouch or flag of ourselves (see
+                `node.service.refusals`); `refused` if the store refuses it.
         """
+        check_not_self_vouch(statement, issuer=self.identity)
         now = self._clock()
         probe = AttestationBody(issuer=self.identity, issued_at_ms=now, statement=statement)
         head = await self._store.run(lambda s: s.slot_head(probe.slot.id))
@@ -291,6 +318,25 @@ class Node:
 
     # -- reading the store --------------------------------------------------------------
 
+    async def resolve_identity(self, text: str) -> IdentityId:
+        """The identity `text` names: a full `tn_…` text, or a unique prefix of one the
+        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`).
+
+        Raises:
+            RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
+        """
+        parsed = parse_identity_or_prefix(text)
+        if not isinstance(parsed, IdentityPrefix):
+            return parsed
+        keys = await self._reader.run(
+            lambda s: s.identities_between(parsed.low, parsed.high, limit=MAX_CANDIDATES + 1)
+        )
+        return choose_identity(parsed, keys)
+
+    async def resolve_subject(self, text: str) -> Subject:
+        """An identity (full or a unique prefix, as `resolve_identity`) or a thing's URI."""
+        return await self.resolve_identity(text) if text.startswith("tn_") else Thing(text)
+
     async def attestations(
         self, *, issuer: IdentityId | None = None, subject: Subject | None = None
     ) -> list[Attestation]:
@@ -373,6 +419,23 @@ class Node:
             return summary, [identities[node] for node, _, _ in summary.counted]
 
         return await self._ask(rate)
+
+    async def ratings(self, subject: Subject) -> list[tuple[str, RatingSummary, list[IdentityId]]]:
+        """`rating` in every context `subject` was rated in: (context, summary, raters).
+
+        A thing rated in `lending` has no rating in `general`; asking for every
+        context is how a member finds it without guessing the context first.
+        """
+
+        def rate_all(engine: TrustEngine) -> list[tuple[str, RatingSummary, list[IdentityId]]]:
+            answers = []
+            for context in engine.rating_contexts(subject):
+                summary = engine.rating(subject, context)
+                identities = engine.walk(context).identities
+                answers.append((context, summary, [identities[n] for n, _, _ in summary.counted]))
+            return answers
+
+        return await self._ask(rate_all)
 
     # -- peers and health ---------------------------------------------------------------
 
@@ -495,10 +558,14 @@ async def open_node(
     passphrase: bytes | None = None,
     wall_clock_ms: Callable[[], int] = system_clock_ms,
     rng: random.Random | None = None,
+    create_key: bool = True,
 ) -> AsyncIterator[Node]:
     """Open the community's data directory and run its node until the block ends.
 
-    The key is created on first use (sealed with `passphrase` if given). With
+    The key is created on first use of a fresh directory (sealed with
+    `passphrase` if given), unless `create_key` is false (the CLI's way: only
+    `trustnode init` makes an identity); a directory whose store survives its
+    key is always refused. With
     `network`, the node listens on `config.listen` and keeps connections to
     `config.bootstrap` and the peers it learns of. Leaving the block stops
     every task and closes the store; everything acknowledged is on disk. An
@@ -509,7 +576,10 @@ async def open_node(
         ConfigError: the node cannot listen where it is configured to.
     """
     data = DataDir.open(config.data_dir)
-    key = data.load_or_create_key(passphrase=passphrase)
+    if create_key:
+        key = data.load_or_create_key(passphrase=passphrase)
+    else:
+        key = data.load_key(passphrase=passphrase)
     with _opened_store(data) as (store, reader):
         node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
         try:

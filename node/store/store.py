@@ -314,6 +314,21 @@ class Store:
             query = "SELECT 1 FROM attestations WHERE id = ?"
             return connection.execute(query, (attestation_id,)).fetchone() is not None
 
+    def identities_between(self, low: bytes, high: bytes | None, *, limit: int) -> list[bytes]:
+        """Up to `limit` known identity keys in [low, high) (None: no upper bound), in order.
+
+        Known means named by a stored attestation, as issuer or subject; the
+        unique index on the key makes this a range scan (identity prefixes).
+        """
+        query = "SELECT key FROM identities WHERE key >= ?"
+        parameters: tuple[object, ...] = (low,)
+        if high is not None:
+            query += " AND key < ?"
+            parameters = (low, high)
+        with self._reading() as connection:
+            rows = connection.execute(f"{query} ORDER BY key LIMIT ?", (*parameters, limit))
+            return [bytes(row[0]) for row in rows.fetchall()]
+
     def get(self, attestation_id: AttestationId) -> Attestation | None:
         """The stored attestation with this id, if any."""
         with self._reading() as connection:

@@ -57,6 +57,7 @@ class ClaimDecision:
     independent: int
     certifiers: tuple[IdentityId, ...]  # every current certifier, counted or not
     paths: tuple[tuple[IdentityId, ...], ...]  # the disjoint chains that counted
+    own_certification: bool = False  # the viewer certified it: accepted on its own word
 
 
 def _identity(subject: Subject) -> IdentityId:
@@ -316,6 +317,7 @@ class TrustEngine:
             independent=result.count,
             certifiers=tuple(certifiers),
             paths=paths,
+            own_certification=own,
         )
 
     def rating(
@@ -342,3 +344,13 @@ class TrustEngine:
                     pairs.append((node, statement.value / 100.0))
         summary = weighted_rating(walk, pairs, max_hops=max_hops)
         return dataclasses.replace(summary, ignored=summary.ignored + unreached)
+
+    def rating_contexts(self, subject: Subject) -> list[str]:
+        """The contexts `subject` has current ratings in, sorted (for "every context")."""
+        return sorted(
+            {
+                s.context
+                for h in self._current()
+                if isinstance(s := h.statement, Rate) and s.subject == subject
+            }
+        )

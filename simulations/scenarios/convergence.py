@@ -66,7 +66,11 @@ async def _main(sim: Run) -> None:
         sim.progress(1.0, "done")
         sim.phase("ending and figures")
         world.stop(nursery)
+    # One number for the burst, in the claim and in the figure: the last arrival after
+    # the burst began, exact (wait_complete's answer is rounded up to its polling step).
+    burst_s = max((max(world.holders(a).values()) - burst_start for a in burst_ids), default=0.0)
     _report(sim, world, singles, burst_ids, burst_start, wire=wire, copies=copies)
+    sim.figure("burst: time to 100 %", burst_s, "s")
     if burst_ids:
         per_node = burst_copies / len(burst_ids) / (sim.nodes - 1)
         sim.figure("burst: payload copies per node", per_node, "copies")
@@ -78,7 +82,7 @@ async def _main(sim: Run) -> None:
     sim.claim(
         "the burst reached every node",
         burst_done is not None,
-        f"in {burst_done:.2f} s" if burst_done is not None else "incomplete",
+        f"in {burst_s:.3f} s" if burst_done is not None else "incomplete",
     )
 
 
@@ -99,8 +103,6 @@ def _report(
                "all traffic in the singles window / (attestation bytes x (nodes - 1))")  # fmt: skip
     deliveries = sum(len(world.holders(a)) for a in [*singles, *burst_ids])
     sim.figure("deliveries", deliveries, "attestation stored at a node")
-    burst_times = [max(world.holders(a).values()) - burst_start for a in burst_ids]
-    sim.figure("burst: time to 100 %", max(burst_times, default=0.0), "s")
     sim.axis("spread", "Spread of single attestations", y="share of (node, attestation) pairs")
     first = world.published[singles[0]]
     sim.series(

@@ -56,3 +56,15 @@ def test_missing_or_not_a_directory(tmp_path: Path) -> None:
     file.write_text("x")
     with pytest.raises(StoreError):
         DataDir.open(file)
+
+
+def test_a_store_without_its_key_is_refused_not_given_a_new_identity(tmp_path: Path) -> None:
+    data = DataDir.open(tmp_path / "c")
+    data.load_or_create_key()
+    data.open_store().close()
+    data.key_path.unlink()
+    with pytest.raises(KeyFileError, match="restore"):
+        data.load_or_create_key()
+    with pytest.raises(KeyFileError, match="restore"):
+        data.load_key()
+    assert not data.key_path.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -15,7 +16,7 @@ from node.store import AttestationStore, Store
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
 from protocol.errors import Reason, RemoteProtocolError
-from protocol.identity import IdentityId, IdentityKey
+from protocol.identity import IdentityId, IdentityKey, short_identity_text
 from protocol.statement import Trust
 from protocol.wire import Deliver, Push
 from simulations.convergence import link
@@ -350,3 +351,28 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
     # The first batch, and what the checking thread had in hand when it was judged.
     assert sum(checked) <= 5000, checked
     assert store.statistics().attestations == 0
+
+
+async def test_connection_events_are_one_line_each_naming_the_peer_as_tn(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trustnode.gossip")
+    net = SimNetwork(seed=6)
+    a, b = Member("a", 1), Member("b", 2)
+    async with trio.open_nursery() as nursery:
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        a.name = "a-again"  # a fresh address for a second connection: refused, quietly
+        await link(net, nursery, a, b)
+        await trio.sleep(5)
+        peer = b.gossip._peers[a.key.identity]
+        await peer.stream.send_all(b"\x00\x00\x00\x02\x91\x07")  # a's side breaks it off
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    b_label = short_identity_text(b.key.identity)
+    about_b = [r for r in caplog.records if r.name == "trustnode.gossip" and b_label in r.message]
+    assert [r.message.split(b_label)[1] for r in about_b if r.levelno >= logging.INFO] == [
+        " connected (outbound)",
+        " disconnected: it broke the protocol (malformed)",
+    ]
+    assert not any(b.key.identity.hex()[:16] in r.message for r in caplog.records)

@@ -176,3 +176,11 @@ def test_sweep_runs_on_any_executor(tmp_path: Path) -> None:
     table, summary = write_sweep(results, ["bandwidth_kbps"], tmp_path)
     assert len(table.read_text().splitlines()) == 5
     assert "| 500.0 | 2 | 2 |" in summary.read_text()
+
+
+def test_the_burst_claim_and_figure_state_one_time() -> None:
+    nodes, params = SMALL["convergence"]
+    result = run_scenario("convergence", nodes=nodes, seed=3, params=params)
+    figure = result.figures["burst: time to 100 %"]["value"]
+    (claim,) = [c for c in result.claims if c["name"] == "the burst reached every node"]
+    assert claim["detail"] == f"in {figure:.3f} s"

@@ -1,0 +1,191 @@
+"""Every human-readable CLI view renders hostile text as text (node.cli.render).
+
+Strings that came from a store, a peer or an import may hold rich markup
+(`urn:[/]` crashed the CLI), emoji codes (`urn:x:y` was shown as `urn❌y`),
+terminal escape sequences or bidirectional overrides. Whatever they hold, every
+view must render without an error, show the data as it is (markup and emoji
+codes verbatim, invisible characters as visible escapes) and let nothing reach
+the terminal that it would act on.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console, RenderableType
+
+from node.api.models import (
+    AttestationView,
+    ClaimView,
+    ExplanationView,
+    FirstHopView,
+    FlagView,
+    ImportReportView,
+    MemberScore,
+    PathView,
+    PeerView,
+    RankingView,
+    RaterView,
+    RatingView,
+    RejectedView,
+    ScoreView,
+    StatusView,
+)
+from node.cli import render
+from node.cli.common import EXIT_UNAVAILABLE, fail
+from node.cli.render import clean, short
+
+pytestmark = pytest.mark.slow  # hypothesis: a few hundred renderings per view
+
+_PIECES = [
+    "[/]", "[bold red]", "[/bold]", "[link=https://x]", "[", "]", "\\", "\\[b]", ":x:",
+    ":thumbs_up:", ":", "\x1b[31m", "\x1b]8;;http://evil\x1b\\", "\u202e", "\u2066", "\u200b",
+    "\x00", "\r", "\n", "\t", "\x7f", "\x9b", "{}", "{0}", "%s", "urn:x:y", "\ud800",
+]  # fmt: skip
+hostile = st.lists(
+    st.one_of(st.sampled_from(_PIECES), st.text(max_size=4)), min_size=1, max_size=6
+).map("".join)
+
+
+def shown(*renderables: RenderableType) -> str:
+    """What a terminal would receive (no colours: any escape byte would be data's)."""
+    out = io.StringIO()
+    console = Console(file=out, width=10_000, color_system=None, highlight=False,
+                      soft_wrap=True, emoji=False)  # fmt: skip
+    for renderable in renderables:
+        console.print(renderable)
+    return out.getvalue()
+
+
+def assert_inert(output: str, *full: str, shortened: Sequence[str] = ()) -> None:
+    """Nothing a terminal acts on; each string visible as it is (cleaned)."""
+    assert all(c.isprintable() or c == "\n" for c in output), repr(output)
+    for text in full:
+        assert clean(text) in output, (text, output)
+    for text in shortened:
+        assert clean(short(text)) in output, (text, output)
+
+
+def _attestation(kind: str, issuer: str, subject: str, scope: str) -> AttestationView:
+    return AttestationView(
+        id="ab" * 32, kind="trust", issuer=issuer, issued_at_ms=1, expires_at_ms=None,
+        subject=subject, context=scope, value=-40, slot_id="cd" * 32, envelope="00",
+    )  # fmt: skip
+
+
+@given(issuer=hostile, subject=hostile, scope=hostile)
+def test_attestations_table(issuer: str, subject: str, scope: str) -> None:
+    view = _attestation("trust", issuer, subject, scope)
+    out = shown(render.attestations_table([view]))
+    assert_inert(out, scope, shortened=[issuer, subject])
+
+
+@given(what=hostile, where=hostile)
+def test_said_line(what: str, where: str) -> None:
+    view = _attestation("trust", "tn_a", "urn:[/]", "general")
+    out = shown(render.said_line("you rate {who} in '{what}'", where, view, who=what, what=what))
+    assert_inert(out, what, where)
+
+
+@given(subject=hostile, context=hostile, rater=hostile)
+def test_rating_lines(subject: str, context: str, rater: str) -> None:
+    view = RatingView(
+        subject=subject, context=context, value=-0.4, total_weight=1.0,
+        counted=[RaterView(rater=rater, value=-0.4, weight=1.0)], ignored=0,
+    )  # fmt: skip
+    out = shown(*render.rating_lines([view], subject=subject))
+    assert_inert(out, context, shortened=[subject])
+    assert "-0.40" in out
+    assert_inert(shown(*render.rating_lines([], subject=subject)), shortened=[subject])
+
+
+@given(subject=hostile, context=hostile, other=hostile, why_not=st.sampled_from(
+    ["unknown", "no_path", "walled", "flagged", None]))  # fmt: skip
+def test_explanation_lines(subject: str, context: str, other: str, why_not: str | None) -> None:
+    view = ExplanationView.model_validate({
+        "subject": subject, "context": context, "score": 0.5, "reach": 0.5, "wall": 0.1,
+        "flag_penalty": 0.0, "flags": [FlagView(flagger=other, strength=1.0, removed=0.0)],
+        "first_hops": [FirstHopView(via=other, share=0.5)],
+        "paths": [PathView(route=[other, subject], share=1.0)], "path_coverage": 1.0,
+        "why_not": why_not,
+    })  # fmt: skip
+    out = shown(*render.explanation_lines(view))
+    assert_inert(out, context, shortened=[subject, other])
+    assert "counts for nothing" in out
+
+
+@given(subject=hostile, claim=hostile, certifier=hostile, own=st.booleans(),
+       accepted=st.booleans())  # fmt: skip
+def test_claim_lines(subject: str, claim: str, certifier: str, own: bool, accepted: bool) -> None:
+    view = ClaimView(
+        subject=subject, claim=claim, accepted=accepted, required=2, independent=1,
+        certifiers=[certifier], paths=[[certifier, subject]], own_certification=own,
+    )  # fmt: skip
+    out = shown(*render.claim_lines(view))
+    assert_inert(out, claim, shortened=[subject, certifier])
+
+
+@given(subject=hostile, context=hostile)
+def test_score_line(subject: str, context: str) -> None:
+    out = shown(render.score_line(ScoreView(subject=subject, context=context, score=0.25)))
+    assert_inert(out, context, shortened=[subject])
+
+
+@given(context=hostile, member=hostile)
+def test_ranking_table(context: str, member: str) -> None:
+    view = RankingView(context=context, members=[MemberScore(identity=member, score=0.5)])
+    assert_inert(shown(render.ranking_table(view)), context, member)
+
+
+@given(reason=hostile)
+def test_import_lines(reason: str) -> None:
+    report = ImportReportView(
+        new=1, duplicate=0, superseded=0, rejected=[RejectedView(index=0, reason=reason)]
+    )
+    assert_inert(shown(*render.import_lines(report)), reason)
+
+
+@given(identity=hostile, community=hostile, listen=hostile, errors=st.integers(0, 2))
+def test_status_table(identity: str, community: str, listen: str, errors: int) -> None:
+    view = StatusView(
+        identity=identity, community_id=community, listen=listen, peers=1,
+        active_addresses=[listen], passive_addresses=0, attestations=1, heads=1, store_bytes=1,
+        stored_from_peers=0, payload_bytes_received=0, protocol_errors=0, store_errors=errors,
+        relay_refused=0, dial_failures=0, last_sync_age_s=None, uptime_s=1.0,
+    )  # fmt: skip
+    assert_inert(shown(render.status_table(view, running=True)), identity, community, listen)
+
+
+@given(identity=hostile)
+def test_peers_table(identity: str) -> None:
+    view = PeerView(identity=identity, dialled=True, eager=False, last_sync_age_s=1.0)
+    assert_inert(shown(render.peers_table([view])), shortened=[identity])
+
+
+@given(template_field=hostile)
+def test_line_reads_only_its_template_as_markup(template_field: str) -> None:
+    out = shown(render.line("[bold]{x}[/] and {n:.1f}", x=template_field, n=2.0))
+    assert_inert(out, template_field)
+    assert out.endswith(" and 2.0\n")
+
+
+def test_the_reported_examples() -> None:
+    view = _attestation("rate", "tn_a", "urn:[/]", "general")
+    assert "urn:[/]" in shown(render.attestations_table([view]))
+    said: Callable[[str], str] = lambda s: shown(render.line("{s}", s=s))  # noqa: E731
+    assert said("urn:x:y") == "urn:x:y\n"
+    assert said("a\u202eb\x1b[2J") == "a\\u202eb\\x1b[2J\n"
+
+
+def test_a_one_line_error_shows_control_characters_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        fail("'a\x1b[2J' is not\n an identity\u202e", EXIT_UNAVAILABLE)
+    assert stopped.value.code == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert err == "trustnode: 'a\\x1b[2J' is not\\x0a an identity\\u202e\n"
