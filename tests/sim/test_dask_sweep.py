@@ -1,0 +1,142 @@
+"""Sweeps on Dask, for real: a `LocalCluster` of worker processes; schedulers that are not there.
+
+Dask is in the `test` extra, so these never skip: a missing `distributed` fails the import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import distributed
+import pytest
+from click.testing import CliRunner
+
+import simulations.dask_sweep
+from node.cli import cli
+from simulations.dask_sweep import LOCAL, DaskUnavailableError, open_dask
+from simulations.sweep import grid, run_sweep
+
+# A two-task sweep of small, quick runs (a fresh node joining a community of 50).
+TASKS = grid("join", nodes=6, seeds=[1, 2], fixed={"community": "50"}, sweeps={})
+
+
+def _children() -> set[str]:
+    """This process's child processes (every thread's), from /proc: "pid command line".
+
+    Not multiprocessing's resource tracker, started with the first spawned process
+    (by any test) and meant to live as long as this process.
+    """
+    found = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):  # it ended meanwhile
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                found.add(f"{pid} {command.decode(errors='replace')}")
+    return {c for c in found if "multiprocessing.resource_tracker" not in c}
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A running Dask cluster of two single-threaded worker processes, on loopback."""
+    before = _children()
+    with distributed.LocalCluster(  # type: ignore[no-untyped-call]  # LocalCluster has no hints
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    ) as cluster:  # fmt: skip
+        address: str = cluster.scheduler_address
+        yield address
+    assert _children() <= before  # the worker processes went with the cluster
+
+
+@pytest.fixture
+def closed_address() -> Iterator[str]:
+    """A loopback port that is bound but not listening: every connection is refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"tcp://127.0.0.1:{held.getsockname()[1]}"
+
+
+@pytest.mark.slow
+def test_a_two_task_sweep_runs_on_a_dask_cluster(scheduler: str) -> None:
+    progress: list[tuple[int, int]] = []
+    with open_dask(scheduler) as engine:
+        assert engine.workers == 2
+        assert engine.where == f"Dask at {scheduler} (2 workers)"
+        results = run_sweep(TASKS, engine.executor, lambda *step: progress.append(step))
+    assert progress == [(1, 2), (2, 2)]  # one step per finished Dask future
+    assert [r.seed for r in results] == [1, 2]  # in task order, whichever finished first
+    assert all(r.claims_hold for r in results)
+    assert results[0].figures.keys() == results[1].figures.keys() != set()
+
+
+@pytest.mark.slow
+def test_simulate_sweeps_on_a_dask_scheduler(scheduler: str, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = ["simulate", "join", "--nodes", "6", "--param", "community=50", "--out", str(out),
+            "--sweep", "bandwidth_kbps=500,2000", "--dask", scheduler]  # fmt: skip
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 0, ran.output
+    assert "| 500.0 | 1 | 1 |" in (out / "sweep.md").read_text()
+    assert len((out / "sweep.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_dask_local_starts_a_cluster_and_closes_it() -> None:
+    before = _children()
+    with open_dask(LOCAL, processes=False) as engine:  # threads: the same path, quick to start
+        assert engine.workers == (os.cpu_count() or 1)
+        assert engine.where.startswith("a local Dask cluster")
+        [result] = run_sweep(TASKS[:1], engine.executor)
+    assert result.seed == 1
+    assert _children() <= before
+
+
+@pytest.mark.slow
+def test_an_absent_scheduler_is_one_error_in_bounded_time(closed_address: str) -> None:
+    start = time.monotonic()
+    expected = f"^no Dask scheduler at {re.escape(closed_address)}: "
+    with (
+        pytest.raises(DaskUnavailableError, match=expected),
+        open_dask(closed_address, connect_timeout_s=0.5),
+    ):
+        pass
+    assert time.monotonic() - start < 5
+
+
+def test_a_malformed_address_is_bad_input() -> None:
+    with pytest.raises(ValueError, match=r"^Dask address 'nowhere:'"), open_dask("nowhere:"):
+        pass
+
+
+@pytest.mark.slow
+def test_simulate_without_a_scheduler_exits_3_with_one_line(
+    closed_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(simulations.dask_sweep, "CONNECT_TIMEOUT_S", 0.5)
+    args = ["simulate", "join", "--sweep", "community=50", "--dask", closed_address]
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 3
+    [line] = ran.output.splitlines()  # stdout and stderr: one line in all
+    assert line.startswith(f"trustnode: no Dask scheduler at {closed_address}: ")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "2"], "--dask and --workers exclude each other"),
+        (["--seed", "1"], "--dask runs a sweep: add --sweep"),
+    ],
+)
+def test_dask_with_workers_or_without_a_sweep_is_a_usage_error(
+    extra: list[str], message: str
+) -> None:
+    sweep = [] if "--seed" in extra else ["--sweep", "community=50,100"]
+    ran = CliRunner().invoke(cli, ["simulate", "join", *sweep, "--dask", LOCAL, *extra])
+    assert ran.exit_code == 2
+    assert ran.output.startswith(f"trustnode: {message}")
