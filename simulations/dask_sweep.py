@@ -111,14 +111,31 @@ def _local_client(distributed: ModuleType, *, processes: bool) -> Iterator[Any]:
 
 @contextmanager
 def _remote_client(distributed: ModuleType, address: str, timeout_s: float) -> Iterator[Any]:
+    _check_address(distributed, address)
     try:
         client = distributed.Client(address, timeout=timeout_s, set_as_default=False)
-    except ValueError as exc:  # a malformed address: bad input, not an absent scheduler
-        raise ValueError(f"Dask address {address!r}: {exc}") from exc
     except (OSError, TimeoutError) as exc:
         raise DaskUnavailableError(f"no Dask scheduler at {address}: {exc}") from exc
     with client:
         yield client
+
+
+def _check_address(distributed: ModuleType, address: str) -> None:
+    """Refuse a malformed address (bad input, not an absent scheduler) before connecting.
+
+    A `Client` that fails in its constructor for another reason than the network lingers
+    until exit, then prints a traceback while it closes: so those reasons are checked here.
+    """
+    try:
+        scheme, _ = distributed.comm.parse_address(address)
+        _, port = distributed.comm.get_address_host_port(address)
+    except ValueError as exc:
+        raise ValueError(f"Dask address {address!r}: {exc}") from exc
+    if not 0 < port < 2**16:
+        raise ValueError(f"Dask address {address!r}: port {port} out of range")
+    security = distributed.Security().get_connection_args("client")
+    if scheme == "tls" and security["ssl_context"] is None:
+        raise ValueError(f"Dask address {address!r}: TLS needs Dask's distributed.comm.tls.*")
 
 
 def _checked_workers(client: Any, timeout_s: float) -> int:
