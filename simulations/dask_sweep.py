@@ -39,6 +39,9 @@ __all__ = ["CONNECT_TIMEOUT_S", "LOCAL", "DaskEngine", "DaskUnavailableError", "
 LOCAL = "local"
 # How long to wait for a scheduler to answer, and then for its first worker.
 CONNECT_TIMEOUT_S = 10.0
+# How long a local cluster's worker processes may take to start (a few seconds, more
+# on a busy machine).
+LOCAL_START_TIMEOUT_S = 60.0
 
 
 class DaskUnavailableError(TrustnodeError):
@@ -92,9 +95,16 @@ def _import_distributed() -> ModuleType:
 
 @contextmanager
 def _local_client(distributed: ModuleType, *, processes: bool) -> Iterator[Any]:
+    """A client of a new local cluster, closed (workers and all) however the block ends.
+
+    The scheduler starts first and the workers after, once the cluster is in hand: a
+    Ctrl-C while a worker process starts then closes the cluster, instead of leaving
+    one half-built to fail with a traceback at exit.
+    """
+    workers = os.cpu_count() or 1
     try:
         cluster = distributed.LocalCluster(
-            n_workers=os.cpu_count() or 1,
+            n_workers=0,
             threads_per_worker=1,
             processes=processes,
             host="127.0.0.1" if processes else None,  # threads talk in process (inproc://)
@@ -103,9 +113,17 @@ def _local_client(distributed: ModuleType, *, processes: bool) -> Iterator[Any]:
             # default on port 8787, warning when a second cluster finds it taken.
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
-    except (OSError, RuntimeError) as exc:  # RuntimeError: "Nanny failed to start."
+    except (OSError, RuntimeError) as exc:  # RuntimeError: "Scheduler failed to start."
         raise DaskUnavailableError(f"cannot start a local Dask cluster: {exc}") from exc
     with cluster, distributed.Client(cluster, set_as_default=False) as client:
+        cluster.scale(workers)
+        try:
+            client.wait_for_workers(workers, timeout=LOCAL_START_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise DaskUnavailableError(
+                f"the local Dask cluster's {workers} workers did not start"
+                f" in {LOCAL_START_TIMEOUT_S:g} s"
+            ) from exc
         yield client
 
 
