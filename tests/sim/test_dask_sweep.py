@@ -6,11 +6,12 @@ Dask is in the `test` extra, so these never skip: a missing `distributed` fails 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -149,3 +150,45 @@ def test_dask_with_workers_or_without_a_sweep_is_a_usage_error(
     ran = CliRunner().invoke(cli, ["simulate", "join", *sweep, "--dask", LOCAL, *extra])
     assert ran.exit_code == 2
     assert ran.output.startswith(f"trustnode: {message}")
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_error_in_bounded_time() -> None:
+    with distributed.LocalCluster(  # type: ignore[no-untyped-call]  # LocalCluster has no hints
+        n_workers=0, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    ) as cluster:  # fmt: skip
+        start = time.monotonic()
+        with (
+            pytest.raises(DaskUnavailableError, match=r"has no workers after 0\.5 s$"),
+            open_dask(cluster.scheduler_address, connect_timeout_s=0.5),
+        ):
+            pass
+        assert time.monotonic() - start < 5
+
+
+class _Workers:
+    """A client's two calls that `_checked_workers` makes, answered as given workers would."""
+
+    def __init__(self, versions: dict[str, str | None]) -> None:
+        self.versions = versions
+
+    def wait_for_workers(self, n_workers: int, timeout: float | None = None) -> None:
+        assert len(self.versions) >= n_workers
+
+    def run(self, function: Callable[[str], str], package: str) -> dict[str, str]:
+        assert function is importlib.metadata.version
+        if None in self.versions.values():
+            raise importlib.metadata.PackageNotFoundError(package)
+        return {w: v for w, v in self.versions.items() if v is not None}
+
+
+def test_workers_must_run_our_trustnode() -> None:
+    ours = importlib.metadata.version("trustnode")
+    check = simulations.dask_sweep._checked_workers
+    assert check(_Workers({"tcp://a:1": ours, "tcp://b:1": ours}), 1.0) == 2
+    wrong = r"^Dask worker tcp://b:1 runs trustnode 0\.0\.1, not "
+    with pytest.raises(DaskUnavailableError, match=wrong):
+        check(_Workers({"tcp://a:1": ours, "tcp://b:1": "0.0.1"}), 1.0)
+    with pytest.raises(DaskUnavailableError, match=r"^a Dask worker has no trustnode installed"):
+        check(_Workers({"tcp://a:1": ours, "tcp://b:1": None}), 1.0)
