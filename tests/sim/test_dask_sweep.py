@@ -35,12 +35,15 @@ def _children() -> set[str]:
     Not multiprocessing's resource tracker, started with the first spawned process
     (by any test) and meant to live as long as this process.
     """
+    pids: list[str] = []
+    for thread in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # the thread ended meanwhile
+            pids += (thread / "children").read_text().split()
     found = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            with contextlib.suppress(FileNotFoundError):  # it ended meanwhile
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                found.add(f"{pid} {command.decode(errors='replace')}")
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):  # the process ended meanwhile
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            found.add(f"{pid} {command.decode(errors='replace')}")
     return {c for c in found if "multiprocessing.resource_tracker" not in c}
 
 
