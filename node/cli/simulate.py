@@ -11,6 +11,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -166,7 +167,7 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
         _executor(workers, dask_address) as (pool, where),
         Progress(console=console, transient=True) as bar,
     ):
-        task = bar.add_task(f"{len(tasks)} runs on {where}", total=len(tasks))
+        task = bar.add_task(f"{len(tasks)} runs on {escape(where)}", total=len(tasks))
         results = run_sweep(tasks, pool, lambda done, _: bar.update(task, completed=done))
     folder = out or Path(f"sweep-{scenario}")
     written = write_sweep(results, list(values), folder)

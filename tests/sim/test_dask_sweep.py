@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import io
 import os
 import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import distributed
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
+import node.cli.simulate
 import simulations.dask_sweep
 from node.cli import cli
-from simulations.dask_sweep import LOCAL, DaskUnavailableError, open_dask
+from simulations.dask_sweep import LOCAL, DaskEngine, DaskUnavailableError, open_dask
 from simulations.sweep import grid, run_sweep, run_task
 
 # A two-task sweep of small, quick runs (a fresh node joining a community of 50).
@@ -195,3 +198,24 @@ def test_workers_must_run_our_trustnode() -> None:
         check(_Workers({"tcp://a:1": ours, "tcp://b:1": "0.0.1"}), 1.0)
     with pytest.raises(DaskUnavailableError, match=r"^a Dask worker has no trustnode installed"):
         check(_Workers({"tcp://a:1": ours, "tcp://b:1": None}), 1.0)
+
+
+@pytest.mark.slow
+def test_the_progress_line_shows_an_address_as_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An address is the member's text: in a terminal's progress bar it is data, not markup."""
+
+    @contextlib.contextmanager
+    def engine(address: str) -> Iterator[DaskEngine]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            yield DaskEngine(executor=pool, where=f"Dask at {address} (1 workers)", workers=1)
+
+    screen = io.StringIO()
+    monkeypatch.setattr(node.cli.simulate, "open_dask", engine)
+    monkeypatch.setattr(node.cli.simulate, "console", Console(file=screen, force_terminal=True))
+    args = ["simulate", "join", "--nodes", "4", "--sweep", "community=20",
+            "--dask", "tcp://[/x]:1", "--out", str(tmp_path)]  # fmt: skip
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 0, ran.output
+    assert "Dask at tcp://[/x]:1 (1 workers)" in screen.getvalue()
