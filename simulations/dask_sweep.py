@@ -10,15 +10,17 @@ as it counts a local process pool's.
   process per core (runs hold the GIL, so threads would share one core), on loopback,
   without the dashboard (its HTTP server on a free port). It is closed, worker
   processes and all, when the sweep ends or fails.
-- `--dask ADDRESS` connects to a running scheduler and leaves the cluster running. The
-  workers import `simulations.sweep.run_task` by name, so each needs trustnode
-  installed; the version they import is checked before any task is sent, as a run on
-  other code would silently measure something else.
+- `--dask ADDRESS` connects to a running scheduler and leaves the cluster running;
+  leaving early (an error, Ctrl-C) cancels the tasks not yet finished. The workers
+  import `simulations.sweep.run_task` by name, so each needs trustnode installed; its
+  version (the package's version string, not its code) is checked before any task is
+  sent, as a run on other code would silently measure something else.
 
 Dask is an optional extra (`pip install 'trustnode[dask]'`), imported only here and
-only when asked for. Every failure to get an engine — Dask not installed, a malformed
-address (`ValueError`), a scheduler that does not answer within `CONNECT_TIMEOUT_S`,
-no workers, workers on other code — is one `DaskUnavailableError` line, never a hang.
+only when asked for. A malformed address is a `ValueError` (bad input); every other
+failure to get an engine — Dask not installed, a scheduler that does not answer within
+`CONNECT_TIMEOUT_S`, no workers, workers on other code — is a `DaskUnavailableError`
+of one line, never a hang.
 """
 
 from __future__ import annotations

@@ -129,6 +129,7 @@ def simulate(
 
 
 def _check_dask_usage(dask_address: str | None, *, sweeping: bool) -> None:
+    """`--dask` runs sweeps only, and sizes its own workers: an explicit --workers is a mistake."""
     if dask_address is None:
         return
     if not sweeping:
