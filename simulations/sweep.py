@@ -3,10 +3,12 @@
 Locally `trustnode simulate SCENARIO --sweep k=a,b --seeds 1,2,3 --workers 2` uses
 a `ProcessPoolExecutor` (one scenario per process at a time: runs are CPU-bound
 and independent). A larger sweep runs unchanged on a cluster by passing another
-executor: with Dask, `distributed.Client(...).get_executor()`; with Ray,
-`ray.util.multiprocessing.Pool` or any executor adapter. Each task is a small,
-picklable `Task`, and `run_task` (a module-level function) returns plain JSON,
-so nothing else needs to cross the wire.
+executor: `--dask ADDRESS` (or `--dask local`) passes Dask's
+`distributed.Client(...).get_executor()` (see `simulations.dask_sweep`, tested on a
+`LocalCluster` of worker processes); from Python, a Ray executor adapter will do as
+well. Each task is a small, picklable `Task`, and `run_task` (a module-level
+function, imported by name on the workers) returns plain JSON, so nothing else needs
+to cross the wire.
 """
 
 from __future__ import annotations
@@ -60,7 +62,12 @@ def run_sweep(
     tasks: Sequence[Task], executor: Executor,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:  # fmt: skip
-    """Run `tasks` on `executor`; results come back in task order."""
+    """Run `tasks` on `executor`; results come back in task order.
+
+    `progress(done, total)` is called as each future completes, in completion order:
+    for a process pool as a process returns, for Dask's executor as the Dask future
+    finishes on its worker.
+    """
     futures = {executor.submit(run_task, task): n for n, task in enumerate(tasks)}
     results: list[Result | None] = [None] * len(tasks)
     for done, future in enumerate(as_completed(futures), start=1):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from node.cli.common import EXIT_INVALID, console, fail
+from node.cli.common import EXIT_INVALID, EXIT_UNAVAILABLE, console, fail
 from node.cli.render import line
+from simulations.dask_sweep import DaskUnavailableError, open_dask
 from simulations.runner import (
     SCENARIOS,
     Result,
@@ -93,12 +97,14 @@ def _one(scenario: str, nodes: int | None, seed: int, params: dict[str, str],
 @click.option("--seeds", default="1", show_default=True, help="Seeds of a sweep: 1,2,3.")
 @click.option("--workers", type=click.IntRange(1, 256), default=os.cpu_count() or 1,
               show_default=True, help="Processes of a sweep.")  # fmt: skip
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run the sweep on Dask: a scheduler (tcp://host:8786) or 'local'.")  # fmt: skip
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and parameters.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of tables.")
 def simulate(
     scenario: str | None, nodes: int | None, seed: int, params: tuple[str, ...],
-    out: Path | None, sweeps: tuple[str, ...], seeds: str, workers: int, list_only: bool,
-    as_json: bool,
+    out: Path | None, sweeps: tuple[str, ...], seeds: str, workers: int,
+    dask_address: str | None, list_only: bool, as_json: bool,
 ) -> None:  # fmt: skip
     """Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."""
     if list_only or scenario is None:
@@ -107,9 +113,11 @@ def simulate(
     if scenario not in SCENARIOS:
         fail(f"no scenario {scenario!r}; `trustnode simulate --list` shows them")
     fixed = _pairs(params, "--param")
+    _check_dask_usage(dask_address, sweeping=bool(sweeps))
     try:
         if sweeps:
-            _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out)
+            _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out,
+                   dask_address)  # fmt: skip
             return
         result = _one(scenario, nodes, seed, fixed, out, as_json)
     except ValueError as exc:
@@ -122,8 +130,35 @@ def simulate(
         raise SystemExit(EXIT_INVALID)
 
 
+def _check_dask_usage(dask_address: str | None, *, sweeping: bool) -> None:
+    """`--dask` runs sweeps only, and sizes its own workers: an explicit --workers is a mistake."""
+    if dask_address is None:
+        return
+    if not sweeping:
+        fail("--dask runs a sweep: add --sweep key=v1,v2")
+    source = click.get_current_context().get_parameter_source("workers")
+    if source is not click.core.ParameterSource.DEFAULT:
+        fail("--dask and --workers exclude each other: Dask sizes its own workers")
+
+
+@contextmanager
+def _executor(workers: int, dask_address: str | None) -> Iterator[tuple[Executor, str]]:
+    """A sweep's executor and where it runs: local processes, or Dask (exit 3 if absent)."""
+    with ExitStack() as stack:
+        if dask_address is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            yield stack.enter_context(pool), f"{workers} processes"
+            return
+        try:
+            dask = stack.enter_context(open_dask(dask_address))
+        except DaskUnavailableError as exc:
+            fail(str(exc), EXIT_UNAVAILABLE)
+        yield dask.executor, dask.where
+
+
 def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[str, str],
-           seeds: str, workers: int, out: Path | None) -> None:  # fmt: skip
+           seeds: str, workers: int, out: Path | None,
+           dask_address: str | None) -> None:  # fmt: skip
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
@@ -131,10 +166,12 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
     values = {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in swept.items()}
     tasks = grid(scenario, nodes=nodes, seeds=seed_list, fixed=fixed, sweeps=values)
     parse_params(SCENARIOS[scenario], tasks[0].params)  # a bad parameter fails here, once
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"{len(tasks)} runs on {workers} processes", total=len(tasks))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            results = run_sweep(tasks, pool, lambda done, _: bar.update(task, completed=done))
+    with (
+        _executor(workers, dask_address) as (pool, where),
+        Progress(console=console, transient=True) as bar,
+    ):
+        task = bar.add_task(f"{len(tasks)} runs on {escape(where)}", total=len(tasks))
+        results = run_sweep(tasks, pool, lambda done, _: bar.update(task, completed=done))
     folder = out or Path(f"sweep-{scenario}")
     written = write_sweep(results, list(values), folder)
     console.print((folder / "sweep.md").read_text(encoding="utf-8"))
