@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from simulations.params import ParameterError, check_parameters
+
 __all__ = [
     "SCENARIOS",
     "Result",
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 Value = int | float | str
+_KIND_TEXT = {int: "a whole number", float: "a number", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -227,18 +230,20 @@ def parse_params(scenario: Scenario, given: Mapping[str, str]) -> dict[str, Valu
     """Defaults overridden by `given` (text from the CLI), converted to the defaults' types.
 
     Raises:
-        ValueError: an unknown parameter or a value of the wrong type.
+        ParameterError: an unknown parameter, or a value of the wrong type or out of
+            its range (`simulations.params.LIMITS`); a `ValueError`, naming it.
     """
     params: dict[str, Value] = dict(scenario.defaults)
     for key, text in given.items():
         if key not in params:
             known = ", ".join(sorted(params))
-            raise ValueError(f"{scenario.name} has no parameter {key!r} (it has: {known})")
+            raise ParameterError(key, f"{scenario.name} has no such parameter (it has: {known})")
         kind = type(params[key])
         try:
             params[key] = kind(text)
         except ValueError:
-            raise ValueError(f"{key}: expected {kind.__name__}, got {text!r}") from None
+            raise ParameterError(key, f"expected {_KIND_TEXT[kind]}, got {text!r}") from None
+    check_parameters(params, scenario.defaults)
     if _NETWORK.keys() <= params.keys():
         from simulations.world import NetworkParameters  # heavy; run imports it anyway
 

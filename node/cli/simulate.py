@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from node.cli.common import EXIT_INVALID, console, fail
+from simulations.interrupt import EXIT_INTERRUPTED, is_interrupt, quiet_interrupt
 from simulations.runner import (
     SCENARIOS,
     Result,
@@ -106,12 +107,17 @@ def simulate(
         fail(f"no scenario {scenario!r}; `trustnode simulate --list` shows them")
     fixed = _pairs(params, "--param")
     try:
+        parse_params(SCENARIOS[scenario], fixed)  # every bad parameter fails here, before a run
         if sweeps:
             _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out)
             return
         result = _one(scenario, nodes, seed, fixed, out, as_json)
     except ValueError as exc:
         fail(str(exc))
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        fail("interrupted: the simulation stopped, nothing was written", EXIT_INTERRUPTED)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -128,11 +134,20 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
         fail(f"--seeds {seeds!r}: expected numbers like 1,2,3")
     values = {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in swept.items()}
     tasks = grid(scenario, nodes=nodes, seeds=seed_list, fixed=fixed, sweeps=values)
-    parse_params(SCENARIOS[scenario], tasks[0].params)  # a bad parameter fails here, once
+    for each in tasks:  # every swept value is checked before the first run starts
+        parse_params(SCENARIOS[scenario], each.params)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{len(tasks)} runs on {workers} processes", total=len(tasks))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=quiet_interrupt
+        )
+        try:
             results = run_sweep(tasks, pool, lambda done, _: bar.update(task, completed=done))
+        except BaseException:
+            # Ctrl-C: the workers exit on their own SIGINT; do not wait for queued runs.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     folder = out or Path(f"sweep-{scenario}")
     written = write_sweep(results, list(values), folder)
     console.print((folder / "sweep.md").read_text(encoding="utf-8"))
