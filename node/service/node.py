@@ -33,6 +33,7 @@ import trio
 
 from node.config import NodeConfig, parse_address
 from node.datadir import DataDir
+from node.dirlock import lock_data_dir
 from node.errors import ConfigError, RequestError
 from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
@@ -459,14 +460,17 @@ async def open_node(
     `config.bootstrap` and the peers it learns of. Leaving the block stops
     every task and closes the store; everything acknowledged is on disk. An
     exception from the block comes out as itself, not inside an ExceptionGroup.
+    The node holds the data directory's lock (`node.dirlock`) while it is open:
+    one node per directory, in any process.
 
     Raises:
+        DataDirLockedError: another process (or node) has the directory open.
         StoreError: the data directory, key file or store cannot be used safely.
         ConfigError: the node cannot listen where it is configured to.
     """
     data = DataDir.open(config.data_dir)
     key = data.load_or_create_key(passphrase=passphrase)
-    with _opened_store(data) as (store, reader):
+    with lock_data_dir(data.path), _opened_store(data) as (store, reader):
         node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
         try:
             async with trio.open_nursery() as nursery:
