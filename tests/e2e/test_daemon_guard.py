@@ -3,7 +3,9 @@ corrupted store (issue 21, defects 4 and 5)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 
 from protocol.identity import IdentityKey, encode_identity_text
 from tests.e2e.test_daemon import COMMAND, Daemon, cli, daemons, free_port, ok
+from tests.node.store_damage import ISSUER, damage, fill_store
 
 __all__ = ["daemons"]  # the fixture, re-exported for pytest
 
@@ -63,3 +66,44 @@ def _run_briefly_after(folder: Path) -> str:
     """Once the first daemon stopped, another may start: the lock died with it."""
     daemon = Daemon(folder)
     return daemon.stop()
+
+
+def _issuer_url(api: str) -> str:
+    return f"http://{api}/v1/attestations?issuer={encode_identity_text(ISSUER.identity)}"
+
+
+def test_a_damaged_store_is_refused_at_start_in_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    _init(folder)
+    fill_store(folder / "store.db", 1500)
+    damage(folder / "store.db", start=0.75, length=0.0)
+    started = time.monotonic()
+    run = _run(folder)
+    assert run.returncode == 3, run.stderr
+    assert "ready" not in run.stdout
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "export" in run.stderr  # what to do
+    assert time.monotonic() - started < 30
+    # What can be read is saved, into a fresh store, as the README says.
+    saved = tmp_path / "saved.txt"
+    ok(folder, "export", "--out", str(saved))
+    (folder / "store.db").rename(tmp_path / "store.db.damaged")
+    ok(folder, "import", str(saved))
+    Daemon(folder).stop()  # and the daemon starts on it
+
+
+def test_damage_found_while_running_stops_the_daemon(tmp_path: Path, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "node"
+    _init(folder)
+    fill_store(folder / "store.db", 1500)
+    daemon = Daemon(folder)
+    daemons.append(daemon)
+    damage(folder / "store.db", start=0.2, length=0.5)  # under the running daemon
+    token = (folder / "api.token").read_text().strip()
+    with contextlib.suppress(httpx.HTTPError):  # it may close the connection as it stops
+        answer = httpx.get(_issuer_url(daemon.api), headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 503
+    _, err = daemon.process.communicate(timeout=30)  # it stops on its own
+    assert daemon.process.returncode == 3
+    assert "damaged" in err.strip().splitlines()[-1]
+    assert err.count(" is damaged") <= 2  # once logged, once as the exit line: no loop
