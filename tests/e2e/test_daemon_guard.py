@@ -4,6 +4,7 @@ corrupted store (issue 21, defects 4 and 5)."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -107,3 +108,64 @@ def test_damage_found_while_running_stops_the_daemon(tmp_path: Path, daemons: li
     assert daemon.process.returncode == 3
     assert "damaged" in err.strip().splitlines()[-1]
     assert err.count(" is damaged") <= 2  # once logged, once as the exit line: no loop
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _post_chunked(api: str, token: str, *, total_bytes: int) -> tuple[bytes, int]:
+    """POST a chunked body of `total_bytes` to /v1/trust on a raw socket, until the daemon
+    answers or closes; returns its answer and how many body bytes it let us send."""
+    host, port = api.rsplit(":", 1)
+    chunk = b"x" * 65536
+    frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/trust HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        connection.settimeout(2)
+        try:
+            while sent < total_bytes:
+                connection.sendall(frame)
+                sent += len(chunk)
+        except OSError:
+            pass  # the daemon answered and closed: it read no more
+        connection.settimeout(10)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while data := connection.recv(65536):
+                answer += data
+    return answer, sent
+
+
+def test_a_huge_streamed_body_is_refused_early_and_memory_stays_flat(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    folder = tmp_path / "node"
+    _init(folder)
+    daemon = Daemon(folder)
+    daemons.append(daemon)
+    token = (folder / "api.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"http://{daemon.api}/v1/status", headers=headers).status_code == 200
+    before = _rss_bytes(daemon.process.pid)
+    answer, sent = _post_chunked(daemon.api, token, total_bytes=50 * 2**20)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"payload_too_large" in answer
+    grown = _rss_bytes(daemon.process.pid) - before
+    assert grown < 16 * 2**20, f"grew by {grown / 2**20:.1f} MiB after {sent / 2**20:.0f} MiB sent"
+    host, port = daemon.api.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/trust HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
+            + b"\r\nContent-Length: %d\r\n\r\n{" % (300 * 2**20)
+        )  # fmt: skip
+        assert connection.recv(65536).startswith(b"HTTP/1.1 413")  # at once, from the length
+    assert httpx.get(f"http://{daemon.api}/v1/status", headers=headers).status_code == 200
+    daemon.stop()
