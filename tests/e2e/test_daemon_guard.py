@@ -4,6 +4,7 @@ corrupted store (issue 21, defects 4 and 5)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -169,3 +170,20 @@ def test_a_huge_streamed_body_is_refused_early_and_memory_stays_flat(
         assert connection.recv(65536).startswith(b"HTTP/1.1 413")  # at once, from the length
     assert httpx.get(f"http://{daemon.api}/v1/status", headers=headers).status_code == 200
     daemon.stop()
+
+
+def test_an_unknown_variable_and_an_exposed_config_are_one_line_each(tmp_path: Path) -> None:
+    folder = tmp_path / "node"
+    _init(folder)
+    misspelt = subprocess.run(
+        [*COMMAND, "--data-dir", str(folder), "status"], capture_output=True, text=True,
+        timeout=60, check=False, env={**os.environ, "TRUSTNODE_NETWORK_LISTN": "127.0.0.1:1"},
+    )  # fmt: skip
+    assert misspelt.returncode == 3
+    assert "TRUSTNODE_NETWORK_LISTN" in misspelt.stderr
+    assert len(misspelt.stderr.strip().splitlines()) == 1
+    (folder / "config.toml").chmod(0o644)
+    exposed = cli(folder, "status")
+    assert exposed.returncode == 3
+    assert "chmod 600" in exposed.stderr
+    assert len(exposed.stderr.strip().splitlines()) == 1
