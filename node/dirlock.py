@@ -15,6 +15,7 @@ would let two processes hold "the" lock at once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ __all__ = ["LOCK_FILE", "DataDirLockedError", "lock_data_dir"]
 
 LOCK_FILE = "lock"
 _MAX_PID_BYTES = 32
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class DataDirLockedError(StoreError):
@@ -48,6 +50,25 @@ def _holder(fd: int) -> int | None:
     return None
 
 
+def _open(lock_path: Path) -> tuple[int, bool]:
+    """The lock file's descriptor, and whether we may write our PID into it.
+
+    On a read-only disk an existing lock file still opens for reading, and a
+    read-only descriptor can hold a `flock`: the lock then still keeps a second
+    process out, and what fails is the store, with its own clear message.
+    """
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT | flags, 0o600), True
+    except OSError as exc:
+        first = exc
+    try:
+        return os.open(lock_path, os.O_RDONLY | flags), False
+    except OSError:
+        hint = " (the data directory is read-only)" if first.errno in _READ_ONLY else ""
+        raise StoreError(f"cannot open {lock_path}: {first.strerror}{hint}") from first
+
+
 @contextlib.contextmanager
 def lock_data_dir(path: Path) -> Iterator[None]:
     """Hold `<path>/lock` exclusively for the block.
@@ -58,10 +79,7 @@ def lock_data_dir(path: Path) -> Iterator[None]:
         StoreError: the lock file cannot be opened.
     """
     lock_path = path / LOCK_FILE
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot open {lock_path}: {exc.strerror}") from exc
+    fd, writable = _open(lock_path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,9 +87,9 @@ def lock_data_dir(path: Path) -> Iterator[None]:
             raise DataDirLockedError(path, _holder(fd)) from None
         except OSError as exc:
             raise StoreError(f"cannot lock {lock_path}: {exc.strerror}") from exc
-        # Ours now: say who holds it (the previous holder's PID may be longer).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        if writable:  # ours now: say who holds it (the previous holder's PID may be longer)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         yield
     finally:
         os.close(fd)  # releases the flock
