@@ -18,7 +18,6 @@ from node.errors import ConfigError
 __all__ = ["serve_api"]
 
 log = logging.getLogger("trustnode.api")
-_READ_TIMEOUT_S = 30
 
 
 async def serve_api(
@@ -39,7 +38,8 @@ async def serve_api(
     # bodies and requests in flight are bounded by `node.api.limits`.
     config.h11_max_incomplete_size = MAX_HEAD_BYTES
     config.h2_max_header_list_size = MAX_HEAD_BYTES
-    config.read_timeout = _READ_TIMEOUT_S  # a client that stops sending mid-request
+    # No `read_timeout`: Hypercorn applies it while a request is being answered too,
+    # so a trust computation longer than it would lose its answer.
 
     async def started(task_status: trio.TaskStatus[list[str]]) -> None:
         await serve(
