@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "Limit", "ParameterError", "check_parameters", "limit_of"]
+__all__ = ["LIMITS", "Limit", "ParameterError", "check_nodes", "check_parameters", "limit_of"]
 
 Value = int | float | str
 _DAY_S = 86_400.0
@@ -143,3 +143,32 @@ def check_parameters(params: Mapping[str, Value], defaults: Mapping[str, Value])
     low, high = params.get("latency_min_ms"), params.get("latency_max_ms")
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         raise ParameterError("latency_max_ms", f"must be at least latency_min_ms ({low:g})")
+
+
+# Parameters that pick members without replacement: together they must leave room
+# among `--nodes` (scenario, parameters summed, members not available to them).
+_PICKED_FROM_NODES: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    ("whitewash", ("viewers", "flaggers"), 1),  # the flagged member is neither
+    ("flood", ("vouches",), 1),  # a member does not vouch for itself
+    ("flood", ("attack_edges",), 0),
+    ("revocation", ("vouches",), 1),
+)
+
+
+def check_nodes(scenario: str, nodes: int, params: Mapping[str, Value]) -> None:
+    """Check the parameters that count members against the run's `nodes`.
+
+    Raises:
+        ParameterError: naming the last of the parameters that do not fit.
+    """
+    for name, picked, reserved in _PICKED_FROM_NODES:
+        if name != scenario:
+            continue
+        wanted = sum(int(params[p]) for p in picked)
+        if wanted > nodes - reserved:
+            together = " + ".join(picked)
+            raise ParameterError(
+                picked[-1],
+                f"{together} = {wanted} members, but --nodes {nodes} leaves "
+                f"{nodes - reserved} to choose from",
+            )

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from simulations.params import ParameterError, check_parameters
+from simulations.params import ParameterError, check_nodes, check_parameters
 
 __all__ = [
     "SCENARIOS",
@@ -275,6 +275,7 @@ def run_scenario(
         nodes=scenario.default_nodes if nodes is None else nodes,
         params=parse_params(scenario, params or {}),
     )  # fmt: skip
+    check_nodes(name, result.nodes, result.params)
     started = time.perf_counter()
     # A run keeps millions of long-lived objects (stores, sessions, arrival times):
     # the collector's default thresholds would re-scan them all every few seconds,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from node.cli.common import EXIT_INVALID, console, fail
 from simulations.interrupt import EXIT_INTERRUPTED, is_interrupt, quiet_interrupt
+from simulations.params import check_nodes
 from simulations.runner import (
     SCENARIOS,
     Result,
@@ -107,7 +108,8 @@ def simulate(
         fail(f"no scenario {scenario!r}; `trustnode simulate --list` shows them")
     fixed = _pairs(params, "--param")
     try:
-        parse_params(SCENARIOS[scenario], fixed)  # every bad parameter fails here, before a run
+        chosen = SCENARIOS[scenario]  # every bad parameter fails here, before a run
+        check_nodes(scenario, nodes or chosen.default_nodes, parse_params(chosen, fixed))
         if sweeps:
             _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out)
             return
@@ -134,8 +136,9 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
         fail(f"--seeds {seeds!r}: expected numbers like 1,2,3")
     values = {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in swept.items()}
     tasks = grid(scenario, nodes=nodes, seeds=seed_list, fixed=fixed, sweeps=values)
+    chosen = SCENARIOS[scenario]
     for each in tasks:  # every swept value is checked before the first run starts
-        parse_params(SCENARIOS[scenario], each.params)
+        check_nodes(scenario, nodes or chosen.default_nodes, parse_params(chosen, each.params))
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{len(tasks)} runs on {workers} processes", total=len(tasks))
         pool = ProcessPoolExecutor(

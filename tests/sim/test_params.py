@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from node.errors import ConfigError
 from node.simnet import LinkModel, LinkModelError, SimNetwork
-from simulations.params import ParameterError, Value, limit_of
-from simulations.runner import SCENARIOS, parse_params
+from simulations.params import ParameterError, Value, check_nodes, limit_of
+from simulations.runner import SCENARIOS, parse_params, run_scenario
 from simulations.world import NetworkParameters
 
 
@@ -56,6 +56,17 @@ def test_out_of_range_parameters_are_refused_by_name(scenario: str, name: str, t
     with pytest.raises(ParameterError) as caught:
         parse_params(SCENARIOS[scenario], {name: text})
     assert caught.value.name == name
+
+
+def test_members_picked_must_fit_in_the_community() -> None:
+    whitewash = parse_params(SCENARIOS["whitewash"], {"viewers": "10", "flaggers": "5"})
+    check_nodes("whitewash", 16, whitewash)
+    with pytest.raises(ParameterError) as caught:
+        check_nodes("whitewash", 15, whitewash)
+    assert caught.value.name == "flaggers"
+    with pytest.raises(ParameterError) as caught:
+        run_scenario("flood", nodes=5, params={"attack_edges": "6"})
+    assert caught.value.name == "attack_edges"
 
 
 def test_latency_range_must_be_ordered() -> None:
