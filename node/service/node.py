@@ -138,8 +138,7 @@ class Node:
         """The store is damaged: stop the node (`open_node` raises `error`). Each sync
         session would otherwise meet the same bad page again, many times a second."""
         if self.failure is None:
-            self.failure = error
-            log.error("stopping: %s", error)
+            self.failure = error  # reported once, by whoever opened the node
         if self._stop is not None:
             self._stop.cancel()
 
@@ -247,10 +246,10 @@ class Node:
                     found = (store.get(i) for _, i in batch)
                     envelopes += [a.data for a in found if a is not None]
                     after = (batch[-1][0], bytes(batch[-1][1]))
-            except StoreCorruptError as exc:
+            except StoreCorruptError:
                 # Export is how a member saves a damaged store (README): what can
                 # still be read, row by row; the importer verifies every envelope.
-                log.warning("%s; exporting what can be read", exc)
+                log.warning("the store is damaged: exporting what can still be read")
                 return store.salvage_envelopes()
             return envelopes
 
