@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -48,6 +49,8 @@ __all__ = [
 
 CONFIG_FILE = "config.toml"
 ENV_PREFIX = "TRUSTNODE_"
+# TRUSTNODE_ variables that are not settings of config.toml (`node.cli.common`).
+NON_CONFIG_VARIABLES = ("TRUSTNODE_DATA_DIR",)
 _MAX_CONFIG_BYTES = 64 * 1024
 
 
@@ -265,6 +268,7 @@ _BY_FIELD = {name: (section, key) for (section, key), (name, _) in SCHEMA.items(
 def _read_file(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
+            _check_private(path, os.fstat(handle.fileno()).st_mode)
             data = handle.read(_MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
@@ -273,6 +277,16 @@ def _read_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
     return _toml(data, path)
+
+
+def _check_private(path: Path, mode: int) -> None:
+    """Refuse a config file that others may read or write, as `key.json` is refused:
+    it holds the community key, and whoever may write it chooses our peers."""
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} is accessible to other users (mode {stat.S_IMODE(mode):04o}) and holds "
+            f"the community key; run: chmod 600 {path}"
+        )
 
 
 def _toml(data: bytes, path: Path) -> dict[str, Any]:
@@ -319,10 +333,20 @@ def _from_file(path: Path, document: Mapping[str, Any]) -> dict[str, object]:
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
+    known = set(NON_CONFIG_VARIABLES)
     for (section, key), (name, parse) in SCHEMA.items():
         variable = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+        known.add(variable)
         if variable in environ:
             values[name] = _parse(parse, environ[variable], variable)
+    # A misspelt variable is refused as a misspelt file key is, not silently ignored.
+    unknown = sorted(v for v in environ if v.startswith(ENV_PREFIX) and v not in known)
+    if unknown:
+        raise ConfigError(
+            f"unknown environment variable {unknown[0]} (settings are "
+            f"{ENV_PREFIX}<SECTION>_<KEY> for the keys of config.toml, e.g. "
+            f"{ENV_PREFIX}NETWORK_LISTEN; unset it)"
+        )
     return values
 
 

@@ -176,7 +176,9 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
     async with trio.open_nursery() as nursery:
         for name, node in street.nodes.items():
             data = folder / name
-            (data / CONFIG_FILE).write_text(render_config(node.config))
+            config_path = data / CONFIG_FILE
+            config_path.write_text(render_config(node.config))
+            config_path.chmod(0o600)  # it holds the community key (node.config refuses more)
             token = ensure_token(data)
             app = create_app(node, token=token)
             address = await nursery.start(serve_api, app, "127.0.0.1:0")

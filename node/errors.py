@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from protocol.errors import TrustnodeError
 
-__all__ = ["ConfigError", "KeyFileError", "RequestError", "StoreError"]
+__all__ = ["ConfigError", "KeyFileError", "RequestError", "StoreCorruptError", "StoreError"]
 
 
 class ConfigError(TrustnodeError):
@@ -28,3 +28,11 @@ class RequestError(TrustnodeError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class StoreCorruptError(StoreError):
+    """The store's file is damaged (SQLite reports corruption): the node must stop.
+
+    Unlike a full disk, this does not heal by waiting: every retry meets the
+    same bad pages. The message says what to do (README, "A damaged store").
+    """

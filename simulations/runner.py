@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from simulations.params import ParameterError, check_nodes, check_parameters
+
 __all__ = [
     "SCENARIOS",
     "Result",
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 Value = int | float | str
+_KIND_TEXT = {int: "a whole number", float: "a number", str: "text"}
 
 
 @dataclass(frozen=True)
@@ -227,18 +230,20 @@ def parse_params(scenario: Scenario, given: Mapping[str, str]) -> dict[str, Valu
     """Defaults overridden by `given` (text from the CLI), converted to the defaults' types.
 
     Raises:
-        ValueError: an unknown parameter or a value of the wrong type.
+        ParameterError: an unknown parameter, or a value of the wrong type or out of
+            its range (`simulations.params.LIMITS`); a `ValueError`, naming it.
     """
     params: dict[str, Value] = dict(scenario.defaults)
     for key, text in given.items():
         if key not in params:
             known = ", ".join(sorted(params))
-            raise ValueError(f"{scenario.name} has no parameter {key!r} (it has: {known})")
+            raise ParameterError(key, f"{scenario.name} has no such parameter (it has: {known})")
         kind = type(params[key])
         try:
             params[key] = kind(text)
         except ValueError:
-            raise ValueError(f"{key}: expected {kind.__name__}, got {text!r}") from None
+            raise ParameterError(key, f"expected {_KIND_TEXT[kind]}, got {text!r}") from None
+    check_parameters(params, scenario.defaults)
     if _NETWORK.keys() <= params.keys():
         from simulations.world import NetworkParameters  # heavy; run imports it anyway
 
@@ -270,6 +275,7 @@ def run_scenario(
         nodes=scenario.default_nodes if nodes is None else nodes,
         params=parse_params(scenario, params or {}),
     )  # fmt: skip
+    check_nodes(name, result.nodes, result.params)
     started = time.perf_counter()
     # A run keeps millions of long-lived objects (stores, sessions, arrival times):
     # the collector's default thresholds would re-scan them all every few seconds,

@@ -33,6 +33,7 @@ from protocol.attestation import Attestation, AttestationBody, AttestationId, si
 from protocol.channel import Community
 from protocol.identity import IdentityKey
 from protocol.statement import Statement
+from simulations.params import LIMITS, check_parameters
 from simulations.plain import open_plain_stream, serve_plain
 
 __all__ = ["T0", "Member", "NetworkParameters", "World"]
@@ -66,12 +67,12 @@ class NetworkParameters:
     trees: str = "source"
 
     def __post_init__(self) -> None:
-        if self.store not in ("sqlite", "memory"):
-            raise ValueError(f"store must be sqlite or memory, not {self.store!r}")
-        if self.channel not in ("noise", "plain"):
-            raise ValueError(f"channel must be noise or plain, not {self.channel!r}")
-        if self.trees not in ("source", "shared"):
-            raise ValueError(f"trees must be source or shared, not {self.trees!r}")
+        # Built in code too (tests, benchmarks), not only from checked CLI text.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.pop("relay_quota")
+        check_parameters(values, values)
+        if self.relay_quota is not None:
+            LIMITS["quota"].check("relay_quota", self.relay_quota)
 
     @classmethod
     def from_params(cls, params: Mapping[str, object]) -> NetworkParameters:

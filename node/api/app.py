@@ -6,7 +6,8 @@ constant time; a missing or wrong token gets 401 and does nothing. Errors are
 JSON `{"error": {"code": ..., "message": ...}}` with a stable `code`. Request
 bodies are validated by the models (`node.api.models`): unknown fields, wrong
 types and out-of-range values get 422 `invalid_request` before any handler
-runs. CORS is off unless origins are configured.
+runs. CORS is off unless origins are configured. Every request is bounded (body,
+query, headers, requests in flight) by `node.api.limits` before routing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.addresses import invite_warnings
 from node.api import metrics
+from node.api.limits import RequestLimits
 from node.api.models import (
     IDENTITY_PATTERN,
     NAME_PATTERN,
@@ -81,9 +83,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "missing or wrong bearer token"),
         (404, "not found (e.g. revoking a slot that holds nothing; the message names those held)"),
         (409, "the node cannot do this (e.g. it runs without networking)"),
+        (413, "the body is over its limit (node.api.limits; SECURITY.md)"),
+        (414, "the query is over its limit"),
         (422, "invalid request"),
+        (431, "too many or too large headers"),
         (500, "internal error (logged by the node)"),
-        (503, "the store is unavailable"),
+        (503, "the store is unavailable, or the node is busy (code busy: retry)"),
     )
 }
 # Text answers: declared here so that their errors stay documented as JSON.
@@ -184,6 +189,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
             CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
+    app.add_middleware(RequestLimits)  # added last: it runs first, before CORS and routing
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:

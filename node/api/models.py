@@ -9,9 +9,11 @@ unix milliseconds, scores are floats in [0, 1].
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 __all__ = [
     "AttestationView",
@@ -282,7 +284,35 @@ class InviteView(_Strict):
     warnings: list[str] = Field(description="why the invite may not work for a neighbour")
 
 
+def _dialable(address: str) -> str:
+    """`host:port` that a node could dial: port 1..65535, an IP literal (IPv6 in
+    brackets) or a host name of RFC 1123 labels. Refused with 422, not accepted and
+    failing later (a port of 99999 used to answer 409 `not_configured`)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("the port must be 1..65535")
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError("not an IPv6 address in brackets") from None
+        return address
+    if not _HOST_NAME.fullmatch(host) or len(host) > 253:
+        raise ValueError("the host must be an IPv4 address, [IPv6] or a host name")
+    if host.replace(".", "").isdigit():  # looks numeric: must then be a real IPv4 address
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError("not an IPv4 address") from None
+    return address
+
+
+_HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
 class ConnectRequest(_Strict):
     address: Annotated[
-        str, Field(max_length=300, pattern=r"^[!-~]+:[0-9]{1,5}$", description="host:port")
+        str,
+        Field(max_length=300, pattern=r"^[!-~]+:[0-9]{1,5}$", description="host:port"),
+        AfterValidator(_dialable),
     ]

@@ -12,6 +12,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from node.api.access import check_api_address
+from node.api.limits import MAX_HEAD_BYTES
 from node.errors import ConfigError
 
 __all__ = ["serve_api"]
@@ -33,6 +34,12 @@ async def serve_api(
     config.accesslog = None
     config.errorlog = logging.getLogger("trustnode.api.server")
     config.graceful_timeout = 2.0
+    # The request head (line, query, headers) is bounded before the app runs;
+    # bodies and requests in flight are bounded by `node.api.limits`.
+    config.h11_max_incomplete_size = MAX_HEAD_BYTES
+    config.h2_max_header_list_size = MAX_HEAD_BYTES
+    # No `read_timeout`: Hypercorn applies it while a request is being answered too,
+    # so a trust computation longer than it would lose its answer.
 
     async def started(task_status: trio.TaskStatus[list[str]]) -> None:
         await serve(

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -246,8 +247,16 @@ async def _serve(config: NodeConfig, token: str, ready: trio.Event) -> None:
                 ready.set()
                 await _report_progress(lambda: node.gossip.stored_from_peers)
             finally:
-                with contextlib.suppress(OSError):
-                    address_file.unlink()
+                _remove_if_ours(address_file, api + "\n")
+
+
+def _remove_if_ours(path: Path, written: str) -> None:
+    """Remove `path` only if it still holds what we wrote: a file another process
+    replaced is its own (the data directory's lock makes that rare, not impossible:
+    a user may copy a folder with a running daemon's files in it)."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if path.read_text("ascii") == written:
+            path.unlink()
 
 
 async def _report_progress(stored: Callable[[], int], *, every_s: float = 5.0) -> None:

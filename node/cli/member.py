@@ -4,6 +4,7 @@ claims, rating, ranking, attestations; export and import."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import click
 from rich.progress import track
 
+from node.api.limits import MAX_IMPORT_BODY_BYTES
 from node.api.models import (
     MAX_IMPORT,
     AttestationView,
@@ -282,6 +284,22 @@ def export_(ctx: click.Context, out: Path | None) -> None:
                            n=text.count(chr(10)) - 1, out=str(out)))  # fmt: skip
 
 
+def _import_chunks(envelopes: Sequence[bytes]) -> list[tuple[int, list[str]]]:
+    """(index of the first, hex envelopes) per request: at most `MAX_IMPORT` envelopes
+    and a body under the API's limit (`MAX_IMPORT_BODY_BYTES`), whichever comes first."""
+    budget = MAX_IMPORT_BODY_BYTES - 1024  # room for the JSON around the list
+    chunks: list[tuple[int, list[str]]] = []
+    size = budget + 1
+    for index, envelope in enumerate(envelopes):
+        text = envelope.hex()
+        if size + len(text) + 4 > budget or len(chunks[-1][1]) >= MAX_IMPORT:
+            chunks.append((index, []))
+            size = 0
+        chunks[-1][1].append(text)
+        size += len(text) + 4  # quotes, comma, space
+    return chunks
+
+
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @_JSON
@@ -302,10 +320,11 @@ def import_(ctx: click.Context, file: Path, as_json: bool) -> None:
         fail(f"{file} comes from another community ({exported.community_id.hex()[:16]}…)")
     totals = {"new": 0, "duplicate": 0, "superseded": 0}
     rejected: list[dict[str, Any]] = []
-    starts = range(0, len(exported.envelopes), MAX_IMPORT)
-    shown = len(starts) > 1 and not as_json
-    for start in track(starts, description="importing", console=console) if shown else starts:
-        chunk = [e.hex() for e in exported.envelopes[start : start + MAX_IMPORT]]
+    chunks = _import_chunks(exported.envelopes)
+    shown = len(chunks) > 1 and not as_json
+    for start, chunk in (
+        track(chunks, description="importing", console=console) if shown else chunks
+    ):
         answer = call(place, "POST", "/v1/import", json={"envelopes": chunk})
         report = ImportReportView.model_validate(answer.body)
         for name in totals:

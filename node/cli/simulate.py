@@ -18,6 +18,8 @@ from rich.table import Table
 from node.cli.common import EXIT_INVALID, EXIT_UNAVAILABLE, console, fail
 from node.cli.render import line
 from simulations.dask_sweep import DaskUnavailableError, open_dask
+from simulations.interrupt import EXIT_INTERRUPTED, is_interrupt, quiet_interrupt
+from simulations.params import check_nodes
 from simulations.runner import (
     SCENARIOS,
     Result,
@@ -115,6 +117,8 @@ def simulate(
     fixed = _pairs(params, "--param")
     _check_dask_usage(dask_address, sweeping=bool(sweeps))
     try:
+        chosen = SCENARIOS[scenario]  # every bad parameter fails here, before a run
+        check_nodes(scenario, nodes or chosen.default_nodes, parse_params(chosen, fixed))
         if sweeps:
             _sweep(scenario, nodes, fixed, _pairs(sweeps, "--sweep"), seeds, workers, out,
                    dask_address)  # fmt: skip
@@ -122,6 +126,10 @@ def simulate(
         result = _one(scenario, nodes, seed, fixed, out, as_json)
     except ValueError as exc:
         fail(str(exc))
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        fail("interrupted: the simulation stopped, nothing was written", EXIT_INTERRUPTED)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -146,8 +154,16 @@ def _executor(workers: int, dask_address: str | None) -> Iterator[tuple[Executor
     """A sweep's executor and where it runs: local processes, or Dask (exit 3 if absent)."""
     with ExitStack() as stack:
         if dask_address is None:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-            yield stack.enter_context(pool), f"{workers} processes"
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=get_context("spawn"), initializer=quiet_interrupt
+            )
+            try:
+                yield pool, f"{workers} processes"
+            except BaseException:
+                # Ctrl-C: the workers exit on their own SIGINT; do not wait for queued runs.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
             return
         try:
             dask = stack.enter_context(open_dask(dask_address))
@@ -165,7 +181,9 @@ def _sweep(scenario: str, nodes: int | None, fixed: dict[str, str], swept: dict[
         fail(f"--seeds {seeds!r}: expected numbers like 1,2,3")
     values = {k: [v.strip() for v in text.split(",") if v.strip()] for k, text in swept.items()}
     tasks = grid(scenario, nodes=nodes, seeds=seed_list, fixed=fixed, sweeps=values)
-    parse_params(SCENARIOS[scenario], tasks[0].params)  # a bad parameter fails here, once
+    chosen = SCENARIOS[scenario]
+    for each in tasks:  # every swept value is checked before the first run starts
+        check_nodes(scenario, nodes or chosen.default_nodes, parse_params(chosen, each.params))
     with (
         _executor(workers, dask_address) as (pool, where),
         Progress(console=console, transient=True) as bar,

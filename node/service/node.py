@@ -40,7 +40,8 @@ from node.addresses import (
 )
 from node.config import NodeConfig, parse_address
 from node.datadir import DataDir
-from node.errors import ConfigError, RequestError
+from node.dirlock import lock_data_dir
+from node.errors import ConfigError, RequestError, StoreCorruptError
 from node.gossip import GossipNode, ThreadedStore
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
@@ -79,6 +80,7 @@ __all__ = ["Node", "open_node"]
 T = TypeVar("T")
 log = logging.getLogger("trustnode.node")
 _DIAL_TIMEOUT_S = 10.0
+_STORE_CHECK_S = 20.0  # a quick check reads about 100 MB/s on a slow disk
 
 
 def system_clock_ms() -> int:
@@ -115,11 +117,14 @@ class Node:
     ) -> None:
         self.config = config
         self._key = key
-        self._store = ThreadedStore(store)
+        # A damaged store stops the node (`failure`), through either connection.
+        self.failure: StoreCorruptError | None = None
+        self._stop: trio.CancelScope | None = None
+        self._store = _WatchedStore(store, self._corrupted)
         # Queries read through a second connection: in WAL mode readers never wait
         # for the writer, so the API keeps answering while a peer's big batch
         # (signature checks, commit) holds the write connection.
-        self._reader = ThreadedStore(reader)
+        self._reader = _WatchedStore(reader, self._corrupted)
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
         self._gate = RelayGate(
@@ -146,6 +151,14 @@ class Node:
         self._engine_lock = trio.Lock()
         self._cursor = 0
         self._started = trio.current_time()
+
+    def _corrupted(self, error: StoreCorruptError) -> None:
+        """The store is damaged: stop the node (`open_node` raises `error`). Each sync
+        session would otherwise meet the same bad page again, many times a second."""
+        if self.failure is None:
+            self.failure = error  # reported once, by whoever opened the node
+        if self._stop is not None:
+            self._stop.cancel()
 
     # -- who we are ---------------------------------------------------------------------
 
@@ -264,10 +277,16 @@ class Node:
         def everything(store: Store) -> list[bytes]:
             envelopes: list[bytes] = []
             after: tuple[int, bytes] | None = None
-            while batch := store.ids_in_order(after=after, limit=5000):
-                found = (store.get(i) for _, i in batch)
-                envelopes += [a.data for a in found if a is not None]
-                after = (batch[-1][0], bytes(batch[-1][1]))
+            try:
+                while batch := store.ids_in_order(after=after, limit=5000):
+                    found = (store.get(i) for _, i in batch)
+                    envelopes += [a.data for a in found if a is not None]
+                    after = (batch[-1][0], bytes(batch[-1][1]))
+            except StoreCorruptError:
+                # Export is how a member saves a damaged store (README): what can
+                # still be read, row by row; the importer verifies every envelope.
+                log.warning("the store is damaged: exporting what can still be read")
+                return store.salvage_envelopes()
             return envelopes
 
         return await self._reader.run(everything)
@@ -570,8 +589,11 @@ async def open_node(
     `config.bootstrap` and the peers it learns of. Leaving the block stops
     every task and closes the store; everything acknowledged is on disk. An
     exception from the block comes out as itself, not inside an ExceptionGroup.
+    The node holds the data directory's lock (`node.dirlock`) while it is open:
+    one node per directory, in any process.
 
     Raises:
+        DataDirLockedError: another process (or node) has the directory open.
         StoreError: the data directory, key file or store cannot be used safely.
         ConfigError: the node cannot listen where it is configured to.
     """
@@ -580,10 +602,13 @@ async def open_node(
         key = data.load_or_create_key(passphrase=passphrase)
     else:
         key = data.load_key(passphrase=passphrase)
-    with _opened_store(data) as (store, reader):
+    with lock_data_dir(data.path), _opened_store(data) as (store, reader):
+        if network:  # the daemon: refuse a damaged store before saying `ready`
+            await trio.to_thread.run_sync(_check_store, store)
         node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
         try:
             async with trio.open_nursery() as nursery:
+                node._stop = nursery.cancel_scope
                 if network:
                     await node._start_network(nursery, rng or random.Random())  # noqa: S311
                 try:
@@ -592,9 +617,35 @@ async def open_node(
                     node.gossip.close()
                     nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise _sole(group) from None
+            raise node.failure or _sole(group) from None
         finally:
             node.signature_checker.close()
+        if node.failure is not None:
+            raise node.failure
+
+
+def _check_store(store: Store) -> None:
+    """SQLite's quick check, bounded: a large store on a slow disk still starts."""
+    started = time.monotonic()
+    if not store.quick_check(timeout_s=_STORE_CHECK_S):
+        log.warning("store check stopped after %.0f s: starting without it", _STORE_CHECK_S)
+    log.debug("store checked in %.2f s", time.monotonic() - started)
+
+
+class _WatchedStore(ThreadedStore[Store]):
+    """A `ThreadedStore` that tells its node when the store turns out damaged."""
+
+    def __init__(self, store: Store, corrupted: Callable[[StoreCorruptError], None]) -> None:
+        super().__init__(store)
+        self._corrupted = corrupted
+
+    async def run(self, operation: Callable[[Store], T]) -> T:
+        """Run `operation(store)` in a thread; a `StoreCorruptError` also stops the node."""
+        try:
+            return await super().run(operation)
+        except StoreCorruptError as exc:
+            self._corrupted(exc)
+            raise
 
 
 def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:

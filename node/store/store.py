@@ -21,8 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from node.errors import StoreError
+from node.errors import StoreCorruptError, StoreError
 from node.store.heads import Row, plan_batch
+from node.store.health import (
+    CORRUPT_HINT,
+    is_corruption,
+    quick_check,
+    salvage_envelopes,
+    store_error,
+)
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from node.store.schema import LATEST_VERSION, migrate
 from protocol.attestation import Attestation, AttestationId, decode_envelope
@@ -111,6 +118,8 @@ class Store:
             migrate(connection, target=LATEST_VERSION)
         except (sqlite3.Error, ValueError) as exc:
             connection.close()
+            if isinstance(exc, sqlite3.Error) and is_corruption(exc):
+                raise store_error(location, "", exc) from exc
             raise StoreError(f"cannot use store {location}: {exc}{_hint(location)}") from exc
         return cls(connection, location)
 
@@ -129,7 +138,7 @@ class Store:
         try:
             yield self._connection
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self._path}: {exc}") from exc
+            raise store_error(self._path, "", exc) from exc
 
     # -- the write path -------------------------------------------------
 
@@ -158,7 +167,7 @@ class Store:
                 # Something in the batch was already stored: redo it, looking first.
                 return self._transaction(attestations, now_ms=now_ms, probe=True)
         except sqlite3.Error as exc:
-            raise StoreError(f"store {self._path}: write failed, nothing stored: {exc}") from exc
+            raise store_error(self._path, "write failed, nothing stored: ", exc) from exc
 
     def _transaction(
         self,
@@ -483,7 +492,7 @@ class Store:
         except sqlite3.Error as exc:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            raise StoreError(f"store {self._path}: prune failed: {exc}") from exc
+            raise store_error(self._path, "prune failed: ", exc) from exc
         return int(superseded) + int(expired)
 
     def statistics(self) -> StoreStatistics:
@@ -498,6 +507,19 @@ class Store:
         return StoreStatistics(
             attestations=total, heads=heads, slots=slots, file_bytes=pages * page_size
         )
+
+    def quick_check(self, *, timeout_s: float) -> bool:
+        """Check the file (SQLite's quick check) for at most `timeout_s`; see
+        `node.store.health.quick_check`.
+
+        Raises:
+            StoreCorruptError: the file is damaged.
+        """
+        return quick_check(self._connection, self._path, timeout_s=timeout_s)
+
+    def salvage_envelopes(self) -> list[bytes]:
+        """What a damaged file still holds, row by row (unverified bytes: check them)."""
+        return salvage_envelopes(self._connection)
 
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check`: "ok" when the file is sound."""
@@ -518,4 +540,6 @@ class Store:
         try:
             return Attestation(decode_envelope(envelope))
         except RemoteProtocolError as exc:
-            raise StoreError(f"store {self._path} is corrupt: {exc.reason.value}") from exc
+            raise StoreCorruptError(
+                f"store {self._path} is damaged (an envelope is {exc.reason.value}): {CORRUPT_HINT}"
+            ) from exc

@@ -20,6 +20,7 @@ from tests.e2e.test_daemon import Daemon, free_port, ok
 
 pytestmark = pytest.mark.slow
 SCHEMATHESIS = Path(sys.executable).with_name("st")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is a test extra")
@@ -32,7 +33,7 @@ def test_generated_requests_find_no_server_error(tmp_path: Path) -> None:
         token = (folder / "api.token").read_text().strip()
         run = subprocess.run(
             [
-                str(SCHEMATHESIS), "run", str(DOCUMENT), "--url", f"http://{daemon.api}",
+                str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", str(DOCUMENT), "--url", f"http://{daemon.api}",
                 "-H", f"Authorization: Bearer {token}", "--checks", "all",
                 "--exclude-checks", "positive_data_acceptance", "--max-examples", "25",
                 "--seed", "1", "--no-color",

@@ -209,4 +209,4 @@ def test_simulate_writes_a_report_and_lists_scenarios(tmp_path: Path) -> None:
     assert (out / "spread.png").exists()
     bad = trustnode("simulate", "convergence", "--param", "nope=1")
     assert bad.returncode == 2
-    assert "has no parameter 'nope'" in bad.stderr
+    assert "nope: convergence has no such parameter" in bad.stderr

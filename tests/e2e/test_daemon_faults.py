@@ -130,6 +130,7 @@ def test_read_only_data_directory_is_one_line_not_a_traceback(tmp_path: Path) ->
         (".", 0o770, "writable by other users"),
         ("api.token", 0o644, "readable by other users"),
         ("key.json", 0o640, "accessible by other users"),
+        ("config.toml", 0o644, "accessible to other users"),  # it holds the community key
     ],
 )
 def test_exposed_files_are_refused_at_start(

@@ -22,6 +22,7 @@ from node.errors import ConfigError
 def write(folder: Path, text: str) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / CONFIG_FILE).write_text(text)
+    (folder / CONFIG_FILE).chmod(0o600)
     return folder
 
 
@@ -108,6 +109,7 @@ def test_missing_config_says_how_to_make_one(tmp_path: Path) -> None:
 
 def test_binary_and_huge_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / CONFIG_FILE).write_bytes(b"\xff\xfe" * 10)
+    (tmp_path / CONFIG_FILE).chmod(0o600)
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path, environ={})
     (tmp_path / CONFIG_FILE).write_bytes(b"#" * (70 * 1024))
@@ -128,3 +130,24 @@ def test_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path:
     for bad in ("", "../up", ".hidden", "a/b"):
         with pytest.raises(ConfigError):
             default_data_dir(bad)
+
+
+def test_a_config_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    fresh(tmp_path)
+    (tmp_path / CONFIG_FILE).chmod(0o644)  # it holds the community key
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_config(tmp_path, environ={})
+    (tmp_path / CONFIG_FILE).chmod(0o620)
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, environ={})
+    (tmp_path / CONFIG_FILE).chmod(0o600)
+    load_config(tmp_path, environ={})
+
+
+def test_an_unknown_environment_variable_is_refused_like_an_unknown_key(tmp_path: Path) -> None:
+    fresh(tmp_path)
+    with pytest.raises(ConfigError, match="TRUSTNODE_NETWORK_LISTN"):
+        load_config(tmp_path, environ={"TRUSTNODE_NETWORK_LISTN": "127.0.0.1:1"})
+    documented = {"TRUSTNODE_DATA_DIR": str(tmp_path), "TRUSTNODE_LOG_LEVEL": "debug",
+                  "OTHER_VARIABLE": "x"}  # fmt: skip
+    assert load_config(tmp_path, environ=documented).log_level == "debug"
