@@ -10,12 +10,18 @@ from node.config import CONFIG_FILE, load_config, new_community, render_config, 
 from node.errors import ConfigError
 
 
+def _write_private(path: Path, text: str) -> None:
+    """As `init` writes it: the file holds the community key, so 0600 (else refused)."""
+    path.write_text(text)
+    path.chmod(0o600)
+
+
 def _written(tmp_path: Path, advertise_line: str) -> Path:
     text = render_config(new_community("street", data_dir=tmp_path))
     lines = [
         advertise_line if line.startswith("advertise =") else line for line in text.split("\n")
     ]
-    (tmp_path / CONFIG_FILE).write_text("\n".join(lines))
+    _write_private(tmp_path / CONFIG_FILE, "\n".join(lines))
     return tmp_path
 
 
@@ -24,7 +30,7 @@ def test_a_list_reads_back(tmp_path: Path) -> None:
         new_community("street", data_dir=tmp_path),
         advertise=("198.51.100.7:7400", "[2001:db8::7]:7400"),
     )
-    (tmp_path / CONFIG_FILE).write_text(render_config(config))
+    _write_private(tmp_path / CONFIG_FILE, render_config(config))
     assert load_config(tmp_path, environ={}) == config
 
 
