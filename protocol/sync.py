@@ -18,23 +18,48 @@ typed `DecodeError`.
 8-byte id prefixes and sends 8-byte fingerprints: the leaves and fingerprints
 are nearly all of what scattered loss costs, and 64 bits are plenty to tell
 sets apart that nobody chose to collide (see SPEC §13).
+
+`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13.3) adds two
+modes for scattered differences: fingerprints that carry their range's count
+(7), and invertible Bloom lookup tables of a range's id prefixes (8,
+`protocol.sketch`). A side that sees a fingerprint differ describes the range
+as a *ladder* of counted sub-ranges of sizes 1, 4, 16, ...; the peer estimates
+the density of the difference from which of them differ (and how the counts
+differ), and answers each differing range with the cheapest of: a prefix list,
+sketches sized for the estimated difference, or (for a difference much denser
+than elsewhere: a cluster) a 16-way counted split. A sketch that decodes names
+every difference in its range at about 18 bytes each, whatever the range's
+size; one that does not is described again, twice as large.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from protocol.attestation import ID_PREFIX_BYTES, MAX_TIME_MS, split_id_prefixes
 from protocol.codec import Value, pack, unpack
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
+from protocol.sketch import (
+    CELL_BYTES,
+    U64,
+    Sketch,
+    cells_for,
+    decode_difference,
+    prefix_keys,
+    range_salt,
+)
 
 __all__ = [
     "INFINITY",
     "MAX_IDS_PER_RANGE",
     "MAX_RANGES",
+    "MAX_WANTED",
     "SYNC_VERSION",
     "Bound",
     "Mode",
@@ -52,6 +77,12 @@ FINGERPRINT_BYTES = 16
 SHORT_FINGERPRINT_BYTES = 8  # mode 6: a fingerprint's first 8 bytes
 MAX_RANGES = 8192
 MAX_IDS_PER_RANGE = 256
+MAX_WANTED = 4096  # prefixes in one wanted range: a decoded sketch may name that many
+MAX_COUNT = 2**32 - 1
+_LADDER_BASE = 4  # counted sub-ranges of 1, 4, 16, ... items, then the rest
+_SKETCH_PART = 1000  # expected differences per sketch: a failure costs one part
+_DIRECT_PUSH = 4096  # records sent at once for a range the peer holds nothing of
+_CLUSTER = 4.0  # a range this many times denser in differences than the estimate
 _FP_DOMAIN = b"trustnode/sync-fingerprint/v1\x00"
 _MODULUS = 2**256
 
@@ -71,6 +102,8 @@ class Mode:
     PREFIX_LIST = 4
     WANTED = 5
     FINGERPRINT8 = 6
+    COUNTED = 7
+    SKETCH = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +115,8 @@ class Range:
     fingerprint: bytes = b""
     ids: tuple[bytes, ...] = ()
     prefixes: bytes = b""  # modes 4 and 5: 8-byte id prefixes, back to back
+    count: int = 0  # modes 7 and 8: how many items the sender holds in the range
+    sketch: bytes = b""  # mode 8: the table (protocol.sketch)
 
     def split_prefixes(self) -> list[bytes]:
         """`prefixes` as a list of 8-byte prefixes."""
@@ -114,6 +149,10 @@ def _range_value(item: Range) -> Value:
         payload = item.ids
     elif item.mode in (Mode.PREFIX_LIST, Mode.WANTED):
         payload = item.prefixes
+    elif item.mode == Mode.COUNTED:
+        payload = (item.fingerprint, item.count)
+    elif item.mode == Mode.SKETCH:
+        payload = (item.count, item.sketch)
     else:
         payload = None
     return (item.upper[0], item.upper[1], item.mode, payload)
@@ -201,10 +240,30 @@ def _decode_payload(upper: Bound, lower: Bound, mode: int, payload: object) -> R
     if mode in (Mode.PREFIX_LIST, Mode.WANTED):
         if type(payload) is not bytes:
             raise _fail(Reason.BAD_FIELD, "a prefix list is one bin")
-        if len(payload) % ID_PREFIX_BYTES or len(payload) > MAX_IDS_PER_RANGE * ID_PREFIX_BYTES:
-            raise _fail(Reason.OUT_OF_RANGE, "at most 256 prefixes of 8 bytes per range")
+        limit = MAX_IDS_PER_RANGE if mode == Mode.PREFIX_LIST else MAX_WANTED
+        if len(payload) % ID_PREFIX_BYTES or len(payload) > limit * ID_PREFIX_BYTES:
+            raise _fail(Reason.OUT_OF_RANGE, f"at most {limit} prefixes of 8 bytes per range")
         return Range(upper, mode, prefixes=payload)
+    if mode in (Mode.COUNTED, Mode.SKETCH):
+        return _decode_counted(upper, mode, payload)
     raise _fail(Reason.BAD_FIELD, f"range mode {mode}")
+
+
+def _decode_counted(upper: Bound, mode: int, payload: object) -> Range:
+    """Modes 7 `[fingerprint8, count]` and 8 `[count, table]` (SPEC §13.3)."""
+    if type(payload) is not tuple or len(payload) != 2:
+        raise _fail(Reason.BAD_FIELD, f"a mode {mode} payload is a pair")
+    first, second = payload
+    fp, count, table = (first, second, b"") if mode == Mode.COUNTED else (b"", first, second)
+    if mode == Mode.COUNTED and (type(fp) is not bytes or len(fp) != SHORT_FINGERPRINT_BYTES):
+        raise _fail(Reason.BAD_FIELD, "a counted fingerprint has 8 bytes")
+    if type(count) is not int or type(table) is not bytes:
+        raise _fail(Reason.BAD_FIELD, "a count is an int, a sketch a bin")
+    if not 0 <= count <= MAX_COUNT:
+        raise _fail(Reason.OUT_OF_RANGE, "a count is below 2**32")
+    if mode == Mode.SKETCH:
+        Sketch.decode(table)  # length checks (FieldError)
+    return Range(upper, mode, fingerprint=fp, count=count, sketch=table)
 
 
 class Reconciler:
@@ -221,6 +280,7 @@ class Reconciler:
         max_message_bytes: int = 1 << 20,
         push_missing: bool = False,
         compact: bool = False,
+        sketch: bool = False,
     ) -> None:
         # Lists of 8-byte prefixes are cheap enough to list longer ranges, after
         # wider leaf splits (measured in benchmarks/sync.py: 1 % scattered loss of
@@ -233,6 +293,8 @@ class Reconciler:
             raise LocalProtocolError("2 <= leaf_buckets <= buckets <= 64, id_list_threshold 1..256")
         if compact and not push_missing:
             raise LocalProtocolError("prefix lists need push_missing: the peer learns by records")
+        if sketch and not compact:
+            raise LocalProtocolError("sketches answer with prefixes: they need compact forms")
         self._items = list(items)
         for previous, item in zip(self._items, self._items[1:], strict=False):
             if not previous < item:
@@ -252,6 +314,12 @@ class Reconciler:
         # cost); the peer sends what we lack as records and names by prefix
         # (`wanted`) what it lacks, which we then send (`have`).
         self._compact = compact
+        # With sketch, a differing range is described as a ladder of counted
+        # sub-ranges, answered by sketches, prefix lists or a counted split
+        # (SPEC §13.3); the peer must have named `sync-sketch`.
+        self._sketch = sketch
+        self._density: float | None = None  # differences per item, as last estimated
+        self._keys: U64 | None = None  # id prefixes as uint64, built on first use
         self._budget = max_message_bytes
         self._sums = [0]
         for _, identifier in self._items:
@@ -283,36 +351,78 @@ class Reconciler:
             DecodeError: the message is invalid (see `decode_sync_message`).
         """
         message = decode_sync_message(data)
-        builder, lower = _Builder(self._budget), _ZERO
+        builder, lower, spans = _Builder(self._budget), _ZERO, []
         for item in message.ranges:
-            self._answer(builder, item, lower)
+            spans.append((lower, self._index(lower), self._index(item.upper)))
             lower = item.upper
+        self._estimate(message.ranges, spans)
+        for item, (lower, start, stop) in zip(message.ranges, spans, strict=True):
+            self._answer(builder, item, lower, start, stop)
         reply = builder.finish(self)
         if all(r.mode == Mode.SKIP for r in reply.ranges):
             return None
         self.rounds += 1
         return encode_sync_message(reply)
 
-    def _answer(self, builder: _Builder, item: Range, lower: Bound) -> None:
-        start, stop = self._index(lower), self._index(item.upper)
+    def _estimate(self, ranges: Sequence[Range], spans: Sequence[tuple[Bound, int, int]]) -> None:
+        """Estimate the density of the difference from the counted ranges that differ.
+
+        A range of s items matches with probability (1 - p)^s ~ exp(-p s) when
+        differences are scattered at density p; over a ladder of sizes 1, 4,
+        16, ... the maximum-likelihood p is found by bisection.
+        """
+        matched, differing = 0, []
+        for item, (_, start, stop) in zip(ranges, spans, strict=True):
+            if item.mode != Mode.COUNTED:
+                continue
+            size = max(item.count, stop - start)
+            if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] == item.fingerprint:
+                matched += size
+            else:
+                differing.append(max(size, 1))
+        if differing or matched:
+            self._density = _density(matched, differing)
+
+    def _answer(self, builder: _Builder, item: Range, lower: Bound, start: int, stop: int) -> None:
         if item.mode == Mode.SKIP:
             builder.skip(item.upper)
         elif item.mode in (Mode.FINGERPRINT, Mode.FINGERPRINT8):
-            if self._fingerprint(start, stop)[: len(item.fingerprint)] == item.fingerprint:
+            self._answer_fingerprint(builder, item, lower, start, stop)
+        elif item.mode == Mode.COUNTED:
+            if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] == item.fingerprint:
                 builder.skip(item.upper)
             else:
-                self._describe(builder, lower, item.upper)
+                self._resolve(builder, lower, item.upper, start, stop, item.count, 0.0)
+        elif item.mode == Mode.SKETCH:
+            self._answer_sketch(builder, item, lower, start, stop)
         elif item.mode == Mode.MISSING:
             self.need.update(item.ids)
             builder.skip(item.upper)
         elif item.mode == Mode.PREFIX_LIST:
-            self._answer_prefix_list(builder, item, start, stop)
+            self._answer_prefix_list(builder, item, lower, start, stop)
         elif item.mode == Mode.WANTED:
             self._answer_wanted(builder, item, start, stop)
         else:
             self._answer_id_list(builder, item, start, stop)
 
-    def _answer_prefix_list(self, builder: _Builder, item: Range, start: int, stop: int) -> None:
+    def _answer_fingerprint(
+        self, builder: _Builder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        if self._fingerprint(start, stop)[: len(item.fingerprint)] == item.fingerprint:
+            builder.skip(item.upper)
+        elif self._sketch and stop - start > self._threshold:
+            self._ladder(builder, item.upper, start, stop)
+        else:
+            self._describe(builder, lower, item.upper)
+
+    def _answer_prefix_list(
+        self, builder: _Builder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        if stop - start > MAX_IDS_PER_RANGE and self._sketch:
+            # More of ours than a list may hold: the peer's count is the list's.
+            count = len(item.prefixes) // ID_PREFIX_BYTES
+            self._resolve(builder, lower, item.upper, start, stop, count, 0.0)
+            return
         if stop - start > MAX_IDS_PER_RANGE:
             self._split(builder, item.upper, start, stop)
             return
@@ -330,7 +440,7 @@ class Reconciler:
     def _answer_wanted(self, builder: _Builder, item: Range, start: int, stop: int) -> None:
         wanted = set(item.split_prefixes())
         matches = [m for m in self._ids(start, stop) if m[:ID_PREFIX_BYTES] in wanted]
-        matches = matches[:MAX_IDS_PER_RANGE]
+        matches = matches[:MAX_WANTED]
         if self._push_missing:
             self.have.update(matches)
             builder.skip(item.upper)
@@ -353,6 +463,148 @@ class Reconciler:
         else:
             # Too many of ours to list: split, and the peer lists per bucket.
             self._split(builder, item.upper, start, stop)
+
+    def _answer_sketch(
+        self, builder: _Builder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        table = Sketch.decode(item.sketch)
+        cells = len(table.counts)
+        salt = range_salt(lower, item.upper, cells)
+        own = Sketch.build(self._prefix_keys()[start:stop], cells, salt)
+        decoded = decode_difference(table, own, salt)
+        found = None if decoded is None else self._match(decoded.ours, start, stop)
+        if decoded is None or found is None or len(decoded.theirs) > MAX_WANTED:
+            # Too small for the difference (or not a table of ids at all): again,
+            # sized for at least twice what this one could hold.
+            floor = 2.0 * cells / 1.3
+            self._resolve(builder, lower, item.upper, start, stop, item.count, floor)
+            return
+        self.have.update(found)
+        if decoded.theirs:
+            wanted = b"".join(k.to_bytes(ID_PREFIX_BYTES, "big") for k in sorted(decoded.theirs))
+            builder.add(Range(item.upper, Mode.WANTED, prefixes=wanted))
+        else:
+            builder.skip(item.upper)
+
+    def _match(self, keys: frozenset[int], start: int, stop: int) -> list[bytes] | None:
+        """Our ids in [start, stop) with these prefixes; None if one has no such id."""
+        if not keys:
+            return []
+        wanted = np.fromiter(keys, dtype=np.uint64, count=len(keys))
+        mine = self._prefix_keys()[start:stop]
+        where = np.flatnonzero(np.isin(mine, wanted))
+        if len(np.unique(mine[where])) != len(keys):
+            return None
+        return [self._items[start + int(k)][1] for k in where]
+
+    def _prefix_keys(self) -> U64:
+        if self._keys is None:
+            joined = b"".join(identifier[:ID_PREFIX_BYTES] for _, identifier in self._items)
+            self._keys = prefix_keys(joined)
+        return self._keys
+
+    def _resolve(
+        self,
+        builder: _Builder,
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+        theirs: int,
+        floor: float,
+    ) -> None:
+        """Answer a range known to differ, of which the peer holds `theirs` items.
+
+        The expected difference is the gap between the counts, the estimated
+        density times the size, or `floor` (after a sketch failed), whichever
+        is largest; the answer is the cheapest form for it.
+        """
+        ours = stop - start
+        if theirs == 0 and ours <= _DIRECT_PUSH:
+            self.have.update(self._ids(start, stop))  # the peer holds nothing here
+            builder.skip(upper)
+            return
+        if ours <= self._threshold:
+            self._prefix_lists(builder, upper, start, stop)
+            return
+        if theirs == 0:
+            self._split_counted(builder, upper, start, stop)
+            return
+        gap, size, density = abs(theirs - ours), max(theirs, ours), self._density or 0.0
+        expected = max(gap, density * size, floor, 1.0)
+        parts = min(math.ceil(expected / _SKETCH_PART), max(1, ours // 2))
+        cells = cells_for(expected / parts)
+        sketch_cost = parts * (CELL_BYTES * cells + 24)
+        prefix_cost = ID_PREFIX_BYTES * ours + 24 * math.ceil(ours / MAX_IDS_PER_RANGE)
+        if prefix_cost <= sketch_cost:
+            self._prefix_lists(builder, upper, start, stop)
+        elif floor == 0 and gap > _CLUSTER * density * size and ours > 16 * self._threshold:
+            # Far denser here than elsewhere: a cluster (a node that was away);
+            # a split finds its edges in one round trip, as range descent does.
+            self._split_counted(builder, upper, start, stop)
+        else:
+            self._sketches(builder, lower, upper, start, stop, parts, cells)
+
+    def _cuts(self, start: int, stop: int, pieces: int) -> list[int]:
+        count = stop - start
+        return sorted({start + count * k // pieces for k in range(1, pieces)} - {start, stop})
+
+    def _bounded(self, upper: Bound, cuts: Sequence[int]) -> list[Bound]:
+        """The upper bound of each piece that the cuts make, the last being `upper`."""
+        bounds = [_bound_between(self._items[c - 1], self._items[c]) for c in cuts]
+        return [*bounds, upper]
+
+    def _prefix_lists(self, builder: _Builder, upper: Bound, start: int, stop: int) -> None:
+        cuts = list(range(start + MAX_IDS_PER_RANGE, stop, MAX_IDS_PER_RANGE))
+        for bound, (a, b) in zip(
+            self._bounded(upper, cuts), zip([start, *cuts], [*cuts, stop], strict=True), strict=True
+        ):
+            prefixes = b"".join(m[:ID_PREFIX_BYTES] for m in self._ids(a, b))
+            builder.add(Range(bound, Mode.PREFIX_LIST, prefixes=prefixes))
+
+    def _counted(self, upper: Bound, start: int, stop: int) -> Range:
+        short = self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES]
+        return Range(upper, Mode.COUNTED, fingerprint=short, count=stop - start)
+
+    def _ladder(self, builder: _Builder, upper: Bound, start: int, stop: int) -> None:
+        """Counted sub-ranges of 1, 4, 16, ... items, then the rest: samples at every scale."""
+        cuts, size, position = [], 1, start
+        while position + size - start <= (stop - start) // 2:
+            position += size
+            cuts.append(position)
+            size *= _LADDER_BASE
+        self._add_counted(builder, upper, start, stop, cuts)
+
+    def _split_counted(self, builder: _Builder, upper: Bound, start: int, stop: int) -> None:
+        self._add_counted(builder, upper, start, stop, self._cuts(start, stop, self._buckets))
+
+    def _add_counted(
+        self, builder: _Builder, upper: Bound, start: int, stop: int, cuts: Sequence[int]
+    ) -> None:
+        edges = zip([start, *cuts], [*cuts, stop], strict=True)
+        for bound, (a, b) in zip(self._bounded(upper, cuts), edges, strict=True):
+            builder.add(self._counted(bound, a, b))
+
+    def _sketches(
+        self,
+        builder: _Builder,
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+        parts: int,
+        cells: int,
+    ) -> None:
+        cuts = self._cuts(start, stop, parts)
+        keys = self._prefix_keys()
+        part_lower = lower
+        edges = zip([start, *cuts], [*cuts, stop], strict=True)
+        for bound, (a, b) in zip(self._bounded(upper, cuts), edges, strict=True):
+            if builder.folded:
+                return
+            table = Sketch.build(keys[a:b], cells, range_salt(part_lower, bound, cells))
+            builder.add(Range(bound, Mode.SKETCH, count=b - a, sketch=table.encode()))
+            part_lower = bound
 
     def _describe(self, builder: _Builder, lower: Bound, upper: Bound) -> None:
         start, stop = self._index(lower), self._index(upper)
@@ -403,6 +655,11 @@ class _Builder:
         self._answered = 0  # ranges other than skips
         self._folded_from: Bound | None = None
 
+    @property
+    def folded(self) -> bool:
+        """Whether the rest of this reply is one fingerprint: nothing more goes in."""
+        return self._folded_from is not None
+
     def skip(self, upper: Bound) -> None:
         if self._folded_from is not None:
             return
@@ -424,6 +681,7 @@ class _Builder:
         if self._folded_from is not None:
             return
         cost = 48 + len(item.fingerprint) + 34 * len(item.ids) + len(item.prefixes)
+        cost += len(item.sketch) + (5 if item.mode in (Mode.COUNTED, Mode.SKETCH) else 0)
         if self._fold_if_full(cost):
             return  # from here on: one fingerprint, split in later rounds
         self._size += cost
@@ -438,3 +696,30 @@ class _Builder:
         elif not self._ranges or self._ranges[-1].upper != INFINITY:
             self.skip(INFINITY)
         return SyncMessage(tuple(self._ranges))
+
+
+def _density(matched: int, differing: Sequence[int]) -> float:
+    """Maximum-likelihood density of differences: matched items, sizes of differing ranges.
+
+    The log-likelihood -p * matched + sum(log(1 - exp(-p s))) is concave in p;
+    its derivative falls from +inf to -matched, so bisection on log p finds
+    its zero. All differing (matched == 0) means dense: 1.
+    """
+    if not differing:
+        return 0.0
+    if matched == 0:
+        return 1.0
+
+    def slope(p: float) -> float:
+        return -matched + sum(s / math.expm1(p * s) for s in differing if p * s < 700)
+
+    low, high = -30.0, 0.0  # natural logs of p
+    if slope(1.0) >= 0:
+        return 1.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        if slope(math.exp(middle)) > 0:
+            low = middle
+        else:
+            high = middle
+    return math.exp((low + high) / 2)
