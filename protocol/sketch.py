@@ -1,4 +1,4 @@
-"""Invertible Bloom lookup tables of id prefixes, for scattered differences (SPEC §13.3).
+"""Invertible Bloom lookup tables of id prefixes for scattered differences (SPEC §13).
 
 A range whose two sides differ by a few scattered ids costs, in range-based
 reconciliation, fingerprints of many sub-ranges plus lists of the ids they hold

@@ -19,7 +19,7 @@ typed `DecodeError`.
 are nearly all of what scattered loss costs, and 64 bits are plenty to tell
 sets apart that nobody chose to collide (see SPEC §13).
 
-`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13.3) adds two
+`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13, sketch forms) adds two
 modes for scattered differences: fingerprints that carry their range's count
 (7), and invertible Bloom lookup tables of a range's id prefixes (8,
 `protocol.sketch`). A side that sees a fingerprint differ describes the range
@@ -59,6 +59,7 @@ __all__ = [
     "INFINITY",
     "MAX_IDS_PER_RANGE",
     "MAX_RANGES",
+    "MAX_SKETCHES",
     "MAX_WANTED",
     "SYNC_VERSION",
     "Bound",
@@ -79,6 +80,9 @@ MAX_RANGES = 8192
 MAX_IDS_PER_RANGE = 256
 MAX_WANTED = 4096  # prefixes in one wanted range: a decoded sketch may name that many
 MAX_COUNT = 2**32 - 1
+# Sketches in one message: each costs its receiver a table over its range, so a
+# peer may not send thousands of tiny ones (ours: a few dozen per message).
+MAX_SKETCHES = 512
 _LADDER_BASE = 4  # counted sub-ranges of 1, 4, 16, ... items, then the rest
 _SKETCH_PART = 1000  # expected differences per sketch: a failure costs one part
 _DIRECT_PUSH = 4096  # records sent at once for a range the peer holds nothing of
@@ -208,6 +212,8 @@ def _decode_ranges(raw: tuple[object, ...]) -> tuple[Range, ...]:
         lower = upper
     if lower != INFINITY:
         raise _fail(Reason.OUT_OF_RANGE, "the last range must end at infinity")
+    if sum(r.mode == Mode.SKETCH for r in ranges) > MAX_SKETCHES:
+        raise _fail(Reason.OUT_OF_RANGE, f"at most {MAX_SKETCHES} sketches per message")
     return tuple(ranges)
 
 
@@ -250,7 +256,7 @@ def _decode_payload(upper: Bound, lower: Bound, mode: int, payload: object) -> R
 
 
 def _decode_counted(upper: Bound, mode: int, payload: object) -> Range:
-    """Modes 7 `[fingerprint8, count]` and 8 `[count, table]` (SPEC §13.3)."""
+    """Modes 7 `[fingerprint8, count]` and 8 `[count, table]` (SPEC §13, sketch forms)."""
     if type(payload) is not tuple or len(payload) != 2:
         raise _fail(Reason.BAD_FIELD, f"a mode {mode} payload is a pair")
     first, second = payload
@@ -316,7 +322,7 @@ class Reconciler:
         self._compact = compact
         # With sketch, a differing range is described as a ladder of counted
         # sub-ranges, answered by sketches, prefix lists or a counted split
-        # (SPEC §13.3); the peer must have named `sync-sketch`.
+        # (SPEC §13, sketch forms); the peer must have named `sync-sketch`.
         self._sketch = sketch
         self._density: float | None = None  # differences per item, as last estimated
         self._keys: U64 | None = None  # id prefixes as uint64, built on first use
@@ -356,13 +362,57 @@ class Reconciler:
             spans.append((lower, self._index(lower), self._index(item.upper)))
             lower = item.upper
         self._estimate(message.ranges, spans)
+        group: _Group | None = None
         for item, (lower, start, stop) in zip(message.ranges, spans, strict=True):
+            if item.mode == Mode.COUNTED:
+                group = self._answer_counted(builder, item, group, lower, start, stop)
+                continue
+            self._flush(builder, group)
+            group = None
             self._answer(builder, item, lower, start, stop)
+        self._flush(builder, group)
         reply = builder.finish(self)
         if all(r.mode == Mode.SKIP for r in reply.ranges):
             return None
         self.rounds += 1
         return encode_sync_message(reply)
+
+    def _answer_counted(
+        self,
+        builder: _Builder,
+        item: Range,
+        group: _Group | None,
+        lower: Bound,
+        start: int,
+        stop: int,
+    ) -> _Group | None:
+        """Answer a counted range, or add it to the group of neighbours sketched together."""
+        plan = ("skip", 0.0)
+        if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] != item.fingerprint:
+            plan = self._plan(start, stop, item.count, 0.0)
+        if plan[0] == "sketch" or (plan[0] == "skip" and group is not None):
+            # Neighbours with small differences share one table: its margin is
+            # paid once (a matched range inside costs nothing but our time).
+            group = group or _Group(lower, start)
+            group.add(item.upper, stop, plan[1])
+            if group.expected < _SKETCH_PART:
+                return group
+            self._flush(builder, group)
+            return None
+        self._flush(builder, group)
+        if plan[0] == "skip":
+            builder.skip(item.upper)
+        else:
+            self._act(builder, plan, lower, item.upper, start, stop)
+        return None
+
+    def _flush(self, builder: _Builder, group: _Group | None) -> None:
+        """Send the group's sketches (or a skip, if nothing in it differed)."""
+        if group is not None and group.expected > 0:
+            plan = ("sketch", group.expected)
+            self._act(builder, plan, group.lower, group.upper, group.start, group.stop)
+        elif group is not None:
+            builder.skip(group.upper)
 
     def _estimate(self, ranges: Sequence[Range], spans: Sequence[tuple[Bound, int, int]]) -> None:
         """Estimate the density of the difference from the counted ranges that differ.
@@ -371,9 +421,9 @@ class Reconciler:
         differences are scattered at density p; over a ladder of sizes 1, 4,
         16, ... the maximum-likelihood p is found by bisection.
         """
-        matched, differing = 0, []
+        matched, differing = 0, list[int]()
         for item, (_, start, stop) in zip(ranges, spans, strict=True):
-            if item.mode != Mode.COUNTED:
+            if item.mode != Mode.COUNTED or len(differing) >= 1024:
                 continue
             size = max(item.count, stop - start)
             if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] == item.fingerprint:
@@ -513,36 +563,57 @@ class Reconciler:
         theirs: int,
         floor: float,
     ) -> None:
-        """Answer a range known to differ, of which the peer holds `theirs` items.
+        """Answer a range known to differ, of which the peer holds `theirs` items."""
+        self._act(builder, self._plan(start, stop, theirs, floor), lower, upper, start, stop)
+
+    def _plan(self, start: int, stop: int, theirs: int, floor: float) -> tuple[str, float]:
+        """How to answer a differing range: `push`, `prefix`, `split` or `sketch`.
 
         The expected difference is the gap between the counts, the estimated
         density times the size, or `floor` (after a sketch failed), whichever
-        is largest; the answer is the cheapest form for it.
+        is largest; the answer is the cheapest form for it. With `sketch`
+        comes the expected difference, so that neighbours can share tables.
         """
         ours = stop - start
         if theirs == 0 and ours <= _DIRECT_PUSH:
-            self.have.update(self._ids(start, stop))  # the peer holds nothing here
-            builder.skip(upper)
-            return
+            return ("push", 0.0)  # the peer holds nothing here
         if ours <= self._threshold:
-            self._prefix_lists(builder, upper, start, stop)
-            return
+            return ("prefix", 0.0)
         if theirs == 0:
-            self._split_counted(builder, upper, start, stop)
-            return
+            return ("split", 0.0)
         gap, size, density = abs(theirs - ours), max(theirs, ours), self._density or 0.0
         expected = max(gap, density * size, floor, 1.0)
         parts = min(math.ceil(expected / _SKETCH_PART), max(1, ours // 2))
-        cells = cells_for(expected / parts)
-        sketch_cost = parts * (CELL_BYTES * cells + 24)
+        sketch_cost = parts * (CELL_BYTES * cells_for(expected / parts) + 24)
         prefix_cost = ID_PREFIX_BYTES * ours + 24 * math.ceil(ours / MAX_IDS_PER_RANGE)
         if prefix_cost <= sketch_cost:
-            self._prefix_lists(builder, upper, start, stop)
-        elif floor == 0 and gap > _CLUSTER * density * size and ours > 16 * self._threshold:
+            return ("prefix", 0.0)
+        if floor == 0 and gap > _CLUSTER * density * size and ours > 16 * self._threshold:
             # Far denser here than elsewhere: a cluster (a node that was away);
             # a split finds its edges in one round trip, as range descent does.
+            return ("split", 0.0)
+        return ("sketch", expected)
+
+    def _act(
+        self,
+        builder: _Builder,
+        plan: tuple[str, float],
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+    ) -> None:
+        kind, expected = plan
+        if kind == "push":
+            self.have.update(self._ids(start, stop))
+            builder.skip(upper)
+        elif kind == "prefix":
+            self._prefix_lists(builder, upper, start, stop)
+        elif kind == "split":
             self._split_counted(builder, upper, start, stop)
         else:
+            parts = min(math.ceil(expected / _SKETCH_PART), max(1, (stop - start) // 2))
+            cells = cells_for(expected / parts)
             self._sketches(builder, lower, upper, start, stop, parts, cells)
 
     def _cuts(self, start: int, stop: int, pieces: int) -> list[int]:
@@ -645,6 +716,21 @@ def _bound_between(previous: Item, following: Item) -> Bound:
     return (following[0], following[1][: common + 1])
 
 
+@dataclass(slots=True)
+class _Group:
+    """Consecutive differing ranges answered by one set of sketches."""
+
+    lower: Bound
+    start: int
+    upper: Bound = _ZERO
+    stop: int = 0
+    expected: float = 0.0
+
+    def add(self, upper: Bound, stop: int, expected: float) -> None:
+        self.upper, self.stop = upper, stop
+        self.expected += expected
+
+
 class _Builder:
     """Accumulates reply ranges, merging skips and folding the rest past a size budget."""
 
@@ -653,6 +739,7 @@ class _Builder:
         self._ranges: list[Range] = []
         self._size = 0
         self._answered = 0  # ranges other than skips
+        self._sketches = 0
         self._folded_from: Bound | None = None
 
     @property
@@ -682,8 +769,13 @@ class _Builder:
             return
         cost = 48 + len(item.fingerprint) + 34 * len(item.ids) + len(item.prefixes)
         cost += len(item.sketch) + (5 if item.mode in (Mode.COUNTED, Mode.SKETCH) else 0)
-        if self._fold_if_full(cost):
+        if self._fold_if_full(cost) or (
+            item.mode == Mode.SKETCH
+            and self._sketches >= MAX_SKETCHES
+            and self._fold_if_full(1 << 62)
+        ):
             return  # from here on: one fingerprint, split in later rounds
+        self._sketches += item.mode == Mode.SKETCH
         self._size += cost
         self._answered += 1
         self._ranges.append(item)

@@ -359,3 +359,14 @@ def test_local_misuse() -> None:
         Reconciler([], compact=True)  # the peer learns by records: needs push_missing
     with pytest.raises(LocalProtocolError):
         Reconciler([], push_missing=True, sketch=True)  # answers name prefixes: compact
+
+
+def test_a_message_of_too_many_sketches_is_refused() -> None:
+    # Each sketch costs its receiver a table over its range: at most 512 a message.
+    ranges = [Range((k + 1, b""), Mode.SKETCH, count=1, sketch=bytes(52)) for k in range(513)]
+    data = encode_sync_message(SyncMessage((*ranges, Range(INFINITY, Mode.SKIP))))
+    with pytest.raises(DecodeError) as info:
+        decode_sync_message(data)
+    assert info.value.reason is Reason.OUT_OF_RANGE
+    fewer = SyncMessage((*ranges[:512], Range(INFINITY, Mode.SKIP)))
+    assert decode_sync_message(encode_sync_message(fewer)) == fewer
