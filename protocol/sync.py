@@ -468,12 +468,15 @@ class Reconciler:
     def _answer_prefix_list(
         self, builder: _Builder, item: Range, lower: Bound, start: int, stop: int
     ) -> None:
-        if stop - start > MAX_IDS_PER_RANGE and self._sketch:
-            # More of ours than a list may hold: the peer's count is the list's.
-            count = len(item.prefixes) // ID_PREFIX_BYTES
-            self._resolve(builder, lower, item.upper, start, stop, count, 0.0)
+        if self._sketch and MAX_IDS_PER_RANGE < stop - start <= _DIRECT_PUSH:
+            pass  # the list names the peer's whole range: answer it exactly, at once
+        elif self._sketch and stop - start > MAX_IDS_PER_RANGE:
+            # Too many of ours to send at once; smaller pieces (counted, so the
+            # peer answers each exactly) until they fit. A sketch here could
+            # fail again and again: the peer would list the same range back.
+            self._split_counted(builder, item.upper, start, stop)
             return
-        if stop - start > MAX_IDS_PER_RANGE:
+        elif stop - start > MAX_IDS_PER_RANGE:
             self._split(builder, item.upper, start, stop)
             return
         mine = self._ids(start, stop)
