@@ -35,6 +35,7 @@ import trio
 from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
 from node.signatures import SignatureChecker, check_in_thread
+from node.sketch_fast import NumpySketchBuilder
 from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
 from node.transport import PeerStream
@@ -1012,8 +1013,13 @@ class GossipNode:
     async def _new_reconciler(self, peer: _Peer) -> Reconciler:
         """A session over our whole set, in the forms the peer speaks."""
         items = await self._store.run(_all_items)
+        # Sketches over our whole set: numpy builds the reference's tables (node/sketch_fast.py).
         return Reconciler(
-            items, push_missing=True, compact=peer.compact_sync, sketch=peer.sketch_sync
+            items,
+            push_missing=True,
+            compact=peer.compact_sync,
+            sketch=peer.sketch_sync,
+            sketch_builder=NumpySketchBuilder(),
         )
 
     async def _send_wants(self, peer: _Peer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +12,6 @@ from protocol.errors import FieldError, Reason
 from protocol.sketch import (
     CELL_BYTES,
     MAX_CELLS,
-    U64,
     Sketch,
     cells_for,
     decode_difference,
@@ -24,8 +22,8 @@ from protocol.sketch import (
 keys64 = st.integers(0, 2**64 - 1)
 
 
-def _keys(values: set[int] | list[int]) -> U64:
-    return np.array(sorted(values), dtype=np.uint64)
+def _keys(values: set[int] | list[int]) -> list[int]:
+    return sorted(values)
 
 
 @settings(max_examples=200)

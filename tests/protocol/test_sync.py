@@ -11,17 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.errors import DecodeError, LocalProtocolError, Reason, RemoteProtocolError
-from protocol.sketch import Sketch, range_salt
+from protocol.sketch import build_table, range_salt
 from protocol.sync import (
     INFINITY,
     Mode,
     Range,
     Reconciler,
     SyncMessage,
-    _density,
     decode_sync_message,
     encode_sync_message,
 )
+from protocol.sync_plan import estimate_density
 
 Item = tuple[int, bytes]
 
@@ -133,7 +133,7 @@ def test_a_compact_side_and_a_full_side_still_reconcile() -> None:
     assert server.need | client.have == ids_a - ids_b
 
 
-SKETCH = {"push_missing": True, "compact": True, "sketch": True}
+SKETCH: dict[str, Any] = {"push_missing": True, "compact": True, "sketch": True}
 
 
 def _scattered(count: int, loss: float, gain: float, seed: int) -> tuple[list[Item], list[Item]]:
@@ -199,11 +199,11 @@ def test_a_sketch_that_does_not_decode_is_sent_again_larger() -> None:
     rng = random.Random(2)
     items = sorted(item(n, rng.randrange(10**6)) for n in range(5000))
     mine = [x for x in items if rng.random() >= 0.08]
-    client, server = Reconciler(mine, **SKETCH), Reconciler(items, **SKETCH)
+    server = Reconciler(items, **SKETCH)
     lower, upper = (0, b""), INFINITY
-    keys = client._prefix_keys()
-    table = Sketch.build(keys, 32, range_salt(lower, upper, 32))
-    first = SyncMessage((Range(upper, Mode.SKETCH, count=len(mine), sketch=table.encode()),))
+    prefixes = b"".join(identifier[:8] for _, identifier in mine)
+    table = build_table(prefixes, cells=32, salt=range_salt(lower, upper, 32))
+    first = SyncMessage((Range(upper, Mode.SKETCH, count=len(mine), sketch=table),))
     reply = server.receive(encode_sync_message(first))
     assert reply is not None
     modes = {r.mode for r in decode_sync_message(reply).ranges}
@@ -263,9 +263,9 @@ def test_density_estimate_from_a_ladder() -> None:
                     differing.append(size)
                 else:
                     matched += size
-        assert p / 2 < _density(matched, differing) < p * 2
-    assert _density(100, []) == 0.0
-    assert _density(0, [5]) == 1.0
+        assert p / 2 < estimate_density(matched, differing) < p * 2
+    assert estimate_density(100, []) == 0.0
+    assert estimate_density(0, [5]) == 1.0
 
 
 def test_compact_forms_cost_far_fewer_bytes_for_scattered_loss() -> None:

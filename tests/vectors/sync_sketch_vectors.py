@@ -3,7 +3,7 @@
 Run `python -m tests.vectors.sync_sketch_vectors` to rewrite the file;
 `tests/protocol/test_sketch_vectors.py` fails if the file and this builder
 disagree, and rebuilds every table with a plain-integer reading of the SPEC's
-text (not the numpy code that made it), so another implementation can match
+text (not the module that made it), so another implementation can match
 salts, tables and peeled differences byte for byte.
 """
 
@@ -14,8 +14,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from protocol.sketch import Sketch, decode_difference, range_salt
 
@@ -29,8 +27,8 @@ def ident(n: int) -> bytes:
     return hashlib.blake2b(b"sketch-vector" + n.to_bytes(4, "big"), digest_size=32).digest()
 
 
-def _keys(ids: list[bytes]) -> Any:
-    return np.array([int.from_bytes(i[:8], "big") for i in ids], dtype=np.uint64)
+def _keys(ids: list[bytes]) -> list[int]:
+    return [int.from_bytes(i[:8], "big") for i in ids]
 
 
 def _bound(bound: Bound) -> list[object]:
