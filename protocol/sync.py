@@ -19,26 +19,19 @@ typed `DecodeError`.
 are nearly all of what scattered loss costs, and 64 bits are plenty to tell
 sets apart that nobody chose to collide (see SPEC §13).
 
-`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13, sketch forms) adds two
-modes for scattered differences: fingerprints that carry their range's count
-(7), and invertible Bloom lookup tables of a range's id prefixes (8,
-`protocol.sketch`). A side that sees a fingerprint differ describes the range
-as a *ladder* of counted sub-ranges of sizes 1, 4, 16, ...; the peer estimates
-the density of the difference from which of them differ (and how the counts
-differ), and answers each differing range with the cheapest of: a prefix list,
-sketches sized for the estimated difference, or (for a difference much denser
-than elsewhere: a cluster) a 16-way counted split. A sketch that decodes names
-every difference in its range at about 18 bytes each, whatever the range's
-size; one that does not is described again, twice as large.
+`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13, sketch forms) adds
+counted fingerprints (mode 7) and invertible Bloom lookup tables of id prefixes
+(mode 8, `protocol.sketch`) for scattered differences.
 
-The messages and their codec live in `protocol.sync_message` (re-exported
-here), the choice of form for a differing range and the reply's assembly in
-`protocol.sync_plan`; this module owns the items and walks a message's ranges.
+The messages and their codec live in `protocol.sync_message` (re-exported here);
+which form answers a differing range, and the reply's assembly, in
+`protocol.sync_plan`. This module owns the items and walks a message's ranges.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 
 from protocol.attestation import ID_PREFIX_BYTES
@@ -77,6 +70,8 @@ from protocol.sync_plan import (
     SketchGroup,
     bound_between,
     estimate_density,
+    even_cuts,
+    ladder_cuts,
     plan_answer,
     sketch_parts,
 )
@@ -97,8 +92,6 @@ __all__ = [
     "encode_sync_message",
     "fingerprint",
 ]
-
-_LADDER_BASE = 4  # counted sub-ranges of 1, 4, 16, ... items, then the rest
 
 
 class Reconciler:
@@ -406,13 +399,8 @@ class Reconciler:
 
     def _plan(self, start: int, stop: int, theirs: int, floor: float) -> tuple[str, float]:
         """How to answer a differing range (see `protocol.sync_plan.plan_answer`)."""
-        return plan_answer(
-            ours=stop - start,
-            theirs=theirs,
-            floor=floor,
-            density=self._density or 0.0,
-            threshold=self._threshold,
-        )
+        d = self._density or 0.0
+        return plan_answer(stop - start, theirs, floor=floor, density=d, threshold=self._threshold)
 
     def _act(
         self,
@@ -436,20 +424,17 @@ class Reconciler:
             cells = cells_for(expected / parts)
             self._sketches(builder, lower, upper, start, stop, parts, cells)
 
-    def _cuts(self, start: int, stop: int, pieces: int) -> list[int]:
-        count = stop - start
-        return sorted({start + count * k // pieces for k in range(1, pieces)} - {start, stop})
-
-    def _bounded(self, upper: Bound, cuts: Sequence[int]) -> list[Bound]:
-        """The upper bound of each piece that the cuts make, the last being `upper`."""
+    def _pieces(
+        self, upper: Bound, start: int, stop: int, cuts: Sequence[int]
+    ) -> list[tuple[Bound, int, int]]:
+        """Each piece the cuts make: its upper bound (the last one's is `upper`), start, stop."""
         bounds = [bound_between(self._items[c - 1], self._items[c]) for c in cuts]
-        return [*bounds, upper]
+        edges = itertools.pairwise((start, *cuts, stop))
+        return [(bound, a, b) for bound, (a, b) in zip([*bounds, upper], edges, strict=True)]
 
     def _prefix_lists(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
-        cuts = list(range(start + MAX_IDS_PER_RANGE, stop, MAX_IDS_PER_RANGE))
-        for bound, (a, b) in zip(
-            self._bounded(upper, cuts), zip([start, *cuts], [*cuts, stop], strict=True), strict=True
-        ):
+        cuts = range(start + MAX_IDS_PER_RANGE, stop, MAX_IDS_PER_RANGE)
+        for bound, a, b in self._pieces(upper, start, stop, cuts):
             prefixes = b"".join(m[:ID_PREFIX_BYTES] for m in self._ids(a, b))
             builder.add(Range(bound, Mode.PREFIX_LIST, prefixes=prefixes))
 
@@ -459,21 +444,15 @@ class Reconciler:
 
     def _ladder(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
         """Counted sub-ranges of 1, 4, 16, ... items, then the rest: samples at every scale."""
-        cuts, size, position = [], 1, start
-        while position + size - start <= (stop - start) // 2:
-            position += size
-            cuts.append(position)
-            size *= _LADDER_BASE
-        self._add_counted(builder, upper, start, stop, cuts)
+        self._add_counted(builder, upper, start, stop, ladder_cuts(start, stop))
 
     def _split_counted(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
-        self._add_counted(builder, upper, start, stop, self._cuts(start, stop, self._buckets))
+        self._add_counted(builder, upper, start, stop, even_cuts(start, stop, self._buckets))
 
     def _add_counted(
         self, builder: ReplyBuilder, upper: Bound, start: int, stop: int, cuts: Sequence[int]
     ) -> None:
-        edges = zip([start, *cuts], [*cuts, stop], strict=True)
-        for bound, (a, b) in zip(self._bounded(upper, cuts), edges, strict=True):
+        for bound, a, b in self._pieces(upper, start, stop, cuts):
             builder.add(self._counted(bound, a, b))
 
     def _sketches(
@@ -486,10 +465,8 @@ class Reconciler:
         parts: int,
         cells: int,
     ) -> None:
-        cuts = self._cuts(start, stop, parts)
         part_lower = lower
-        edges = zip([start, *cuts], [*cuts, stop], strict=True)
-        for bound, (a, b) in zip(self._bounded(upper, cuts), edges, strict=True):
+        for bound, a, b in self._pieces(upper, start, stop, even_cuts(start, stop, parts)):
             if builder.folded:
                 return
             salt = range_salt(part_lower, bound, cells)
@@ -508,16 +485,9 @@ class Reconciler:
             self._split(builder, upper, start, stop)
 
     def _split(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
-        count = stop - start
-        buckets = self._buckets if count > self._leaf_items else self._leaf_buckets
-        edges = [start + count * k // buckets for k in range(1, buckets)]
-        cuts = sorted({e for e in edges if start < e < stop})
-        bucket_start = start
-        for cut in cuts:
-            bound = bound_between(self._items[cut - 1], self._items[cut])
-            builder.add(self._fingerprint_range(bound, bucket_start, cut))
-            bucket_start = cut
-        builder.add(self._fingerprint_range(upper, bucket_start, stop))
+        buckets = self._buckets if stop - start > self._leaf_items else self._leaf_buckets
+        for bound, a, b in self._pieces(upper, start, stop, even_cuts(start, stop, buckets)):
+            builder.add(self._fingerprint_range(bound, a, b))
 
     def _tail(self, lower: Bound) -> Range:
         """One fingerprint of everything from `lower` on: the rest of a folded reply."""

@@ -6,6 +6,16 @@ counted ranges (`estimate_density`), and the `ReplyBuilder` that merges
 skips and folds a reply that outgrows its budget into one trailing
 fingerprint. `protocol.sync` owns the items and calls these; nothing here
 sees a peer's bytes.
+
+In sketch forms (SPEC §13), a side that sees a fingerprint differ describes
+the range as a *ladder* of counted sub-ranges of sizes 1, 4, 16, ...; the peer
+estimates the density of the difference from which of them differ (and how
+the counts differ), and answers each differing range with the cheapest of: a
+prefix list, sketches sized for the estimated difference, or (for a
+difference much denser than elsewhere: a cluster) a 16-way counted split. A
+sketch that decodes names every difference in its range at about 18 bytes
+each, whatever the range's size; one that does not is described again,
+twice as large.
 """
 
 from __future__ import annotations
@@ -32,11 +42,14 @@ from protocol.sync_message import (
 __all__ = [
     "CLUSTER",
     "DIRECT_PUSH",
+    "LADDER_BASE",
     "SKETCH_PART",
     "ReplyBuilder",
     "SketchGroup",
     "bound_between",
     "estimate_density",
+    "even_cuts",
+    "ladder_cuts",
     "plan_answer",
     "sketch_parts",
 ]
@@ -44,6 +57,7 @@ __all__ = [
 SKETCH_PART = 1000  # expected differences per sketch: a failure costs one part
 DIRECT_PUSH = 4096  # records sent at once for a range the peer holds nothing of
 CLUSTER = 4.0  # a range this many times denser in differences than the estimate
+LADDER_BASE = 4  # counted sub-ranges of 1, 4, 16, ... items, then the rest
 
 
 def bound_between(previous: Item, following: Item) -> Bound:
@@ -67,6 +81,7 @@ class SketchGroup:
     expected: float = 0.0
 
     def add(self, upper: Bound, stop: int, expected: float) -> None:
+        """Extend the group up to `upper` (our index `stop`), expecting more differences."""
         self.upper, self.stop = upper, stop
         self.expected += expected
 
@@ -88,6 +103,7 @@ class ReplyBuilder:
         return self._folded_from is not None
 
     def skip(self, upper: Bound) -> None:
+        """Skip up to `upper`, merged into a skip just before it."""
         if self._folded_from is not None:
             return
         if self._ranges and self._ranges[-1].mode == Mode.SKIP:
@@ -105,6 +121,7 @@ class ReplyBuilder:
         return False
 
     def add(self, item: Range) -> None:
+        """Add a range, unless the reply is full: then the rest is folded into one fingerprint."""
         if self._folded_from is not None:
             return
         cost = 48 + len(item.fingerprint) + 34 * len(item.ids) + len(item.prefixes)
@@ -162,7 +179,7 @@ def sketch_parts(expected: float, ours: int) -> int:
 
 
 def plan_answer(
-    *, ours: int, theirs: int, floor: float, density: float, threshold: int
+    ours: int, theirs: int, *, floor: float, density: float, threshold: int
 ) -> tuple[str, float]:
     """How to answer a differing range: `push`, `prefix`, `split` or `sketch`.
 
@@ -190,3 +207,23 @@ def plan_answer(
         # a split finds its edges in one round trip, as range descent does.
         return ("split", 0.0)
     return ("sketch", expected)
+
+
+def even_cuts(start: int, stop: int, pieces: int) -> list[int]:
+    """Cuts of [start, stop) into `pieces` nearly equal pieces (fewer if it is small)."""
+    count = stop - start
+    return sorted({start + count * k // pieces for k in range(1, pieces)} - {start, stop})
+
+
+def ladder_cuts(start: int, stop: int) -> list[int]:
+    """Cuts of [start, stop) into pieces of 1, 4, 16, ... items, the last holding the rest.
+
+    The pieces sample the range at every scale, so the peer can estimate the
+    density of a scattered difference from which of them differ (SPEC §13).
+    """
+    cuts, size, position = [], 1, start
+    while position + size - start <= (stop - start) // 2:
+        position += size
+        cuts.append(position)
+        size *= LADDER_BASE
+    return cuts
