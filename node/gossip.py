@@ -35,6 +35,7 @@ import trio
 from node.errors import StoreError
 from node.policy import PEER_POLICY, Action, BanList
 from node.signatures import SignatureChecker, check_in_thread
+from node.sketch_fast import NumpySketchBuilder
 from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
 from node.transport import PeerStream
@@ -79,10 +80,20 @@ S = TypeVar("S", bound=AttestationStore)
 AGENT = "trustnode/0.1"
 # What we say in hello (SPEC §9.2): `graft`, `deliver` and `ihave8` = we
 # understand wire types 9, 10, and 11 and 12; `sync-compact` = sync modes 4-6
-# (§13); `routes` = wire type 13 and source trees (§9.4). A peer that does not
-# say them gets `want` for grafts, `push` for answers, full ids in
-# announcements, full forms in sync sessions and the shared push tree.
-CAPABILITIES = ("push", "sync-v1", "graft", "deliver", "ihave8", "sync-compact", "routes")
+# (§13), `sync-sketch` = modes 7-8 (§13, sketch forms); `routes` = wire type 13 and source
+# trees (§9.4). A peer that does not say them gets `want` for grafts, `push`
+# for answers, full ids in announcements, full (or compact) forms in sync
+# sessions and the shared push tree.
+CAPABILITIES = (
+    "push",
+    "sync-v1",
+    "graft",
+    "deliver",
+    "ihave8",
+    "sync-compact",
+    "sync-sketch",
+    "routes",
+)
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
@@ -177,6 +188,9 @@ class _Peer:
     delivers: bool = False  # it said `deliver` (else answers travel as `push`)
     short_ids: bool = False  # it said `ihave8`: announce to it by 8-byte prefixes
     compact_sync: bool = False  # it said `sync-compact`: prefix lists, short fingerprints
+    sketch_sync: bool = (
+        False  # and `sync-sketch`: counted ladders, sketches (SPEC §13, sketch forms)
+    )
     routes: bool = False  # we both said `routes`: source trees (SPEC §9.4)
     routes_flush_scheduled: bool = False
     routes_sent_at: float = float("-inf")  # trio time we last sent it our route changes
@@ -906,6 +920,9 @@ class GossipNode:
         peer.short_ids = "ihave8" in capabilities
         # Both sides must name these: a node that does not claim one does not use it.
         peer.compact_sync = "sync-compact" in capabilities and "sync-compact" in self.capabilities
+        peer.sketch_sync = peer.compact_sync and all(
+            "sync-sketch" in names for names in (capabilities, self.capabilities)
+        )
         if "routes" in capabilities and "routes" in self.capabilities:
             # A new connection (or one replacing another) starts from our whole table.
             self.routes.remove_peer(peer.identity)
@@ -1030,7 +1047,14 @@ class GossipNode:
     async def _new_reconciler(self, peer: _Peer) -> Reconciler:
         """A session over our whole set, in the forms the peer speaks."""
         items = await self._store.run(_all_items)
-        return Reconciler(items, push_missing=True, compact=peer.compact_sync)
+        # Sketches over our whole set: numpy builds the reference's tables (node/sketch_fast.py).
+        return Reconciler(
+            items,
+            push_missing=True,
+            compact=peer.compact_sync,
+            sketch=peer.sketch_sync,
+            sketch_builder=NumpySketchBuilder(),
+        )
 
     async def _send_wants(self, peer: _Peer) -> None:
         if peer.reconciler is None:

@@ -18,23 +18,70 @@ typed `DecodeError`.
 8-byte id prefixes and sends 8-byte fingerprints: the leaves and fingerprints
 are nearly all of what scattered loss costs, and 64 bits are plenty to tell
 sets apart that nobody chose to collide (see SPEC §13).
+
+`sketch` (for a peer whose hello names `sync-sketch`, SPEC §13, sketch forms) adds
+counted fingerprints (mode 7) and invertible Bloom lookup tables of id prefixes
+(mode 8, `protocol.sketch`) for scattered differences.
+
+The messages and their codec live in `protocol.sync_message` (re-exported here);
+which form answers a differing range, and the reply's assembly, in
+`protocol.sync_plan`. This module owns the items and walks a message's ranges.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from protocol.attestation import ID_PREFIX_BYTES, MAX_TIME_MS, split_id_prefixes
-from protocol.codec import Value, pack, unpack
-from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason
+from protocol.attestation import ID_PREFIX_BYTES
+from protocol.errors import LocalProtocolError
+from protocol.sketch import (
+    PureSketchBuilder,
+    Sketch,
+    SketchBuilder,
+    cells_for,
+    decode_difference,
+    range_salt,
+)
+from protocol.sync_message import (
+    INFINITY,
+    MAX_IDS_PER_RANGE,
+    MAX_RANGES,
+    MAX_SKETCHES,
+    MAX_WANTED,
+    SHORT_FINGERPRINT_BYTES,
+    SYNC_VERSION,
+    ZERO,
+    Bound,
+    Item,
+    Mode,
+    Range,
+    SyncMessage,
+    decode_sync_message,
+    encode_sync_message,
+    fingerprint,
+    fingerprint_of,
+)
+from protocol.sync_plan import (
+    DIRECT_PUSH,
+    SKETCH_PART,
+    ReplyBuilder,
+    SketchGroup,
+    bound_between,
+    estimate_density,
+    even_cuts,
+    ladder_cuts,
+    plan_answer,
+    sketch_parts,
+)
 
 __all__ = [
     "INFINITY",
     "MAX_IDS_PER_RANGE",
     "MAX_RANGES",
+    "MAX_SKETCHES",
+    "MAX_WANTED",
     "SYNC_VERSION",
     "Bound",
     "Mode",
@@ -45,166 +92,6 @@ __all__ = [
     "encode_sync_message",
     "fingerprint",
 ]
-
-SYNC_VERSION = 1
-ID_BYTES = 32
-FINGERPRINT_BYTES = 16
-SHORT_FINGERPRINT_BYTES = 8  # mode 6: a fingerprint's first 8 bytes
-MAX_RANGES = 8192
-MAX_IDS_PER_RANGE = 256
-_FP_DOMAIN = b"trustnode/sync-fingerprint/v1\x00"
-_MODULUS = 2**256
-
-Bound = tuple[int, bytes]
-Item = tuple[int, bytes]
-INFINITY: Bound = (MAX_TIME_MS + 1, b"")
-_ZERO: Bound = (0, b"")
-
-
-class Mode:
-    """Range modes on the wire (SPEC §13.2)."""
-
-    SKIP = 0
-    FINGERPRINT = 1
-    ID_LIST = 2
-    MISSING = 3
-    PREFIX_LIST = 4
-    WANTED = 5
-    FINGERPRINT8 = 6
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """One range of a message: everything from the previous upper bound to `upper`."""
-
-    upper: Bound
-    mode: int
-    fingerprint: bytes = b""
-    ids: tuple[bytes, ...] = ()
-    prefixes: bytes = b""  # modes 4 and 5: 8-byte id prefixes, back to back
-
-    def split_prefixes(self) -> list[bytes]:
-        """`prefixes` as a list of 8-byte prefixes."""
-        return split_id_prefixes(self.prefixes)
-
-
-@dataclass(frozen=True, slots=True)
-class SyncMessage:
-    """Consecutive ranges covering the whole universe, the last ending at INFINITY."""
-
-    ranges: tuple[Range, ...]
-
-
-def fingerprint(ids: Sequence[bytes]) -> bytes:
-    """The fingerprint of a set of ids: H(domain || sum mod 2**256 || count)[:16]."""
-    total = sum(int.from_bytes(i, "little") for i in ids) % _MODULUS
-    return _fingerprint_of(total, len(ids))
-
-
-def _fingerprint_of(total: int, count: int) -> bytes:
-    material = _FP_DOMAIN + total.to_bytes(32, "little") + count.to_bytes(4, "big")
-    return hashlib.blake2b(material, digest_size=32).digest()[:FINGERPRINT_BYTES]
-
-
-def _range_value(item: Range) -> Value:
-    payload: Value
-    if item.mode in (Mode.FINGERPRINT, Mode.FINGERPRINT8):
-        payload = item.fingerprint
-    elif item.mode in (Mode.ID_LIST, Mode.MISSING):
-        payload = item.ids
-    elif item.mode in (Mode.PREFIX_LIST, Mode.WANTED):
-        payload = item.prefixes
-    else:
-        payload = None
-    return (item.upper[0], item.upper[1], item.mode, payload)
-
-
-def encode_sync_message(message: SyncMessage) -> bytes:
-    """Canonical msgpack `[1, [[ts, prefix, mode, payload], ...]]`."""
-    return pack((SYNC_VERSION, tuple(_range_value(r) for r in message.ranges)))
-
-
-def decode_sync_message(data: bytes) -> SyncMessage:
-    """Decode and validate a reconciliation message.
-
-    Raises:
-        DecodeError: `MALFORMED`, `TRAILING_BYTES`, `UNKNOWN_VERSION`,
-            `BAD_FIELD`, `OUT_OF_RANGE` (bounds not increasing, not ending at
-            infinity, ids outside their range, too many ranges or ids) or
-            `NON_CANONICAL`.
-    """
-    obj = unpack(data)
-    if type(obj) is not tuple or len(obj) != 2 or type(obj[0]) is not int:
-        raise DecodeError(Reason.MALFORMED, "a sync message is [version, ranges]")
-    if obj[0] != SYNC_VERSION:
-        raise DecodeError(Reason.UNKNOWN_VERSION, f"sync version {obj[0]}")
-    if type(obj[1]) is not tuple or not 1 <= len(obj[1]) <= MAX_RANGES:
-        raise DecodeError(Reason.OUT_OF_RANGE, "1..8192 ranges")
-    try:
-        ranges = _decode_ranges(obj[1])
-    except FieldError as exc:
-        raise DecodeError(exc.reason, str(exc)) from exc
-    message = SyncMessage(ranges)
-    if encode_sync_message(message) != data:
-        raise DecodeError(Reason.NON_CANONICAL, "sync message encoding")
-    return message
-
-
-def _fail(reason: Reason, message: str) -> FieldError:
-    return FieldError(reason, message)
-
-
-def _decode_ranges(raw: tuple[object, ...]) -> tuple[Range, ...]:
-    ranges, lower = [], _ZERO
-    for entry in raw:
-        if type(entry) is not tuple or len(entry) != 4:
-            raise _fail(Reason.BAD_FIELD, "a range is [ts, prefix, mode, payload]")
-        ts, prefix, mode, payload = entry
-        if type(ts) is not int or type(prefix) is not bytes or type(mode) is not int:
-            raise _fail(Reason.BAD_FIELD, "range bound or mode")
-        upper = (ts, prefix)
-        if not (0 <= ts <= INFINITY[0] and len(prefix) <= ID_BYTES and upper > lower):
-            raise _fail(Reason.OUT_OF_RANGE, "bounds must increase within the universe")
-        ranges.append(_decode_payload(upper, lower, mode, payload))
-        lower = upper
-    if lower != INFINITY:
-        raise _fail(Reason.OUT_OF_RANGE, "the last range must end at infinity")
-    return tuple(ranges)
-
-
-def _decode_ids(payload: object) -> tuple[bytes, ...]:
-    if type(payload) is not tuple or len(payload) > MAX_IDS_PER_RANGE:
-        raise _fail(Reason.OUT_OF_RANGE, "at most 256 ids per range")
-    for item in payload:
-        if type(item) is not bytes or len(item) != ID_BYTES:
-            raise _fail(Reason.BAD_FIELD, "an id has 32 bytes")
-    return payload
-
-
-_FINGERPRINT_SIZES = {
-    Mode.FINGERPRINT: FINGERPRINT_BYTES,
-    Mode.FINGERPRINT8: SHORT_FINGERPRINT_BYTES,
-}
-
-
-def _decode_payload(upper: Bound, lower: Bound, mode: int, payload: object) -> Range:
-    if mode == Mode.SKIP and payload is None:
-        return Range(upper, mode)
-    if mode in _FINGERPRINT_SIZES:
-        if type(payload) is not bytes or len(payload) != _FINGERPRINT_SIZES[mode]:
-            raise _fail(
-                Reason.BAD_FIELD, f"a mode {mode} fingerprint has {_FINGERPRINT_SIZES[mode]} bytes"
-            )
-        return Range(upper, mode, fingerprint=payload)
-    if mode in (Mode.ID_LIST, Mode.MISSING):
-        return Range(upper, mode, ids=_decode_ids(payload))
-    if mode in (Mode.PREFIX_LIST, Mode.WANTED):
-        if type(payload) is not bytes:
-            raise _fail(Reason.BAD_FIELD, "a prefix list is one bin")
-        if len(payload) % ID_PREFIX_BYTES or len(payload) > MAX_IDS_PER_RANGE * ID_PREFIX_BYTES:
-            raise _fail(Reason.OUT_OF_RANGE, "at most 256 prefixes of 8 bytes per range")
-        return Range(upper, mode, prefixes=payload)
-    raise _fail(Reason.BAD_FIELD, f"range mode {mode}")
 
 
 class Reconciler:
@@ -221,6 +108,8 @@ class Reconciler:
         max_message_bytes: int = 1 << 20,
         push_missing: bool = False,
         compact: bool = False,
+        sketch: bool = False,
+        sketch_builder: SketchBuilder | None = None,
     ) -> None:
         # Lists of 8-byte prefixes are cheap enough to list longer ranges, after
         # wider leaf splits (measured in benchmarks/sync.py: 1 % scattered loss of
@@ -233,6 +122,8 @@ class Reconciler:
             raise LocalProtocolError("2 <= leaf_buckets <= buckets <= 64, id_list_threshold 1..256")
         if compact and not push_missing:
             raise LocalProtocolError("prefix lists need push_missing: the peer learns by records")
+        if sketch and not compact:
+            raise LocalProtocolError("sketches answer with prefixes: they need compact forms")
         self._items = list(items)
         for previous, item in zip(self._items, self._items[1:], strict=False):
             if not previous < item:
@@ -252,6 +143,15 @@ class Reconciler:
         # cost); the peer sends what we lack as records and names by prefix
         # (`wanted`) what it lacks, which we then send (`have`).
         self._compact = compact
+        # With sketch, a differing range is described as a ladder of counted
+        # sub-ranges, answered by sketches, prefix lists or a counted split
+        # (SPEC §13, sketch forms); the peer must have named `sync-sketch`.
+        self._sketch = sketch
+        self._density: float | None = None  # differences per item, as last estimated
+        # Tables and prefix matches over ranges of up to all our items: a node
+        # injects a vectorised builder, giving the same bytes (node/sketch_fast.py).
+        self._sketcher = sketch_builder or PureSketchBuilder()
+        self._prefixes: bytes | None = None  # 8-byte id prefixes, built on first use
         self._budget = max_message_bytes
         self._sums = [0]
         for _, identifier in self._items:
@@ -264,17 +164,17 @@ class Reconciler:
         return bisect.bisect_left(self._items, bound)
 
     def _fingerprint(self, start: int, stop: int) -> bytes:
-        return _fingerprint_of((self._sums[stop] - self._sums[start]) % _MODULUS, stop - start)
+        return fingerprint_of(self._sums[stop] - self._sums[start], stop - start)
 
     def _ids(self, start: int, stop: int) -> tuple[bytes, ...]:
         return tuple(identifier for _, identifier in self._items[start:stop])
 
     def initiate(self) -> bytes:
         """The first message: the whole universe, split or listed."""
-        builder = _Builder(self._budget)
-        self._describe(builder, _ZERO, INFINITY)
+        builder = ReplyBuilder(self._budget)
+        self._describe(builder, ZERO, INFINITY)
         self.rounds += 1
-        return encode_sync_message(builder.finish(self))
+        return encode_sync_message(builder.finish(self._tail))
 
     def receive(self, data: bytes) -> bytes | None:
         """Process the peer's message; return our reply, or None if we are done.
@@ -283,37 +183,128 @@ class Reconciler:
             DecodeError: the message is invalid (see `decode_sync_message`).
         """
         message = decode_sync_message(data)
-        builder, lower = _Builder(self._budget), _ZERO
+        builder, lower, spans = ReplyBuilder(self._budget), ZERO, []
         for item in message.ranges:
-            self._answer(builder, item, lower)
+            spans.append((lower, self._index(lower), self._index(item.upper)))
             lower = item.upper
-        reply = builder.finish(self)
+        self._estimate(message.ranges, spans)
+        group: SketchGroup | None = None
+        for item, (lower, start, stop) in zip(message.ranges, spans, strict=True):
+            if item.mode == Mode.COUNTED:
+                group = self._answer_counted(builder, item, group, lower, start, stop)
+                continue
+            self._flush(builder, group)
+            group = None
+            self._answer(builder, item, lower, start, stop)
+        self._flush(builder, group)
+        reply = builder.finish(self._tail)
         if all(r.mode == Mode.SKIP for r in reply.ranges):
             return None
         self.rounds += 1
         return encode_sync_message(reply)
 
-    def _answer(self, builder: _Builder, item: Range, lower: Bound) -> None:
-        start, stop = self._index(lower), self._index(item.upper)
+    def _answer_counted(
+        self,
+        builder: ReplyBuilder,
+        item: Range,
+        group: SketchGroup | None,
+        lower: Bound,
+        start: int,
+        stop: int,
+    ) -> SketchGroup | None:
+        """Answer a counted range, or add it to the group of neighbours sketched together."""
+        plan = ("skip", 0.0)
+        if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] != item.fingerprint:
+            plan = self._plan(start, stop, item.count, 0.0)
+        if plan[0] == "sketch" or (plan[0] == "skip" and group is not None):
+            # Neighbours with small differences share one table: its margin is
+            # paid once (a matched range inside costs nothing but our time).
+            group = group or SketchGroup(lower, start)
+            group.add(item.upper, stop, plan[1])
+            if group.expected < SKETCH_PART:
+                return group
+            self._flush(builder, group)
+            return None
+        self._flush(builder, group)
+        if plan[0] == "skip":
+            builder.skip(item.upper)
+        else:
+            self._act(builder, plan, lower, item.upper, start, stop)
+        return None
+
+    def _flush(self, builder: ReplyBuilder, group: SketchGroup | None) -> None:
+        """Send the group's sketches (or a skip, if nothing in it differed)."""
+        if group is not None and group.expected > 0:
+            plan = ("sketch", group.expected)
+            self._act(builder, plan, group.lower, group.upper, group.start, group.stop)
+        elif group is not None:
+            builder.skip(group.upper)
+
+    def _estimate(self, ranges: Sequence[Range], spans: Sequence[tuple[Bound, int, int]]) -> None:
+        """Estimate the density of the difference from the counted ranges that differ.
+
+        A range of s items matches with probability (1 - p)^s ~ exp(-p s) when
+        differences are scattered at density p; over a ladder of sizes 1, 4,
+        16, ... the maximum-likelihood p is found by bisection.
+        """
+        matched, differing = 0, list[int]()
+        for item, (_, start, stop) in zip(ranges, spans, strict=True):
+            if item.mode != Mode.COUNTED or len(differing) >= 1024:
+                continue
+            size = max(item.count, stop - start)
+            if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] == item.fingerprint:
+                matched += size
+            else:
+                differing.append(max(size, 1))
+        if differing or matched:
+            self._density = estimate_density(matched, differing)
+
+    def _answer(
+        self, builder: ReplyBuilder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
         if item.mode == Mode.SKIP:
             builder.skip(item.upper)
         elif item.mode in (Mode.FINGERPRINT, Mode.FINGERPRINT8):
-            if self._fingerprint(start, stop)[: len(item.fingerprint)] == item.fingerprint:
+            self._answer_fingerprint(builder, item, lower, start, stop)
+        elif item.mode == Mode.COUNTED:
+            if self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES] == item.fingerprint:
                 builder.skip(item.upper)
             else:
-                self._describe(builder, lower, item.upper)
+                self._resolve(builder, lower, item.upper, start, stop, item.count, 0.0)
+        elif item.mode == Mode.SKETCH:
+            self._answer_sketch(builder, item, lower, start, stop)
         elif item.mode == Mode.MISSING:
             self.need.update(item.ids)
             builder.skip(item.upper)
         elif item.mode == Mode.PREFIX_LIST:
-            self._answer_prefix_list(builder, item, start, stop)
+            self._answer_prefix_list(builder, item, lower, start, stop)
         elif item.mode == Mode.WANTED:
             self._answer_wanted(builder, item, start, stop)
         else:
             self._answer_id_list(builder, item, start, stop)
 
-    def _answer_prefix_list(self, builder: _Builder, item: Range, start: int, stop: int) -> None:
-        if stop - start > MAX_IDS_PER_RANGE:
+    def _answer_fingerprint(
+        self, builder: ReplyBuilder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        if self._fingerprint(start, stop)[: len(item.fingerprint)] == item.fingerprint:
+            builder.skip(item.upper)
+        elif self._sketch and stop - start > self._threshold:
+            self._ladder(builder, item.upper, start, stop)
+        else:
+            self._describe(builder, lower, item.upper)
+
+    def _answer_prefix_list(
+        self, builder: ReplyBuilder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        if self._sketch and MAX_IDS_PER_RANGE < stop - start <= DIRECT_PUSH:
+            pass  # the list names the peer's whole range: answer it exactly, at once
+        elif self._sketch and stop - start > MAX_IDS_PER_RANGE:
+            # Too many of ours to send at once; smaller pieces (counted, so the
+            # peer answers each exactly) until they fit. A sketch here could
+            # fail again and again: the peer would list the same range back.
+            self._split_counted(builder, item.upper, start, stop)
+            return
+        elif stop - start > MAX_IDS_PER_RANGE:
             self._split(builder, item.upper, start, stop)
             return
         mine = self._ids(start, stop)
@@ -327,10 +318,10 @@ class Reconciler:
         else:
             builder.skip(item.upper)
 
-    def _answer_wanted(self, builder: _Builder, item: Range, start: int, stop: int) -> None:
+    def _answer_wanted(self, builder: ReplyBuilder, item: Range, start: int, stop: int) -> None:
         wanted = set(item.split_prefixes())
         matches = [m for m in self._ids(start, stop) if m[:ID_PREFIX_BYTES] in wanted]
-        matches = matches[:MAX_IDS_PER_RANGE]
+        matches = matches[:MAX_WANTED]
         if self._push_missing:
             self.have.update(matches)
             builder.skip(item.upper)
@@ -339,7 +330,7 @@ class Reconciler:
         else:
             builder.skip(item.upper)
 
-    def _answer_id_list(self, builder: _Builder, item: Range, start: int, stop: int) -> None:
+    def _answer_id_list(self, builder: ReplyBuilder, item: Range, start: int, stop: int) -> None:
         mine = set(self._ids(start, stop))
         theirs = set(item.ids)
         self.need.update(theirs - mine)
@@ -354,7 +345,136 @@ class Reconciler:
             # Too many of ours to list: split, and the peer lists per bucket.
             self._split(builder, item.upper, start, stop)
 
-    def _describe(self, builder: _Builder, lower: Bound, upper: Bound) -> None:
+    def _answer_sketch(
+        self, builder: ReplyBuilder, item: Range, lower: Bound, start: int, stop: int
+    ) -> None:
+        table = Sketch.decode(item.sketch)
+        cells = len(table.counts)
+        salt = range_salt(lower, item.upper, cells)
+        own = Sketch.decode(
+            self._sketcher.build_table(self._prefix_slice(start, stop), cells=cells, salt=salt)
+        )
+        decoded = decode_difference(table, own, salt)
+        found = None if decoded is None else self._match(decoded.ours, start, stop)
+        if decoded is None or found is None or len(decoded.theirs) > MAX_WANTED:
+            # Too small for the difference (or not a table of ids at all): again,
+            # sized for at least twice what this one could hold.
+            floor = 2.0 * cells / 1.3
+            self._resolve(builder, lower, item.upper, start, stop, item.count, floor)
+            return
+        self.have.update(found)
+        if decoded.theirs:
+            wanted = b"".join(k.to_bytes(ID_PREFIX_BYTES, "big") for k in sorted(decoded.theirs))
+            builder.add(Range(item.upper, Mode.WANTED, prefixes=wanted))
+        else:
+            builder.skip(item.upper)
+
+    def _match(self, keys: frozenset[int], start: int, stop: int) -> list[bytes] | None:
+        """Our ids in [start, stop) with these prefixes; None if one has no such id."""
+        if not keys:
+            return []
+        where = self._sketcher.match_prefixes(self._prefix_slice(start, stop), keys)
+        if where is None:
+            return None
+        return [self._items[start + k][1] for k in where]
+
+    def _prefix_slice(self, start: int, stop: int) -> bytes:
+        """The 8-byte prefixes of our ids in [start, stop), back to back."""
+        if self._prefixes is None:
+            self._prefixes = b"".join(identifier[:ID_PREFIX_BYTES] for _, identifier in self._items)
+        return self._prefixes[ID_PREFIX_BYTES * start : ID_PREFIX_BYTES * stop]
+
+    def _resolve(
+        self,
+        builder: ReplyBuilder,
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+        theirs: int,
+        floor: float,
+    ) -> None:
+        """Answer a range known to differ, of which the peer holds `theirs` items."""
+        self._act(builder, self._plan(start, stop, theirs, floor), lower, upper, start, stop)
+
+    def _plan(self, start: int, stop: int, theirs: int, floor: float) -> tuple[str, float]:
+        """How to answer a differing range (see `protocol.sync_plan.plan_answer`)."""
+        d = self._density or 0.0
+        return plan_answer(stop - start, theirs, floor=floor, density=d, threshold=self._threshold)
+
+    def _act(
+        self,
+        builder: ReplyBuilder,
+        plan: tuple[str, float],
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+    ) -> None:
+        kind, expected = plan
+        if kind == "push":
+            self.have.update(self._ids(start, stop))
+            builder.skip(upper)
+        elif kind == "prefix":
+            self._prefix_lists(builder, upper, start, stop)
+        elif kind == "split":
+            self._split_counted(builder, upper, start, stop)
+        else:
+            parts = sketch_parts(expected, stop - start)
+            cells = cells_for(expected / parts)
+            self._sketches(builder, lower, upper, start, stop, parts, cells)
+
+    def _pieces(
+        self, upper: Bound, start: int, stop: int, cuts: Sequence[int]
+    ) -> list[tuple[Bound, int, int]]:
+        """Each piece the cuts make: its upper bound (the last one's is `upper`), start, stop."""
+        bounds = [bound_between(self._items[c - 1], self._items[c]) for c in cuts]
+        edges = itertools.pairwise((start, *cuts, stop))
+        return [(bound, a, b) for bound, (a, b) in zip([*bounds, upper], edges, strict=True)]
+
+    def _prefix_lists(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
+        cuts = range(start + MAX_IDS_PER_RANGE, stop, MAX_IDS_PER_RANGE)
+        for bound, a, b in self._pieces(upper, start, stop, cuts):
+            prefixes = b"".join(m[:ID_PREFIX_BYTES] for m in self._ids(a, b))
+            builder.add(Range(bound, Mode.PREFIX_LIST, prefixes=prefixes))
+
+    def _counted(self, upper: Bound, start: int, stop: int) -> Range:
+        short = self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES]
+        return Range(upper, Mode.COUNTED, fingerprint=short, count=stop - start)
+
+    def _ladder(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
+        """Counted sub-ranges of 1, 4, 16, ... items, then the rest: samples at every scale."""
+        self._add_counted(builder, upper, start, stop, ladder_cuts(start, stop))
+
+    def _split_counted(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
+        self._add_counted(builder, upper, start, stop, even_cuts(start, stop, self._buckets))
+
+    def _add_counted(
+        self, builder: ReplyBuilder, upper: Bound, start: int, stop: int, cuts: Sequence[int]
+    ) -> None:
+        for bound, a, b in self._pieces(upper, start, stop, cuts):
+            builder.add(self._counted(bound, a, b))
+
+    def _sketches(
+        self,
+        builder: ReplyBuilder,
+        lower: Bound,
+        upper: Bound,
+        start: int,
+        stop: int,
+        parts: int,
+        cells: int,
+    ) -> None:
+        part_lower = lower
+        for bound, a, b in self._pieces(upper, start, stop, even_cuts(start, stop, parts)):
+            if builder.folded:
+                return
+            salt = range_salt(part_lower, bound, cells)
+            table = self._sketcher.build_table(self._prefix_slice(a, b), cells=cells, salt=salt)
+            builder.add(Range(bound, Mode.SKETCH, count=b - a, sketch=table))
+            part_lower = bound
+
+    def _describe(self, builder: ReplyBuilder, lower: Bound, upper: Bound) -> None:
         start, stop = self._index(lower), self._index(upper)
         if stop - start <= self._threshold and self._compact:
             prefixes = b"".join(m[:ID_PREFIX_BYTES] for m in self._ids(start, stop))
@@ -364,77 +484,17 @@ class Reconciler:
         else:
             self._split(builder, upper, start, stop)
 
-    def _split(self, builder: _Builder, upper: Bound, start: int, stop: int) -> None:
-        count = stop - start
-        buckets = self._buckets if count > self._leaf_items else self._leaf_buckets
-        edges = [start + count * k // buckets for k in range(1, buckets)]
-        cuts = sorted({e for e in edges if start < e < stop})
-        bucket_start = start
-        for cut in cuts:
-            bound = _bound_between(self._items[cut - 1], self._items[cut])
-            builder.add(self._fingerprint_range(bound, bucket_start, cut))
-            bucket_start = cut
-        builder.add(self._fingerprint_range(upper, bucket_start, stop))
+    def _split(self, builder: ReplyBuilder, upper: Bound, start: int, stop: int) -> None:
+        buckets = self._buckets if stop - start > self._leaf_items else self._leaf_buckets
+        for bound, a, b in self._pieces(upper, start, stop, even_cuts(start, stop, buckets)):
+            builder.add(self._fingerprint_range(bound, a, b))
+
+    def _tail(self, lower: Bound) -> Range:
+        """One fingerprint of everything from `lower` on: the rest of a folded reply."""
+        return self._fingerprint_range(INFINITY, self._index(lower), len(self._items))
 
     def _fingerprint_range(self, upper: Bound, start: int, stop: int) -> Range:
         if self._compact:
             short = self._fingerprint(start, stop)[:SHORT_FINGERPRINT_BYTES]
             return Range(upper, Mode.FINGERPRINT8, short)
         return Range(upper, Mode.FINGERPRINT, self._fingerprint(start, stop))
-
-
-def _bound_between(previous: Item, following: Item) -> Bound:
-    """The shortest bound b with previous < b <= following."""
-    if previous[0] != following[0]:
-        return (following[0], b"")
-    common = 0
-    while previous[1][common] == following[1][common]:
-        common += 1
-    return (following[0], following[1][: common + 1])
-
-
-class _Builder:
-    """Accumulates reply ranges, merging skips and folding the rest past a size budget."""
-
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
-        self._ranges: list[Range] = []
-        self._size = 0
-        self._answered = 0  # ranges other than skips
-        self._folded_from: Bound | None = None
-
-    def skip(self, upper: Bound) -> None:
-        if self._folded_from is not None:
-            return
-        if self._ranges and self._ranges[-1].mode == Mode.SKIP:
-            self._ranges[-1] = Range(upper, Mode.SKIP)
-        elif not self._fold_if_full(0):
-            self._ranges.append(Range(upper, Mode.SKIP))
-
-    def _fold_if_full(self, cost: int) -> bool:
-        # Keep room for the trailing fingerprint within MAX_RANGES; the first
-        # answer always goes out, so every round makes progress.
-        full = self._size + cost > self._budget or len(self._ranges) >= MAX_RANGES - 2
-        if full and self._answered:
-            self._folded_from = self._ranges[-1].upper
-            return True
-        return False
-
-    def add(self, item: Range) -> None:
-        if self._folded_from is not None:
-            return
-        cost = 48 + len(item.fingerprint) + 34 * len(item.ids) + len(item.prefixes)
-        if self._fold_if_full(cost):
-            return  # from here on: one fingerprint, split in later rounds
-        self._size += cost
-        self._answered += 1
-        self._ranges.append(item)
-
-    def finish(self, owner: Reconciler) -> SyncMessage:
-        if self._folded_from is not None:
-            start = owner._index(self._folded_from)
-            stop = len(owner._items)
-            self._ranges.append(owner._fingerprint_range(INFINITY, start, stop))
-        elif not self._ranges or self._ranges[-1].upper != INFINITY:
-            self.skip(INFINITY)
-        return SyncMessage(tuple(self._ranges))

@@ -36,6 +36,36 @@ FORBIDDEN = {
     "nacl.utils",
 }
 PURE_TREES = [ROOT / "protocol", ROOT / "node" / "trust"]
+# protocol/ is stricter (STYLE §1): the reference an independent implementer
+# reads imports only these pure standard-library modules, nacl, msgpack (in
+# codec.py) and itself. Anything else (numpy, importlib, a new dependency) fails
+# until it is added here on purpose; node/trust may use numpy and scipy.
+PROTOCOL_ALLOWED = {
+    "__future__",
+    "abc",
+    "base64",
+    "binascii",
+    "bisect",
+    "collections",
+    "dataclasses",
+    "enum",
+    "functools",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "itertools",
+    "math",
+    "operator",
+    "re",
+    "string",
+    "struct",
+    "types",
+    "typing",
+    "unicodedata",
+    "nacl",
+    "msgpack",
+    "protocol",
+}
 
 
 def _pure_modules() -> list[Path]:
@@ -60,6 +90,27 @@ def _is_forbidden(name: str) -> bool:
     return any(".".join(parts[:i]) in FORBIDDEN for i in range(1, len(parts) + 1))
 
 
+def _is_allowed_in_protocol(name: str) -> bool:
+    return name.split(".")[0] in PROTOCOL_ALLOWED and not _is_forbidden(name)
+
+
+def _dynamic_imports(path: Path) -> list[str]:
+    """Calls that import by name at run time, which the allowlist could not see."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name | ast.Attribute)
+        and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+        in {"__import__", "import_module"}
+    ]
+
+
+def _protocol_modules() -> list[Path]:
+    return sorted((ROOT / "protocol").rglob("*.py"))
+
+
 def test_there_are_pure_modules_to_check() -> None:
     assert len(_pure_modules()) >= 5
 
@@ -75,6 +126,33 @@ def test_only_codec_imports_msgpack(path: Path) -> None:
     if path == ROOT / "protocol" / "codec.py":
         return
     assert not any(n == "msgpack" or n.startswith("msgpack.") for n in _imports(path))
+
+
+@pytest.mark.parametrize("path", _protocol_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_protocol_imports_only_pure_stdlib_nacl_and_msgpack(path: Path) -> None:
+    bad = [name for name in _imports(path) if not _is_allowed_in_protocol(name)]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+    assert _dynamic_imports(path) == []
+
+
+def test_protocol_checker_refuses_numpy_and_anything_unlisted(tmp_path: Path) -> None:
+    # Regression: the denylist alone let protocol/sketch.py import numpy.
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import hashlib\nimport numpy as np\nfrom numpy.typing import NDArray\n"
+        "import nacl.bindings\nimport nacl.utils\nimport importlib\nimport time\n"
+        "from protocol.errors import Reason\nfrom collections.abc import Sequence\n"
+        "x = __import__('numpy')\ny = importlib.import_module('scipy')\n"
+    )
+    assert [n for n in _imports(sample) if not _is_allowed_in_protocol(n)] == [
+        "numpy",
+        "numpy.typing",
+        "numpy.typing.NDArray",
+        "nacl.utils",
+        "importlib",
+        "time",
+    ]
+    assert len(_dynamic_imports(sample)) == 2
 
 
 def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:

@@ -156,7 +156,16 @@ def _sync_seeds() -> list[bytes]:
     # A prefix list answered with `wanted` (the lister holds ids the peer lacks).
     lister = Reconciler(large[:30], push_missing=True, compact=True)
     answer = Reconciler(large[15:45], push_missing=True, compact=True).receive(lister.initiate())
-    return [*seeds, *([answer] if answer is not None else [])]
+    # Sketch forms: a counted ladder, and the sketches that answer it.
+    wide = [(n, n.to_bytes(4, "big") * 8) for n in range(1, 1200)]
+    sketcher = Reconciler(wide, push_missing=True, compact=True, sketch=True)
+    lacking = [x for x in wide if x[0] % 40]
+    ladder = Reconciler(lacking, push_missing=True, compact=True, sketch=True).receive(
+        sketcher.initiate()
+    )
+    sketches = sketcher.receive(ladder) if ladder is not None else None
+    extra = [m for m in (ladder, sketches) if m is not None]
+    return [*seeds, *([answer] if answer is not None else []), *extra]
 
 
 TARGETS: dict[str, Target] = {

@@ -224,13 +224,15 @@ async def test_a_full_disk_ends_the_session_not_the_node(
         nursery.cancel_scope.cancel()
 
 
-async def _reconcile_scattered(older_peer: bool) -> tuple[int, int]:
+async def _reconcile_scattered(
+    older_peer: bool, *, without: str = "sync-compact"
+) -> tuple[int, int]:
     """Two members whose stores differ by scattered attestations reconcile once;
     returns the reconciliation bytes sent and how many attestations b received."""
     net = SimNetwork(seed=9)
     a, b = Member("a", 1), Member("b", 2)
-    if older_peer:  # b plays a node from before `sync-compact`
-        b.gossip.capabilities = tuple(c for c in b.gossip.capabilities if c != "sync-compact")
+    if older_peer:  # b plays a node from before `without` (sync-compact implies the rest)
+        b.gossip.capabilities = tuple(c for c in b.gossip.capabilities if c != without)
     made = [a.attest(b, n) for n in range(3000)]
     a.store.apply(made, now_ms=T0)
     b.store.apply([m for n, m in enumerate(made) if n % 50], now_ms=T0)  # b lacks 2 %
@@ -251,6 +253,18 @@ async def test_compact_sync_with_new_peers_and_full_forms_with_older_ones(
     # An older peer gets (and sends) only the modes it knows, so it still converges;
     # two current peers use prefix lists and short fingerprints.
     assert compact_bytes < 0.8 * full_bytes
+
+
+async def test_sketch_sync_with_new_peers_and_compact_forms_with_older_ones(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sketch_bytes, sketch_received = await _reconcile_scattered(older_peer=False)
+    compact_bytes, compact_received = await _reconcile_scattered(
+        older_peer=True, without="sync-sketch"
+    )
+    assert sketch_received == compact_received == 60
+    # A peer from before sync-sketch gets compact forms; two current ones use sketches.
+    assert sketch_bytes < 0.6 * compact_bytes
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
