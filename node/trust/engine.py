@@ -15,18 +15,26 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from node.trust.explain import Explanation, WhyNot, explain_node
 from node.trust.flow import FlowParameters, accepted_members, independent_paths
-from node.trust.graph import GENERAL_FALLBACK, Edge, TrustGraph
+from node.trust.graph import GENERAL_FALLBACK, Edge, FloatArray, TrustGraph
 from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
 from node.trust.rating import RatingSummary, weighted_rating
+from node.trust.support import DEFAULT_EPSILON, Support, score_support
 from node.trust.walk import RandomWalk, WalkParameters
 from protocol.attestation import Attestation
+from protocol.errors import LocalProtocolError
 from protocol.identity import IdentityId
 from protocol.statement import GENERAL_CONTEXT, Certify, Kind, Rate, Slot, SlotId, Subject, Trust
 from protocol.supersession import is_current, order_key
 
-__all__ = ["ClaimDecision", "TrustEngine", "TrustExplanation"]
+__all__ = ["DECISIONS", "ClaimDecision", "TrustEngine", "TrustExplanation"]
+
+DECISIONS = ("support", "flow")
+"""How yes/no answers are made: `support` (the default, `node.trust.support`)
+or `flow` (Advogato capacity flow from the viewer, the rule before issue 22)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,8 +86,18 @@ class TrustEngine:
         flow_parameters: FlowParameters | None = None,
         introducer_parameters: IntroducerParameters | None = None,
         fallback: float = GENERAL_FALLBACK,
+        decisions: str = "support",
+        support_epsilon: float = DEFAULT_EPSILON,
     ) -> None:
+        if decisions not in DECISIONS:
+            raise LocalProtocolError(f"decisions must be one of {DECISIONS}")
+        if not 0.0 <= support_epsilon < 1.0:
+            raise LocalProtocolError("support_epsilon must lie in [0, 1)")
         self.viewer = viewer
+        self.decisions = decisions
+        self.support_epsilon = support_epsilon
+        # Per context: every member's score and the support, until the next change.
+        self._score_cache: dict[str, tuple[FloatArray, Support]] = {}
         self.now_ms = now_ms
         self.walk_parameters = walk_parameters or WalkParameters()
         self.flow_parameters = flow_parameters or FlowParameters()
@@ -110,6 +128,7 @@ class TrustEngine:
                 continue
             self._heads[slot_id] = attestation
             changed += 1
+            self._score_cache.clear()
             if attestation.slot.kind is Kind.TRUST:
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
@@ -118,6 +137,7 @@ class TrustEngine:
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
         before, self.now_ms = self.now_ms, now_ms
+        self._score_cache.clear()
         for head in self._heads.values():
             expires = head.expires_at_ms
             if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
@@ -126,6 +146,7 @@ class TrustEngine:
     def recompute(self) -> None:
         """Drop the incremental state: every walk is rebuilt exactly on next use."""
         self._walks.clear()
+        self._score_cache.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
@@ -222,17 +243,48 @@ class TrustEngine:
         """How far the viewer should trust `subject` in `context`, in [0, 1]."""
         return self.walk(context).score(subject)
 
+    def scores(self, context: str = GENERAL_CONTEXT) -> dict[IdentityId, float]:
+        """Every member's score in `context` at once (one solve, not one per member).
+
+        Holds every identity the viewer's walk knows (reached or merely
+        mentioned by a reached member); members it never reaches score 0.
+        Equal to `score(x)` for each x (same maths, batched), so `ranking`,
+        the `GET /v1/scores` route and simulations use it.
+        """
+        walk = self.walk(context)
+        values, _ = self._scored(context)
+        return {identity: float(values[i]) for i, identity in enumerate(walk.identities)}
+
+    def _scored(self, context: str) -> tuple[FloatArray, Support]:
+        cached = self._score_cache.get(context)
+        if cached is None:
+            walk = self.walk(context)
+            values = walk.scores_all()
+            support = score_support(
+                values, np.asarray(walk.visits()), walk.viewer, epsilon=self.support_epsilon
+            )
+            cached = (values, support)
+            self._score_cache[context] = cached
+        return cached
+
+    def support(self, context: str = GENERAL_CONTEXT) -> tuple[float, frozenset[IdentityId]]:
+        """The score's support (`node.trust.support`): its threshold and its members."""
+        walk = self.walk(context)
+        _, support = self._scored(context)
+        return support.threshold, frozenset(walk.identities[i] for i in support.members)
+
     def ranking(
         self, context: str = GENERAL_CONTEXT, *, limit: int = 20
     ) -> list[tuple[IdentityId, float]]:
         """The `limit` members the viewer's walk visits most, with their scores."""
         walk = self.walk(context)
+        values, _ = self._scored(context)
         visits = walk.visits()
         order = sorted(
             (i for i in range(len(visits)) if i != walk.viewer and visits[i] > 0.0),
             key=lambda i: (-float(visits[i]), walk.identities[i]),
         )
-        return [(walk.identities[i], walk.score_node(i)) for i in order[:limit]]
+        return [(walk.identities[i], float(values[i])) for i in order[:limit]]
 
     def explain(
         self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
@@ -273,8 +325,11 @@ class TrustEngine:
     # -- flow, introducers, claims, ratings --------------------------------------------------
 
     def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
-        """Members accepted by capacity flow (Advogato) from the viewer."""
+        """Members the viewer accepts: the score's support (default), or by capacity
+        flow from the viewer (`decisions="flow"`, Advogato)."""
         walk = self.walk(context)
+        if self.decisions == "support":
+            return self.support(context)[1]
         acceptance = accepted_members(walk, self.flow_parameters)
         return frozenset(walk.identities[i] for i in acceptance.accepted)
 
@@ -294,24 +349,43 @@ class TrustEngine:
         self, subject: IdentityId, claim: str, *, independent: int = 2,
         context: str = GENERAL_CONTEXT,
     ) -> ClaimDecision:  # fmt: skip
-        """Accept `claim` about `subject` if `independent` disjoint vouch chains lead
-        from the viewer to distinct flow-accepted certifiers of it (or the viewer
-        certified it). Evidence arriving through one member counts once.
+        """Accept `claim` about `subject` if the viewer certified it, or if the
+        subject and `independent` distinct certifiers are in the score's support
+        and vertex-disjoint vouch chains through supported members lead from
+        the viewer to those certifiers. Evidence arriving through one member
+        counts once.
+
+        Why the subject too: certifying costs a farm nothing, so a farm whose
+        best-placed identities are supported could certify all its members;
+        requiring the subject in the support bounds the farm's accepted claims
+        by its members in the support (and so by the farm's walk mass).
+        With `decisions="flow"` (the rule before issue 22) certifiers must be
+        flow-accepted instead and the subject is not checked.
         """
         walk = self.walk(context)
         certifiers = self.certifiers(subject, claim)
         nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
-        acceptance = accepted_members(walk, self.flow_parameters)
-        allowed = acceptance.accepted | {walk.viewer}
-        result = independent_paths(
-            walk, nodes, min_weight=self.flow_parameters.min_weight, allowed=allowed
-        )
+        if self.decisions == "support":
+            members = self._scored(context)[1].members
+            subject_node = walk.node(subject)
+            standing = subject_node is not None and (
+                subject_node in members or subject_node == walk.viewer
+            )
+            allowed = members | {walk.viewer}
+            # Chains through supported members, at any vouch weight: the support
+            # already says how much the viewer stands behind each of them.
+            min_weight = 0.0
+        else:
+            standing = True
+            allowed = accepted_members(walk, self.flow_parameters).accepted | {walk.viewer}
+            min_weight = self.flow_parameters.min_weight
+        result = independent_paths(walk, nodes, min_weight=min_weight, allowed=allowed)
         own = self.viewer in certifiers
         paths = tuple(tuple(walk.identities[n] for n in p) for p in result.paths)
         return ClaimDecision(
             subject=subject,
             claim=claim,
-            accepted=own or result.count >= independent,
+            accepted=own or (standing and result.count >= independent),
             required=independent,
             independent=result.count,
             certifiers=tuple(certifiers),
