@@ -104,7 +104,9 @@ def _connect(graph: nx.Graph, rng: np.random.Generator) -> None:
         graph.add_edge(min(part), giant[int(rng.integers(len(giant)))])
 
 
-def _vouches(graph: nx.Graph, rng: np.random.Generator, offset: int = 0) -> list[tuple[int, int, int]]:
+def _vouches(
+    graph: nx.Graph, rng: np.random.Generator, offset: int = 0
+) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     for a, b in sorted(graph.edges()):
         u, v = (a, b) if rng.random() < 0.5 else (b, a)
@@ -157,34 +159,44 @@ def certifications(pattern: str, honest: Community, seed: int) -> list[tuple[int
       member 0) certifies it (one certifier).
     """
     rng = np.random.default_rng([seed, 11, honest.size])
-    pairs: list[tuple[int, int]] = []
     if pattern == "street-mates":
-        for x in range(honest.size):
-            mates = [y for y in honest.neighbours[x] if honest.street[y] == honest.street[x]]
-            pool = mates if len(mates) >= 2 else list(honest.neighbours[x])
-            for y in rng.choice(pool, min(2, len(pool)), replace=False).tolist():
-                pairs.append((int(y), x))
-    elif pattern == "leader":
-        leaders: dict[int, int] = {}
-        for x in range(honest.size):
-            s = honest.street[x]
-            best = leaders.get(s)
-            if best is None or len(honest.neighbours[x]) > len(honest.neighbours[best]):
-                leaders[s] = x
-        pairs = [(leaders[honest.street[x]], x) for x in range(honest.size)
-                 if leaders[honest.street[x]] != x]  # fmt: skip
-    elif pattern == "inviter":
-        parent = {0: 0}
-        frontier = [0]
-        while frontier:
-            following: list[int] = []
-            for u in frontier:
-                for v in honest.neighbours[u]:
-                    if v not in parent:
-                        parent[v] = u
-                        following.append(v)
-            frontier = following
-        pairs = [(p, x) for x, p in sorted(parent.items()) if p != x]
-    else:
-        raise ValueError(f"unknown pattern {pattern!r}")
+        return _street_mates(honest, rng)
+    if pattern == "leader":
+        return _leaders(honest)
+    if pattern == "inviter":
+        return _inviters(honest)
+    raise ValueError(f"unknown pattern {pattern!r}")
+
+
+def _street_mates(honest: Community, rng: np.random.Generator) -> list[tuple[int, int]]:
+    pairs: list[tuple[int, int]] = []
+    for x in range(honest.size):
+        mates = [y for y in honest.neighbours[x] if honest.street[y] == honest.street[x]]
+        pool = mates if len(mates) >= 2 else list(honest.neighbours[x])
+        pairs.extend((int(y), x) for y in rng.choice(pool, min(2, len(pool)), replace=False))
     return pairs
+
+
+def _leaders(honest: Community) -> list[tuple[int, int]]:
+    leaders: dict[int, int] = {}
+    for x in range(honest.size):
+        s = honest.street[x]
+        best = leaders.get(s)
+        if best is None or len(honest.neighbours[x]) > len(honest.neighbours[best]):
+            leaders[s] = x
+    return [(leaders[honest.street[x]], x) for x in range(honest.size)
+            if leaders[honest.street[x]] != x]  # fmt: skip
+
+
+def _inviters(honest: Community) -> list[tuple[int, int]]:
+    parent = {0: 0}
+    frontier = [0]
+    while frontier:
+        following: list[int] = []
+        for u in frontier:
+            for v in honest.neighbours[u]:
+                if v not in parent:
+                    parent[v] = u
+                    following.append(v)
+        frontier = following
+    return [(p, x) for x, p in sorted(parent.items()) if p != x]

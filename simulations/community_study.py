@@ -169,15 +169,6 @@ def _default_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine
     return TrustEngine(viewer, now_ms=NOW, attestations=atts)
 
 
-def support_factory(epsilon: float) -> EngineFactory:
-    """The default engine with another support share left out (the knob's curve)."""
-
-    def factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
-        return TrustEngine(viewer, now_ms=NOW, attestations=atts, support_epsilon=epsilon)
-
-    return factory
-
-
 ENGINES: dict[str, EngineFactory] = {"old": _legacy_factory, "new": _default_factory}
 
 
@@ -277,8 +268,8 @@ def format_rows(rows: Sequence[dict[str, object]]) -> str:
         f"{'size':>5} {'shape':11} {'attack':8} {'claims%':>13} {'farm cl/e':>11} "
         f"{'honest acc%':>13} {'farm acc/e':>11} {'AUC':>13} {'farm>p10/e':>11}"
     ]
-    for r in rows:
-        lines.append(
+    lines += [
+        (
             f"{r['size']:>5} {r['shape']!s:11} {r['attack']!s:8} "
             f"{r['claims_pct']:6.1f} ({r['claims_pct_worst']:5.1f}) "
             f"{r['farm_claims_per_edge']:4.1f} ({r['farm_claims_per_edge_worst']:4.1f}) "
@@ -287,6 +278,8 @@ def format_rows(rows: Sequence[dict[str, object]]) -> str:
             f"{r['auc']:.3f} ({r['auc_worst']:.3f}) "
             f"{r['farm_above_p10_per_edge']:4.1f} ({r['farm_above_p10_per_edge_worst']:4.1f})"
         )
+        for r in rows
+    ]
     return "\n".join(lines)
 
 

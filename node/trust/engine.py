@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.trust.consensus import Consensus, ConsensusParameters, consensus
 from node.trust.explain import Explanation, WhyNot, explain_node
 from node.trust.flow import FlowParameters, accepted_members, independent_paths
 from node.trust.graph import GENERAL_FALLBACK, Edge, FloatArray, TrustGraph
 from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
 from node.trust.rating import RatingSummary, weighted_rating
-from node.trust.consensus import Consensus, ConsensusParameters, consensus
 from node.trust.support import Support, score_support
 from node.trust.walk import RandomWalk, WalkParameters
 from protocol.attestation import Attestation
@@ -165,7 +165,7 @@ class TrustEngine:
         self._reached: set[IdentityId] = {viewer}
         self._trust_slots: dict[IdentityId, set[SlotId]] = {}
         # Certification slots by (subject, claim): `certifiers` reads these, not every head.
-        self._certify_slots: dict[tuple[bytes, str], set[SlotId]] = {}
+        self._certify_slots: dict[tuple[IdentityId, str], set[SlotId]] = {}
         self.add(attestations)
 
     # -- input ------------------------------------------------------------------------
@@ -182,7 +182,7 @@ class TrustEngine:
             changed += 1
             self._score_cache.clear()
             if attestation.slot.kind is Kind.CERTIFY:
-                key = (bytes(attestation.slot.subject), attestation.slot.scope)
+                key = (_identity(attestation.slot.subject), attestation.slot.scope)
                 self._certify_slots.setdefault(key, set()).add(slot_id)
             if attestation.slot.kind is Kind.TRUST:
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
