@@ -17,9 +17,10 @@ joined by an identity farm, from a median-degree viewer:
 Attacks (g = 10 attack edges, each a victim's vouch at 80 for a farm
 identity and the farm identity's vouch back): `random` victims, `targeted`
 (the viewer's 10 closest contacts by the old default score on the honest
-graph), `hubs` (the 10 best-connected members), and `insider` (the viewer's
-closest contact vouches for one farm identity and certifies every farm
-member's claim; g = 1).
+graph), `adaptive` (the 10 best-ranked by the new default score: the
+attack aimed at the consensus itself), `hubs` (the 10 best-connected
+members), and `insider` (the viewer's closest contact vouches for one
+farm identity and certifies every farm member's claim; g = 1).
 
 Run: `python -m simulations.community_study [--sizes 100,1000] [--seeds 2]
 [--shapes ...] [--attacks ...] [--engine new|old] [--json]`.
@@ -46,7 +47,7 @@ from simulations.community import SHAPES, Community, certifications, community, 
 __all__ = ["ATTACKS", "Figures", "Scenario", "build", "measure", "run"]
 
 FloatArray = npt.NDArray[np.float64]
-ATTACKS = ("random", "targeted", "hubs", "insider")
+ATTACKS = ("random", "targeted", "adaptive", "hubs", "insider")
 ATTACK_EDGES = 10
 CLAIM = "resident"
 NOW = 1_800_000_000_000
@@ -138,6 +139,8 @@ def build(
             victims = [int(v) for v in rng.choice(pool, ATTACK_EDGES, replace=False)]
         elif attack == "targeted":
             victims = _closest(honest, viewer, ATTACK_EDGES, _legacy_factory)
+        elif attack == "adaptive":
+            victims = _closest(honest, viewer, ATTACK_EDGES, _default_factory)
         elif attack == "hubs":
             degree = [len(n) if i != viewer else -1 for i, n in enumerate(honest.neighbours)]
             victims = [int(i) for i in np.argsort(degree, kind="stable")[::-1][:ATTACK_EDGES]]
@@ -161,8 +164,8 @@ def build(
 
 
 def _legacy_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
-    """The rules before issue 22: flow-accepted certifiers, flow acceptance."""
-    return TrustEngine(viewer, now_ms=NOW, attestations=atts, decisions="flow")
+    """The rules before issue 22: the walk's score, flow acceptance and certifiers."""
+    return TrustEngine(viewer, now_ms=NOW, attestations=atts, score_method="walk", decisions="flow")
 
 
 def _default_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:

@@ -12,7 +12,9 @@ of the viewer's walk mass) rather than the viewer alone.
 by the viewer's visits (all of them if the support is smaller), plus the
 viewer. For each seed s, a walk with the same rules (restart, the viewer's
 walls) starts at s; rank_s(x) is the share of support members that s's walk
-visits less than x (ties count half), in [0, 1]. Then
+visits less than x (ties count half), in [0, 1]; the viewer's own part is
+its walk's expected visits to x, capped at 1 (so that the strength of its
+own vouches shows, even in a community of three). Then
 
     score(x) = mean over seeds of rank_s(x) x (1 - wall(x)) x (1 - flags(x)),
 
@@ -122,7 +124,12 @@ def consensus(walk: RandomWalk, parameters: ConsensusParameters | None = None) -
     from_seeds = _visits_from(walk, seeds, parameters.tolerance)
     reference = np.array(sorted(support.members | {walk.viewer}), dtype=np.int64)
     ranks = np.empty_like(from_seeds)
-    for k in range(len(seeds)):
+    # The viewer's own part is its own walk's expected visits (capped at 1),
+    # not a rank: so that how much the viewer vouched still shows (a vouch at
+    # 80 for one's only contact is 0.64, at 30 it is 0.24), even in a
+    # community of three.
+    ranks[0] = np.minimum(from_seeds[0], 1.0)
+    for k in range(1, len(seeds)):
         row = from_seeds[k]
         ordered = np.sort(row[reference])
         lower = np.searchsorted(ordered, row, side="left")
