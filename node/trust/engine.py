@@ -62,10 +62,11 @@ class DecisionParameters:
     """
 
     accept: float = 0.5  # accepted(): score >= accept x median
-    claim: float = 0.4  # claim(): subject and certifiers >= claim x median
+    claim: float = 0.45  # claim(): the subject's score >= claim x median
+    certifier: float = 0.25  # claim(): each certifier (and chain member) >= certifier x median
 
     def __post_init__(self) -> None:
-        if self.accept < 0.0 or self.claim < 0.0:
+        if min(self.accept, self.claim, self.certifier) < 0.0:
             raise LocalProtocolError("decision thresholds must be >= 0")
 
 
@@ -471,10 +472,11 @@ class TrustEngine:
         context: str = GENERAL_CONTEXT,
     ) -> ClaimDecision:  # fmt: skip
         """Accept `claim` about `subject` if the viewer certified it, or if the
-        subject and `independent` distinct certifiers score at least
-        `decision_parameters.claim` x the support's median score, and
-        vertex-disjoint vouch chains through such members lead from the viewer
-        to those certifiers. Evidence arriving through one member
+        subject scores at least `decision_parameters.claim` x the support's
+        median score, and vertex-disjoint vouch chains lead from the viewer to
+        `independent` distinct certifiers through members (certifiers
+        included) scoring at least `decision_parameters.certifier` x that
+        median. Evidence arriving through one member
         counts once.
 
         Why the subject too: certifying costs a farm nothing, so a farm whose
@@ -488,9 +490,11 @@ class TrustEngine:
         certifiers = self.certifiers(subject, claim)
         nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
         if self.decisions == "support":
-            allowed = self._standing(context, self.decision_parameters.claim)
+            allowed = self._standing(context, self.decision_parameters.certifier)
             subject_node = walk.node(subject)
-            standing = subject_node is not None and subject_node in allowed
+            standing = subject_node is not None and (
+                subject_node in self._standing(context, self.decision_parameters.claim)
+            )
             # Chains through members in standing, at any vouch weight: the score
             # already says how much the viewer stands behind each of them.
             min_weight = 0.0
