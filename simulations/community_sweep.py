@@ -276,16 +276,22 @@ def _plot(results: Sequence[dict[str, object]], path: Path) -> None:
                             color=style["color"], s=70, alpha=0.5)  # fmt: skip
     axes[0].axvline(2, color="grey", ls=":")
     axes[0].axhline(90, color="grey", ls=":")
-    axes[0].set(xlabel="farm members accepted per attack edge", ylabel="honest accepted %",
-                title="accepted(): knob `accept` (stars: Advogato scaled, diamonds: old flow)",
-                xscale="symlog")  # fmt: skip
+    axes[0].set(
+        xlabel="farm members accepted per attack edge",
+        ylabel="honest accepted %",
+        title="accepted(): knob `accept` (stars: Advogato scaled, diamonds: old flow)",
+    )
+    axes[0].set_xscale("symlog", linthresh=1.0)  # fmt: skip
     axes[1].axvline(1, color="grey", ls=":")
     axes[1].axhline(95, color="grey", ls=":")
     axes[1].set(xlabel="farm claims accepted per attack edge", ylabel="genuine claims accepted %",
-                title="claim(): knob `claim`", xscale="symlog")  # fmt: skip
+                title="claim(): knob `claim`")  # fmt: skip
+    axes[1].set_xscale("symlog", linthresh=1.0)
     axes[2].axhline(0.95, color="grey", ls=":")
     axes[2].set(xlabel="seeds (0: the viewer alone)", ylabel="AUC honest vs farm",
-                title="consensus score: knob `seeds`", xscale="symlog")  # fmt: skip
+                title="consensus score: knob `seeds`")  # fmt: skip
+    axes[2].set_xscale("symlog", linthresh=8.0)
+    axes[2].set_xlim(0, 150)
     axes[0].legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
@@ -299,7 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--attacks", default="targeted,hubs,insider")
     parser.add_argument("--out", default="")
+    parser.add_argument("--replot", default="", help="redraw the .png of a saved .json")
     arguments = parser.parse_args(argv)
+    if arguments.replot:
+        source = Path(arguments.replot)
+        _plot(json.loads(source.read_text()), source.with_suffix(".png"))
+        return 0
     started = time.perf_counter()
     results = []
     for shape in arguments.shapes.split(","):

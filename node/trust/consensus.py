@@ -31,6 +31,15 @@ low unless the attack edges are everywhere. Measured by
 `simulations.community_study` (AUC and farm members above the honest 10th
 percentile per attack edge, targeted attacks, four shapes).
 
+**Small communities.** With fewer than `min_support` (64) members in the
+support, the score is the viewer's walk alone (reach probability, the
+score before issue 22): seeds would then be the whole support, and an
+identity farm that outnumbers the community (the walkthrough's 20 farm
+identities behind one of 6 neighbours) would outvote it. A farm larger than
+the honest region it hangs from defeats the consensus at any size: at 100
+members with a 300-identity farm on the viewer's closest contacts, see the
+study.
+
 **Cost.** One block power iteration for all seeds at once (`_visits_from`):
 about 70 sparse-times-dense products of M with an n x (seeds + 1) block.
 """
@@ -61,6 +70,7 @@ class ConsensusParameters:
     seeds: int = DEFAULT_SEEDS
     epsilon: float = DEFAULT_EPSILON
     tolerance: float = 1e-7  # L1 step at which each seed's walk counts as solved
+    min_support: int = DEFAULT_SEEDS  # smaller supports: the viewer's walk alone
 
     def __post_init__(self) -> None:
         if self.seeds < 0:
@@ -115,11 +125,28 @@ def _visits_from(walk: RandomWalk, seeds: list[int], tolerance: float) -> FloatA
     return result
 
 
+def _walk_alone(walk: RandomWalk, support: Support) -> Consensus:
+    """Too small a support to ask: the viewer's walk alone (one seed, its score)."""
+    scores = np.asarray(walk.scores_all(), dtype=np.float64)
+    base = scores.copy()
+    walls = np.asarray(walk.walls())
+    for node in np.flatnonzero(base > 0.0).tolist():
+        factor = 1.0 - walls[node]
+        if node != walk.viewer and walk.flags_on(node):
+            factor *= 1.0 - walk.penalty(node).total
+        base[node] = scores[node] / factor if factor > 0.0 else 0.0
+    return Consensus(
+        support=support, seeds=(walk.viewer,), ranks=base[None, :], base=base, scores=scores
+    )
+
+
 def consensus(walk: RandomWalk, parameters: ConsensusParameters | None = None) -> Consensus:
     """The corroborated score of every member; see the module doc."""
     parameters = parameters or ConsensusParameters()
     visits = np.asarray(walk.visits())
     support = score_support(visits, visits, walk.viewer, epsilon=parameters.epsilon)
+    if len(support.members) < parameters.min_support:
+        return _walk_alone(walk, support)
     seeds = _seeds(walk, support, parameters.seeds)
     from_seeds = _visits_from(walk, seeds, parameters.tolerance)
     reference = np.array(sorted(support.members | {walk.viewer}), dtype=np.int64)

@@ -349,13 +349,21 @@ class TrustEngine:
         return frozenset(walk.identities[i] for i in self._scored(context).support.members)
 
     def _standing(self, context: str, fraction: float) -> frozenset[int]:
-        """Node numbers scoring at least `fraction` x the support's median (and the viewer)."""
+        """Node numbers scoring at least `fraction` x the support's median (and the viewer);
+        with the walk alone, the support's members."""
         scored = self._scored(context)
         cached = scored.standing.get(fraction)
         if cached is None:
-            threshold = fraction * scored.median
-            chosen = np.flatnonzero((scored.values >= threshold) & (scored.values > 0.0))
-            cached = frozenset(int(i) for i in chosen) | {self.walk(context).viewer}
+            viewer = self.walk(context).viewer
+            if scored.consensus is None or scored.consensus.seeds == (viewer,):
+                # The walk alone (a small support, or `score_method="walk"`): its
+                # scores fall with distance, so a fraction of the median would cut
+                # far members; standing is the support itself.
+                cached = scored.support.members | {viewer}
+            else:
+                threshold = fraction * scored.median
+                chosen = np.flatnonzero((scored.values >= threshold) & (scored.values > 0.0))
+                cached = frozenset(int(i) for i in chosen) | {viewer}
             scored.standing[fraction] = cached
         return cached
 
