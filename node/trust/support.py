@@ -7,8 +7,9 @@ away (issue 22: 27 % of honest members accepted at 1 000) or, scaled up,
 hands every confused close contact a capacity large enough for an identity
 farm.
 
-**Definition.** Sort the members the walk reaches (the viewer excluded) by
-displayed score, highest first (ties by node number). Walk along that order
+**Definition.** Sort the members the walk reaches (the viewer excluded) by a
+score, highest first (ties by node number): the consensus passes the walk's
+own visits, `score_method="walk"` the walk's displayed scores. Walk along that order
 adding each member's expected visits V_s (the walk's trust *mass*, which
 sums to at most 1/restart whatever the graph). The support is the longest
 prefix whose mass stays within 1 - `epsilon` of the total: the members
