@@ -7,6 +7,13 @@ that the answers depend only on the set of attestations, never on their order,
 and keeps one `RandomWalk` per context it was asked about, updated
 incrementally as attestations arrive. `recompute()` rebuilds everything
 exactly (the scheduled exact recompute of the incremental scheme).
+
+Scores are the consensus of `node.trust.consensus` (the viewer's walk
+corroborated by its support; the walk alone below 64 supported members),
+computed for every member at once by `scores()` and cached until the next
+change; `score`, `ranking`, `accepted` and `claim` read that table. Yes/no
+thresholds are fractions of the support's median score (`DecisionParameters`).
+`score_method="walk"` and `decisions="flow"` give the rules before issue 22.
 """
 
 from __future__ import annotations

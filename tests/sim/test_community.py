@@ -118,3 +118,19 @@ def test_a_bigger_farm_buys_no_more_acceptance() -> None:
     # farm's identities enlarged the viewer's capacity)
     assert farm_large <= max(farm_small, 2 * scenario.attack_edges)
     assert abs(honest_large - honest_small) <= 2
+
+
+@pytest.mark.slow
+def test_consensus_explanations_add_up_and_scores_match_the_table() -> None:
+    scenario = build("streets", 200, "targeted", 2)
+    engine = ENGINES["new"](scenario.ids[scenario.viewer], scenario.attestations)
+    table = engine.scores()
+    assert len(engine.support()) >= 64  # the consensus regime, not the walk alone
+    for identity in scenario.ids[1:200:37] + scenario.ids[200::97]:
+        why = engine.explain(identity)
+        assert len(why.seeds) > 1
+        assert sum(part for _, part in why.seeds) == pytest.approx(why.score, abs=1e-9)
+        assert sum(share for _, share in why.first_hops) == pytest.approx(why.score, abs=1e-9)
+        assert why.score == table[identity] == engine.score(identity)
+    ranking = engine.ranking(limit=5)
+    assert [s for _, s in ranking] == sorted((s for _, s in ranking), reverse=True)

@@ -17,7 +17,7 @@ from tests.trust.graphs import SmallGraph, small_graphs
 @given(small_graphs())
 def test_scores_are_bounded_and_their_parts_sum_to_them(case: SmallGraph) -> None:
     walk = RandomWalk(case.graph(), case.viewer)
-    found = consensus(walk, ConsensusParameters(seeds=4))
+    found = consensus(walk, ConsensusParameters(seeds=4, min_support=0))
     scores = found.scores
     assert scores[walk.viewer] == 1.0
     assert bool(np.all((scores >= 0.0) & (scores <= 1.0)))
