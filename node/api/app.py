@@ -54,6 +54,7 @@ from node.api.models import (
     StatusView,
     TrustRequest,
 )
+from node.api.scores import add_scores_route
 from node.api.views import (
     attestation_view,
     claim_view,
@@ -200,6 +201,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     _add_query_routes(app, node, guarded)
     _add_attest_routes(app, node, guarded)
     _add_admin_routes(app, node, guarded)
+    add_scores_route(app, node, guarded)
     return app
 
 

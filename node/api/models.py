@@ -148,7 +148,10 @@ class RevokeRequest(_Strict):
 class ScoreView(_Strict):
     subject: str
     context: str
-    score: float = Field(description="probability that a chain of vouches from us reaches it")
+    score: float = Field(
+        description="how far we trust it, 0..1: our walk of vouches corroborated by the"
+        " members we stand behind (node.trust.consensus)"
+    )
 
 
 class FlagView(_Strict):

@@ -409,6 +409,10 @@ class Node:
         """How far this node should trust `subject` in `context`, in [0, 1]."""
         return await self._ask(lambda e: e.score(subject, context))
 
+    async def scores(self, context: str = GENERAL_CONTEXT) -> dict[IdentityId, float]:
+        """Every member's score in `context`, in one batched solve (`TrustEngine.scores`)."""
+        return await self._ask(lambda e: e.scores(context))
+
     async def explain(
         self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
     ) -> TrustExplanation:

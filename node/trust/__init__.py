@@ -4,14 +4,20 @@ Pure: no trio, no store, no clock. Feed a `TrustEngine` verified
 attestations, or build a `TrustGraph` from an edge list and run a metric on
 it directly:
 
-* `RandomWalk`: the default, graded score (walk with restart from the viewer,
-  walls for the viewer's distrust, bounded flags), with `explain_node`;
+* `consensus`: the default, graded score (the viewer's walk corroborated by
+  the walks of the members it stands behind, its support);
+* `RandomWalk`: the walk with restart from the viewer (walls for the
+  viewer's distrust, bounded flags), with `explain_node`;
+* `score_support`: the members holding all but the faintest share of the
+  walk's mass (whose views the consensus asks);
 * `accepted_members` / `independent_paths`: yes/no by capacity flow;
 * `introducer_validity`: OpenPGP-style rules (1 full or 3 marginal);
 * `weighted_rating`: a bounded-hop trust-weighted average.
 """
 
-from node.trust.engine import ClaimDecision, TrustEngine, TrustExplanation
+from node.trust.consensus import Consensus, ConsensusParameters, consensus
+from node.trust.distrust import distrust_body
+from node.trust.engine import ClaimDecision, DecisionParameters, TrustEngine, TrustExplanation
 from node.trust.explain import Explanation, FirstHop, Flag, PathShare, WhyNot, explain_node
 from node.trust.flow import (
     FlowAcceptance,
@@ -38,12 +44,16 @@ from node.trust.introducer import (
     introducer_validity,
 )
 from node.trust.rating import RatingSummary, weighted_rating
+from node.trust.support import Support, score_support
 from node.trust.walk import FlagPenalty, RandomWalk, Reach, UpdateReport, WalkParameters
 
 __all__ = [
     "GENERAL_FALLBACK",
     "Certification",
     "ClaimDecision",
+    "Consensus",
+    "ConsensusParameters",
+    "DecisionParameters",
     "Edge",
     "Evidence",
     "Explanation",
@@ -60,6 +70,7 @@ __all__ = [
     "Rating",
     "RatingSummary",
     "Reach",
+    "Support",
     "TrustEngine",
     "TrustExplanation",
     "TrustGraph",
@@ -68,11 +79,14 @@ __all__ = [
     "WalkParameters",
     "WhyNot",
     "accepted_members",
+    "consensus",
     "context_weights",
     "current_attestations",
+    "distrust_body",
     "evidence_from_attestations",
     "explain_node",
     "independent_paths",
     "introducer_validity",
+    "score_support",
     "weighted_rating",
 ]

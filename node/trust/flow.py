@@ -80,8 +80,10 @@ class IndependentPaths:
 
 
 def _strong_edges(walk: RandomWalk, min_weight: float) -> sp.csr_matrix:
-    weights = walk.weight_matrix()
-    strong = weights.multiply(weights >= min_weight).tocsr()
+    weights = walk.weight_matrix().tocsr()
+    strong = weights.copy()
+    if min_weight > 0.0:
+        strong.data = np.where(strong.data >= min_weight, strong.data, 0.0)
     walled = np.flatnonzero(walk.walls() >= 1.0)
     if walled.size:
         keep = np.ones(strong.shape[0])

@@ -63,10 +63,12 @@ def test_transitive_scores_and_their_explanation() -> None:
     assert engine.explain(FAY.identity).why_not is WhyNot.NO_PATH
     assert engine.explain(GUS.identity).why_not is WhyNot.UNKNOWN
     ranking = engine.ranking(limit=2)
-    visits = engine.walk().visits()
-    order = sorted(KEYS[1:], key=lambda k: -visits[engine.walk().node(k.identity) or 0])
+    table = engine.scores()
+    order = sorted(KEYS[1:], key=lambda k: (-table.get(k.identity, 0.0), k.identity))
     assert [identity for identity, _ in ranking] == [order[0].identity, order[1].identity]
     assert ranking[0][1] == engine.score(ranking[0][0])
+    assert sum(part for _, part in explanation.seeds) == pytest.approx(explanation.score)
+    assert all(table[k.identity] == engine.score(k.identity) for k in KEYS[:5])
 
 
 def test_revocation_and_expiry_remove_edges_incrementally() -> None:
@@ -117,6 +119,9 @@ def test_claims_need_independent_chains() -> None:
         trust(ANN, CAT, 100),
         trust(BOB, DAN, 100),
         trust(ANN, EVE, 100),
+        trust(CAT, GUS, 80),  # street-mates vouch for the newcomer they certify
+        trust(DAN, GUS, 80),
+        trust(EVE, FAY, 80),
     ]
     resident = "resident:rue-des-lilas"
     via_two = [att(CAT, Certify(subject=GUS.identity, claim=resident)),
@@ -133,6 +138,23 @@ def test_claims_need_independent_chains() -> None:
     assert one.independent == 1
     assert engine.claim(FAY.identity, resident, independent=1).accepted
     assert not engine.claim(FAY.identity, "other-claim").accepted
+    legacy = TrustEngine(
+        ME.identity, now_ms=NOW, attestations=[*base, *via_two, *via_one], decisions="flow"
+    )
+    assert legacy.claim(GUS.identity, resident).accepted
+
+
+def test_a_claim_needs_the_subjects_own_standing() -> None:
+    """Certifying costs nothing: two trusted certifiers alone do not make a stranger
+    (nobody's vouch reaches them) a resident, or a farm could certify all its own."""
+    resident = "resident:rue-des-lilas"
+    base = [trust(ME, ANN, 100), trust(ME, BOB, 100), trust(ANN, BOB, 100), trust(BOB, ANN, 100)]
+    certs = [att(ANN, Certify(subject=GUS.identity, claim=resident)),
+             att(BOB, Certify(subject=GUS.identity, claim=resident))]  # fmt: skip
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=[*base, *certs])
+    assert not engine.claim(GUS.identity, resident).accepted
+    engine.add([trust(ANN, GUS, 80), trust(BOB, GUS, 80)])
+    assert engine.claim(GUS.identity, resident).accepted
 
 
 def test_ratings_weighted_by_standing_within_the_horizon() -> None:
