@@ -103,7 +103,7 @@ def _meritrank(engine: TrustEngine) -> FloatArray | None:
     imported if installed, never a dependency). Monte-Carlo: seeded."""
     try:
         import networkx as nx
-        from meritrank_python.rank import IncrementalMeritRank  # type: ignore[import-untyped,unused-ignore]
+        from meritrank_python.rank import IncrementalMeritRank  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return None
     import random
