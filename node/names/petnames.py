@@ -15,8 +15,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from node.errors import RequestError
-from node.names.skeleton import skeleton
+from node.errors import RequestError, StoreError
+from node.names.skeleton import are_confusable
 from protocol.errors import DecodeError, FieldError
 from protocol.identity import IdentityId, decode_identity_text, encode_identity_text
 from protocol.label import MAX_NAME_LABEL_BYTES, MAX_NAME_LABEL_CODE_POINTS, check_label
@@ -39,6 +39,8 @@ def check_petname(name: str) -> None:
         check_label(name, "a name", **limits)
     except FieldError as exc:
         raise RequestError("bad_value", str(exc).removeprefix("out_of_range: ")) from None
+    if name.startswith("tn_"):  # where an identity is read, tn_ starts an identity
+        raise RequestError("bad_value", "a petname cannot start with tn_")
 
 
 class PetnameBook:
@@ -53,7 +55,7 @@ class PetnameBook:
         """Read `path` (missing: no petnames yet).
 
         Raises:
-            RequestError: `refused` if the file is not a petname file we wrote.
+            StoreError: the file is not a petname file we wrote (we never guess).
         """
         try:
             with path.open("rb") as file:
@@ -61,7 +63,7 @@ class PetnameBook:
         except FileNotFoundError:
             return cls(path)
         if len(data) > _MAX_FILE_BYTES:
-            raise RequestError("refused", f"{path} is too large for a petname file")
+            raise StoreError(f"{path} is too large for a petname file")
         try:
             document = json.loads(data)
             if document.get("format") != _FORMAT or not isinstance(document.get("petnames"), dict):
@@ -70,7 +72,7 @@ class PetnameBook:
             for name in names.values():
                 check_petname(name)
         except (ValueError, AttributeError, DecodeError, RequestError) as exc:
-            raise RequestError("refused", f"{path} is not a valid petname file: {exc}") from None
+            raise StoreError(f"{path} is not a valid petname file: {exc}") from None
         return cls(path, names)
 
     def as_dict(self) -> dict[IdentityId, str]:
@@ -79,9 +81,8 @@ class PetnameBook:
 
     def holder(self, name: str, *, besides: IdentityId | None = None) -> IdentityId | None:
         """The identity (other than `besides`) whose petname is `name` or reads like it."""
-        wanted = skeleton(name)
         for who, held in self._names.items():
-            if who != besides and (held == name or skeleton(held) == wanted):
+            if who != besides and (held == name or are_confusable(held, name)):
                 return who
         return None
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from node.names.skeleton import skeleton
+from node.names.skeleton import skeleton, skeletons
 from protocol.identity import IdentityId, short_identity_text
 
 __all__ = ["SELF_MARK", "Impostor", "NameBook", "NameSource", "ResolvedName"]
@@ -112,7 +112,7 @@ class NameBook:
             if best is not None and self._score(who) > 0:
                 known.append((best[0], who))
         for name, who in known:
-            for key in {skeleton(name), skeleton(_core(name))}:
+            for key in skeletons(name) | skeletons(_core(name)):
                 established[key].append((name, who))
         object.__setattr__(self, "_established", dict(established))
 
@@ -143,7 +143,7 @@ class NameBook:
     def _impostors(self, identity: IdentityId, names: Sequence[str]) -> tuple[Impostor, ...]:
         found: dict[tuple[str, IdentityId], Impostor] = {}
         for claimed in names:
-            for key in {skeleton(claimed), skeleton(_core(claimed))}:
+            for key in skeletons(claimed) | skeletons(_core(claimed)):
                 for resembles, other in self._established.get(key, ()):
                     if other != identity:
                         found[(claimed, other)] = Impostor(
@@ -183,11 +183,15 @@ class NameBook:
 
     def find(self, text: str) -> list[IdentityId]:
         """Identities any of whose names contains `text` (read alike), most trusted first."""
-        wanted = skeleton(text)
+        wanted = skeleton(text, fold_first=True)  # a search ignores case above all
         if not wanted:
             return []
         known = set(self.petnames) | set(self.profiles) | set(self.given)
-        found = [i for i in known if any(wanted in skeleton(n) for n in self.names_of(i))]
+        found = [
+            i
+            for i in known
+            if any(wanted in skeleton(n, fold_first=True) for n in self.names_of(i))
+        ]
         return sorted(found, key=lambda i: (i not in self.petnames, -self._score(i), i))
 
     def by_petname(self, text: str) -> IdentityId | None:

@@ -20,7 +20,7 @@ import importlib.resources
 import json
 import unicodedata
 
-__all__ = ["are_confusable", "skeleton"]
+__all__ = ["are_confusable", "skeleton", "skeletons"]
 
 # Bidi marks wrap right-to-left entries of the data file; they are no part of a glyph.
 _BIDI_MARKS = str.maketrans("", "", "\u200e\u200f")
@@ -61,14 +61,16 @@ def _prototypes() -> dict[int, str]:
     return {ord(char): root for char, root in _group_roots(pairs).items() if char != root}
 
 
-def skeleton(text: str) -> str:
-    """The comparison key of `text`: marks and spaces dropped, look-alikes merged, case folded.
+def skeleton(text: str, *, fold_first: bool = False) -> str:
+    """A comparison key of `text`: marks and spaces dropped, look-alikes merged, case folded.
 
-    Steps: NFKC (fullwidth `G` U+FF27 → `G`), NFD and dropping combining marks (`é` → `e`),
-    dropping white space, mapping each character to its look-alike group
-    (Cyrillic a U+0430 → `a`, capital `I` → the group of `l` and `1`), folding case,
-    and mapping once more (folding may land in another group). Mapping before
-    folding keeps `AIice` (capital i) the look-alike of `Alice` it is.
+    Steps: NFKC (fullwidth `G` U+FF27 → `G`), NFD and dropping combining marks
+    (`é` → `e`), dropping white space, mapping each character to its look-alike
+    group (Cyrillic a U+0430 → `a`, capital `I` → the group of `l` and `1`),
+    folding case, and mapping once more (folding may land in another group).
+    Mapping before folding keeps `AIice` (capital i) the look-alike of `Alice`;
+    folding first (`fold_first`) makes `ALICE` that of `Alice`: `skeletons`
+    gives both, and names read alike when they share one.
     """
     table = _prototypes()
     bare = "".join(
@@ -76,9 +78,16 @@ def skeleton(text: str) -> str:
         for c in unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text))
         if not unicodedata.combining(c) and not c.isspace()
     )
+    if fold_first:
+        bare = bare.casefold()
     return bare.translate(table).casefold().translate(table)
 
 
+def skeletons(text: str) -> frozenset[str]:
+    """Both keys of `skeleton` (mapped before and after folding case)."""
+    return frozenset((skeleton(text), skeleton(text, fold_first=True)))
+
+
 def are_confusable(a: str, b: str) -> bool:
-    """Whether `a` and `b` read alike (equal skeletons); never raises."""
-    return skeleton(a) == skeleton(b)
+    """Whether `a` and `b` read alike (they share a skeleton); never raises."""
+    return not skeletons(a).isdisjoint(skeletons(b))

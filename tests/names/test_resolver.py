@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.errors import RequestError
+from node.errors import RequestError, StoreError
 from node.names import SELF_MARK, NameBook, NameSource, PetnameBook, are_confusable
 from protocol.identity import IdentityId, IdentityKey, short_identity_text
 
@@ -75,6 +75,7 @@ def test_a_look_alike_of_a_trusted_contact_name_is_flagged() -> None:
 
 def test_confusables() -> None:
     assert are_confusable("Alice", "AIice")  # capital i
+    assert are_confusable("Alice", "ALICE")
     assert are_confusable("Paul", "Pau1")
     assert not are_confusable("Grace", "Bob")
 
@@ -145,7 +146,7 @@ def test_hostile_petnames_are_refused(tmp_path: Path, hostile: str) -> None:
 def test_a_damaged_petname_file_is_refused_typed(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "petnames.json"
     path.write_bytes(content)
-    with pytest.raises(RequestError):
+    with pytest.raises(StoreError):
         PetnameBook.load(path)
 
 
