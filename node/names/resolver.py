@@ -145,7 +145,8 @@ class NameBook:
         for claimed in names:
             for key in skeletons(claimed) | skeletons(_core(claimed)):
                 for resembles, other in self._established.get(key, ()):
-                    if other != identity:
+                    # Petnames come first in the index: the warning names mine.
+                    if other != identity and (claimed, other) not in found:
                         found[(claimed, other)] = Impostor(
                             claimed=claimed, resembles=resembles, other=other
                         )

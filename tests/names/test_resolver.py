@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.errors import RequestError, StoreError
@@ -80,6 +80,7 @@ def test_confusables() -> None:
     assert not are_confusable("Grace", "Bob")
 
 
+@settings(deadline=None)  # the first example may load the confusables table
 @given(
     petname=st.none() | st.text(min_size=1, max_size=20),
     contact=st.none() | st.text(min_size=1, max_size=20),
