@@ -120,10 +120,14 @@ class NameBook:
         return 1.0 if identity == self.viewer else self.trust.get(identity, 0.0)
 
     def _giver_label(self, giver: IdentityId) -> str:
-        # Never recursive and never a self-claimed name unmarked: mine, or the id.
+        # Never recursive and never a self-claimed name unmarked: mine, ~theirs, or the id.
         if giver == self.viewer:
             return "you"
-        return self.petnames.get(giver) or f"{short_identity_text(giver)}…"
+        if giver in self.petnames:
+            return self.petnames[giver]
+        if giver in self.profiles:
+            return f"{SELF_MARK}{self.profiles[giver]}"
+        return f"{short_identity_text(giver)}…"
 
     def _contact_name(self, subject: IdentityId) -> tuple[str, tuple[IdentityId, ...]] | None:
         """The contact-given name with the most of my trust behind it, and its givers."""
@@ -153,7 +157,10 @@ class NameBook:
         return tuple(found.values())
 
     def resolve(self, identity: IdentityId) -> ResolvedName:
-        """My name for `identity`: petname, else contacts', else self-claimed, else the id."""
+        """My name for `identity`: petname, else contacts', else self-claimed, else the id
+        (and `you` for the viewer, whatever others call us)."""
+        if identity == self.viewer:
+            return ResolvedName(identity=identity, source=NameSource.PETNAME, name="you")
         petname = self.petnames.get(identity)
         if petname is not None:
             return ResolvedName(identity=identity, source=NameSource.PETNAME, name=petname)
