@@ -255,7 +255,9 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """Trust-weighted rating of an identity or a thing (`subject` may be a URI)."""
         what = await node.resolve_subject(subject)
         summary, raters = await node.rating(what, context)
-        return rating_view(subject_text(what), context, summary, raters)
+        view = rating_view(subject_text(what), context, summary, raters)
+        named = [view.subject, *(r.rater for r in view.counted)]
+        return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/ratings", dependencies=guarded, tags=["trust"])
     async def ratings(
@@ -264,7 +266,10 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """`/v1/rating` in every context the subject was rated in (none: an empty list)."""
         what = await node.resolve_subject(subject)
         answers = await node.ratings(what)
-        return [rating_view(subject_text(what), c, s, raters) for c, s, raters in answers]
+        views = [rating_view(subject_text(what), c, s, raters) for c, s, raters in answers]
+        named = [subject_text(what), *(r.rater for v in views for r in v.counted)]
+        names = await names_of(node, named)
+        return [v.model_copy(update={"names": names}) for v in views]
 
     @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
     async def attestations(
@@ -276,7 +281,14 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             issuer=None if issuer is None else await node.resolve_identity(issuer),
             subject=None if subject is None else await node.resolve_subject(subject),
         )
-        return [attestation_view(a) for a in found]
+        views = [attestation_view(a) for a in found]
+        names = await names_of(node, [t for v in views for t in (v.issuer, v.subject)])
+        return [
+            v.model_copy(
+                update={"issuer_name": names.get(v.issuer), "subject_name": names.get(v.subject)}
+            )
+            for v in views
+        ]
 
 
 def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:

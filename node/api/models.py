@@ -99,6 +99,19 @@ class ErrorView(_Strict):
     error: ErrorDetail
 
 
+class NameView(_Strict):
+    """How this node names an identity (petname, contacts', self-claimed, or the id)."""
+
+    label: str = Field(description='what to show: Grace (yours), "Grace" per alice '
+                       "(your contacts'), ~Grace (self-claimed), else the short id")  # fmt: skip
+    source: Literal["petname", "contacts", "self", "id"]
+    name: str | None = Field(description="the name without its mark")
+    given_by: list[str] = Field(description="for contacts: who gave it, most trusted first")
+    warnings: list[str] = Field(description="impostor warnings: a name that reads like "
+                                "the name of another identity you trust")  # fmt: skip
+    resembles: list[str] = Field(description="the identities those names belong to")
+
+
 class AttestationView(_Strict):
     """A verified attestation; fields that its kind lacks are null."""
 
@@ -117,6 +130,8 @@ class AttestationView(_Strict):
     scope: str | None = None
     name: str | None = Field(default=None, description="a profile's name, a vouch's name")
     about: str | None = None
+    issuer_name: NameView | None = Field(default=None, description="how this node names it")
+    subject_name: NameView | None = Field(default=None, description="(identities only)")
     slot_id: str
     envelope: str = Field(description="the signed envelope, hex: anyone can verify it")
 
@@ -127,19 +142,6 @@ class TrustRequest(_Strict):
     context: Context = "general"
     expires_in_s: ExpiresIn = None
     name: Label | None = Field(default=None, description="what you know them by (it travels)")
-
-
-class NameView(_Strict):
-    """How this node names an identity (petname, contacts', self-claimed, or the id)."""
-
-    label: str = Field(description='what to show: Grace (yours), "Grace" per alice '
-                       "(your contacts'), ~Grace (self-claimed), else the short id")  # fmt: skip
-    source: Literal["petname", "contacts", "self", "id"]
-    name: str | None = Field(description="the name without its mark")
-    given_by: list[str] = Field(description="for contacts: who gave it, most trusted first")
-    warnings: list[str] = Field(description="impostor warnings: a name that reads like "
-                                "the name of another identity you trust")  # fmt: skip
-    resembles: list[str] = Field(description="the identities those names belong to")
 
 
 class PetnameRequest(_Strict):
@@ -265,6 +267,9 @@ class RatingView(_Strict):
     total_weight: float
     counted: list[RaterView]
     ignored: int
+    names: dict[str, NameView] = Field(
+        default_factory=dict, description="how this node names the identities above"
+    )
 
 
 class MemberScore(_Strict):

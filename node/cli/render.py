@@ -273,7 +273,7 @@ def rating_lines(views: Sequence[RatingView], *, subject: str) -> list[Text]:
     return [
         line(
             "{who} in '{context}': {value} (-1..1; {counted} counted, {ignored} ignored)",
-            who=short(view.subject),
+            who=named(view.subject, view.names.get(view.subject)),
             context=view.context,
             value=rating_value(view),
             counted=len(view.counted),
@@ -329,10 +329,16 @@ def attestations_table(views: Sequence[AttestationView]) -> Table:
     """Current attestations, one a row."""
     table = Table("kind", "issuer", "subject", "context / claim", "value")
     for v in views:
-        scope = v.context or v.claim or v.scope or ""
+        # A profile's name is self-claimed: shown with its mark, as everywhere.
+        claimed = f"~{v.name}" if v.kind == "profile" and v.name else ""
+        scope = v.context or v.claim or v.scope or claimed
         value = "" if v.value is None else str(v.value)
         table.add_row(
-            data(v.kind), data(short(v.issuer)), data(short(v.subject)), data(scope), data(value)
+            data(v.kind),
+            data(named(v.issuer, v.issuer_name)),
+            data(named(v.subject, v.subject_name)),
+            data(scope),
+            data(value),
         )
     return table
 

@@ -231,6 +231,37 @@ def _every_named_view(identity: str, name: NameView) -> list[RenderableType]:
         ),
         render.found_table([FoundView(identity=identity, name=name, score=0.5)]),
         *render.name_lines(identity, name),
+        render.attestations_table(
+            [
+                AttestationView(
+                    id="ab" * 32,
+                    kind="profile",
+                    issuer=identity,
+                    issued_at_ms=1,
+                    expires_at_ms=None,
+                    subject=identity,
+                    name=name.name,
+                    slot_id="cd" * 32,
+                    envelope="00",
+                    issuer_name=name,
+                    subject_name=name,
+                )
+            ]
+        ),
+        *render.rating_lines(
+            [
+                RatingView(
+                    subject=identity,
+                    context="general",
+                    value=0.5,
+                    total_weight=1.0,
+                    counted=[],
+                    ignored=0,
+                    names={identity: name},
+                )
+            ],
+            subject=identity,
+        ),
     ]
 
 
@@ -253,4 +284,4 @@ def test_no_view_shows_a_self_claimed_name_without_its_mark(claimed: str) -> Non
             # Shown as the name: marked; quoted bare only by the impostor warning.
             assert out[at - 1] == "~" or out[:at].endswith("goes by "), out
             at = out.find(shown_name, at + 1)
-    assert seen >= 6  # every view named the subject
+    assert seen >= 8  # every view named the subject
