@@ -48,6 +48,9 @@ def test_petnames_profiles_find_and_an_impostor_in_the_cli(tmp_path: Path) -> No
     assert "~B\u043eb (rue [bold])" in shown  # marked, and markup shown as text
     assert "warning" in shown
     assert "Bob (rue des Lilas)" in shown
+    explained = _ok(ann, "explain", EVE)  # explain says so too
+    assert "~B\u043eb (rue [bold]) ⚠" in explained
+    assert "warning: goes by" in explained
     found = json.loads(_ok(ann, "find", "bob", "--json"))
     assert [f["identity"] for f in found] == [BOB, EVE]
     assert "~B\u043eb" in _ok(ann, "find", "bob")
