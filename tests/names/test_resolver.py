@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from node.errors import RequestError, StoreError
 from node.names import SELF_MARK, NameBook, NameSource, PetnameBook, are_confusable
 from protocol.identity import IdentityId, IdentityKey, short_identity_text
+from tests.strategies import labels
 
 ME, ALICE, BOB, GRACE, MALLORY = (
     IdentityKey.from_seed(bytes([n]) * 32).identity for n in (1, 2, 3, 4, 5)
@@ -154,3 +155,31 @@ def test_a_damaged_petname_file_is_refused_typed(tmp_path: Path, content: bytes)
 def test_identity_type() -> None:
     assert isinstance(GRACE, bytes)
     assert IdentityId(GRACE) == GRACE
+
+
+@settings(deadline=None)
+@given(
+    petname=st.none() | labels(),
+    contact=st.none() | labels(),
+    self_name=st.none() | labels(),
+    giver_score=st.floats(0.0, 1.0),
+)
+def test_precedence_is_petname_contacts_self_id(
+    petname: str | None, contact: str | None, self_name: str | None, giver_score: float
+) -> None:
+    book = NameBook(
+        viewer=ME,
+        petnames={} if petname is None else {GRACE: petname},
+        given={} if contact is None else {GRACE: [(ALICE, contact)]},
+        profiles={} if self_name is None else {GRACE: self_name},
+        trust={ALICE: giver_score},
+    )
+    heard = contact if giver_score > 0 else None  # a giver I do not trust is not heard
+    expected = (
+        (NameSource.PETNAME, petname) if petname is not None
+        else (NameSource.CONTACTS, heard) if heard is not None
+        else (NameSource.SELF, self_name) if self_name is not None
+        else (NameSource.ID, None)
+    )  # fmt: skip
+    resolved = book.resolve(GRACE)
+    assert (resolved.source, resolved.name) == expected
