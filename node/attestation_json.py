@@ -11,7 +11,7 @@ from typing import Any
 
 from protocol.attestation import Attestation
 from protocol.identity import IdentityId, encode_identity_text
-from protocol.statement import Certify, Rate, Revoke, Statement, Subject, Trust
+from protocol.statement import Certify, Profile, Rate, Revoke, Statement, Subject, Trust
 
 __all__ = ["attestation_to_json", "subject_to_json"]
 
@@ -27,6 +27,8 @@ def _statement_to_json(statement: Statement) -> dict[str, Any]:
     fields: dict[str, Any] = {"subject": subject_to_json(statement.subject)}
     if isinstance(statement, Trust):
         fields.update(context=statement.context, value=statement.value)
+        if statement.name is not None:
+            fields.update(name=statement.name)
     elif isinstance(statement, Certify):
         commitment = statement.commitment
         fields.update(
@@ -38,6 +40,8 @@ def _statement_to_json(statement: Statement) -> dict[str, Any]:
         )
     elif isinstance(statement, Revoke):
         fields.update(target_kind=statement.target_kind.name.lower(), scope=statement.scope)
+    elif isinstance(statement, Profile):
+        fields.update(name=statement.name, about=statement.about)
     return fields
 
 

@@ -53,8 +53,10 @@ def _describe(attestation: Attestation, names: dict[Subject, str]) -> str:
         verb = f"certifies {statement.claim!r} about {subject}{hidden}"
     elif isinstance(statement, Rate):
         verb = f"rates {subject} {statement.value:+d} in {statement.context!r}"
-    else:
+    elif isinstance(statement, Revoke):
         verb = f"revokes their {statement.target_kind.name.lower()} of {subject}"
+    else:
+        verb = "publishes a profile"
     return f"{issuer} {verb}"
 
 

@@ -29,11 +29,13 @@ from rich.table import Table
 from node.api.access import ADDRESS_FILE, ensure_token
 from node.api.app import create_app
 from node.api.server import serve_api
+from node.cli.render import data
 from node.cli.render import line as text_line
 from node.config import CONFIG_FILE, NodeConfig, render_config
 from node.service import Node, open_node
+from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityId, IdentityKey, encode_identity_text
-from protocol.statement import Kind
+from protocol.statement import Kind, Profile
 
 __all__ = ["run_community_demo"]
 
@@ -45,11 +47,16 @@ RESIDENT = "resident:rue-des-lilas"
 @dataclass
 class _Street:
     nodes: dict[str, Node]
-    names: dict[IdentityId, str]
-    mallory: IdentityId
+    mallory_key: IdentityKey
 
-    def name(self, identity: IdentityId) -> str:
-        return self.names.get(identity, encode_identity_text(identity)[:11] + "…")
+    @property
+    def mallory(self) -> IdentityId:
+        return self.mallory_key.identity
+
+
+async def _label(node: Node, identity: IdentityId) -> str:
+    """How `node` names `identity` (its petname, its contacts', ~self-claimed, else the id)."""
+    return (await node.names([identity]))[identity].label
 
 
 @asynccontextmanager
@@ -67,9 +74,15 @@ async def _street(folder: Path, *, community_id: bytes, key: bytes) -> AsyncIter
             nodes[name] = await stack.enter_async_context(
                 open_node(config, rng=random.Random(len(nodes)))  # noqa: S311  # peer sampling
             )
-        names = {node.identity: name for name, node in nodes.items()}
         # mallory runs no node: a key is all a scammer needs to be talked about
-        yield _Street(nodes=nodes, names=names, mallory=IdentityKey.generate().identity)
+        yield _Street(nodes=nodes, mallory_key=IdentityKey.generate())
+
+
+def _impostor_profile(street: _Street) -> bytes:
+    """Mallory calls himself Grace, with a Cyrillic a (U+0430): it reads the same."""
+    profile = Profile(subject=street.mallory, name="Gr\u0430ce")
+    body = AttestationBody(issuer=street.mallory, issued_at_ms=1, statement=profile)
+    return sign_attestation(body, street.mallory_key).data
 
 
 async def _say_things(street: _Street, console: Console) -> int:
@@ -77,6 +90,9 @@ async def _say_things(street: _Street, console: Console) -> int:
     n = street.nodes
     me = {name: node.identity for name, node in n.items()}
     said: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        *((f"{name} publishes a profile: {name.capitalize()}",
+           lambda node=node, name=name: node.set_profile(name.capitalize()))
+          for name, node in n.items()),
         ("alice vouches for bob (they carpool every week)",
          lambda: n["alice"].trust(me["bob"], 80, context="carpool")),
         ("alice vouches for bob in general", lambda: n["alice"].trust(me["bob"], 70)),
@@ -87,7 +103,8 @@ async def _say_things(street: _Street, console: Console) -> int:
         ("carol vouches for dave", lambda: n["carol"].trust(me["dave"], 80)),
         ("erin vouches for dave", lambda: n["erin"].trust(me["dave"], 50)),
         ("dave vouches for alice", lambda: n["dave"].trust(me["alice"], 90)),
-        ("dave vouches for grace, who just moved in", lambda: n["dave"].trust(me["grace"], 60)),
+        ("dave vouches for grace, who just moved in, and says who she is for him",
+         lambda: n["dave"].trust(me["grace"], 60, name="Grace (new at no. 12)")),
         ("erin vouches for grace too", lambda: n["erin"].trust(me["grace"], 40)),
         ("carol certifies grace lives on rue des Lilas (saw a bill; only a hash travels)",
          lambda: n["carol"].certify(me["grace"], RESIDENT, private_value="12 rue des Lilas")),
@@ -103,6 +120,8 @@ async def _say_things(street: _Street, console: Console) -> int:
          lambda: n["erin"].distrust(street.mallory, 100)),
         ("dave withdraws his vouch for mallory",
          lambda: n["dave"].revoke(Kind.TRUST, street.mallory, "general")),
+        ("mallory publishes a profile: he too calls himself Grace (with a Cyrillic a)",
+         lambda: n["dave"].import_envelopes([_impostor_profile(street)])),
     ]  # fmt: skip
     for line, say in said:
         await say()
@@ -131,7 +150,7 @@ async def _viewpoints(street: _Street, console: Console) -> None:
         via = "-"
         if why.first_hops:
             contact, share = why.first_hops[0]
-            via = "her directly" if contact == grace else street.name(contact)
+            via = "her directly" if contact == grace else await _label(node, contact)
             via += f" ({share / why.score:.0%})" if why.score else ""
         claim = await node.claim(grace, RESIDENT)
         if node.identity in claim.certifiers:
@@ -143,7 +162,7 @@ async def _viewpoints(street: _Street, console: Console) -> None:
         rated = "-" if rating.value is None else f"{rating.value * 100:+.0f}"
         mallory = await node.explain(street.mallory)
         reason = f" ({mallory.why_not.value.replace('_', ' ')})" if mallory.why_not else ""
-        table.add_row(name, f"{why.score:.3f}", via, resident, rated,
+        table.add_row(name, f"{why.score:.3f}", data(via), resident, rated,
                       f"{mallory.score:.3f}{reason}")  # fmt: skip
     console.print(table)
     console.print(
@@ -152,19 +171,49 @@ async def _viewpoints(street: _Street, console: Console) -> None:
     )
 
 
+async def _alice_names(street: _Street, console: Console) -> None:
+    """Alice's node names everyone: her petnames, her contacts' names, ~self-claimed ones."""
+    alice = street.nodes["alice"]
+    await alice.set_petname(street.nodes["bob"].identity, "Bob (carpool)")
+    await alice.set_petname(street.nodes["erin"].identity, "Erin")
+    everyone = [node.identity for node in street.nodes.values()] + [street.mallory]
+    names = await alice.names(everyone)
+    table = Table(title="\nWho is who, for alice's node", title_justify="left")
+    for column in ("identity", "shown as", "because"):
+        table.add_column(column, no_wrap=True)
+    because = {
+        "petname": "her petname (never leaves her node)",
+        "contacts": "what contacts she trusts call them",
+        "self": "self-claimed: their own profile, unchecked",
+        "id": "no name known",
+    }
+    for identity in everyone:
+        name = names[identity]
+        shown = data(name.label)  # names are data, never markup
+        table.add_row(encode_identity_text(identity)[:11] + "…", shown, because[name.source.value])
+    console.print(table)
+    for impostor in names[street.mallory].impostors:
+        who = names[street.mallory].label
+        console.print(text_line("  [yellow]warning[/] about {who}: {text}", who=who,
+                                text=impostor.warning))  # fmt: skip
+
+
 async def _alice_explains(street: _Street, console: Console) -> None:
     alice = street.nodes["alice"]
     grace = street.nodes["grace"].identity
+    label = {i: await _label(alice, i) for i in [n.identity for n in street.nodes.values()]}
     why = await alice.explain(grace, top_paths=3)
     console.print(
         f"\n[bold]Why alice trusts grace {why.score:.3f}[/] (the chance that a chain of vouches "
         "from alice reaches her):"
     )
     for route, share in why.paths:
-        console.print(f"  {share:5.0%} of it along {' -> '.join(street.name(i) for i in route)}")
+        route_text = " -> ".join(label.get(i, "?") for i in route)
+        console.print(text_line(f"  {share:5.0%} of it along {{route}}", route=route_text))
     claim = await alice.claim(grace, RESIDENT)
-    chains = "; ".join(" -> ".join(street.name(i) for i in p) for p in claim.paths)
-    console.print(f"  resident of rue des Lilas: certified by independent chains {chains}")
+    chains = "; ".join(" -> ".join(label.get(i, "?") for i in p) for p in claim.paths)
+    console.print(text_line("  resident of rue des Lilas: certified by independent chains {c}",
+                            c=chains))  # fmt: skip
     carpool = await alice.explain(street.nodes["carol"].identity, "carpool")
     console.print(
         f"  for carpooling alice trusts carol {carpool.score:.3f} "
@@ -215,6 +264,7 @@ async def run_community_demo(console: Console, *, folder: Path, keep: bool = Fal
             f"({took:.2f} s after the last one was signed).\n"
         )
         await _viewpoints(street, console)
+        await _alice_names(street, console)
         await _alice_explains(street, console)
         if keep:
             await _serve_apis(street, folder, console)

@@ -45,6 +45,7 @@ from protocol.attestation import (
     AttestationId,
     attestation_id,
     envelope_issuer,
+    is_naming_envelope,
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
@@ -84,6 +85,8 @@ AGENT = "trustnode/0.1"
 # trees (§9.4). A peer that does not say them gets `want` for grafts, `push`
 # for answers, full ids in announcements, full (or compact) forms in sync
 # sessions and the shared push tree.
+# `names` = we take profiles and named trusts: to a peer that does not say it
+# we send none (it would refuse them as fatal, SPEC §9.2).
 CAPABILITIES = (
     "push",
     "sync-v1",
@@ -93,6 +96,7 @@ CAPABILITIES = (
     "sync-compact",
     "sync-sketch",
     "routes",
+    "names",
 )
 log = logging.getLogger("trustnode.gossip")
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
@@ -192,6 +196,7 @@ class _Peer:
         False  # and `sync-sketch`: counted ladders, sketches (SPEC §13, sketch forms)
     )
     routes: bool = False  # we both said `routes`: source trees (SPEC §9.4)
+    names: bool = False  # it said `names`: it takes naming records (SPEC §9.2)
     routes_flush_scheduled: bool = False
     routes_sent_at: float = float("-inf")  # trio time we last sent it our route changes
     route_budget: _ReceiveBudget | None = None  # entries, not bytes (see _ROUTE_ENTRIES_PER_S)
@@ -212,6 +217,15 @@ class _Peer:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
 
     async def send(self, message: Message) -> None:
+        if isinstance(message, Push | Deliver) and not self.names:
+            # A peer older than profiles would close on them (SPEC §9.2): leave
+            # them out, here where every record we send passes.
+            kept = tuple(e for e in message.envelopes if not is_naming_envelope(e))
+            if not kept:
+                await trio.lowlevel.checkpoint()
+                return
+            if len(kept) < len(message.envelopes):
+                message = type(message)(envelopes=kept)
         data = encode_message(message)
         if self.outbox_bytes + len(data) > _MAX_OUTBOX_BYTES:
             raise OutboxFullError(f"peer owes us reading {self.outbox_bytes} bytes")
@@ -918,6 +932,7 @@ class GossipNode:
         peer.grafts = "graft" in capabilities
         peer.delivers = "deliver" in capabilities
         peer.short_ids = "ihave8" in capabilities
+        peer.names = "names" in capabilities
         # Both sides must name these: a node that does not claim one does not use it.
         peer.compact_sync = "sync-compact" in capabilities and "sync-compact" in self.capabilities
         peer.sketch_sync = peer.compact_sync and all(

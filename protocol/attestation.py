@@ -33,6 +33,7 @@ from protocol.identity import SIGNATURE_BYTES, IdentityId, IdentityKey
 from protocol.statement import (
     Certify,
     Kind,
+    Profile,
     Rate,
     Revoke,
     Slot,
@@ -58,6 +59,7 @@ __all__ = [
     "decode_envelope",
     "encode_body",
     "envelope_issuer",
+    "is_naming_envelope",
     "open_signed",
     "sign_attestation",
     "signed_message",
@@ -83,15 +85,17 @@ _ENVELOPE_TAIL_BYTES = len(_SIGNATURE_HEAD) + SIGNATURE_BYTES
 # Fields after the common prefix (version, kind, issuer, issued_at, expires_at).
 _PREFIX_FIELDS = 5
 # Keyed by the wire code: plain int lookups, since calling `Kind(code)` or hashing
-# an enum member costs more than a field check.
-_FIELD_COUNT = {
-    Kind.TRUST.value: 8,
-    Kind.CERTIFY.value: 8,
-    Kind.RATE.value: 9,
-    Kind.REVOKE.value: 8,
+# an enum member costs more than a field check. A trust has a ninth field only
+# when it carries a name (SPEC §3.2): the old eight-field form keeps its bytes.
+_FIELD_COUNTS = {
+    Kind.TRUST.value: (8, 9),
+    Kind.CERTIFY.value: (8,),
+    Kind.RATE.value: (9,),
+    Kind.REVOKE.value: (8,),
+    Kind.PROFILE.value: (8,),
 }
-_TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE)}
-_STATEMENT_TYPES = (Trust, Certify, Rate, Revoke)
+_TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE, Kind.PROFILE)}
+_STATEMENT_TYPES = (Trust, Certify, Rate, Revoke, Profile)
 
 
 def _check_time(value: object, field: str) -> None:
@@ -122,6 +126,8 @@ class AttestationBody:
                 raise FieldError(Reason.OUT_OF_RANGE, "a revocation never expires")
         if not isinstance(self.statement, _STATEMENT_TYPES):
             raise FieldError(Reason.BAD_FIELD, "statement must be a v1 statement")
+        if _is_about_itself(self.statement) and self.statement.subject != self.issuer:
+            raise FieldError(Reason.OUT_OF_RANGE, "a profile is about its issuer only")
 
     @property
     def slot(self) -> Slot:
@@ -131,9 +137,20 @@ class AttestationBody:
         return Slot(issuer=self.issuer, kind=kind, subject=statement.subject, scope=statement.scope)
 
 
+def _is_about_itself(statement: Statement) -> bool:
+    """Whether `statement` fills (or empties) a profile slot: one per issuer."""
+    if isinstance(statement, Revoke):
+        return statement.target_kind is Kind.PROFILE
+    return isinstance(statement, Profile)
+
+
 def _statement_fields(statement: Statement) -> tuple[Value, ...]:
     if isinstance(statement, Trust):
-        return (statement.subject, statement.context, statement.value)
+        if statement.name is None:
+            return (statement.subject, statement.context, statement.value)
+        return (statement.subject, statement.context, statement.value, statement.name)
+    if isinstance(statement, Profile):
+        return (statement.subject, statement.name, statement.about)
     if isinstance(statement, Certify):
         return (statement.subject, statement.claim, statement.commitment)
     if isinstance(statement, Rate):
@@ -255,6 +272,35 @@ def envelope_issuer(data: bytes) -> IdentityId:
     return IdentityId(data[_ISSUER_AT])
 
 
+# The length of a canonical msgpack unsigned integer by its first byte (SPEC §2.2).
+_UINT_BYTES = {0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9}
+_ISSUED_AT = 38  # after 0x92, fixarray, version, kind and the issuer's 34 bytes
+_NAMED_TRUST_HEAD = 0x99  # fixarray(9): a trust with its optional name
+
+
+def is_naming_envelope(data: bytes) -> bool:
+    """Whether a checked envelope is a naming record: a profile, a profile's
+    revocation or a named trust (SPEC §9.2), from its bytes without decoding.
+
+    Peers that did not name the `names` capability refuse those as fatal, so
+    gossip leaves them out of what it sends such peers. Only for envelopes that
+    have been decoded once already (like `envelope_issuer`); never raises.
+    """
+    if len(data) <= _ISSUED_AT:
+        return False
+    kind = data[3]
+    if kind == Kind.PROFILE.value:
+        return True
+    if kind == Kind.TRUST.value:
+        return data[1] == _NAMED_TRUST_HEAD
+    if kind != Kind.REVOKE.value:
+        return False
+    # A revocation never expires, so expires_at_ms is nil and the target kind
+    # is the byte after it.
+    target_at = _ISSUED_AT + _UINT_BYTES.get(data[_ISSUED_AT], 1) + 1
+    return len(data) > target_at and data[target_at] == Kind.PROFILE.value
+
+
 def split_id_prefixes(data: bytes) -> list[bytes]:
     """Id prefixes sent back to back, one by one (the length is checked by the caller)."""
     return [data[k : k + ID_PREFIX_BYTES] for k in range(0, len(data), ID_PREFIX_BYTES)]
@@ -315,11 +361,12 @@ def _split_envelope(obj: object) -> tuple[tuple[object, ...], object]:
 
 def _decode_body(fields: tuple[object, ...]) -> AttestationBody:
     code = fields[1] if len(fields) > 1 else None
-    count = _FIELD_COUNT.get(code) if type(code) is int else None
-    if count is None:
+    counts = _FIELD_COUNTS.get(code) if type(code) is int else None
+    if counts is None:
         raise DecodeError(Reason.UNKNOWN_KIND, f"kind {code!r:.16}")
-    if len(fields) != count:
-        raise FieldError(Reason.BAD_FIELD, f"a body of kind {code} has {count} fields")
+    if len(fields) not in counts:
+        expected = " or ".join(map(str, counts))
+        raise FieldError(Reason.BAD_FIELD, f"a body of kind {code} has {expected} fields")
     # The records check every field's type and range in __post_init__: one
     # definition of "valid" for decoded and locally built records alike. The
     # casts only name the types those checks are about to enforce.
@@ -358,7 +405,8 @@ def _is_subject(value: object) -> bool:
 def _revoked_subject(target: object) -> Callable[[object], bool]:
     # A revocation's subject has the type of its target kind's subject; for a
     # target kind outside 1..3 (refused at step 7) either form passes step 6.
-    return _is_identity if target in (Kind.TRUST.value, Kind.CERTIFY.value) else _is_subject
+    identity_kinds = (Kind.TRUST.value, Kind.CERTIFY.value, Kind.PROFILE.value)
+    return _is_identity if target in identity_kinds else _is_subject
 
 
 def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
@@ -372,6 +420,10 @@ def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
     code = fields[1]
     if code == Kind.TRUST.value:
         checks += [("subject", _is_identity), ("context", _is_str), ("value", _is_int)]
+        checks += [("name", _is_str)]  # zip() stops at the fields present
+    elif code == Kind.PROFILE.value:
+        about = ("about", lambda v: _is_optional(v, _is_str))
+        checks += [("subject", _is_identity), ("name", _is_str), about]
     elif code == Kind.CERTIFY.value:
         commitment = ("commitment", lambda v: _is_optional(v, _is_commitment))
         checks += [("subject", _is_identity), ("claim", _is_str), commitment]
@@ -381,7 +433,7 @@ def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
     else:
         subject = _revoked_subject(fields[_PREFIX_FIELDS])
         checks += [("target kind", _is_int), ("subject", subject), ("scope", _is_str)]
-    for (name, check), value in zip(checks, fields[2:], strict=True):
+    for (name, check), value in zip(checks, fields[2:], strict=False):
         if not check(value):
             return f"{name} has the wrong type or size"
     if type(signature) is not bytes or len(signature) != SIGNATURE_BYTES:
@@ -390,9 +442,23 @@ def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
 
 
 def _decode_trust(fields: tuple[object, ...]) -> Statement:
-    subject, context, value = fields
+    subject, context, value, *named = fields
+    # A ninth field is a name, and only a str is one: a nil there is `bad_field`,
+    # not a second encoding of the unnamed trust (SPEC §3.2).
+    if named and type(named[0]) is not str:
+        raise FieldError(Reason.BAD_FIELD, "a trust's ninth field is a name (str)")
     return Trust(
-        subject=cast(IdentityId, subject), context=cast(str, context), value=cast(int, value)
+        subject=cast(IdentityId, subject),
+        context=cast(str, context),
+        value=cast(int, value),
+        name=cast("str | None", named[0] if named else None),
+    )
+
+
+def _decode_profile(fields: tuple[object, ...]) -> Statement:
+    subject, name, about = fields
+    return Profile(
+        subject=cast(IdentityId, subject), name=cast(str, name), about=cast("str | None", about)
     )
 
 
@@ -430,6 +496,7 @@ _STATEMENT_DECODERS = {
     Kind.CERTIFY.value: _decode_certify,
     Kind.RATE.value: _decode_rate,
     Kind.REVOKE.value: _decode_revoke,
+    Kind.PROFILE.value: _decode_profile,
 }
 
 

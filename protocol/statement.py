@@ -1,7 +1,7 @@
-"""What an attestation says: the four v1 statement kinds, their fields and slots.
+"""What an attestation says: the v1 statement kinds, their fields and slots.
 
 A statement is the unsigned, issuer-independent part of an attestation (SPEC
-§3): `Trust`, `Certify`, `Rate` or `Revoke`. Each validates its own fields when
+§3): `Trust`, `Certify`, `Rate`, `Revoke` or `Profile`. Each validates its own fields when
 constructed and raises `FieldError` with a reason, so that decoders and local
 callers share one definition of "valid". This module also owns the `Slot` (the
 key under which newer attestations replace older ones) and the salted
@@ -20,6 +20,13 @@ from typing import ClassVar, NewType, TypeAlias
 from protocol.codec import pack
 from protocol.errors import FieldError, Reason
 from protocol.identity import IDENTITY_BYTES, IdentityId
+from protocol.label import (
+    MAX_ABOUT_BYTES,
+    MAX_ABOUT_CODE_POINTS,
+    MAX_NAME_LABEL_BYTES,
+    MAX_NAME_LABEL_CODE_POINTS,
+    check_label,
+)
 
 __all__ = [
     "COMMITMENT_BYTES",
@@ -30,9 +37,11 @@ __all__ = [
     "MAX_VALUE",
     "MIN_VALUE",
     "NAME_PATTERN",
+    "PROFILE_SCOPE",
     "SALT_BYTES",
     "Certify",
     "Kind",
+    "Profile",
     "Rate",
     "Revoke",
     "Slot",
@@ -53,10 +62,11 @@ class Kind(enum.IntEnum):
     CERTIFY = 2
     RATE = 3
     REVOKE = 4
+    PROFILE = 5
 
 
 Thing = NewType("Thing", str)
-"""A rated thing that is not an identity, named by a URI (SPEC §3.4)."""
+"""A rated thing that is not an identity, named by a URI (SPEC §3.2)."""
 
 Subject: TypeAlias = IdentityId | Thing
 SlotId = NewType("SlotId", bytes)
@@ -69,6 +79,8 @@ MAX_THING_BYTES = 512
 MAX_REFERENCE_BYTES = 256
 COMMITMENT_BYTES = 32
 SALT_BYTES = 32
+# The one scope of a profile's slot: one profile per issuer (SPEC §3.2).
+PROFILE_SCOPE = "profile"
 
 # Names (contexts and claims) are lowercase ASCII so that one name has one
 # encoding: no Unicode normalisation, no case folding (SPEC §3.2).
@@ -111,19 +123,33 @@ def _check_subject(value: object, *, things_allowed: bool) -> None:
     _check_identity(value, "subject")
 
 
+def _check_name_label(value: object, field: str) -> None:
+    check_label(
+        value, field, max_code_points=MAX_NAME_LABEL_CODE_POINTS, max_bytes=MAX_NAME_LABEL_BYTES
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trust:
-    """ "I rely on `subject` in `context`": `value` > 0 vouches, < 0 distrusts (flags)."""
+    """ "I rely on `subject` in `context`": `value` > 0 vouches, < 0 distrusts (flags).
+
+    `name`, when given, is what the issuer knows the subject by ("Grace from the
+    bakery"): a label (SPEC §3.4). It is absent from the encoding when None, so a
+    trust without one keeps the exact bytes and id it always had.
+    """
 
     kind: ClassVar[Kind] = Kind.TRUST
     subject: IdentityId
     context: str = GENERAL_CONTEXT
     value: int
+    name: str | None = None
 
     def __post_init__(self) -> None:
         _check_identity(self.subject, "subject")
         _check_name(self.context, "context")
         _check_value(self.value)
+        if self.name is not None:
+            _check_name_label(self.name, "name")
 
     @property
     def scope(self) -> str:
@@ -197,12 +223,44 @@ class Revoke:
 
     def __post_init__(self) -> None:
         if type(self.target_kind) is not Kind or self.target_kind is Kind.REVOKE:
-            raise FieldError(Reason.OUT_OF_RANGE, "target kind must be trust, certify or rate")
+            raise FieldError(
+                Reason.OUT_OF_RANGE, "target kind must be trust, certify, rate or profile"
+            )
         _check_subject(self.subject, things_allowed=self.target_kind is Kind.RATE)
         _check_name(self.scope, "scope")
+        if self.target_kind is Kind.PROFILE and self.scope != PROFILE_SCOPE:
+            raise FieldError(Reason.OUT_OF_RANGE, "a profile's scope is 'profile'")
 
 
-Statement: TypeAlias = Trust | Certify | Rate | Revoke
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """ "Call me `name`": the issuer's self-chosen display name (SPEC §3.2).
+
+    A self-statement: `subject` must be the issuer (the body checks it), so each
+    issuer has one profile slot and the newest profile wins. Only a name and an
+    optional short `about` line, both labels (SPEC §3.4): frugality leaves out
+    photos and addresses, and residence is what certified claims prove.
+    """
+
+    kind: ClassVar[Kind] = Kind.PROFILE
+    subject: IdentityId
+    name: str
+    about: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_identity(self.subject, "subject")
+        _check_name_label(self.name, "name")
+        if self.about is not None:
+            limits = {"max_code_points": MAX_ABOUT_CODE_POINTS, "max_bytes": MAX_ABOUT_BYTES}
+            check_label(self.about, "about", **limits)
+
+    @property
+    def scope(self) -> str:
+        """The slot's scope: always `profile`."""
+        return PROFILE_SCOPE
+
+
+Statement: TypeAlias = Trust | Certify | Rate | Revoke | Profile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,15 +7,20 @@ supersession.
 
 from __future__ import annotations
 
+import dataclasses
+import unicodedata
+
 from hypothesis import strategies as st
 
 from protocol.attestation import MAX_TIME_MS, Attestation, AttestationBody, sign_attestation
 from protocol.identity import IdentityId, IdentityKey
+from protocol.label import MAX_NAME_LABEL_BYTES
 from protocol.statement import (
     MAX_VALUE,
     MIN_VALUE,
     Certify,
     Kind,
+    Profile,
     Rate,
     Revoke,
     Statement,
@@ -33,6 +38,22 @@ things = st.from_regex(r"[a-z][a-z0-9+.-]{0,8}:[\x21-\x7e]{1,40}", fullmatch=Tru
 values = st.integers(MIN_VALUE, MAX_VALUE)
 times = st.integers(0, MAX_TIME_MS)
 references = st.none() | st.from_regex(r"[\x21-\x7e]{1,256}", fullmatch=True)
+
+
+def _is_label_text(text: str) -> bool:
+    return (
+        0 < len(text.encode()) <= MAX_NAME_LABEL_BYTES
+        and text.strip(" ") == text
+        and unicodedata.is_normalized("NFC", text)
+    )
+
+
+def labels() -> st.SearchStrategy[str]:
+    """Valid display names (SPEC §3.4): any script, NFC, no refused character."""
+    # Zs (spaces) and the refused categories: words are joined by U+0020 below.
+    alphabet = st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Zl", "Zp", "Zs"))
+    words = st.text(alphabet, min_size=1, max_size=12)
+    return st.lists(words, min_size=1, max_size=4).map(" ".join).filter(_is_label_text)
 
 
 def signing_keys() -> st.SearchStrategy[IdentityKey]:
@@ -55,7 +76,15 @@ def subjects(*, things_allowed: bool) -> st.SearchStrategy[Subject]:
 
 def statements(*, name_strategy: st.SearchStrategy[str] = names) -> st.SearchStrategy[Statement]:
     """Any valid statement of any kind."""
-    trust = st.builds(Trust, subject=identities(), context=name_strategy, value=values)
+    trust = st.builds(
+        Trust,
+        subject=identities(),
+        context=name_strategy,
+        value=values,
+        name=st.none() | labels(),
+    )
+    # A profile is about its issuer: `bodies` puts the issuer in the subject.
+    profile = st.builds(Profile, subject=identities(), name=labels(), about=st.none() | labels())
     certify = st.builds(
         Certify,
         subject=identities(),
@@ -77,7 +106,10 @@ def statements(*, name_strategy: st.SearchStrategy[str] = names) -> st.SearchStr
             scope=name_strategy,
         )
     )
-    return st.one_of(trust, certify, rate, revoke)
+    unprofile = st.builds(
+        Revoke, target_kind=st.just(Kind.PROFILE), subject=identities(), scope=st.just("profile")
+    )
+    return st.one_of(trust, certify, rate, revoke, profile, unprofile)
 
 
 @st.composite
@@ -89,12 +121,17 @@ def bodies(
 ) -> AttestationBody:
     """A valid body by one of the fixed keys."""
     statement = draw(statement_strategy if statement_strategy is not None else statements())
+    issuer = draw(signing_keys()).identity
+    if isinstance(statement, Profile) or (
+        isinstance(statement, Revoke) and statement.target_kind is Kind.PROFILE
+    ):
+        statement = dataclasses.replace(statement, subject=issuer)
     issued_at_ms = draw(time_strategy)
     expires_at_ms = None
     if not isinstance(statement, Revoke) and issued_at_ms < MAX_TIME_MS and draw(st.booleans()):
         expires_at_ms = draw(st.integers(issued_at_ms + 1, MAX_TIME_MS))
     return AttestationBody(
-        issuer=draw(signing_keys()).identity,
+        issuer=issuer,
         issued_at_ms=issued_at_ms,
         expires_at_ms=expires_at_ms,
         statement=statement,

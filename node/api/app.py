@@ -29,7 +29,7 @@ from node.addresses import invite_warnings
 from node.api import metrics
 from node.api.limits import RequestLimits
 from node.api.models import (
-    IDENTITY_PATTERN,
+    IDENTITY_OR_PETNAME_PATTERN,
     NAME_PATTERN,
     PATTERN_WORDS,
     SUBJECT_PATTERN,
@@ -54,6 +54,7 @@ from node.api.models import (
     StatusView,
     TrustRequest,
 )
+from node.api.naming import add_naming_routes, names_of
 from node.api.scores import add_scores_route
 from node.api.views import (
     attestation_view,
@@ -97,7 +98,9 @@ _TEXT: dict[int | str, dict[str, Any]] = {
     200: {"description": "text", "content": {"text/plain": {"schema": {"type": "string"}}}}
 }
 ContextQuery = Annotated[str, Query(pattern=NAME_PATTERN)]
-SubjectPath = Annotated[str, Path(pattern=IDENTITY_PATTERN, description="a tn_… identity")]
+SubjectPath = Annotated[
+    str, Path(pattern=IDENTITY_OR_PETNAME_PATTERN, description="a tn_… identity or a petname")
+]
 _BEARER = HTTPBearer(auto_error=False, description="the token in <data dir>/api.token")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
 
@@ -202,6 +205,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     _add_attest_routes(app, node, guarded)
     _add_admin_routes(app, node, guarded)
     add_scores_route(app, node, guarded)
+    add_naming_routes(app, node, guarded)
     return app
 
 
@@ -211,7 +215,9 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """How far this node trusts `subject` in `context` (0..1)."""
         who = await node.resolve_identity(subject)
         value = await node.score(who, context)
-        return ScoreView(subject=encode_identity_text(who), context=context, score=value)
+        text = encode_identity_text(who)
+        names = await names_of(node, [text])
+        return ScoreView(subject=text, context=context, score=value, name=names[text])
 
     @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
     async def explain(
@@ -221,14 +227,20 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     ) -> ExplanationView:
         """The score and everything behind it: first hops, strongest routes, flags, walls."""
         answer = await node.explain(await node.resolve_identity(subject), context, top_paths=paths)
-        return explanation_view(answer)
+        view = explanation_view(answer)
+        named = [view.subject, *(h.via for h in view.first_hops), *(f.flagger for f in view.flags)]
+        named += [n for p in view.paths for n in p.route]
+        return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/ranking", dependencies=guarded, tags=["trust"])
     async def ranking(
         context: ContextQuery = GENERAL_CONTEXT, limit: Annotated[int, Query(ge=1, le=1000)] = 20
     ) -> RankingView:
         """The members this node trusts most in `context`."""
-        return ranking_view(context, await node.ranking(context, limit=limit))
+        view = ranking_view(context, await node.ranking(context, limit=limit))
+        names = await names_of(node, [m.identity for m in view.members])
+        members = [m.model_copy(update={"name": names[m.identity]}) for m in view.members]
+        return view.model_copy(update={"members": members})
 
     @app.get("/v1/claims/{subject}", dependencies=guarded, tags=["trust"])
     async def claims(
@@ -239,7 +251,9 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """Whether enough independent trusted members certified `claim` about `subject`."""
         who = await node.resolve_identity(subject)
         decision = await node.claim(who, claim, independent=independent)
-        return claim_view(decision)
+        view = claim_view(decision)
+        named = [view.subject, *view.certifiers, *(n for p in view.paths for n in p)]
+        return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/rating", dependencies=guarded, tags=["trust"])
     async def rating(
@@ -249,7 +263,9 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """Trust-weighted rating of an identity or a thing (`subject` may be a URI)."""
         what = await node.resolve_subject(subject)
         summary, raters = await node.rating(what, context)
-        return rating_view(subject_text(what), context, summary, raters)
+        view = rating_view(subject_text(what), context, summary, raters)
+        named = [view.subject, *(r.rater for r in view.counted)]
+        return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/ratings", dependencies=guarded, tags=["trust"])
     async def ratings(
@@ -258,11 +274,14 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """`/v1/rating` in every context the subject was rated in (none: an empty list)."""
         what = await node.resolve_subject(subject)
         answers = await node.ratings(what)
-        return [rating_view(subject_text(what), c, s, raters) for c, s, raters in answers]
+        views = [rating_view(subject_text(what), c, s, raters) for c, s, raters in answers]
+        named = [subject_text(what), *(r.rater for v in views for r in v.counted)]
+        names = await names_of(node, named)
+        return [v.model_copy(update={"names": names}) for v in views]
 
     @app.get("/v1/attestations", dependencies=guarded, tags=["attestations"])
     async def attestations(
-        issuer: Annotated[str | None, Query(pattern=IDENTITY_PATTERN)] = None,
+        issuer: Annotated[str | None, Query(pattern=IDENTITY_OR_PETNAME_PATTERN)] = None,
         subject: Annotated[str | None, Query(max_length=512, pattern=SUBJECT_PATTERN)] = None,
     ) -> list[AttestationView]:
         """Current attestations by `issuer` or about `subject` (give one)."""
@@ -270,7 +289,14 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             issuer=None if issuer is None else await node.resolve_identity(issuer),
             subject=None if subject is None else await node.resolve_subject(subject),
         )
-        return [attestation_view(a) for a in found]
+        views = [attestation_view(a) for a in found]
+        names = await names_of(node, [t for v in views for t in (v.issuer, v.subject)])
+        return [
+            v.model_copy(
+                update={"issuer_name": names.get(v.issuer), "subject_name": names.get(v.subject)}
+            )
+            for v in views
+        ]
 
 
 def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
@@ -279,7 +305,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """Vouch for someone. 201 means committed to disk (acknowledged), then pushed."""
         made = await node.trust(
             await node.resolve_identity(request.subject), request.value, context=request.context,
-            expires_in_s=request.expires_in_s,
+            expires_in_s=request.expires_in_s, name=request.name,
         )  # fmt: skip
         return attestation_view(made)
 

@@ -24,11 +24,16 @@ __all__ = [
     "DistrustRequest",
     "ErrorView",
     "ExplanationView",
+    "FoundView",
     "ImportReportView",
     "ImportRequest",
     "InviteRequest",
     "InviteView",
+    "NameView",
     "PeerView",
+    "PetnameRequest",
+    "PetnameView",
+    "ProfileRequest",
     "RankingView",
     "RateRequest",
     "RatingView",
@@ -41,6 +46,11 @@ __all__ = [
 # The text form (SPEC §1), or a unique prefix of a known one (tn_ and 6+ characters,
 # perhaps ending in the … of a shortened label); the node resolves and checks it.
 IDENTITY_PATTERN = r"^tn_[a-z2-7]{6,58}…?$"
+# ... or a petname of ours: text that does not start with tn_ and holds no control
+# character (spelt without look-ahead, which the validator's engine lacks); the
+# node checks the rest of the label rules (SPEC §3.4) and looks it up.
+_NOT_TN = r"[^t\x00-\x1f\x7f]|t[^n\x00-\x1f\x7f]|tn[^_\x00-\x1f\x7f]"
+IDENTITY_OR_PETNAME_PATTERN = rf"^(tn_[a-z2-7]{{6,58}}…?|t|tn|({_NOT_TN})[^\x00-\x1f\x7f]{{0,63}})$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._:/-]{0,63}$"  # contexts and claims (SPEC §3.2)
 SUBJECT_PATTERN = r"^(tn_[a-z2-7]{6,58}…?|[a-z][a-z0-9+.-]*:[!-~]+)$"  # an identity or a URI
 REFERENCE_PATTERN = r"^[!-~]{1,256}$"
@@ -50,6 +60,8 @@ ADDRESS_PATTERN = r"^[!-~]+:[0-9]{1,5}$"  # ConnectRequest's (spelt out there)
 PATTERN_WORDS = {
     IDENTITY_PATTERN: "a tn_ identity: tn_ and 58 letters and digits 2 to 7 (or at least 6 "
     "of them, to name one this node knows)",
+    IDENTITY_OR_PETNAME_PATTERN: "a tn_ identity (tn_ and 58 letters and digits 2 to 7, or at "
+    "least 6 of them) or a petname you gave (up to 64 characters, no control characters)",
     NAME_PATTERN: "a name: 1 to 64 lowercase letters, digits and . _ : / -, starting with a "
     "letter or digit",
     SUBJECT_PATTERN: "a tn_ identity (or at least 6 of its characters) or a thing's URI "
@@ -58,7 +70,11 @@ PATTERN_WORDS = {
     HEX_PATTERN: "hexadecimal, two digits a byte",
     ADDRESS_PATTERN: "host:port",
 }
-Identity = Annotated[str, Field(pattern=IDENTITY_PATTERN, description="a tn_… identity")]
+Identity = Annotated[
+    str, Field(pattern=IDENTITY_OR_PETNAME_PATTERN, description="a tn_… identity or a petname")
+]
+Label = Annotated[str, Field(min_length=1, max_length=64, description="SPEC §3.4: NFC, no "
+                             "control, bidi or format character; the node checks")]  # fmt: skip
 SubjectText = Annotated[
     str, Field(max_length=512, pattern=SUBJECT_PATTERN,
                description="a tn_… identity or a thing's URI")
@@ -85,11 +101,24 @@ class ErrorView(_Strict):
     error: ErrorDetail
 
 
+class NameView(_Strict):
+    """How this node names an identity (petname, contacts', self-claimed, or the id)."""
+
+    label: str = Field(description='what to show: Grace (yours), "Grace" per alice '
+                       "(your contacts'), ~Grace (self-claimed), else the short id")  # fmt: skip
+    source: Literal["petname", "contacts", "self", "id"]
+    name: str | None = Field(description="the name without its mark")
+    given_by: list[str] = Field(description="for contacts: who gave it, most trusted first")
+    warnings: list[str] = Field(description="impostor warnings: a name that reads like "
+                                "the name of another identity you trust")  # fmt: skip
+    resembles: list[str] = Field(description="the identities those names belong to")
+
+
 class AttestationView(_Strict):
     """A verified attestation; fields that its kind lacks are null."""
 
     id: str
-    kind: Literal["trust", "certify", "rate", "revoke"]
+    kind: Literal["trust", "certify", "rate", "revoke", "profile"]
     issuer: str
     issued_at_ms: int
     expires_at_ms: int | None
@@ -101,6 +130,10 @@ class AttestationView(_Strict):
     reference: str | None = None
     target_kind: str | None = None
     scope: str | None = None
+    name: str | None = Field(default=None, description="a profile's name, a vouch's name")
+    about: str | None = None
+    issuer_name: NameView | None = Field(default=None, description="how this node names it")
+    subject_name: NameView | None = Field(default=None, description="(identities only)")
     slot_id: str
     envelope: str = Field(description="the signed envelope, hex: anyone can verify it")
 
@@ -110,6 +143,28 @@ class TrustRequest(_Strict):
     value: int = Field(default=50, ge=1, le=100, description="strength of the vouch")
     context: Context = "general"
     expires_in_s: ExpiresIn = None
+    name: Label | None = Field(default=None, description="what you know them by (it travels)")
+
+
+class PetnameRequest(_Strict):
+    subject: Identity
+    name: Label
+
+
+class PetnameView(_Strict):
+    identity: str
+    petname: str
+
+
+class ProfileRequest(_Strict):
+    name: Label
+    about: Annotated[str | None, Field(default=None, min_length=1, max_length=140)] = None
+
+
+class FoundView(_Strict):
+    identity: str
+    name: NameView
+    score: float
 
 
 class DistrustRequest(_Strict):
@@ -152,6 +207,7 @@ class ScoreView(_Strict):
         description="how far we trust it, 0..1: our walk of vouches corroborated by the"
         " members we stand behind (node.trust.consensus)"
     )
+    name: NameView | None = None
 
 
 class FlagView(_Strict):
@@ -182,6 +238,9 @@ class ExplanationView(_Strict):
     paths: list[PathView] = Field(description="the strongest routes, strongest first")
     path_coverage: float
     why_not: Literal["unknown", "no_path", "walled", "flagged"] | None
+    names: dict[str, NameView] = Field(
+        default_factory=dict, description="how this node names the identities above"
+    )
 
 
 class ClaimView(_Strict):
@@ -194,6 +253,9 @@ class ClaimView(_Strict):
     paths: list[list[str]]
     own_certification: bool = Field(
         default=False, description="accepted because this node's member certified it"
+    )
+    names: dict[str, NameView] = Field(
+        default_factory=dict, description="how this node names the identities above"
     )
 
 
@@ -210,11 +272,15 @@ class RatingView(_Strict):
     total_weight: float
     counted: list[RaterView]
     ignored: int
+    names: dict[str, NameView] = Field(
+        default_factory=dict, description="how this node names the identities above"
+    )
 
 
 class MemberScore(_Strict):
     identity: str
     score: float
+    name: NameView | None = None
 
 
 class RankingView(_Strict):

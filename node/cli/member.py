@@ -64,12 +64,14 @@ def _said(answer: Answer, as_json: bool, what: str, **fields: object) -> None:
               help="How strongly (1..100).")  # fmt: skip
 @_CONTEXT
 @_EXPIRES
+@click.option("--name", "known_as", help="What you know them by (travels with the vouch).")
 @_JSON
 @click.pass_context
 def trust(ctx: click.Context, subject: str, value: int, context: str,
-          expires_in_s: int | None, as_json: bool) -> None:  # fmt: skip
+          expires_in_s: int | None, known_as: str | None, as_json: bool) -> None:  # fmt: skip
     """Vouch for SUBJECT (a tn_ identity) in a context."""
-    body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s}
+    body = {"subject": subject, "value": value, "context": context, "expires_in_s": expires_in_s,
+            "name": known_as}  # fmt: skip
     answer = call(place_of(ctx), "POST", "/v1/trust", json=body)
     _said(answer, as_json, "you vouch for {who} in '{context}' at {value}",
           who=short(subject), context=context, value=value)  # fmt: skip

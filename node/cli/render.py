@@ -28,8 +28,11 @@ from node.api.models import (
     AttestationView,
     ClaimView,
     ExplanationView,
+    FoundView,
     ImportReportView,
+    NameView,
     PeerView,
+    PetnameView,
     RankingView,
     RatingView,
     ScoreView,
@@ -42,9 +45,13 @@ __all__ = [
     "clean",
     "data",
     "explanation_lines",
+    "found_table",
     "import_lines",
     "line",
+    "name_lines",
+    "named",
     "peers_table",
+    "petnames_table",
     "ranking_table",
     "rating_lines",
     "said_line",
@@ -95,6 +102,21 @@ def short(identity_text: str) -> str:
     return identity_text
 
 
+def named(identity_text: str, name: NameView | None = None) -> str:
+    """An identity as people read it: the resolver's label with its mark (`Grace`,
+    `"Grace" per alice`, `~Grace`), a warning sign when it may be an impostor,
+    else the short id. Data: pass it to `line()` as a field, never as markup."""
+    if name is None or name.source == "id":
+        return short(identity_text)
+    return f"{name.label} ⚠" if name.warnings else name.label
+
+
+def _warnings(name: NameView | None, *, indent: str = "  ") -> list[Text]:
+    if name is None:
+        return []
+    return [line(indent + "[yellow]warning[/]: {text}", text=w) for w in name.warnings]
+
+
 def line(template: str, /, **fields: object) -> Text:
     """Our own markup `template`, with `{name}` fields filled in as data.
 
@@ -138,36 +160,40 @@ def said_line(template: str, where: str, view: AttestationView, /, **fields: obj
 
 
 def score_line(view: ScoreView) -> Text:
-    """One score."""
-    return line(
+    """One score (and any impostor warning about its subject, on the next lines)."""
+    scored = line(
         "{score:.3f}  trust in {who} for '{context}'",
         score=view.score,
-        who=short(view.subject),
+        who=named(view.subject, view.name),
         context=view.context,
     )
+    warnings = _warnings(view.name)
+    return Text("\n").join([scored, *warnings]) if warnings else scored
 
 
 def explanation_lines(view: ExplanationView) -> list[Text]:
     """A score with its evidence: contacts, routes, flags (and why one counts), walls."""
+    names = view.names
     lines = [
         line(
             "[bold]{score:.3f}[/] trust in {who} for '{context}'",
             score=view.score,
-            who=short(view.subject),
+            who=named(view.subject, names.get(view.subject)),
             context=view.context,
-        )
+        ),
+        *_warnings(names.get(view.subject)),
     ]
     if view.why_not is not None:
         reason = _WHY_NOT.get(view.why_not, "")
         lines.append(line("  why not: {code} ({reason})", code=view.why_not, reason=reason))
     if view.first_hops:
         lines.append(line("  through your contacts:"))
-        lines += [line("    {via}  {share:.3f}", via=short(h.via), share=h.share)
-                  for h in view.first_hops]  # fmt: skip
+        lines += [line("    {via}  {share:.3f}", via=named(h.via, names.get(h.via)),
+                       share=h.share) for h in view.first_hops]  # fmt: skip
     if view.paths:
         lines.append(line("  strongest routes (share of the reach):"))
         for path in view.paths:
-            route = " -> ".join(short(n) for n in path.route)
+            route = " -> ".join(named(n, names.get(n)) for n in path.route)
             lines.append(line("    {share:6.1%}  {route}", share=path.share, route=route))
     if view.flags:
         lines += _flag_lines(view)
@@ -186,12 +212,14 @@ def _flag_lines(view: ExplanationView) -> list[Text]:
         lines = [line("  flags removed nothing: no flagger has any trust from you")]
     for flag in view.flags:
         if flag.removed > 0:
-            lines.append(line("    {who}  -{removed:.3f}", who=short(flag.flagger),
+            lines.append(line("    {who}  -{removed:.3f}",
+                              who=named(flag.flagger, view.names.get(flag.flagger)),
                               removed=flag.removed))  # fmt: skip
         else:
             lines.append(line(
                 "    {who}  counts for nothing: you give them no trust (none that does not "
-                "pass through the member they flag)", who=short(flag.flagger),
+                "pass through the member they flag)",
+                who=named(flag.flagger, view.names.get(flag.flagger)),
             ))  # fmt: skip
     return lines
 
@@ -216,15 +244,20 @@ def claim_reason(view: ClaimView) -> str:
 def claim_lines(view: ClaimView) -> list[Text]:
     """A claim decision, with why, and the chains that counted."""
     verdict = "[green]accepted[/]" if view.accepted else "[red]not accepted[/]"
+    names = view.names
     lines = [
         line(
             "'{claim}' about {who}: " + verdict + ": {reason}",
             claim=view.claim,
-            who=short(view.subject),
+            who=named(view.subject, names.get(view.subject)),
             reason=claim_reason(view),
-        )
+        ),
+        *_warnings(names.get(view.subject)),
     ]
-    lines += [line("    {route}", route=" -> ".join(short(n) for n in p)) for p in view.paths]
+    lines += [
+        line("    {route}", route=" -> ".join(named(n, names.get(n)) for n in p))
+        for p in view.paths
+    ]
     return lines
 
 
@@ -240,7 +273,7 @@ def rating_lines(views: Sequence[RatingView], *, subject: str) -> list[Text]:
     return [
         line(
             "{who} in '{context}': {value} (-1..1; {counted} counted, {ignored} ignored)",
-            who=short(view.subject),
+            who=named(view.subject, view.names.get(view.subject)),
             context=view.context,
             value=rating_value(view),
             counted=len(view.counted),
@@ -252,20 +285,60 @@ def rating_lines(views: Sequence[RatingView], *, subject: str) -> list[Text]:
 
 def ranking_table(view: RankingView) -> Table:
     """The members we trust most."""
-    table = Table("member", "score", title=data(f"trust for '{view.context}'"))
+    table = Table("member", "name", "score", title=data(f"trust for '{view.context}'"))
     for member in view.members:
-        table.add_row(data(member.identity), f"{member.score:.3f}")
+        shown = "" if member.name is None else named(member.identity, member.name)
+        table.add_row(data(member.identity), data(shown), f"{member.score:.3f}")
     return table
+
+
+def petnames_table(views: Sequence[PetnameView]) -> Table:
+    """Our petnames (mine: they never leave this node)."""
+    table = Table("petname", "identity")
+    for view in views:
+        table.add_row(data(view.petname), data(view.identity))
+    return table
+
+
+def found_table(views: Sequence[FoundView]) -> Table:
+    """Members found by name, most trusted first, with any impostor warning."""
+    table = Table("name", "identity", "score", "warning")
+    for view in views:
+        table.add_row(
+            data(named(view.identity, view.name)),
+            data(short(view.identity)),
+            f"{view.score:.3f}",
+            data("; ".join(view.name.warnings), "yellow"),
+        )
+    return table
+
+
+def name_lines(identity_text: str, view: NameView) -> list[Text]:
+    """How we name one identity, where the name comes from, and any warning."""
+    source = {
+        "petname": "your petname",
+        "contacts": "the name your contacts give (" + ", ".join(view.given_by) + ")",
+        "self": "the name they chose themselves (self-claimed, unchecked)",
+        "id": "no name known",
+    }[view.source]
+    lines = [line("{label}  {who}: {source}", label=view.label, who=identity_text, source=source)]
+    return lines + _warnings(view)
 
 
 def attestations_table(views: Sequence[AttestationView]) -> Table:
     """Current attestations, one a row."""
     table = Table("kind", "issuer", "subject", "context / claim", "value")
     for v in views:
-        scope = v.context or v.claim or v.scope or ""
+        # A profile's name is self-claimed: shown with its mark, as everywhere.
+        claimed = f"~{v.name}" if v.kind == "profile" and v.name else ""
+        scope = v.context or v.claim or v.scope or claimed
         value = "" if v.value is None else str(v.value)
         table.add_row(
-            data(v.kind), data(short(v.issuer)), data(short(v.subject)), data(scope), data(value)
+            data(v.kind),
+            data(named(v.issuer, v.issuer_name)),
+            data(named(v.subject, v.subject_name)),
+            data(scope),
+            data(value),
         )
     return table
 

@@ -43,11 +43,14 @@ from node.datadir import DataDir
 from node.dirlock import lock_data_dir
 from node.errors import ConfigError, RequestError, StoreCorruptError
 from node.gossip import GossipNode, ThreadedStore
+from node.names import PETNAMES_FILE, NameBook, PetnameBook, ResolvedName
+from node.names.index import NameIndex
 from node.peers import PeerManager, PeerManagerConfig
 from node.relay import RelayGate, RelayPolicy
 from node.service.prefixes import (
     MAX_CANDIDATES,
     IdentityPrefix,
+    choose_by_petname,
     choose_identity,
     parse_identity_or_prefix,
 )
@@ -65,6 +68,7 @@ from protocol.statement import (
     GENERAL_CONTEXT,
     Certify,
     Kind,
+    Profile,
     Rate,
     Revoke,
     Slot,
@@ -114,8 +118,12 @@ class Node:
         store: Store,
         reader: Store,
         wall_clock_ms: Callable[[], int],
+        petnames: PetnameBook | None = None,
     ) -> None:
         self.config = config
+        self._petnames = petnames or PetnameBook(None)
+        self._names = NameIndex()
+        self._names_lock = trio.Lock()
         self._key = key
         # A damaged store stops the node (`failure`), through either connection.
         self.failure: StoreCorruptError | None = None
@@ -171,14 +179,17 @@ class Node:
 
     async def trust(
         self, subject: IdentityId, value: int = 50, *, context: str = GENERAL_CONTEXT,
-        expires_in_s: int | None = None,
+        expires_in_s: int | None = None, name: str | None = None,
     ) -> Attestation:  # fmt: skip
-        """Vouch for `subject` in `context` with strength `value` (1..100)."""
+        """Vouch for `subject` in `context` with strength `value` (1..100); `name` is
+        what we know them by, for our contacts (a label, SPEC §3.4)."""
         if not 1 <= value <= 100:
             raise RequestError("bad_value", "a vouch's value is 1..100 (distrust for negative)")
-        return await self.issue(
-            Trust(subject=subject, context=context, value=value), expires_in_s=expires_in_s
-        )
+        try:
+            statement = Trust(subject=subject, context=context, value=value, name=name)
+        except FieldError as exc:
+            raise RequestError("bad_value", f"the name: {exc}") from None
+        return await self.issue(statement, expires_in_s=expires_in_s)
 
     async def distrust(
         self, subject: IdentityId, value: int = 100, *, context: str = GENERAL_CONTEXT,
@@ -335,15 +346,76 @@ class Node:
             raise RequestError("bad_value", f"invite addresses: {exc}") from None
         return sign_invite(made, self._key)
 
+    # -- names (node.names) -------------------------------------------------------------
+
+    def petnames(self) -> dict[IdentityId, str]:
+        """My petnames: names only this node knows, never sent."""
+        return self._petnames.as_dict()
+
+    async def set_petname(self, subject: IdentityId, name: str) -> None:
+        """Name `subject` `name` here (durably); unique per node.
+
+        Raises:
+            RequestError: `bad_value` (not a label), `conflict` (taken, or read alike).
+        """
+        await trio.to_thread.run_sync(self._petnames.set, subject, name)
+
+    async def remove_petname(self, subject: IdentityId) -> str:
+        """Forget our petname for `subject`; returns it.
+
+        Raises:
+            RequestError: `not_found` when `subject` has none.
+        """
+        removed = await trio.to_thread.run_sync(self._petnames.remove, subject)
+        if removed is None:
+            raise RequestError("not_found", "you gave no petname to that identity")
+        return removed
+
+    async def set_profile(self, name: str, *, about: str | None = None) -> Attestation:
+        """Publish our self-chosen name (and a short line about us): a signed `profile`.
+
+        Raises:
+            RequestError: `bad_value` when `name` or `about` is not a label (SPEC §3.4).
+        """
+        try:
+            statement = Profile(subject=self.identity, name=name, about=about)
+        except FieldError as exc:
+            raise RequestError("bad_value", str(exc).removeprefix("out_of_range: ")) from None
+        return await self.issue(statement)
+
+    async def name_book(self) -> NameBook:
+        """Everything naming needs, caught up with the store, from our point of view."""
+        async with self._names_lock:
+            await self._reader.run(self._names.follow)
+        now = self._clock()
+        petnames = self._petnames.as_dict()
+        named = sorted(self._names.named(now_ms=now) | set(petnames))
+        scores = await self._ask(lambda e: {i: e.score(i) for i in named})
+        return self._names.book(viewer=self.identity, petnames=petnames, trust=scores, now_ms=now)
+
+    async def names(self, identities: Sequence[IdentityId]) -> dict[IdentityId, ResolvedName]:
+        """How we name each of `identities` (node.names.resolver)."""
+        book = await self.name_book()
+        return {i: book.resolve(i) for i in identities}
+
+    async def find(self, text: str, *, limit: int = 20) -> list[tuple[ResolvedName, float]]:
+        """Members any of whose names reads like `text`, most trusted first, with scores."""
+        book = await self.name_book()
+        found = book.find(text)[:limit]
+        return [(book.resolve(i), book.trust.get(i, 0.0)) for i in found]
+
     # -- reading the store --------------------------------------------------------------
 
     async def resolve_identity(self, text: str) -> IdentityId:
-        """The identity `text` names: a full `tn_…` text, or a unique prefix of one the
-        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`).
+        """The identity `text` names: a full `tn_…` text, a unique prefix of one the
+        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`), or
+        one of our petnames (exact, or the start of one read alike).
 
         Raises:
             RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
         """
+        if not text.startswith("tn_"):
+            return choose_by_petname(text, self._petnames.as_dict())
         parsed = parse_identity_or_prefix(text)
         if not isinstance(parsed, IdentityPrefix):
             return parsed
@@ -353,8 +425,12 @@ class Node:
         return choose_identity(parsed, keys)
 
     async def resolve_subject(self, text: str) -> Subject:
-        """An identity (full or a unique prefix, as `resolve_identity`) or a thing's URI."""
-        return await self.resolve_identity(text) if text.startswith("tn_") else Thing(text)
+        """An identity (full, a unique prefix or a petname, as `resolve_identity`) or a
+        thing's URI."""
+        if text.startswith("tn_"):
+            return await self.resolve_identity(text)
+        petname = next((i for i, n in self._petnames.as_dict().items() if n == text), None)
+        return Thing(text) if petname is None else petname
 
     async def attestations(
         self, *, issuer: IdentityId | None = None, subject: Subject | None = None
@@ -609,7 +685,11 @@ async def open_node(
     with lock_data_dir(data.path), _opened_store(data) as (store, reader):
         if network:  # the daemon: refuse a damaged store before saying `ready`
             await trio.to_thread.run_sync(_check_store, store)
-        node = Node(config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms)
+        petnames = PetnameBook.load(data.path / PETNAMES_FILE)
+        node = Node(
+            config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms,
+            petnames=petnames,
+        )  # fmt: skip
         try:
             async with trio.open_nursery() as nursery:
                 node._stop = nursery.cancel_scope

@@ -7,7 +7,8 @@ labels carry. It is resolved against the identities this node's store knows
 (issuers and subjects it holds attestations by or about): one match is that
 identity; none or several is a `RequestError` that says so and names the
 candidates. A full 58-character text is decoded strictly, known or not (so a
-vouch for someone new still works, with the full identity).
+vouch for someone new still works, with the full identity). Text that does not
+start with `tn_` is a petname (`choose_by_petname`).
 
 The range search is exact: a prefix of k base32 characters fixes the first
 5k bits of the key (k ≤ 51: the key is 256 bits), so the candidates are the
@@ -16,10 +17,11 @@ keys in one byte range, found by the store's unique index.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from node.errors import RequestError
+from node.names.skeleton import skeleton
 from protocol.errors import DecodeError, Reason
 from protocol.identity import IdentityId, decode_identity_text, encode_identity_text
 
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_CANDIDATES",
     "MIN_PREFIX_CHARS",
     "IdentityPrefix",
+    "choose_by_petname",
     "choose_identity",
     "key_range",
     "parse_identity_or_prefix",
@@ -115,3 +118,36 @@ def choose_identity(prefix: IdentityPrefix, keys: Sequence[bytes]) -> IdentityId
             "ambiguous_identity", f"{prefix.text} could be any of: {shown}{more}; give more of it"
         )
     return found[0]
+
+
+def choose_by_petname(text: str, petnames: Mapping[IdentityId, str]) -> IdentityId:
+    """The identity whose petname (mine, node.names) is `text`: exactly, else read alike.
+
+    An exact petname names one identity (petnames are unique per node). Typed
+    loosely (`grace` for `Grace (rue des Lilas)`), the text may match the start
+    of several petnames read alike (node.names.skeleton): one is that identity,
+    several are an error that lists them.
+
+    Raises:
+        RequestError: `bad_identity` (no petname fits), `ambiguous_identity`.
+    """
+    for identity, name in petnames.items():
+        if name == text:
+            return identity
+    wanted = skeleton(text, fold_first=True)
+    found = sorted(
+        (name, identity)
+        for identity, name in petnames.items()
+        if wanted and skeleton(name, fold_first=True).startswith(wanted)
+    )
+    if not found:
+        raise RequestError(
+            "bad_identity",
+            f"{text!r:.80} is neither a petname you gave nor an identity: {_WORDS}",
+        )
+    if len(found) > 1:
+        shown = ", ".join(
+            f"{name!r} ({encode_identity_text(i)})" for name, i in found[:MAX_CANDIDATES]
+        )
+        raise RequestError("ambiguous_identity", f"{text!r:.80} could be any of: {shown}")
+    return found[0][1]

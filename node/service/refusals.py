@@ -38,8 +38,7 @@ def _slot_label(attestation: Attestation) -> str:
     """`trust carpool`: the KIND and SCOPE words `revoke` takes."""
     statement = attestation.statement
     assert not isinstance(statement, Revoke)  # current statements are never tombstones
-    scope = statement.claim if isinstance(statement, Certify) else statement.context
-    return f"{statement.kind.name.lower()} {scope}"
+    return f"{statement.kind.name.lower()} {statement.scope}"
 
 
 def nothing_to_revoke(

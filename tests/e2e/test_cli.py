@@ -136,9 +136,11 @@ def test_community_demo_runs_real_nodes_and_converges() -> None:
     result = trustnode("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "All 6 stores hold the same 17 attestations" in out
+    assert "All 6 stores hold the same 24 attestations" in out
     assert "Why alice trusts grace" in out
-    assert "of it along alice -> erin -> grace" in out
+    # Names come from the nodes: alice's petnames, dave's name for grace, profiles.
+    assert 'of it along you -> Erin -> "Grace (new at no. 12)" per ~Dave' in out
+    assert "warning about ~Gr\u0430ce: goes by Gr\u0430ce, like your Grace" in out
     assert "yes (2/2 chains)" in out  # alice: two independent certifiers
     assert "0.000 (no path)" in out  # mallory, after the revocation
     assert "Stopped every node cleanly" in out

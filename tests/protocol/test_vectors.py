@@ -31,7 +31,7 @@ def test_file_is_what_the_builder_makes() -> None:
 
 def test_vector_file_covers_every_kind_and_reason() -> None:
     kinds = {v["statement"]["kind"] for v in VECTORS["positive"]}
-    assert kinds == {"trust", "certify", "rate", "revoke"}
+    assert kinds == {"trust", "certify", "rate", "revoke", "profile"}
     reasons = {v["reason"] for v in VECTORS["negative"]}
     assert reasons >= {
         "too_large",

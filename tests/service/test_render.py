@@ -14,7 +14,7 @@ import io
 from collections.abc import Callable, Sequence
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console, RenderableType
 
@@ -24,8 +24,10 @@ from node.api.models import (
     ExplanationView,
     FirstHopView,
     FlagView,
+    FoundView,
     ImportReportView,
     MemberScore,
+    NameView,
     PathView,
     PeerView,
     RankingView,
@@ -38,6 +40,9 @@ from node.api.models import (
 from node.cli import render
 from node.cli.common import EXIT_UNAVAILABLE, fail
 from node.cli.render import clean, short
+from protocol.identity import IdentityKey
+from protocol.label import is_label
+from tests.strategies import labels
 
 pytestmark = pytest.mark.slow  # hypothesis: a few hundred renderings per view
 
@@ -189,3 +194,94 @@ def test_a_one_line_error_shows_control_characters_escaped(
     assert stopped.value.code == EXIT_UNAVAILABLE
     err = capsys.readouterr().err
     assert err == "trustnode: 'a\\x1b[2J' is not\\x0a an identity\\u202e\n"
+
+
+def _self_claimed(identity: str, claimed: str) -> NameView:
+    """The name view the node makes for an identity known only by its own profile."""
+    from node.api.naming import name_view
+    from node.names import NameBook
+
+    key = IdentityKey.from_seed(bytes([9]) * 32).identity
+    book = NameBook(viewer=bytes(32), profiles={key: claimed})  # type: ignore[arg-type]
+    warning = f"goes by {claimed}, like your G (tn_aaaa…): not the same identity"
+    return name_view(book.resolve(key)).model_copy(update={"warnings": [warning]})
+
+
+def _every_named_view(identity: str, name: NameView) -> list[RenderableType]:
+    names = {identity: name}
+    explanation = ExplanationView.model_validate({
+        "subject": identity, "context": "general", "score": 0.5, "reach": 0.5, "wall": 0.0,
+        "flag_penalty": 0.1, "flags": [FlagView(flagger=identity, strength=1.0, removed=0.1)],
+        "first_hops": [FirstHopView(via=identity, share=0.5)],
+        "paths": [PathView(route=[identity, identity], share=1.0)], "path_coverage": 1.0,
+        "why_not": None, "names": names,
+    })  # fmt: skip
+    claim = ClaimView(
+        subject=identity, claim="member:x", accepted=True, required=1, independent=1,
+        certifiers=[identity], paths=[[identity]], names=names,
+    )  # fmt: skip
+    return [
+        render.score_line(ScoreView(subject=identity, context="general", score=0.5, name=name)),
+        *render.explanation_lines(explanation),
+        *render.claim_lines(claim),
+        render.ranking_table(
+            RankingView(
+                context="general", members=[MemberScore(identity=identity, score=0.5, name=name)]
+            )
+        ),
+        render.found_table([FoundView(identity=identity, name=name, score=0.5)]),
+        *render.name_lines(identity, name),
+        render.attestations_table(
+            [
+                AttestationView(
+                    id="ab" * 32,
+                    kind="profile",
+                    issuer=identity,
+                    issued_at_ms=1,
+                    expires_at_ms=None,
+                    subject=identity,
+                    name=name.name,
+                    slot_id="cd" * 32,
+                    envelope="00",
+                    issuer_name=name,
+                    subject_name=name,
+                )
+            ]
+        ),
+        *render.rating_lines(
+            [
+                RatingView(
+                    subject=identity,
+                    context="general",
+                    value=0.5,
+                    total_weight=1.0,
+                    counted=[],
+                    ignored=0,
+                    names={identity: name},
+                )
+            ],
+            subject=identity,
+        ),
+    ]
+
+
+@settings(deadline=None)  # the first example loads the confusables table
+@given(claimed=st.one_of(hostile, labels(), st.sampled_from(["[bold]x[/]", ":x:", "~G"])))
+def test_no_view_shows_a_self_claimed_name_without_its_mark(claimed: str) -> None:
+    claimed = "Zq" + claimed  # distinct from our own words
+    if not is_label(claimed, max_code_points=64, max_bytes=128):
+        return  # the node never holds such a profile (SPEC §3.4)
+    identity = "tn_" + "a" * 58
+    name = _self_claimed(identity, claimed)
+    seen = 0
+    for renderable in _every_named_view(identity, name):
+        out = shown(renderable)
+        assert_inert(out)
+        shown_name = clean(claimed)
+        at = out.find(shown_name)
+        seen += at != -1
+        while at != -1:
+            # Shown as the name: marked; quoted bare only by the impostor warning.
+            assert out[at - 1] == "~" or out[:at].endswith("goes by "), out
+            at = out.find(shown_name, at + 1)
+    assert seen >= 8  # every view named the subject

@@ -33,6 +33,7 @@ from protocol.identity import IdentityKey, encode_identity_text
 from protocol.statement import (
     Certify,
     Kind,
+    Profile,
     Rate,
     Revoke,
     Statement,
@@ -96,11 +97,20 @@ def statement_fields(statement: Statement) -> Json:
         return {"subject_thing": value} if isinstance(value, str) else {"subject_hex": value.hex()}
 
     if isinstance(statement, Trust):
+        named = {} if statement.name is None else {"name": statement.name}
         return {
             "kind": "trust",
             **subject(statement.subject),
             "context": statement.context,
             "value": statement.value,
+            **named,
+        }
+    if isinstance(statement, Profile):
+        return {
+            "kind": "profile",
+            **subject(statement.subject),
+            "name": statement.name,
+            "about": statement.about,
         }
     if isinstance(statement, Certify):
         commitment = None if statement.commitment is None else statement.commitment.hex()
@@ -118,6 +128,7 @@ def statement_fields(statement: Statement) -> Json:
             "value": statement.value,
             "reference": statement.reference,
         }
+    assert isinstance(statement, Revoke)
     return {
         "kind": "revoke",
         "target_kind": statement.target_kind.name.lower(),
@@ -259,9 +270,127 @@ def positive_vectors() -> list[Json]:
             "an attestation by another issuer",
             body(Trust(subject=ALICE.identity, value=90), issuer=DAVE),
         ),
+        *_naming_cases(),
     ]
     signer = {ALICE.identity: ALICE, DAVE.identity: DAVE}
     return [positive(name, text, signer[b.issuer], b) for name, text, b in cases]
+
+
+# Labels at their limits (SPEC §3.4): 64 code points of 2 bytes each fill the 128
+# bytes of a name; 70 code points of 4 bytes fill the 280 bytes of an about line.
+NAME_128_BYTES = "é" * 64
+ABOUT_280_BYTES = "\U0001f33b" * 70
+
+
+def _naming_cases() -> list[tuple[str, str, AttestationBody]]:
+    """Profiles and named trusts (SPEC §3.2, §3.4)."""
+    alice, bob = ALICE.identity, BOB.identity
+    return [
+        ("profile-name", "a self-chosen display name", body(Profile(subject=alice, name="Alice"))),
+        (
+            "profile-about",
+            "a display name in NFC with an about line",
+            body(
+                Profile(subject=alice, name="Zoë Durand", about="Bakery, rue des Lilas"),
+                issued_at_ms=T0 + 5,
+            ),
+        ),
+        (
+            "profile-longest",
+            "a name of 128 bytes (64 code points) and an about line of 280 bytes",
+            body(Profile(subject=alice, name=NAME_128_BYTES, about=ABOUT_280_BYTES)),
+        ),
+        (
+            "profile-cyrillic",
+            "a name in Cyrillic (any script is allowed; look-alikes are the viewer's concern)",
+            body(Profile(subject=alice, name="Грейс")),
+        ),
+        (
+            "trust-named",
+            "a vouch with the name the voucher knows the subject by (a ninth field)",
+            body(Trust(subject=bob, value=80, name="Bob (rue des Lilas)")),
+        ),
+        (
+            "revoke-profile",
+            "a revocation of the issuer's profile",
+            body(
+                Revoke(target_kind=Kind.PROFILE, subject=alice, scope="profile"),
+                issued_at_ms=T0 + 1000,
+            ),
+        ),
+    ]
+
+
+def _profile(name: object = "Alice", about: object = None, **override: object) -> bytes:
+    fields: list[object] = [1, 5, ALICE.identity, T0, None, ALICE.identity, name, about]
+    for index, new in override.items():
+        fields[int(index[1:])] = new
+    return _signed(fields)
+
+
+def _named(name: object) -> bytes:
+    return _signed([*_trust_fields(), name])
+
+
+def _naming_negatives() -> list[tuple[str, str, bytes, str, str]]:
+    """Labels the rules of SPEC §3.4 refuse, and malformed profiles (SPEC §3.2)."""
+    d = "decode"
+    return [
+        ("profile-not-self", "a profile whose subject is not its issuer",
+         _profile(f5=BOB.identity), d, "out_of_range"),
+        ("profile-name-empty", "an empty display name", _profile(""), d, "out_of_range"),
+        ("profile-name-129-bytes", "a name of 129 bytes (64 code points)",
+         _profile("é" * 63 + "ab"), d, "out_of_range"),
+        ("profile-name-65-code-points", "a name of 65 code points (65 bytes)",
+         _profile("a" * 65), d, "out_of_range"),
+        ("profile-name-nfd", "a name in NFD (e + combining acute), not NFC",
+         _profile("Zoe\u0301"), d, "out_of_range"),
+        ("profile-name-bidi", "a name with a right-to-left override (Cf)",
+         _profile("Grace\u202egpj.exe"), d, "out_of_range"),
+        ("profile-name-control", "a name with an escape character (Cc)",
+         _profile("Grace\x1b[31m"), d, "out_of_range"),
+        ("profile-name-newline", "a name with a newline (Cc)", _profile("Grace\nBob"), d,
+         "out_of_range"),
+        ("profile-name-zero-width", "a name with a zero-width space (Cf)",
+         _profile("Gr\u200bace"), d, "out_of_range"),
+        ("profile-name-nbsp", "a name with a no-break space (Zs other than U+0020)",
+         _profile("Grace\u00a0Hopper"), d, "out_of_range"),
+        ("profile-name-line-separator", "a name with U+2028 (Zl)", _profile("a\u2028b"), d,
+         "out_of_range"),
+        ("profile-name-private-use", "a name with U+E000 (Co)", _profile("a\ue000"), d,
+         "out_of_range"),
+        ("profile-name-leading-space", "a name that starts with a space", _profile(" Grace"), d,
+         "out_of_range"),
+        ("profile-name-trailing-space", "a name that ends with a space", _profile("Grace "), d,
+         "out_of_range"),
+        ("profile-name-binary", "a name that is bin, not str", _profile(b"Grace"), d, "bad_field"),
+        ("profile-about-281-bytes", "an about line of 281 bytes",
+         _profile(about="\U0001f33b" * 70 + "a"), d, "out_of_range"),
+        ("profile-about-empty", "an empty about line (absent is nil)", _profile(about=""), d,
+         "out_of_range"),
+        ("profile-about-int", "an about line that is an integer", _profile(about=7), d,
+         "bad_field"),
+        ("profile-seven-fields", "a profile without its about field",
+         _signed([1, 5, ALICE.identity, T0, None, ALICE.identity, "Alice"]), d, "bad_field"),
+        ("profile-thing", "a profile whose subject is a string",
+         _profile(f5="urn:x"), d, "bad_field"),
+        ("revoke-profile-other", "a revocation of a profile slot that is not the issuer's",
+         _signed([1, 4, ALICE.identity, T0, None, 5, BOB.identity, "profile"]), d,
+         "out_of_range"),
+        ("revoke-profile-scope", "a revocation of a profile with a scope other than 'profile'",
+         _signed([1, 4, ALICE.identity, T0, None, 5, ALICE.identity, "general"]), d,
+         "out_of_range"),
+        ("trust-name-nil", "a trust whose ninth field is nil (absent is eight fields)",
+         _named(None), d, "bad_field"),
+        ("trust-name-empty", "a trust with an empty name", _named(""), d, "out_of_range"),
+        ("trust-name-bidi", "a trust name with a left-to-right isolate (Cf)",
+         _named("Bob\u2066"), d, "out_of_range"),
+        ("trust-name-nfd", "a trust name in NFD", _named("Ame\u0301lie"), d, "out_of_range"),
+        ("trust-ten-fields", "a named trust with a tenth field", _signed([*_trust_fields(), "Bob",
+         None]), d, "bad_field"),
+        ("several-name-then-value-type", "an NFD name (out_of_range) and a boolean value",
+         _signed([*_trust_fields(True), "Ame\u0301lie"]), d, "bad_field"),
+    ]  # fmt: skip
 
 
 def _trust_fields(value: object = 55, **override: object) -> list[object]:
@@ -384,7 +513,7 @@ def negative_vectors() -> list[Json]:
             d,
             "unknown_version",
         ),
-        ("unknown-kind", "kind 5", _signed(_trust_fields(f1=5)), d, "unknown_kind"),
+        ("unknown-kind", "kind 6", _signed(_trust_fields(f1=6)), d, "unknown_kind"),
         ("kind-zero", "kind 0", _signed(_trust_fields(f1=0)), d, "unknown_kind"),
         (
             "too-many-fields",
@@ -635,6 +764,7 @@ def negative_vectors() -> list[Json]:
         ("revoke-rate-thing-513", "a revocation of the rating of a thing of 513 bytes",
          _signed([1, 4, ALICE.identity, T0, None, 3, "urn:" + "x" * 509, "lending"]),
          d, "out_of_range"),
+        *_naming_negatives(),
         *_several_defects(),
     ]  # fmt: skip
     return [
@@ -667,8 +797,8 @@ def _several_defects() -> list[tuple[str, str, bytes, str, str]]:
         ("several-revoke-target-and-string",
          "a revocation of target kind 9 whose subject is a string (either form passes step 6)",
          _signed([1, 4, ALICE.identity, T0, None, 9, "urn:x", "carpool"]), d, "out_of_range"),
-        ("several-kind-then-field", "kind 5 with a 31-byte subject",
-         _signed(_trust_fields(f1=5, f5=bytes(31))), d, "unknown_kind"),
+        ("several-kind-then-field", "kind 6 with a 31-byte subject",
+         _signed(_trust_fields(f1=6, f5=bytes(31))), d, "unknown_kind"),
         ("several-version-then-kind", "version 2 and kind 0",
          _signed([2, 0, *_trust_fields()[2:]]), d, "unknown_version"),
         ("several-range-then-canonical", "value 101, written as uint8 (0xcc 0x65)",

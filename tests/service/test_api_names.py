@@ -1,0 +1,102 @@
+"""The naming routes, and petnames and `name` objects where identities are read and shown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from node.api.app import create_app
+from node.config import NodeConfig
+from node.service import Node, open_node
+from protocol.attestation import AttestationBody, sign_attestation
+from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Profile
+
+TOKEN = "t" * 43
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BOB_KEY = IdentityKey.from_seed(bytes([2]) * 32)
+BOB = encode_identity_text(BOB_KEY.identity)
+EVE_KEY = IdentityKey.from_seed(bytes([3]) * 32)
+EVE = encode_identity_text(EVE_KEY.identity)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    config = NodeConfig(data_dir=tmp_path / "n", community_id=bytes(32))
+    async with open_node(config, network=False) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(node, token=TOKEN))
+    async with httpx.AsyncClient(transport=transport, base_url="http://node") as opened:
+        yield opened
+
+
+async def test_petnames_profile_find_and_names_beside_ids(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    made = await client.post(
+        "/v1/trust", json={"subject": BOB, "value": 80, "name": "Bob"}, headers=AUTH
+    )
+    assert made.json()["name"] == "Bob"
+    named = await client.post(
+        "/v1/petnames", json={"subject": BOB[:9], "name": "Bob (rue des Lilas)"}, headers=AUTH
+    )
+    assert named.status_code == 201
+    assert named.json()["identity"] == BOB
+    listed = (await client.get("/v1/petnames", headers=AUTH)).json()
+    assert listed == [{"identity": BOB, "petname": "Bob (rue des Lilas)"}]
+    # A petname is read where an identity is, in paths and bodies alike.
+    score = (await client.get("/v1/score/" + quote("Bob (rue des Lilas)"), headers=AUTH)).json()
+    assert score["subject"] == BOB
+    assert score["name"]["label"] == "Bob (rue des Lilas)"
+    assert score["name"]["source"] == "petname"
+    ranking = (await client.get("/v1/ranking", headers=AUTH)).json()
+    assert ranking["members"][0]["name"]["label"] == "Bob (rue des Lilas)"
+    explained = (await client.get(f"/v1/explain/{BOB}", headers=AUTH)).json()
+    assert explained["names"][BOB]["source"] == "petname"
+
+    # An impostor's self-chosen name is marked and flagged.
+    body = AttestationBody(
+        issuer=EVE_KEY.identity, issued_at_ms=1, statement=Profile(subject=EVE_KEY.identity,
+                                                                   name="B\u043eb")
+    )  # fmt: skip
+    await node.import_envelopes([sign_attestation(body, EVE_KEY).data])
+    eve = (await client.get(f"/v1/names/{EVE}", headers=AUTH)).json()
+    assert eve["label"] == "~B\u043eb"
+    assert eve["resembles"] == [BOB]
+    found = (await client.get("/v1/find?text=bob", headers=AUTH)).json()
+    assert [f["identity"] for f in found] == [BOB, EVE]
+
+    mine = await client.post("/v1/profile", json={"name": "Ann"}, headers=AUTH)
+    assert (mine.status_code, mine.json()["kind"], mine.json()["name"]) == (201, "profile", "Ann")
+    gone = await client.delete("/v1/petnames/" + quote("Bob (rue des Lilas)"), headers=AUTH)
+    assert gone.json()["petname"] == "Bob (rue des Lilas)"
+    again = await client.get("/v1/score/" + quote("Bob (rue des Lilas)"), headers=AUTH)
+    assert again.json()["error"]["code"] == "bad_identity"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "/v1/profile", {"name": "A\u202eB"}, 400, "bad_value"),
+        ("POST", "/v1/profile", {"name": "x" * 10_000}, 422, "invalid_request"),
+        ("POST", "/v1/profile", {"name": "Zoe\u0301"}, 400, "bad_value"),
+        ("POST", "/v1/petnames", {"subject": BOB, "name": "tn_abc"}, 400, "bad_value"),
+        ("POST", "/v1/petnames", {"subject": BOB, "name": "a\nb"}, 400, "bad_value"),
+        ("POST", "/v1/trust", {"subject": BOB, "name": "<b>\u200b</b>"}, 400, "bad_value"),
+        ("GET", "/v1/score/Nobody", None, 400, "bad_identity"),
+        ("GET", "/v1/find?text=", None, 422, "invalid_request"),
+    ],
+)
+async def test_hostile_names_are_refused_typed(
+    client: httpx.AsyncClient, method: str, path: str, body: object, status: int, code: str
+) -> None:
+    answer = await client.request(method, path, json=body, headers=AUTH)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)

@@ -1,0 +1,81 @@
+"""Names through the embedding API: petnames, profiles, named vouches, impostors, find."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from node.errors import RequestError
+from node.names import NameSource
+from node.service import NodeConfig, open_node
+from protocol.attestation import AttestationBody, sign_attestation
+from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Kind, Profile, Trust
+
+pytestmark = pytest.mark.slow
+T0 = 1_700_000_000_000
+
+
+def _config(folder: Path) -> NodeConfig:
+    return NodeConfig(
+        data_dir=folder / "me", community_id=secrets.token_bytes(32),
+        community_key=secrets.token_bytes(32), listen="127.0.0.1:0",
+    )  # fmt: skip
+
+
+def _signed(key: IdentityKey, statement: Profile | Trust, at_ms: int = T0) -> bytes:
+    body = AttestationBody(issuer=key.identity, issued_at_ms=at_ms, statement=statement)
+    return sign_attestation(body, key).data
+
+
+async def test_names_from_every_source_and_an_impostor(tmp_path: Path) -> None:
+    alice, grace, mallory = (IdentityKey.generate() for _ in range(3))
+    async with open_node(_config(tmp_path), network=False) as node:
+        await node.trust(alice.identity, 80)
+        await node.set_petname(alice.identity, "Alice (voisine)")
+        await node.import_envelopes(
+            [
+                _signed(alice, Trust(subject=grace.identity, value=70, name="Grace")),
+                _signed(grace, Profile(subject=grace.identity, name="Grace H")),
+                _signed(mallory, Profile(subject=mallory.identity, name="Gr\u0430ce")),
+            ]
+        )
+        names = await node.names([alice.identity, grace.identity, mallory.identity])
+        assert names[alice.identity].label == "Alice (voisine)"
+        assert names[grace.identity].source is NameSource.CONTACTS
+        assert names[grace.identity].label == '"Grace" per Alice (voisine)'
+        assert names[mallory.identity].label == "~Gr\u0430ce"
+        assert [i.other for i in names[mallory.identity].impostors] == [grace.identity]
+        # Grace first: my trust reaches her through Alice; nobody vouches for Mallory.
+        found = [resolved.identity for resolved, _ in await node.find("grace")]
+        assert found == [grace.identity, mallory.identity]
+
+        # A petname is read wherever an identity is.
+        assert await node.resolve_identity("Alice (voisine)") == alice.identity
+        assert await node.resolve_identity("alice") == alice.identity  # the start, read alike
+        assert await node.resolve_subject("Alice (voisine)") == alice.identity
+        with pytest.raises(RequestError) as info:
+            await node.resolve_identity("Zed")
+        assert info.value.code == "bad_identity"
+        with pytest.raises(RequestError) as info:
+            await node.set_petname(grace.identity, "ALICE (voisine)")
+        assert info.value.code == "conflict"
+
+        made = await node.set_profile("Me", about="Rue des Lilas")
+        assert made.kind is Kind.PROFILE
+        with pytest.raises(RequestError) as info:
+            await node.set_profile("Me\u202e")
+        assert info.value.code == "bad_value"
+        named = await node.trust(grace.identity, 40, name="Grace (boulangère)")
+        assert isinstance(named.statement, Trust)
+        assert named.statement.name == "Grace (boulangère)"
+        assert await node.remove_petname(alice.identity) == "Alice (voisine)"
+        with pytest.raises(RequestError):
+            await node.remove_petname(alice.identity)
+        await node.set_petname(grace.identity, "Grace")
+
+    async with open_node(_config(tmp_path), network=False) as again:
+        assert again.petnames() == {grace.identity: "Grace"}  # durable
+        assert encode_identity_text(await again.resolve_identity("Grace")).startswith("tn_")
