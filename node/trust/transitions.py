@@ -148,8 +148,16 @@ class Transitions:
                 (self._base.data, self._base.indices, np.append(self._base.indptr, tail)),
                 shape=(self.size, self.size),
             )
-            self._full = (padded + self._delta_matrix()).tocsr() if self._dirty else padded
-            self._full.eliminate_zeros()
+            if self._dirty:
+                # The sum is a fresh matrix, so dropping its zeros in place is
+                # safe. `padded` shares B's data and indices (only its indptr is
+                # new): compacting it in place would shift B's rows under B's
+                # unchanged indptr. B itself holds no zeros (see `_build`).
+                full = (padded + self._delta_matrix()).tocsr()
+                full.eliminate_zeros()
+                self._full = full
+            else:
+                self._full = padded
         return self._full
 
     def weight_matrix(self) -> sp.csr_matrix:
@@ -186,11 +194,19 @@ class Transitions:
         self._delta = self._full = None
 
     def _build(self, walls: FloatArray) -> sp.csr_matrix:
+        """B from the base arrays, without stored zeros.
+
+        A row behind a full wall (strength 1) scales to zeros; they are left
+        out here, on B's own copies, so that nothing ever needs to compact B
+        (or the graph's arrays) in place.
+        """
         n = self._rows_in_base
         counts = np.diff(self._indptr)
         rows = np.repeat(np.arange(n, dtype=np.int64), counts)
         sums = np.bincount(rows, weights=self._weights, minlength=n)
         scale = (1.0 - self.restart) * (1.0 - walls[:n]) / np.maximum(sums, 1.0)
-        return sp.csr_matrix(
-            (self._weights * scale[rows], self._indices, self._indptr), shape=(n, n)
-        )
+        data = self._weights * scale[rows]
+        keep = data != 0.0
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
+        return sp.csr_matrix((data[keep], self._indices[keep], indptr), shape=(n, n))

@@ -164,10 +164,22 @@ def test_walk_mass_bound_on_any_region(graph: SmallGraph, data: st.DataObject) -
     assert mass[inside].sum() <= crossing * (1.0 - alpha) / alpha + 1e-12
 
 
+# Found by Hypothesis: the viewer's full distrust of 1 (a wall of strength 1)
+# scales 1's row to stored zeros; building M once compacted them away inside
+# B's shared arrays, shifting 2's row onto 1. Lifting the wall then recomputed
+# "exactly" on that corrupted B.
+_FULL_WALL_LIFTED = SmallGraph(3, {
+    (NODE_IDS[0], NODE_IDS[1]): -1.0, (NODE_IDS[0], NODE_IDS[2]): 0.01,
+    (NODE_IDS[1], NODE_IDS[0]): 0.01, (NODE_IDS[2], NODE_IDS[0]): 0.01,
+    (NODE_IDS[2], NODE_IDS[1]): 0.01,
+})  # fmt: skip
+
+
 @given(
     small_graphs(),
     st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(-100, 100)), max_size=12),
 )
+@example(_FULL_WALL_LIFTED, [(0, 1, 0)])
 def test_incremental_updates_stay_within_the_drift_bound(
     graph: SmallGraph, changes: list[tuple[int, int, int]]
 ) -> None:
@@ -184,6 +196,20 @@ def test_incremental_updates_stay_within_the_drift_bound(
         assert np.abs(incremental - exact.visits()).sum() <= report.drift_bound + 1e-8
         for identity in NODE_IDS[: graph.size]:
             assert walk.score(identity) == pytest.approx(exact.score(identity), abs=1e-8)
+
+
+def test_building_the_matrix_leaves_the_rows_behind_a_full_wall_intact() -> None:
+    walk = _walk(_FULL_WALL_LIFTED)
+    before = walk.matrix().toarray()  # a first build, as every solve does
+    walk.set_weight(NODE_IDS[2], NODE_IDS[1], 0.02)  # touch a row: M is rebuilt
+    walk.set_weight(NODE_IDS[2], NODE_IDS[1], 0.01)
+    assert walk.matrix().toarray() == pytest.approx(before, abs=1e-15)
+    walk.set_weight(NODE_IDS[0], NODE_IDS[1], 0.0)  # lift the wall
+    fresh = _walk(_FULL_WALL_LIFTED.with_weight(NODE_IDS[0], NODE_IDS[1], 0.0))
+    assert walk.matrix().toarray() == pytest.approx(fresh.matrix().toarray(), abs=1e-15)
+    assert walk.visits() == pytest.approx(fresh.visits(), abs=1e-12)
+    for identity in NODE_IDS[:3]:
+        assert walk.score(identity) == pytest.approx(fresh.score(identity), abs=1e-12)
 
 
 def test_pushes_near_the_viewer_fall_back_to_an_exact_recompute() -> None:
