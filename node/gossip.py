@@ -8,7 +8,9 @@ side learns the peer lacks it sends as records (`deliver`); what it lacks and
 was not sent it fetches (`want`). A session longer than `max_sync_rounds`
 closes the connection. A new attestation travels along a push tree (Plumtree,
 SPEC §9.3): pushed on eager links, announced by id prefix on lazy ones, with
-`prune` and `graft` keeping the eager links a tree. Where neighbours exchange
+`prune` and `graft` keeping the eager links a tree; what to push, announce,
+graft and prune is decided by `protocol.pushtree`, sans I/O, and sent from
+here, which keeps the timers (its deadlines). Where neighbours exchange
 routes (SPEC §9.4), each issuer's attestations take that issuer's own
 shortest-path tree instead: as few hops as a flood, one copy per member.
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections import deque
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -51,6 +52,7 @@ from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.greeting import Greeting, error_message
 from protocol.identity import IdentityId, short_identity_text
+from protocol.pushtree import Arrivals, PushTree, TreeLink, announcements
 from protocol.routes import RouteTable, decode_routes, encode_routes, source_key
 from protocol.sync import Reconciler
 from protocol.wire import (
@@ -180,14 +182,11 @@ class _Peer:
     stream: PeerStream
     outbox_bytes: int = 0
     reconciler: Reconciler | None = None
-    eager: bool = True  # push payloads to this peer (else announce ids: the push tree)
+    # Its place in the push tree (protocol.pushtree), and what forwarding owes it.
+    link: TreeLink = field(default_factory=TreeLink)
     dialled: bool = False  # we opened this connection
     nursery: trio.Nursery | None = None
-    # What forwarding owes this peer, sent together shortly (see GossipNode.coalesce_s).
-    pending_push: list[bytes] = field(default_factory=list)
-    pending_ihave: list[bytes] = field(default_factory=list)
-    flush_scheduled: bool = False
-    last_push_at: float = float("-inf")  # trio time we last forwarded payloads to it
+    flush_scheduled: bool = False  # a task sleeps until `link`'s pending part goes
     grafts: bool = False  # it said `graft` in its hello (else a graft is a `want`)
     delivers: bool = False  # it said `deliver` (else answers travel as `push`)
     short_ids: bool = False  # it said `ihave8`: announce to it by 8-byte prefixes
@@ -209,12 +208,19 @@ class _Peer:
     finish_writes_by: float = math.inf  # when the session ends: see finish_writing()
     intake: trio.MemorySendChannel[Sequence[bytes]] | None = None  # see GossipNode._intake
     checks_ahead: bool = True  # off once its deliveries are mostly over quota (see _intake)
-    # What it announced that we look at again later: (when, ids, prefixes), in order.
-    graft_due: deque[tuple[float, list[bytes], list[bytes]]] = field(default_factory=deque)
-    graft_timer: bool = False  # a task works through `graft_due`
+    graft_timer: bool = False  # a task works through `link.graft_due`
 
     def __post_init__(self) -> None:
         self.outbox, self.inbox = trio.open_memory_channel[bytes](float("inf"))
+
+    @property
+    def eager(self) -> bool:
+        """We push payloads to this peer (else announce ids: the push tree)."""
+        return self.link.eager
+
+    @eager.setter
+    def eager(self, eager: bool) -> None:
+        self.link.eager = eager
 
     async def send(self, message: Message) -> None:
         if isinstance(message, Push | Deliver) and not self.names:
@@ -301,6 +307,15 @@ def _all_items(store: AttestationStore) -> list[tuple[int, bytes]]:
     return items
 
 
+def _held(report: IngestReport) -> list[tuple[bytes, bool]]:
+    """What the store holds now of a batch (see `PushTree.remember`): (id, held before)."""
+    return [
+        (bytes(item.id), item.outcome is Outcome.DUPLICATE)
+        for item in report.items
+        if item.id is not None and item.outcome is not Outcome.REJECTED
+    ]
+
+
 def _lacking(ids: Sequence[bytes]) -> Callable[[AttestationStore], list[bytes]]:
     def check(store: AttestationStore) -> list[bytes]:
         held = store.existing_ids([AttestationId(i) for i in ids])
@@ -385,12 +400,17 @@ class GossipNode:
         self.routes = RouteTable(identity)
         self._route_delay_s = route_delay_s
         self.route_entries_received = 0
-        self.coalesce_s = coalesce_s
+        # Eager and lazy links, announcements, graft deadlines, prunes (SPEC §9.3):
+        # decided there, sans I/O; this class sends what it decides and keeps its time.
+        self.tree = PushTree(
+            graft_timeout_s=graft_timeout_s,
+            coalesce_s=coalesce_s,
+            announce_delay_s=announce_delay_s,
+            max_seen=_MAX_SEEN,
+        )
         self._min_session_interval_s = min_session_interval_s
-        self.announce_delay_s = announce_delay_s
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
-        self._graft_timeout_s = graft_timeout_s
         self._resync_interval_s = resync_interval_s
         self._max_sync_rounds = max_sync_rounds
         self._store = store
@@ -413,11 +433,6 @@ class GossipNode:
         self.sync_bytes_sent = 0  # reconciliation payloads (SPEC §13), not the records
         self._progress = trio.Event()
         self._stored = trio.Event()
-        # Recently stored ids, oldest first (see _ingest), and whether each came
-        # through the push tree (forwarded, or our own) rather than on request.
-        self._seen: dict[bytes, bool] = {}
-        self._grafted: dict[bytes, float] = {}  # ids (or prefixes) grafted, awaited -> when
-        self._seen_prefix: dict[bytes, bytes] = {}  # 8-byte prefix -> id, for ids in _seen
         # Called with the ids of each stored batch (simulations record arrival times).
         self.stored_hook: Callable[[list[AttestationId]], None] | None = None
         self.last_stored_at: float | None = None  # trio time of the last stored batch
@@ -488,11 +503,8 @@ class GossipNode:
         admit = self._admit if source is not None else None
         # Copies of what we just stored are the common case in gossip: answer them
         # from memory, and let the store see only the rest.
-        arrived = [attestation_id(e) for e in envelopes]
-        unseen = [n for n, i in enumerate(arrived) if i not in self._seen]
-        # Copies of what came on request (a sync, a graft) say nothing about this
-        # link: it may be the tree's and simply slower than the request was.
-        off_tree = sum(1 for i in arrived if self._seen.get(i) is False)
+        arrivals = self.tree.arrivals([attestation_id(e) for e in envelopes])
+        unseen = arrivals.unseen
         part = [envelopes[n] for n in unseen]
         stored = await self._store.run(
             lambda store: ingest(
@@ -505,7 +517,7 @@ class GossipNode:
             ItemReport(index=unseen[i.index], outcome=i.outcome, id=i.id, reason=i.reason)
             for i in stored.items
         ))  # fmt: skip
-        self._remember_seen(report, tree=forwarded or source is None)
+        self.tree.remember(_held(report), through_tree=forwarded or source is None)
         fresh = [envelopes[i.index] for i in report.items if i.outcome is Outcome.NEW]
         if report.stored_ids:
             if self.stored_hook is not None:
@@ -519,9 +531,9 @@ class GossipNode:
             self.payload_bytes_received += sum(len(e) for e in envelopes)
             self._progress.set()
             self._progress = trio.Event()
-            copies = len(envelopes) - len(unseen) - off_tree + report.counts[Outcome.DUPLICATE]
             if forwarded:
-                await self._maybe_prune(source, copies=copies, total=len(envelopes) - off_tree)
+                duplicates = report.counts[Outcome.DUPLICATE]
+                await self._maybe_prune(source, arrivals, duplicates=duplicates)
         if fresh:
             ids = [bytes(i.id) for i in report.items if i.outcome is Outcome.NEW and i.id]
             self._forward(fresh, ids, source=source)
@@ -540,20 +552,13 @@ class GossipNode:
         for peer in self._peers.values():
             if peer.identity == source:
                 continue
+            children: list[bool] | None = None
             if peer.routes:
                 # Its place in each issuer's tree, where it told us; else the shared tree.
                 if sources is None:
                     sources = [source_key(envelope_issuer(e)) for e in fresh]
                 children = self.routes.children(peer.identity, sources, unknown=peer.eager)
-                for envelope, identifier, child in zip(fresh, ids, children, strict=True):
-                    if child:
-                        peer.pending_push.append(envelope)
-                    else:
-                        peer.pending_ihave.append(identifier)
-            elif peer.eager:
-                peer.pending_push += fresh
-            else:
-                peer.pending_ihave += ids
+            peer.link.owe(fresh, ids, children=children)
             if not peer.flush_scheduled and peer.nursery is not None:
                 peer.flush_scheduled = True
                 # A session that is ending has closed its nursery: it is owed nothing.
@@ -561,89 +566,48 @@ class GossipNode:
                     peer.nursery.start_soon(self._flush, peer)
 
     async def _flush(self, peer: _Peer) -> None:
-        """Forward what accumulated for `peer` during `coalesce_s`: a burst of
-        attestations travels in a few large pushes and announcements, not one
-        message per attestation per link (Plumtree batches its lazy pushes too).
-
-        The first payload after a quiet spell goes at once (each hop's wait
-        would add up along the tree); those right behind it wait and go together.
-        """
-        # Payloads go soon (latency); announcements may wait longer and batch more:
-        # they only matter when the eager path failed (graft after graft_timeout_s).
-        if peer.pending_push:
-            quiet = trio.current_time() - peer.last_push_at >= self.coalesce_s
-            await trio.sleep(0 if quiet else self.coalesce_s)
-        else:
-            await trio.sleep(self.announce_delay_s)
+        """Forward what accumulated for `peer` while `PushTree.flush_delay` waited:
+        a burst of attestations travels in a few large pushes and announcements,
+        not one message per attestation per link (Plumtree batches its lazy
+        pushes too)."""
+        await trio.sleep(self.tree.flush_delay(peer.link, now=trio.current_time()))
         peer.flush_scheduled = False
-        pushes, peer.pending_push = peer.pending_push, []
-        announced, peer.pending_ihave = peer.pending_ihave, []
+        pushes, announced = self.tree.flush(peer.link, now=trio.current_time())
         if pushes:
-            peer.last_push_at = trio.current_time()
             await self._push(peer, pushes)
         if announced:
             await self._announce(peer, announced)
 
-    async def _maybe_prune(self, source: IdentityId, *, copies: int, total: int) -> None:
-        """Plumtree's PRUNE: a push that brought mostly copies makes that link lazy."""
+    async def _maybe_prune(
+        self, source: IdentityId, arrivals: Arrivals, *, duplicates: int
+    ) -> None:
+        """Plumtree's PRUNE, where the tree says a push brought mostly copies."""
         peer = self._peers.get(source)
-        if peer is None or total <= 0:
+        if peer is None:
             return
-        if 2 * copies > total:  # mostly copies: with batched pushes, the majority
-            # Even when we are lazy to it already: a PRUNE and a GRAFT that crossed
-            # leave it eager to us alone, and only a PRUNE ends its copies.
-            peer.eager = False
+        if (prune := self.tree.judge_push(peer.link, arrivals, duplicates=duplicates)) is not None:
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await peer.send(Prune())
+                await peer.send(prune)
 
     async def _announce(self, peer: _Peer, ids: Sequence[bytes]) -> None:
-        for start in range(0, len(ids), MAX_WANT_IDS):
-            chunk = tuple(ids[start : start + MAX_WANT_IDS])
-            message: IHave | IHave8 = (
-                IHave8(prefixes=b"".join(i[:ID_PREFIX_BYTES] for i in chunk))
-                if peer.short_ids
-                else IHave(ids=chunk)
-            )
+        for message in announcements(ids, short_ids=peer.short_ids):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await peer.send(message)
-
-    def _remember_seen(self, report: IngestReport, *, tree: bool) -> None:
-        """Ids the store holds now (bounded: the oldest half goes when full)."""
-        for item in report.items:
-            if item.id is not None and item.outcome is not Outcome.REJECTED:
-                # Held before (a duplicate) counts as the tree's: a forwarded copy of
-                # something old is redundancy on that link. So does what our own
-                # graft brought: that link is the tree's now.
-                identifier = bytes(item.id)
-                prefix = identifier[:ID_PREFIX_BYTES]
-                grafted = self._grafted.pop(identifier, None) is not None
-                grafted = self._grafted.pop(prefix, None) is not None or grafted
-                self._seen[identifier] = tree or grafted or item.outcome is Outcome.DUPLICATE
-                self._seen_prefix[prefix] = identifier
-        if len(self._seen) > _MAX_SEEN:
-            for old in list(self._seen)[: _MAX_SEEN // 2]:
-                del self._seen[old]
-                if self._seen_prefix.get(old[:ID_PREFIX_BYTES]) == old:
-                    del self._seen_prefix[old[:ID_PREFIX_BYTES]]
 
     async def _on_ihave(self, peer: _Peer, ids: tuple[bytes, ...]) -> None:
         self.announcements_received += len(ids)
         self.announcement_bytes_received += len(ids) * len(ids[0])
-        unseen = [i for i in ids if i not in self._seen]
+        unseen = self.tree.unseen_ids(ids)
         lacking = await self._store.run(_lacking(unseen)) if unseen else []
         if lacking:
             self._graft_later(peer, lacking, [])
 
     async def _on_ihave8(self, peer: _Peer, prefixes: list[bytes]) -> None:
-        """Announced by prefix: one we saw lately is that attestation; others we lack.
-
-        Attestations announced are new, so a prefix we did not see lately is
-        taken as missing without asking the store (which has no prefix index);
-        the rare old one costs a graft answered with a copy.
-        """
+        """Announced by prefix: one we saw lately is that attestation; others we
+        lack (see `PushTree.unknown_prefixes`)."""
         self.announcements_received += len(prefixes)
         self.announcement_bytes_received += len(prefixes) * ID_PREFIX_BYTES
-        unknown = [p for p in prefixes if p not in self._seen_prefix]
+        unknown = self.tree.unknown_prefixes(prefixes)
         if unknown:
             self._graft_later(peer, [], unknown)
 
@@ -655,73 +619,34 @@ class GossipNode:
         they fall due), taking together those due at one instant: a task and
         a timer per announcement was the most numerous thing a busy node ran.
         """
-        peer.graft_due.append((trio.current_time() + self._graft_timeout_s, ids, prefixes))
+        self.tree.expect(peer.link, ids, prefixes, now=trio.current_time())
         if not peer.graft_timer and peer.nursery is not None:
             peer.graft_timer = True
             with contextlib.suppress(RuntimeError):  # that session is ending
                 peer.nursery.start_soon(self._graft_timer, peer)
 
     async def _graft_timer(self, peer: _Peer) -> None:
-        due = peer.graft_due
         try:
-            while due:
-                await trio.sleep_until(due[0][0])
-                now = trio.current_time()
-                ids: list[bytes] = []
-                prefixes: list[bytes] = []
-                while due and due[0][0] <= now:
-                    _, more_ids, more_prefixes = due.popleft()
-                    ids += more_ids
-                    prefixes += more_prefixes
+            while (deadline := self.tree.graft_deadline(peer.link)) is not None:
+                await trio.sleep_until(deadline)
+                ids, prefixes = self.tree.due(peer.link, now=trio.current_time())
                 await self._graft_due(peer, ids, prefixes)
         finally:
             peer.graft_timer = False
 
     async def _graft_due(self, peer: _Peer, ids: list[bytes], prefixes: list[bytes]) -> None:
-        """If an announced attestation has not arrived through the tree by now, GRAFT.
-
-        Arrived on request instead (a sync session was quicker) counts as not
-        arrived: the tree is cut above us all the same, and without a graft
-        anti-entropy would keep feeding our part of it for ever. Each id is
-        grafted from one announcer (the first whose timer runs out); another
-        announcer's timer grafts it again only if that graft went unanswered
-        for a whole timeout (the first announcer may have gone).
-        """
-        now = trio.current_time()
-        prefixes = list(dict.fromkeys(prefixes))
-        ids = [*ids, *(self._seen_prefix[p] for p in prefixes if p in self._seen_prefix)]
-        ids = list(dict.fromkeys(ids))
-        unresolved = [
-            p
-            for p in prefixes
-            if p not in self._seen_prefix
-            and now - self._grafted.get(p, -math.inf) >= self._graft_timeout_s
-        ]
-        # What arrived meanwhile is held (`_seen`): only the rest needs the store.
-        unheld = [i for i in ids if i not in self._seen]
-        lacking = [
-            i
-            for i in (await self._store.run(_lacking(unheld)) if unheld else [])
-            if now - self._grafted.get(i, -math.inf) >= self._graft_timeout_s
-        ]
-        off_tree = [i for i in ids if self._seen.get(i) is False]
-        if not lacking and not off_tree and not unresolved:
+        """If an announced attestation has not arrived through the tree by now,
+        GRAFT (`PushTree.graft`): the store tells which of those not seen lately
+        we lack."""
+        check = self.tree.graft_check(ids, prefixes, now=trio.current_time())
+        unheld = check.unheld
+        lacking = await self._store.run(_lacking(unheld)) if unheld else []
+        grafts = self.tree.graft(peer.link, check, lacking, speaks_graft=peer.grafts)
+        if not grafts:
             return
-        for identifier in off_tree:
-            self._seen[identifier] = True  # one graft per attestation, not one per announcer
-        for key in [*lacking, *unresolved]:
-            self._grafted[key] = now
-        if len(self._grafted) > _MAX_SEEN:  # answers that never came (the peer left)
-            self._grafted.clear()
-        peer.eager = True
         self.grafts_sent += 1
-        for start in range(0, len(unresolved), MAX_WANT_IDS):
-            # It announced by prefix, so it speaks `graft8`.
-            await peer.send(Graft8(prefixes=b"".join(unresolved[start : start + MAX_WANT_IDS])))
-        wanted = lacking or off_tree[:1]
-        for start in range(0, len(wanted), MAX_WANT_IDS):
-            chunk = tuple(wanted[start : start + MAX_WANT_IDS])
-            await peer.send(Graft(ids=chunk) if peer.grafts else Want(ids=chunk))
+        for message in grafts:
+            await peer.send(message)
 
     async def _push(self, peer: _Peer, envelopes: Sequence[bytes], *, answer: bool = False) -> None:
         """Send envelopes: forwarded in the push tree, or as an `answer` to a request."""
@@ -755,7 +680,8 @@ class GossipNode:
         # A replacement carries on the link's place in the push tree (cutting a
         # tree link, or closing a cycle, would cost grafts or duplicates).
         eager = existing.eager if existing is not None else not lazy
-        peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator, eager=eager)
+        link = TreeLink(eager=eager)
+        peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator, link=link)
         self._peers[peer.identity] = peer
         return peer
 
@@ -953,12 +879,11 @@ class GossipNode:
         """Answer with what we hold; a graft (by ids or prefixes) also rejoins the tree."""
         if isinstance(message, Want):
             ids = list(message.ids)  # a fetch only (anti-entropy, or a peer without `graft`)
-        else:
-            peer.eager = True  # Plumtree's GRAFT: the link rejoins the push tree
-            if isinstance(message, Graft):
-                ids = list(message.ids)
-            else:  # prefixes of what we announced: we saw those lately
-                ids = [self._seen_prefix[p] for p in message.split() if p in self._seen_prefix]
+        elif isinstance(message, Graft):  # Plumtree's GRAFT: the link rejoins the push tree
+            self.tree.on_graft(peer.link)
+            ids = list(message.ids)
+        else:  # prefixes of what we announced: we saw those lately
+            ids = self.tree.on_graft(peer.link, message.split())
         await self._push(peer, await self._store.run(_envelopes(ids)), answer=True)
 
     async def _on_peers(self, peer: _Peer, addresses: tuple[str, ...]) -> None:
