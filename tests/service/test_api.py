@@ -134,6 +134,10 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
         ("POST", "/v1/peers", {"address": "127.0.0.1:99999"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "127.0.0.1:0"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "999.0.0.1:7400"}, 422, "invalid_request"),
+        # Wildcards were accepted (202) and then never dialled, silently.
+        ("POST", "/v1/peers", {"address": "0.0.0.0:7400"}, 422, "invalid_request"),
+        ("POST", "/v1/peers", {"address": "[::]:7400"}, 422, "invalid_request"),
+        ("POST", "/v1/peers", {"address": "[0:0::0]:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "[not-v6]:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "-host-:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "a..b:7400"}, 422, "invalid_request"),
