@@ -232,6 +232,9 @@ class StatusView(_Strict):
     identity: str
     community_id: str
     listen: str | None
+    advertised: list[str] = Field(
+        description="where this node tells peers to dial it (invites, peer exchange)"
+    )
     peers: int
     active_addresses: list[str]
     passive_addresses: int

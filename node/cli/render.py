@@ -302,6 +302,7 @@ def status_table(view: StatusView, *, running: bool) -> Table:
         ("daemon", data("running" if running else "not running (read from the store)")),
         ("peers", data(f"{view.peers} connected, {view.passive_addresses} addresses in reserve")),
         ("listening", data(view.listen or "-")),
+        ("advertised", data(", ".join(view.advertised) or "-")),
         ("attestations", data(f"{view.attestations:,} stored, {view.heads:,} current")),
         ("store", data(f"{view.store_bytes / 1e6:.2f} MB")),
         ("last sync", data(_age(view.last_sync_age_s))),

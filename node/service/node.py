@@ -145,6 +145,7 @@ class Node:
             signature_checker=self.signature_checker,
         )
         self.peer_manager: PeerManager | None = None
+        self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
         self._engine = TrustEngine(key.identity, now_ms=wall_clock_ms())
@@ -491,6 +492,8 @@ class Node:
             identity=self.identity,
             community_id=self.config.community_id,
             listen=self.listen_address,
+            # What the running peer manager shares; offline, what it would share.
+            advertised=self.advertised if manager else self.own_addresses(),
             peers=len(self.gossip.peers),
             active_addresses=tuple(manager.active) if manager else (),
             passive_addresses=len(manager.passive) if manager else 0,
@@ -530,7 +533,7 @@ class Node:
         self.listen_address = format_address(bound_host, bound_port)
         for extra in listeners[1:]:
             await extra.aclose()
-        advertise = self.own_addresses()
+        advertise = self.advertised = self.own_addresses()
         self.peer_manager = PeerManager(
             gossip=self.gossip,
             identity_key=self._key,

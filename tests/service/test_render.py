@@ -149,15 +149,22 @@ def test_import_lines(reason: str) -> None:
     assert_inert(shown(*render.import_lines(report)), reason)
 
 
-@given(identity=hostile, community=hostile, listen=hostile, errors=st.integers(0, 2))
-def test_status_table(identity: str, community: str, listen: str, errors: int) -> None:
+@given(
+    identity=hostile, community=hostile, listen=hostile, advertised=hostile,
+    errors=st.integers(0, 2),
+)  # fmt: skip
+def test_status_table(
+    identity: str, community: str, listen: str, advertised: str, errors: int
+) -> None:
     view = StatusView(
-        identity=identity, community_id=community, listen=listen, peers=1,
+        identity=identity, community_id=community, listen=listen, advertised=[advertised],
+        peers=1,
         active_addresses=[listen], passive_addresses=0, attestations=1, heads=1, store_bytes=1,
         stored_from_peers=0, payload_bytes_received=0, protocol_errors=0, store_errors=errors,
         relay_refused=0, dial_failures=0, last_sync_age_s=None, uptime_s=1.0,
     )  # fmt: skip
-    assert_inert(shown(render.status_table(view, running=True)), identity, community, listen)
+    shown_table = shown(render.status_table(view, running=True))
+    assert_inert(shown_table, identity, community, listen, advertised)
 
 
 @given(identity=hostile)
