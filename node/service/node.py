@@ -127,6 +127,7 @@ class Node:
         self._reader = _WatchedStore(reader, self._corrupted)
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
+        self._anchors = tuple(anchors)  # also names `resolve_identity` may complete
         self._gate = RelayGate(
             anchors=anchors,
             policy=RelayPolicy(unvouched_quota=config.unvouched_quota),
@@ -340,7 +341,10 @@ class Node:
 
     async def resolve_identity(self, text: str) -> IdentityId:
         """The identity `text` names: a full `tn_…` text, or a unique prefix of one the
-        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`).
+        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`), of
+        a connected peer, of a relay anchor (the inviter) or our own: right after
+        `join` the store knows no one, and the new member's first vouch is typed
+        from what `peers` shows.
 
         Raises:
             RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
@@ -348,10 +352,12 @@ class Node:
         parsed = parse_identity_or_prefix(text)
         if not isinstance(parsed, IdentityPrefix):
             return parsed
-        keys = await self._reader.run(
+        stored = await self._reader.run(
             lambda s: s.identities_between(parsed.low, parsed.high, limit=MAX_CANDIDATES + 1)
         )
-        return choose_identity(parsed, keys)
+        met = [*self._anchors, *(p.identity for p in self.peers())]
+        in_range = [i for i in met if parsed.low <= i and (parsed.high is None or i < parsed.high)]
+        return choose_identity(parsed, sorted({*stored, *in_range}))
 
     async def resolve_subject(self, text: str) -> Subject:
         """An identity (full or a unique prefix, as `resolve_identity`) or a thing's URI."""
