@@ -204,14 +204,14 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
 
 
 def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
-    @app.get("/v1/score/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/score/{subject:path}", dependencies=guarded, tags=["trust"])
     async def score(subject: SubjectPath, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
         """How far this node trusts `subject` in `context` (0..1)."""
         who = await node.resolve_identity(subject)
         value = await node.score(who, context)
         return ScoreView(subject=encode_identity_text(who), context=context, score=value)
 
-    @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/explain/{subject:path}", dependencies=guarded, tags=["trust"])
     async def explain(
         subject: SubjectPath,
         context: ContextQuery = GENERAL_CONTEXT,
@@ -228,7 +228,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """The members this node trusts most in `context`."""
         return ranking_view(context, await node.ranking(context, limit=limit))
 
-    @app.get("/v1/claims/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/claims/{subject:path}", dependencies=guarded, tags=["trust"])
     async def claims(
         subject: SubjectPath,
         claim: Annotated[str, Query(pattern=NAME_PATTERN)],
