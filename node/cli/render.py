@@ -180,12 +180,14 @@ def _flag_lines(view: ExplanationView) -> list[Text]:
     # A flag removes (flag weight x strength x the flagger's standing with us), where
     # the standing is our trust in the flagger not counting routes through the flagged
     # member (node.trust.walk.penalty): a flag that removes nothing has no standing.
-    if view.flag_penalty > 0:
+    # Judged at the precision shown: a float crumb (1e-17) printed "-0.000" as if
+    # the flag had counted.
+    if round(view.flag_penalty, 3) > 0:
         lines = [line("  flags removed {penalty:.3f}:", penalty=view.flag_penalty)]
     else:
         lines = [line("  flags removed nothing: no flagger has any trust from you")]
     for flag in view.flags:
-        if flag.removed > 0:
+        if round(flag.removed, 3) > 0:
             lines.append(line("    {who}  -{removed:.3f}", who=short(flag.flagger),
                               removed=flag.removed))  # fmt: skip
         else:

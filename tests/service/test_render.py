@@ -118,6 +118,20 @@ def test_explanation_lines(subject: str, context: str, other: str, why_not: str 
     assert "counts for nothing" in out
 
 
+@pytest.mark.parametrize("crumb", [1e-17, 4e-4])
+def test_a_flag_that_removes_less_than_is_shown_counts_for_nothing(crumb: float) -> None:
+    # The trial showed "flags removed nothing" above "tn_lqos5ot7…  -0.000".
+    view = ExplanationView.model_validate({
+        "subject": "tn_x", "context": "general", "score": 0.5, "reach": 0.5, "wall": 0.0,
+        "flag_penalty": crumb, "flags": [FlagView(flagger="tn_y", strength=1.0, removed=crumb)],
+        "first_hops": [], "paths": [], "path_coverage": 1.0, "why_not": None,
+    })  # fmt: skip
+    out = shown(*render.explanation_lines(view))
+    assert "-0.000" not in out
+    assert "flags removed nothing" in out
+    assert "counts for nothing" in out
+
+
 @given(subject=hostile, claim=hostile, certifier=hostile, own=st.booleans(),
        accepted=st.booleans())  # fmt: skip
 def test_claim_lines(subject: str, claim: str, certifier: str, own: bool, accepted: bool) -> None:
