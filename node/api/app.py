@@ -111,7 +111,8 @@ def _in_words(error: Mapping[str, Any]) -> str:
     pattern = (error.get("ctx") or {}).get("pattern")
     if pattern is not None:
         return "expected " + PATTERN_WORDS.get(str(pattern), "another form")
-    return str(error.get("msg", "invalid"))
+    # Our own validators' messages are already for people: not "Value error, ...".
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -211,3 +211,9 @@ def test_token_file_is_private_and_checked(tmp_path: Path) -> None:
     (tmp_path / TOKEN_FILE).write_text("short\n")
     with pytest.raises(StoreError, match="does not hold a token"):
         read_token(tmp_path)
+
+
+async def test_a_wildcard_peer_address_is_refused_in_words(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/peers", json={"address": "0.0.0.0:7400"}, headers=AUTH)
+    message = answer.json()["error"]["message"]
+    assert message.startswith("body.address: 0.0.0.0 and :: are where a node listens"), message
