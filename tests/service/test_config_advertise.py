@@ -16,6 +16,7 @@ def _written(tmp_path: Path, advertise_line: str) -> Path:
         advertise_line if line.startswith("advertise =") else line for line in text.split("\n")
     ]
     (tmp_path / CONFIG_FILE).write_text("\n".join(lines))
+    (tmp_path / CONFIG_FILE).chmod(0o600)  # it holds the community key (else refused)
     return tmp_path
 
 
@@ -25,6 +26,7 @@ def test_a_list_reads_back(tmp_path: Path) -> None:
         advertise=("198.51.100.7:7400", "[2001:db8::7]:7400"),
     )
     (tmp_path / CONFIG_FILE).write_text(render_config(config))
+    (tmp_path / CONFIG_FILE).chmod(0o600)
     assert load_config(tmp_path, environ={}) == config
 
 
