@@ -209,10 +209,14 @@ def claim_reason(view: ClaimView) -> str:
         )
     if not view.certifiers:
         return "nobody has certified it"
-    return (
-        f"{len(view.certifiers)} certifiers, but only {view.independent} independent chains "
-        f"of trust from you reach them ({view.required} required)"
-    )
+    certifiers = _counted(len(view.certifiers), "certifier")
+    chains = _counted(view.independent, "independent chain")
+    return f"{certifiers}, reached by only {chains} of trust from you ({view.required} required)"
+
+
+def _counted(n: int, noun: str) -> str:
+    """`1 certifier`, `2 certifiers`: the trial read "1 certifiers ... 1 independent chains"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def claim_lines(view: ClaimView) -> list[Text]:

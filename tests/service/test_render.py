@@ -210,3 +210,25 @@ def test_a_one_line_error_shows_control_characters_escaped(
     assert stopped.value.code == EXIT_UNAVAILABLE
     err = capsys.readouterr().err
     assert err == "trustnode: 'a\\x1b[2J' is not\\x0a an identity\\u202e\n"
+
+
+@pytest.mark.parametrize(
+    ("certifiers", "independent", "said"),
+    [
+        (1, 1, "1 certifier, reached by only 1 independent chain of trust from you"),
+        (3, 0, "3 certifiers, reached by only 0 independent chains of trust from you"),
+    ],
+)
+def test_a_refused_claim_counts_in_words(certifiers: int, independent: int, said: str) -> None:
+    # The trial read "1 certifiers, but only 1 independent chains".
+    view = ClaimView(
+        subject="tn_x",
+        claim="resident:x",
+        accepted=False,
+        required=2,
+        independent=independent,
+        certifiers=[f"tn_{i}" for i in range(certifiers)],
+        paths=[],
+        own_certification=False,
+    )
+    assert render.claim_reason(view) == f"{said} (2 required)"
