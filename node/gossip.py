@@ -50,7 +50,7 @@ from protocol.attestation import (
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
-from protocol.greeting import Greeting, error_message
+from protocol.greeting import HELLO_TIMEOUT_S, Greeting, error_message
 from protocol.identity import IdentityId, short_identity_text
 from protocol.pushtree import Arrivals, PushTree, TreeLink, announcements
 from protocol.routes import RouteTable, decode_routes, encode_routes, source_key
@@ -411,6 +411,7 @@ class GossipNode:
         self._min_session_interval_s = min_session_interval_s
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
+        self.hello_timeout_s = HELLO_TIMEOUT_S  # SPEC §9.2; tests may shorten it
         self._resync_interval_s = resync_interval_s
         self._max_sync_rounds = max_sync_rounds
         self._store = store
@@ -712,6 +713,7 @@ class GossipNode:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
+                nursery.start_soon(self._expect_hello, peer)
                 await peer.send(Hello(capabilities=self.capabilities, agent=AGENT))
                 if lazy:
                     await peer.send(Prune())
@@ -853,6 +855,15 @@ class GossipNode:
             self.routes.receive(peer.identity, routes)
             self._routes_changed()
         # error carries nothing we act on; routes unasked for are ignored
+
+    async def _expect_hello(self, peer: _Peer) -> None:
+        """End the session (`timeout`, SPEC §9.2) if the peer's hello does not
+        come in time: a peer that finished the handshake and then says nothing
+        would otherwise hold the session, and its slot, for ever."""
+        with trio.move_on_after(self.hello_timeout_s):
+            await peer.greeted.wait()
+            return
+        raise RemoteProtocolError(Reason.TIMEOUT, f"no hello within {self.hello_timeout_s:g} s")
 
     def _on_hello(self, peer: _Peer, capabilities: tuple[str, ...]) -> None:
         peer.grafts = "graft" in capabilities

@@ -50,6 +50,8 @@ PEER_POLICY: dict[Reason, Action] = {
     Reason.DECRYPT_FAILED: Action.BAN,
     Reason.BAD_HANDSHAKE: Action.BAN,
     Reason.UNEXPECTED_MESSAGE: Action.CLOSE,
+    # Only ever a session rule (no hello in time): the connection ends, no ban.
+    Reason.TIMEOUT: Action.DROP,
 }
 
 _FIRST_BAN_S = 3600.0

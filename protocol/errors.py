@@ -67,6 +67,9 @@ class Reason(enum.Enum):
     # Session: a well-formed message the connection's state does not allow
     # (anything before `hello`, a second `hello`: SPEC §9.2).
     UNEXPECTED_MESSAGE = "unexpected_message"
+    # A peer that stays silent where the protocol expects it to speak (no
+    # `hello` within HELLO_TIMEOUT_S of the handshake: SPEC §9.2).
+    TIMEOUT = "timeout"
 
     @property
     def severity(self) -> Severity:
@@ -83,6 +86,8 @@ _SEVERITY: dict[Reason, Severity] = {
     # A typo in a pasted identity is a human's slip, not an attack.
     Reason.BAD_TEXT: Severity.BENIGN,
     Reason.BAD_CHECKSUM: Severity.BENIGN,
+    # A slow or overloaded honest peer can miss a deadline.
+    Reason.TIMEOUT: Severity.BENIGN,
 }
 
 

@@ -14,9 +14,13 @@ from __future__ import annotations
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.wire import WIRE_VERSION, ErrorMessage, Hello, Message
 
-__all__ = ["MAX_ERROR_DETAIL_BYTES", "Greeting", "error_message"]
+__all__ = ["HELLO_TIMEOUT_S", "MAX_ERROR_DETAIL_BYTES", "Greeting", "error_message"]
 
 MAX_ERROR_DETAIL_BYTES = 256
+# How long after the handshake a side waits for the peer's hello before it ends
+# the connection with `timeout` (SPEC §9.2): the handshake's own bound, so a
+# peer that completes it and then stays silent cannot hold a session for ever.
+HELLO_TIMEOUT_S = 10.0
 
 
 class Greeting:

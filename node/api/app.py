@@ -115,7 +115,8 @@ def _in_words(error: Mapping[str, Any]) -> str:
     pattern = (error.get("ctx") or {}).get("pattern")
     if pattern is not None:
         return "expected " + PATTERN_WORDS.get(str(pattern), "another form")
-    return str(error.get("msg", "invalid"))
+    # Our own validators' messages are already for people: not "Value error, ...".
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -210,7 +211,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
 
 
 def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
-    @app.get("/v1/score/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/score/{subject:path}", dependencies=guarded, tags=["trust"])
     async def score(subject: SubjectPath, context: ContextQuery = GENERAL_CONTEXT) -> ScoreView:
         """How far this node trusts `subject` in `context` (0..1)."""
         who = await node.resolve_identity(subject)
@@ -219,7 +220,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         names = await names_of(node, [text])
         return ScoreView(subject=text, context=context, score=value, name=names[text])
 
-    @app.get("/v1/explain/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/explain/{subject:path}", dependencies=guarded, tags=["trust"])
     async def explain(
         subject: SubjectPath,
         context: ContextQuery = GENERAL_CONTEXT,
@@ -242,7 +243,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         members = [m.model_copy(update={"name": names[m.identity]}) for m in view.members]
         return view.model_copy(update={"members": members})
 
-    @app.get("/v1/claims/{subject}", dependencies=guarded, tags=["trust"])
+    @app.get("/v1/claims/{subject:path}", dependencies=guarded, tags=["trust"])
     async def claims(
         subject: SubjectPath,
         claim: Annotated[str, Query(pattern=NAME_PATTERN)],

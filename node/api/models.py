@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from node.addresses import is_wildcard_host
+
 __all__ = [
     "AttestationView",
     "CertificateView",
@@ -299,6 +301,9 @@ class StatusView(_Strict):
     identity: str
     community_id: str
     listen: str | None
+    advertised: list[str] = Field(
+        description="where this node tells peers to dial it (invites, peer exchange)"
+    )
     peers: int
     active_addresses: list[str]
     passive_addresses: int
@@ -356,10 +361,16 @@ class InviteView(_Strict):
 def _dialable(address: str) -> str:
     """`host:port` that a node could dial: port 1..65535, an IP literal (IPv6 in
     brackets) or a host name of RFC 1123 labels. Refused with 422, not accepted and
-    failing later (a port of 99999 used to answer 409 `not_configured`)."""
+    failing later (a port of 99999 used to answer 409 `not_configured`; a wildcard
+    answered 202 and was then silently never dialled)."""
     host, _, port = address.rpartition(":")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("the port must be 1..65535")
+        raise ValueError("the port must be 1..65535 (0 is where a node listens, not dials)")
+    if is_wildcard_host(host.removeprefix("[").removesuffix("]")):
+        raise ValueError(
+            "0.0.0.0 and :: are where a node listens, never an address to dial: "
+            "give the peer's own address"
+        )
     if host.startswith("[") and host.endswith("]"):
         try:
             ipaddress.IPv6Address(host[1:-1])

@@ -148,6 +148,7 @@ def status_view(status: NodeStatus) -> StatusView:
         identity=_name(status.identity),
         community_id=status.community_id.hex(),
         listen=status.listen,
+        advertised=list(status.advertised),
         peers=status.peers,
         active_addresses=list(status.active_addresses),
         passive_addresses=status.passive_addresses,

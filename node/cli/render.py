@@ -206,12 +206,14 @@ def _flag_lines(view: ExplanationView) -> list[Text]:
     # A flag removes (flag weight x strength x the flagger's standing with us), where
     # the standing is our trust in the flagger not counting routes through the flagged
     # member (node.trust.walk.penalty): a flag that removes nothing has no standing.
-    if view.flag_penalty > 0:
+    # Judged at the precision shown: a float crumb (1e-17) printed "-0.000" as if
+    # the flag had counted.
+    if round(view.flag_penalty, 3) > 0:
         lines = [line("  flags removed {penalty:.3f}:", penalty=view.flag_penalty)]
     else:
         lines = [line("  flags removed nothing: no flagger has any trust from you")]
     for flag in view.flags:
-        if flag.removed > 0:
+        if round(flag.removed, 3) > 0:
             lines.append(line("    {who}  -{removed:.3f}",
                               who=named(flag.flagger, view.names.get(flag.flagger)),
                               removed=flag.removed))  # fmt: skip
@@ -235,10 +237,14 @@ def claim_reason(view: ClaimView) -> str:
         )
     if not view.certifiers:
         return "nobody has certified it"
-    return (
-        f"{len(view.certifiers)} certifiers, but only {view.independent} independent chains "
-        f"of trust from you reach them ({view.required} required)"
-    )
+    certifiers = _counted(len(view.certifiers), "certifier")
+    chains = _counted(view.independent, "independent chain")
+    return f"{certifiers}, reached by only {chains} of trust from you ({view.required} required)"
+
+
+def _counted(n: int, noun: str) -> str:
+    """`1 certifier`, `2 certifiers`: the trial read "1 certifiers ... 1 independent chains"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def claim_lines(view: ClaimView) -> list[Text]:
@@ -375,6 +381,7 @@ def status_table(view: StatusView, *, running: bool) -> Table:
         ("daemon", data("running" if running else "not running (read from the store)")),
         ("peers", data(f"{view.peers} connected, {view.passive_addresses} addresses in reserve")),
         ("listening", data(view.listen or "-")),
+        ("advertised", data(", ".join(view.advertised) or "-")),
         ("attestations", data(f"{view.attestations:,} stored, {view.heads:,} current")),
         ("store", data(f"{view.store_bytes / 1e6:.2f} MB")),
         ("last sync", data(_age(view.last_sync_age_s))),

@@ -135,6 +135,7 @@ class Node:
         self._reader = _WatchedStore(reader, self._corrupted)
         self._clock = wall_clock_ms
         anchors = [key.identity, *(decode_identity_text(a) for a in config.relay_anchors)]
+        self._anchors = tuple(anchors)  # also names `resolve_identity` may complete
         self._gate = RelayGate(
             anchors=anchors,
             policy=RelayPolicy(unvouched_quota=config.unvouched_quota),
@@ -153,6 +154,7 @@ class Node:
             signature_checker=self.signature_checker,
         )
         self.peer_manager: PeerManager | None = None
+        self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
         self._engine = TrustEngine(key.identity, now_ms=wall_clock_ms())
@@ -408,8 +410,11 @@ class Node:
 
     async def resolve_identity(self, text: str) -> IdentityId:
         """The identity `text` names: a full `tn_…` text, a unique prefix of one the
-        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`), or
-        one of our petnames (exact, or the start of one read alike).
+        store knows (`tn_` and at least 6 characters; see `node.service.prefixes`), of
+        a connected peer, of a relay anchor (the inviter) or our own (right after
+        `join` the store knows no one, and the new member's first vouch is typed
+        from what `peers` shows), or one of our petnames (exact, or the start of one
+        read alike).
 
         Raises:
             RequestError: `bad_identity` or `ambiguous_identity` (naming the candidates).
@@ -419,10 +424,12 @@ class Node:
         parsed = parse_identity_or_prefix(text)
         if not isinstance(parsed, IdentityPrefix):
             return parsed
-        keys = await self._reader.run(
+        stored = await self._reader.run(
             lambda s: s.identities_between(parsed.low, parsed.high, limit=MAX_CANDIDATES + 1)
         )
-        return choose_identity(parsed, keys)
+        met = [*self._anchors, *(p.identity for p in self.peers())]
+        in_range = [i for i in met if parsed.low <= i and (parsed.high is None or i < parsed.high)]
+        return choose_identity(parsed, sorted({*stored, *in_range}))
 
     async def resolve_subject(self, text: str) -> Subject:
         """An identity (full, a unique prefix or a petname, as `resolve_identity`) or a
@@ -571,6 +578,8 @@ class Node:
             identity=self.identity,
             community_id=self.config.community_id,
             listen=self.listen_address,
+            # What the running peer manager shares; offline, what it would share.
+            advertised=self.advertised if manager else self.own_addresses(),
             peers=len(self.gossip.peers),
             active_addresses=tuple(manager.active) if manager else (),
             passive_addresses=len(manager.passive) if manager else 0,
@@ -610,7 +619,7 @@ class Node:
         self.listen_address = format_address(bound_host, bound_port)
         for extra in listeners[1:]:
             await extra.aclose()
-        advertise = self.own_addresses()
+        advertise = self.advertised = self.own_addresses()
         self.peer_manager = PeerManager(
             gossip=self.gossip,
             identity_key=self._key,

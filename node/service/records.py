@@ -47,6 +47,7 @@ class NodeStatus:
     identity: IdentityId
     community_id: bytes
     listen: str | None  # the bound peer address, None without networking
+    advertised: tuple[str, ...]  # where it tells peers to dial it (invites, peer exchange)
     peers: int
     active_addresses: tuple[str, ...]
     passive_addresses: int

@@ -54,6 +54,8 @@ def test_advertise_on_init_and_on_one_invite(tmp_path: Path) -> None:
     assert 'advertise = ["198.51.100.7:7400", "[2001:db8::7]:7400"]' in config
     invite, said = _invite(tmp_path)
     assert invite.bootstrap == ("198.51.100.7:7400", "[2001:db8::7]:7400")
+    offline = json.loads(trustnode("--data-dir", str(tmp_path), "status", "--json").stdout)
+    assert offline["advertised"] == ["198.51.100.7:7400", "[2001:db8::7]:7400"]
     assert "warning" not in said
     answer = trustnode(
         "--data-dir", str(tmp_path), "invite", "--advertise", "x.example:1", "--json"
@@ -100,6 +102,12 @@ def test_a_running_daemon_invites_to_run_advertise(tmp_path: Path) -> None:
         invite, said = _invite(tmp_path)
         assert invite.bootstrap == ("198.51.100.9:7400",)
         assert "warning" not in said
+        # status shows what the node advertises, in text and JSON (it did not).
+        shown = trustnode("--data-dir", str(tmp_path), "status", "--json")
+        assert json.loads(shown.stdout)["advertised"] == ["198.51.100.9:7400"]
+        text = trustnode("--data-dir", str(tmp_path), "status").stdout
+        assert "advertised" in text
+        assert "198.51.100.9:7400" in text
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=30)

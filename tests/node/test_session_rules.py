@@ -14,6 +14,7 @@ from node.simnet import SimNetwork
 from node.transport import SecureStream, open_secure_stream
 from protocol.attestation import attestation_id
 from protocol.events import NeedData
+from protocol.greeting import HELLO_TIMEOUT_S
 from protocol.handshake import Role
 from protocol.identity import IdentityKey
 from protocol.wire import ErrorMessage, Hello, Message, MessageReader, Prune, Push, encode_message
@@ -165,3 +166,37 @@ async def test_a_refused_connection_ends_with_a_close_record(
     heard = await _refused_with(member)
     assert heard.messages == []  # refused at once: no hello, no session
     assert heard.clean
+
+
+async def test_a_peer_that_never_says_hello_is_closed_after_the_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # It used to hold the session (and its slot among the peers) for ever.
+    member = Member("a", 1)
+    async with trio.open_nursery() as nursery:
+        stream = await _scripted_peer(nursery, member)
+        start = trio.current_time()
+        await trio.sleep(HELLO_TIMEOUT_S - 0.5)
+        assert member.gossip.peers == [STRANGER.identity]  # not before the timeout
+        with trio.fail_after(5):
+            heard = await _hear_all(stream)
+        assert trio.current_time() - start == pytest.approx(HELLO_TIMEOUT_S, abs=0.1)
+        await stream.aclose()
+    assert isinstance(heard.messages[0], Hello)
+    assert _error_code(heard) == "timeout"
+    assert heard.clean  # error, then the close record (SPEC §9.5, §11)
+    assert member.gossip.peers == []
+
+
+async def test_a_hello_just_in_time_keeps_the_session(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    member = Member("a", 1)
+    async with trio.open_nursery() as nursery:
+        stream = await _scripted_peer(nursery, member)
+        await trio.sleep(HELLO_TIMEOUT_S - 0.5)
+        await stream.send_all(encode_message(Hello()))
+        await trio.sleep(3 * HELLO_TIMEOUT_S)
+        assert member.gossip.peers == [STRANGER.identity]
+        assert member.gossip.protocol_errors == 0
+        nursery.cancel_scope.cancel()

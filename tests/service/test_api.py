@@ -134,11 +134,20 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
         ("POST", "/v1/peers", {"address": "127.0.0.1:99999"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "127.0.0.1:0"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "999.0.0.1:7400"}, 422, "invalid_request"),
+        # Wildcards were accepted (202) and then never dialled, silently.
+        ("POST", "/v1/peers", {"address": "0.0.0.0:7400"}, 422, "invalid_request"),
+        ("POST", "/v1/peers", {"address": "[::]:7400"}, 422, "invalid_request"),
+        ("POST", "/v1/peers", {"address": "[0:0::0]:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "[not-v6]:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "-host-:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "a..b:7400"}, 422, "invalid_request"),
         ("POST", "/v1/peers", {"address": "[::1]:7400"}, 409, "not_configured"),
         ("POST", "/v1/peers", {"address": "peer.example:7400"}, 409, "not_configured"),
+        # A subject with a slash in it (quoted as %2F by the CLI) fell through the
+        # routes: "not_found: Not Found" for `explain '[bold]x[/]'`.
+        ("GET", "/v1/explain/%5Bbold%5Dx%5B%2F%5D", None, 422, "invalid_request"),
+        ("GET", "/v1/score/a%2Fb", None, 422, "invalid_request"),
+        ("GET", "/v1/claims/tn_abc%2Fdef?claim=x", None, 422, "invalid_request"),
         ("GET", "/v1/nothing-here", None, 404, "not_found"),
         ("DELETE", "/v1/status", None, 405, "method_not_allowed"),
     ],
@@ -202,3 +211,9 @@ def test_token_file_is_private_and_checked(tmp_path: Path) -> None:
     (tmp_path / TOKEN_FILE).write_text("short\n")
     with pytest.raises(StoreError, match="does not hold a token"):
         read_token(tmp_path)
+
+
+async def test_a_wildcard_peer_address_is_refused_in_words(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/peers", json={"address": "0.0.0.0:7400"}, headers=AUTH)
+    message = answer.json()["error"]["message"]
+    assert message.startswith("body.address: 0.0.0.0 and :: are where a node listens"), message

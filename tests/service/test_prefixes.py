@@ -130,3 +130,23 @@ async def test_no_error_shows_a_regular_expression(
     assert answer.status_code in (400, 422), answer.text
     message = answer.json()["error"]["message"]
     assert not any(sign in message for sign in ("^", "$'", "[a-z", "{2}", "pattern")), message
+
+
+async def test_a_prefix_names_the_inviter_and_connected_peers_before_any_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Right after join the store knows no one: `trust tn_ksyneq6h…` copied from
+    # `peers` said "no identity this node knows starts with ...".
+    carol_id = IdentityKey.from_seed(bytes([3]) * 32).identity
+    config = NodeConfig(data_dir=tmp_path / "n", community_id=bytes(32), relay_anchors=(BOB,))
+    async with open_node(config, network=False) as node:
+        assert await node.resolve_identity(BOB[:9]) == BOB_ID  # the inviter (an anchor)
+        ours = encode_identity_text(node.identity)
+        assert await node.resolve_identity(ours[:10]) == node.identity
+        carol = encode_identity_text(carol_id)
+        with pytest.raises(RequestError, match="no identity this node knows"):
+            await node.resolve_identity(carol[:12] + "…")
+        monkeypatch.setattr(
+            node.gossip, "describe_peers", lambda: [(carol_id, True, True)]
+        )  # a connected peer, as `peers` lists it
+        assert await node.resolve_identity(carol[:12] + "…") == carol_id

@@ -123,6 +123,20 @@ def test_explanation_lines(subject: str, context: str, other: str, why_not: str 
     assert "counts for nothing" in out
 
 
+@pytest.mark.parametrize("crumb", [1e-17, 4e-4])
+def test_a_flag_that_removes_less_than_is_shown_counts_for_nothing(crumb: float) -> None:
+    # The trial showed "flags removed nothing" above "tn_lqos5ot7…  -0.000".
+    view = ExplanationView.model_validate({
+        "subject": "tn_x", "context": "general", "score": 0.5, "reach": 0.5, "wall": 0.0,
+        "flag_penalty": crumb, "flags": [FlagView(flagger="tn_y", strength=1.0, removed=crumb)],
+        "first_hops": [], "paths": [], "path_coverage": 1.0, "why_not": None,
+    })  # fmt: skip
+    out = shown(*render.explanation_lines(view))
+    assert "-0.000" not in out
+    assert "flags removed nothing" in out
+    assert "counts for nothing" in out
+
+
 @given(subject=hostile, claim=hostile, certifier=hostile, own=st.booleans(),
        accepted=st.booleans())  # fmt: skip
 def test_claim_lines(subject: str, claim: str, certifier: str, own: bool, accepted: bool) -> None:
@@ -154,15 +168,22 @@ def test_import_lines(reason: str) -> None:
     assert_inert(shown(*render.import_lines(report)), reason)
 
 
-@given(identity=hostile, community=hostile, listen=hostile, errors=st.integers(0, 2))
-def test_status_table(identity: str, community: str, listen: str, errors: int) -> None:
+@given(
+    identity=hostile, community=hostile, listen=hostile, advertised=hostile,
+    errors=st.integers(0, 2),
+)  # fmt: skip
+def test_status_table(
+    identity: str, community: str, listen: str, advertised: str, errors: int
+) -> None:
     view = StatusView(
-        identity=identity, community_id=community, listen=listen, peers=1,
+        identity=identity, community_id=community, listen=listen, advertised=[advertised],
+        peers=1,
         active_addresses=[listen], passive_addresses=0, attestations=1, heads=1, store_bytes=1,
         stored_from_peers=0, payload_bytes_received=0, protocol_errors=0, store_errors=errors,
         relay_refused=0, dial_failures=0, last_sync_age_s=None, uptime_s=1.0,
     )  # fmt: skip
-    assert_inert(shown(render.status_table(view, running=True)), identity, community, listen)
+    shown_table = shown(render.status_table(view, running=True))
+    assert_inert(shown_table, identity, community, listen, advertised)
 
 
 @given(identity=hostile)
@@ -285,3 +306,25 @@ def test_no_view_shows_a_self_claimed_name_without_its_mark(claimed: str) -> Non
             assert out[at - 1] == "~" or out[:at].endswith("goes by "), out
             at = out.find(shown_name, at + 1)
     assert seen >= 8  # every view named the subject
+
+
+@pytest.mark.parametrize(
+    ("certifiers", "independent", "said"),
+    [
+        (1, 1, "1 certifier, reached by only 1 independent chain of trust from you"),
+        (3, 0, "3 certifiers, reached by only 0 independent chains of trust from you"),
+    ],
+)
+def test_a_refused_claim_counts_in_words(certifiers: int, independent: int, said: str) -> None:
+    # The trial read "1 certifiers, but only 1 independent chains".
+    view = ClaimView(
+        subject="tn_x",
+        claim="resident:x",
+        accepted=False,
+        required=2,
+        independent=independent,
+        certifiers=[f"tn_{i}" for i in range(certifiers)],
+        paths=[],
+        own_certification=False,
+    )
+    assert render.claim_reason(view) == f"{said} (2 required)"
