@@ -12,7 +12,8 @@ from protocol.codec import pack
 from protocol.errors import RemoteProtocolError, VerificationError
 from protocol.identity import IdentityKey, encode_identity_text
 from protocol.invite import check_invite, decode_invite, sign_invite
-from tests.vectors.invite_vectors import VECTORS_PATH, build_vectors, render
+from tests.vectors.invite_vectors import VECTORS_PATH, build_vectors
+from tests.vectors.vector_file import render
 
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 

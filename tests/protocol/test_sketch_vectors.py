@@ -6,7 +6,8 @@ import hashlib
 import json
 from typing import Any
 
-from tests.vectors.sync_sketch_vectors import VECTORS_PATH, build_vectors, render
+from tests.vectors.sync_sketch_vectors import VECTORS_PATH, build_vectors
+from tests.vectors.vector_file import render
 
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 M64 = 2**64 - 1

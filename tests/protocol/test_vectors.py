@@ -19,7 +19,8 @@ from protocol.errors import DecodeError, RemoteProtocolError, VerificationError
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text
 from protocol.statement import Certify, commit_claim_value, is_commitment_opening
 from protocol.supersession import resolve_slot, slot_head
-from tests.vectors.attestation_vectors import VECTORS_PATH, build_vectors, render
+from tests.vectors.attestation_vectors import VECTORS_PATH, build_vectors
+from tests.vectors.vector_file import render
 
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 

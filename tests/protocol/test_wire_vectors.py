@@ -29,7 +29,8 @@ from protocol.wire import (
     Want,
     encode_message,
 )
-from tests.vectors.wire_vectors import VECTORS_PATH, build_vectors, render
+from tests.vectors.vector_file import render
+from tests.vectors.wire_vectors import VECTORS_PATH, build_vectors
 
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 

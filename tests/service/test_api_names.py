@@ -2,40 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from node.api.app import create_app
-from node.config import NodeConfig
-from node.service import Node, open_node
+from node.service import Node
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityKey, encode_identity_text
 from protocol.statement import Profile
+from tests.service.api_app import TOKEN
 
-TOKEN = "t" * 43
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOB_KEY = IdentityKey.from_seed(bytes([2]) * 32)
 BOB = encode_identity_text(BOB_KEY.identity)
 EVE_KEY = IdentityKey.from_seed(bytes([3]) * 32)
 EVE = encode_identity_text(EVE_KEY.identity)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = NodeConfig(data_dir=tmp_path / "n", community_id=bytes(32))
-    async with open_node(config, network=False) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node, token=TOKEN))
-    async with httpx.AsyncClient(transport=transport, base_url="http://node") as opened:
-        yield opened
 
 
 async def test_petnames_profile_find_and_names_beside_ids(

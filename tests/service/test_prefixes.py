@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.api.app import create_app
 from node.config import NodeConfig
 from node.errors import RequestError
 from node.service import Node, open_node
@@ -22,8 +20,8 @@ from node.service.prefixes import (
     parse_identity_or_prefix,
 )
 from protocol.identity import IdentityId, IdentityKey, encode_identity_text
+from tests.service.api_app import TOKEN
 
-TOKEN = "t" * 43
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOB_ID = IdentityKey.from_seed(bytes([2]) * 32).identity
 BOB = encode_identity_text(BOB_ID)
@@ -61,20 +59,6 @@ def test_several_matches_are_ambiguous_and_listed() -> None:
     assert all(encode_identity_text(t) in str(refused.value) for t in TWINS)
     with pytest.raises(RequestError, match="no identity this node knows"):
         choose_identity(prefix, [])
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = NodeConfig(data_dir=tmp_path / "n", community_id=bytes(32))
-    async with open_node(config, network=False) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node, token=TOKEN))
-    async with httpx.AsyncClient(transport=transport, base_url="http://node") as opened:
-        yield opened
 
 
 @pytest.mark.slow

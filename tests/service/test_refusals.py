@@ -2,38 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from node.api.app import create_app
-from node.config import NodeConfig
 from node.errors import RequestError
-from node.service import Node, open_node
+from node.service import Node
 from protocol.identity import IdentityKey, encode_identity_text
 from protocol.statement import Kind, Thing
+from tests.service.api_app import TOKEN
 
 pytestmark = pytest.mark.slow
-TOKEN = "t" * 43
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 BOB_ID = IdentityKey.from_seed(bytes([2]) * 32).identity
 BOB = encode_identity_text(BOB_ID)
-
-
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = NodeConfig(data_dir=tmp_path / "n", community_id=bytes(32))
-    async with open_node(config, network=False) as opened:
-        yield opened
-
-
-@pytest.fixture
-async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(node, token=TOKEN))
-    async with httpx.AsyncClient(transport=transport, base_url="http://node") as opened:
-        yield opened
 
 
 async def test_revoking_an_empty_slot_is_refused_naming_the_slots_held(node: Node) -> None:

@@ -12,7 +12,6 @@ checking the signature first and skipping the other rules.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +41,7 @@ from protocol.statement import (
     commit_claim_value,
 )
 from protocol.supersession import resolve_slot, slot_head
+from tests.vectors.vector_file import write_vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "attestations-v1.json"
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
@@ -958,18 +958,9 @@ def build_vectors() -> Json:
     }
 
 
-def render(vectors: Json) -> str:
-    """The file's exact text: stable key order, two-space indent, final newline."""
-    return json.dumps(vectors, indent=2) + "\n"
-
-
 def main() -> int:
     """Rewrite the vector file; print its path and digest."""
-    text = render(build_vectors())
-    VECTORS_PATH.write_text(text, encoding="utf-8")
-    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    print(f"wrote {VECTORS_PATH} ({len(text)} bytes, blake2b-128 {digest})")
-    return 0
+    return write_vectors(VECTORS_PATH, build_vectors())
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ salts, tables and peeled differences byte for byte.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from protocol.sketch import Sketch, decode_difference, range_salt
+from tests.vectors.vector_file import write_vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "sync-sketch-v1.json"
 Json = dict[str, Any]
@@ -85,18 +85,9 @@ def build_vectors() -> Json:
     }
 
 
-def render(vectors: Json) -> str:
-    """The file's exact text: stable key order, two-space indent, final newline."""
-    return json.dumps(vectors, indent=2) + "\n"
-
-
 def main() -> int:
     """Rewrite the vector file; print its path and digest."""
-    text = render(build_vectors())
-    VECTORS_PATH.write_text(text, encoding="utf-8")
-    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-    print(f"wrote {VECTORS_PATH} ({len(text)} bytes, blake2b-128 {digest})")
-    return 0
+    return write_vectors(VECTORS_PATH, build_vectors())
 
 
 if __name__ == "__main__":
