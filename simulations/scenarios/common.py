@@ -26,9 +26,10 @@ def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
     """Run `main` under a MockClock that jumps whenever every task sleeps.
 
     Trio deliberately varies the order in which ready tasks run (to flush out
-    ordering bugs) with a module-level `random.Random`; seeding it makes a run
-    repeat exactly: same seed, same figures, in any process. (Both are private
-    to trio; its Hypothesis integration uses the same two.)
+    ordering bugs) with a module-level `random.Random`; seeding it, in trio's
+    sorted mode, makes a run repeat exactly: same seed, same figures, in any
+    process, with or without Hypothesis imported, whatever ran before. (Both
+    are private to trio; its Hypothesis integration uses the same two.)
     """
     trio_run_module = importlib.import_module("trio._core._run")
     trio_run_module._r.seed(seed)
