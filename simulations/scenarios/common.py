@@ -18,17 +18,31 @@ from simulations.world import NetworkParameters, World
 
 __all__ = ["in_virtual_time", "new_world", "quantile_time"]
 
+# trio's switch between its two ways of ordering a batch of ready tasks (private; Final there).
+_SORTED_SCHEDULING = "_ALLOW_DETERMINISTIC_SCHEDULING"
+
 
 def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
     """Run `main` under a MockClock that jumps whenever every task sleeps.
 
     Trio deliberately varies the order in which ready tasks run (to flush out
-    ordering bugs) with a module-level `random.Random`; seeding it makes a run
-    repeat exactly: same seed, same figures, in any process. (Both are private
-    to trio; its Hypothesis integration uses the same two.)
+    ordering bugs) with a module-level `random.Random`; seeding it, in trio's
+    sorted mode, makes a run repeat exactly: same seed, same figures, in any
+    process, with or without Hypothesis imported, whatever ran before. (Both
+    are private to trio; its Hypothesis integration uses the same two.)
     """
     trio_run_module = importlib.import_module("trio._core._run")
     trio_run_module._r.seed(seed)
+    # Importing Hypothesis (as any pytest process here does) switches trio's
+    # scheduler, through trio's own Hypothesis plugin, from "maybe reverse the
+    # ready batch" to "sort it by task creation, then shuffle with `_r`": the
+    # same seed gave other figures under pytest than in a plain process. Use
+    # the sorted mode always: it also makes the batch independent of the order
+    # tasks became ready in, which trio derives in places from sets of tasks
+    # (cancellations are delivered in `CancelStatus._tasks` set order, i.e. by
+    # memory address), so figures no longer depend on memory layout.
+    deterministic = getattr(trio_run_module, _SORTED_SCHEDULING)
+    setattr(trio_run_module, _SORTED_SCHEDULING, True)
     # Timers due at one instant expire in the order of a tie-breaker that trio
     # takes from the cancel scopes' memory addresses, which differ from one
     # process to the next: a run would repeat in one process but not in
@@ -46,6 +60,7 @@ def in_virtual_time(main: Callable[[], Awaitable[None]], *, seed: int) -> None:
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     finally:
         deadlines.add = add
+        setattr(trio_run_module, _SORTED_SCHEDULING, deterministic)
 
 
 def new_world(sim: Run) -> World:
