@@ -190,7 +190,8 @@ async def _alice_names(street: _Street, console: Console) -> None:
     for identity in everyone:
         name = names[identity]
         shown = data(name.label)  # names are data, never markup
-        table.add_row(encode_identity_text(identity)[:11] + "…", shown, because[name.source.value])
+        reason = "her own identity" if identity == alice.identity else because[name.source.value]
+        table.add_row(encode_identity_text(identity)[:11] + "…", shown, reason)
     console.print(table)
     for impostor in names[street.mallory].impostors:
         who = names[street.mallory].label
