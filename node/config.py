@@ -18,7 +18,6 @@ input like any other.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import stat
@@ -68,16 +67,6 @@ def parse_address(text: str, *, what: str = "address") -> tuple[str, int]:
     if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ConfigError(f"{what}: expected host:port, got {text!r}")
     return host, int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback IP literals."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,7 +29,7 @@ from rich.table import Table
 from node.api.access import ADDRESS_FILE, ensure_token
 from node.api.app import create_app
 from node.api.server import serve_api
-from node.cli.render import data
+from node.cli.render import data, short
 from node.cli.render import line as text_line
 from node.config import CONFIG_FILE, NodeConfig, render_config
 from node.service import Node, open_node
@@ -191,7 +191,7 @@ async def _alice_names(street: _Street, console: Console) -> None:
         name = names[identity]
         shown = data(name.label)  # names are data, never markup
         reason = "her own identity" if identity == alice.identity else because[name.source.value]
-        table.add_row(encode_identity_text(identity)[:11] + "…", shown, reason)
+        table.add_row(short(encode_identity_text(identity)), shown, reason)
     console.print(table)
     for impostor in names[street.mallory].impostors:
         who = names[street.mallory].label

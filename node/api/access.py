@@ -18,7 +18,8 @@ import secrets
 import stat
 from pathlib import Path
 
-from node.config import is_loopback, parse_address
+from node.addresses import is_loopback_host
+from node.config import parse_address
 from node.errors import ConfigError, StoreError
 
 __all__ = [
@@ -83,7 +84,7 @@ def check_api_address(listen: str, *, allow_remote: bool) -> None:
     if listen.startswith("unix:"):
         return
     host, _ = parse_address(listen, what="[api] listen")
-    if not is_loopback(host) and not allow_remote:
+    if not is_loopback_host(host) and not allow_remote:
         raise ConfigError(
             f"[api] listen {listen}: not a loopback address; set [api] allow_remote = true "
             "to expose the API (it signs in your name: keep the token secret)"
