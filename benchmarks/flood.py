@@ -1,7 +1,7 @@
 """A peer pushes a million valid attestations from freshly made identities at a real daemon.
 
 Identities are free, so signatures do not stop this attack: the relay policy's
-budget for unvouched issuers does (`node/relay.py`: 20 stored per issuer, 200 000
+budget for unvouched issuers does (`node/gossip/relay.py`: 20 stored per issuer, 200 000
 for all of them together; the rest refused with the benign reason `quota`).
 This benchmark checks that the budget holds on the real code path and what the
 attack costs the victim while an honest member keeps using it:
@@ -44,8 +44,8 @@ from typing import Any
 import httpx
 import trio
 
-from node.config import load_config
-from node.transport import open_secure_stream
+from node.home.config import load_config
+from node.net.transport import open_secure_stream
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.handshake import Role
 from protocol.identity import IdentityId, IdentityKey, decode_identity_text, encode_identity_text

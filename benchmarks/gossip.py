@@ -22,9 +22,9 @@ from pathlib import Path
 
 import trio
 
-from node.gossip import GossipNode, ThreadedStore
+from node.gossip.gossip_node import GossipNode, ThreadedStore
+from node.net.transport import SecureStream, open_secure_stream, serve_secure
 from node.store import Store
-from node.transport import SecureStream, open_secure_stream, serve_secure
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.channel import Community
 from protocol.handshake import Role

@@ -25,10 +25,10 @@ from pathlib import Path
 import trio
 
 from benchmarks.attestation import make_bodies
-from node.gossip import GossipNode, ThreadedStore
-from node.signatures import SignatureChecker
+from node.gossip.gossip_node import GossipNode, ThreadedStore
+from node.gossip.signatures import SignatureChecker
+from node.net.transport import SecureStream, open_secure_stream, serve_secure
 from node.store import Store
-from node.transport import SecureStream, open_secure_stream, serve_secure
 from protocol.attestation import decode_attestation, sign_attestation
 from protocol.channel import Community
 from protocol.handshake import Role

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import trio
 
-from node.config import NodeConfig
+from node.home.config import NodeConfig
+from node.net.transport import open_secure_stream
 from node.service import Node, open_node
-from node.transport import open_secure_stream
 from protocol.handshake import Role
 from protocol.identity import IdentityKey
 from protocol.wire import Hello, Push, encode_message

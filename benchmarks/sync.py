@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from node.sketch_fast import NumpySketchBuilder
+from node.gossip.sketch_fast import NumpySketchBuilder
 from protocol.sync import Reconciler
 
 ATTESTATION_BYTES = 250

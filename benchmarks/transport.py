@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import nacl.utils
 import trio
 
-from node.transport import SecureStream, new_static_key, open_secure_stream, serve_secure
+from node.net.transport import SecureStream, new_static_key, open_secure_stream, serve_secure
 from protocol.channel import ChannelHandshake, Community
 from protocol.events import NeedData
 from protocol.handshake import KeyPair, Role

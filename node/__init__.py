@@ -1,9 +1,15 @@
-"""trustnode's runtime: storage, transport, gossip, trust engine, API and CLI (DESIGN §2).
+"""trustnode's runtime: the member's node, its rooms, and the two faces (DESIGN §2).
 
 Unlike `protocol/`, this package does I/O (except `node.trust`, which is pure).
-Built so far: the key file and data directory, the SQLite store and its ingest
-pipeline (`node.store`), the Noise transport (`node.transport`), gossip and
-reconciliation (`node.gossip`), the peer manager (`node.peers`), the relay
-policy (`node.relay`), the simulated network (`node.simnet`), the trust engine
-(`node.trust`) and the command line. The daemon and its HTTP API come next.
+Where a change goes:
+
+- `service/`  the `Node` a member runs, assembled from its parts (embed this);
+- `trust/`    the trust engine: scores, explanations, claims (pure);
+- `names/`    petnames, self-chosen names, names contacts give, impostor checks;
+- `store/`    the SQLite store, the in-memory store, the ingest pipeline;
+- `gossip/`   replication: sessions, push tree, reconciliation, peers, relay policy;
+- `net/`      streams: the Noise transport, the simulated network, addresses;
+- `home/`     a member's folder: config, data directory, key file, logs, lock;
+- `api/`, `cli/`  the two faces: the local HTTP API and the command line;
+- `demo/`     the demo community and the offline walkthrough.
 """

@@ -9,7 +9,7 @@ of its `s` message, so after three messages both sides hold the other's
 close record for a clean end, and a rekey every 2**20 records per direction.
 
 Nothing here does I/O, reads a clock or draws randomness: the shell
-(`node/transport.py`) frames handshake messages, enforces timeouts and passes
+(`node/net/transport.py`) frames handshake messages, enforces timeouts and passes
 in fresh X25519 keys.
 """
 

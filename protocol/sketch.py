@@ -20,7 +20,7 @@ table that does not empty is a failure, never a partial answer.
 This is the reference reading of SPEC §13's tables: plain integers, bytes and
 the standard library only, so an implementer can follow it line by line. It
 builds a table at about 3 µs an id; a node that sketches ranges of 10⁶ ids
-injects a vectorised builder (`node/sketch_fast.py`) through the
+injects a vectorised builder (`node/gossip/sketch_fast.py`) through the
 `SketchBuilder` protocol, whose tables must be byte-identical to these (a
 property test checks it). Peeling is plain Python over the cells, linear in them.
 """

@@ -149,7 +149,7 @@ class Reconciler:
         self._sketch = sketch
         self._density: float | None = None  # differences per item, as last estimated
         # Tables and prefix matches over ranges of up to all our items: a node
-        # injects a vectorised builder, giving the same bytes (node/sketch_fast.py).
+        # injects a vectorised builder, giving the same bytes (node/gossip/sketch_fast.py).
         self._sketcher = sketch_builder or PureSketchBuilder()
         self._prefixes: bytes | None = None  # 8-byte id prefixes, built on first use
         self._budget = max_message_bytes

@@ -1,6 +1,6 @@
 """Scenario `convergence`: how fast, and at what cost, a new attestation reaches everyone.
 
-N real gossip nodes (the daemon's `node.gossip` over the real Noise channel and
+N real gossip nodes (the daemon's `node.gossip.gossip_node` over the real Noise channel and
 in-memory SQLite stores) on a `SimNetwork` with a fixed one-way latency, so that
 arrival time / latency counts hops; each node dials `dials` random others
 (about 2 x dials links per node). After a warm-up, `attestations` new
@@ -30,10 +30,10 @@ from typing import Protocol
 
 import trio
 
-from node.gossip import GossipNode, InlineStore
-from node.simnet import LinkModel, SimNetwork
+from node.gossip.gossip_node import GossipNode, InlineStore
+from node.net.simnet import LinkModel, SimNetwork
+from node.net.transport import open_secure_stream
 from node.store import Store
-from node.transport import open_secure_stream
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.channel import Community
 from protocol.handshake import Role

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from node.transport import DEFAULT_LIMITS, HandshakeTimeoutError, PeerStream, TransportLimits
+from node.net.transport import DEFAULT_LIMITS, HandshakeTimeoutError, PeerStream, TransportLimits
 from protocol.channel import Community
 from protocol.handshake import Role
 from protocol.identity import IDENTITY_BYTES, IdentityId, IdentityKey

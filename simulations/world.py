@@ -23,12 +23,12 @@ from dataclasses import dataclass, fields
 
 import trio
 
-from node.gossip import GossipNode, InlineStore
-from node.peers import PeerManager, PeerManagerConfig
-from node.relay import RelayGate, RelayPolicy
-from node.simnet import LinkModel, SimNetwork
+from node.gossip.gossip_node import GossipNode, InlineStore
+from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.relay import RelayGate, RelayPolicy
+from node.net.simnet import LinkModel, SimNetwork
+from node.net.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
 from node.store import AttestationStore, MemoryStore, Store
-from node.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.channel import Community
 from protocol.identity import IdentityKey

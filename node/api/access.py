@@ -18,9 +18,9 @@ import secrets
 import stat
 from pathlib import Path
 
-from node.addresses import is_loopback_host
-from node.config import parse_address
 from node.errors import ConfigError, StoreError
+from node.home.config import parse_address
+from node.net.addresses import is_loopback_host
 
 __all__ = [
     "ADDRESS_FILE",

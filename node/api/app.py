@@ -25,7 +25,6 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from node.addresses import invite_warnings
 from node.api import metrics
 from node.api.limits import RequestLimits
 from node.api.models import (
@@ -68,6 +67,7 @@ from node.api.views import (
     subject_text,
 )
 from node.errors import ConfigError, RequestError, StoreError
+from node.net.addresses import invite_warnings
 from node.service import Node
 from protocol.errors import TrustnodeError
 from protocol.export import encode_export

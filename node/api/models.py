@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from node.addresses import is_wildcard_host
+from node.net.addresses import is_wildcard_host
 
 __all__ = [
     "AttestationView",

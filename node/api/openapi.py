@@ -17,7 +17,7 @@ import trio
 from fastapi import FastAPI
 
 from node.api.app import create_app
-from node.config import NodeConfig
+from node.home.config import NodeConfig
 from node.service import open_node
 
 __all__ = ["DOCUMENT", "openapi_document", "render"]

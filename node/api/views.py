@@ -22,8 +22,8 @@ from node.api.models import (
     RejectedView,
     StatusView,
 )
-from node.attestation_json import attestation_to_json
 from node.errors import RequestError
+from node.service.attestation_json import attestation_to_json
 from node.service.records import NodeStatus, PeerInfo
 from node.store import IngestReport, Outcome
 from node.trust import ClaimDecision, RatingSummary, TrustExplanation

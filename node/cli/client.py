@@ -21,8 +21,8 @@ import trio
 
 from node.api.access import ADDRESS_FILE, api_url, read_token
 from node.cli.common import EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, Place, fail
-from node.config import NodeConfig, load_config
 from node.errors import ConfigError, StoreError
+from node.home.config import NodeConfig, load_config
 
 __all__ = ["Answer", "call", "load"]
 
@@ -135,7 +135,7 @@ def _check_key(place: Place) -> None:
     """Refuse to go on without the key file, even while a daemon still holds the key
     in memory: a member whose identity file is gone must hear it now, not at the
     next restart. (Only `trustnode init` makes a key.)"""
-    from node.datadir import DataDir  # the store's modules load only here
+    from node.home.datadir import DataDir  # the store's modules load only here
 
     data = DataDir(place.data_dir)
     if not data.key_path.exists():

@@ -24,8 +24,8 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from node.cli.render import clean, short
-from node.config import default_data_dir
 from node.errors import ConfigError
+from node.home.config import default_data_dir
 
 __all__ = [
     "EXIT_INVALID",

@@ -17,7 +17,6 @@ from typing import Any
 import click
 import trio
 
-from node.addresses import is_dialable, is_local_only
 from node.api.access import ADDRESS_FILE, ensure_token, read_token
 from node.api.models import InviteView, PeerView, StatusView
 from node.cli import render
@@ -32,7 +31,8 @@ from node.cli.common import (
     place_of,
 )
 from node.cli.render import line
-from node.config import (
+from node.errors import ConfigError, StoreError
+from node.home.config import (
     CONFIG_FILE,
     NodeConfig,
     check_config,
@@ -40,9 +40,9 @@ from node.config import (
     render_config,
     with_overrides,
 )
-from node.datadir import DataDir
-from node.errors import ConfigError, StoreError
-from node.logs import configure_logging
+from node.home.datadir import DataDir
+from node.home.logs import configure_logging
+from node.net.addresses import is_dialable, is_local_only
 from protocol.errors import RemoteProtocolError
 from protocol.identity import encode_identity_text
 from protocol.invite import check_invite, decode_invite

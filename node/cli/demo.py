@@ -10,8 +10,8 @@ import click
 import trio
 
 from node.cli.common import console
-from node.demo import run_demo
-from node.demo_community import run_community_demo
+from node.demo.community import run_community_demo
+from node.demo.walkthrough import run_demo
 
 __all__ = ["demo"]
 

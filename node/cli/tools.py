@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import click
 import trio
 
-from node.attestation_json import attestation_to_json
 from node.cli.common import EXIT_INVALID, fail
+from node.cli.listen import run_listener
 from node.errors import KeyFileError
-from node.keyfile import load_key, save_key
-from node.listen import run_listener
+from node.home.keyfile import load_key, save_key
+from node.service.attestation_json import attestation_to_json
 from protocol.attestation import (
     AttestationBody,
     decode_attestation,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.config import NodeConfig, load_config
+from node.home.config import NodeConfig, load_config
 from node.service.node import Node, open_node
 from node.service.records import Certificate, NodeStatus, PeerInfo
 

@@ -31,22 +31,23 @@ from typing import TypeVar
 
 import trio
 
-from node.addresses import (
+from node.errors import ConfigError, RequestError, StoreCorruptError
+from node.gossip.gossip_node import GossipNode, ThreadedStore
+from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.relay import RelayGate, RelayPolicy
+from node.gossip.signatures import SignatureChecker
+from node.home.config import NodeConfig, parse_address
+from node.home.datadir import DataDir
+from node.home.dirlock import lock_data_dir
+from node.names import PETNAMES_FILE, NameBook, PetnameBook, ResolvedName
+from node.names.index import NameIndex
+from node.net.addresses import (
     detect_host_addresses,
     format_address,
     is_dialable,
     is_local_only,
     own_addresses,
 )
-from node.config import NodeConfig, parse_address
-from node.datadir import DataDir
-from node.dirlock import lock_data_dir
-from node.errors import ConfigError, RequestError, StoreCorruptError
-from node.gossip import GossipNode, ThreadedStore
-from node.names import PETNAMES_FILE, NameBook, PetnameBook, ResolvedName
-from node.names.index import NameIndex
-from node.peers import PeerManager, PeerManagerConfig
-from node.relay import RelayGate, RelayPolicy
 from node.service.prefixes import (
     MAX_CANDIDATES,
     IdentityPrefix,
@@ -56,7 +57,6 @@ from node.service.prefixes import (
 )
 from node.service.records import Certificate, NodeStatus, PeerInfo
 from node.service.refusals import check_not_self_vouch, nothing_to_revoke
-from node.signatures import SignatureChecker
 from node.store import Change, IngestReport, Store
 from node.store.feed import follow_feed
 from node.trust import ClaimDecision, RatingSummary, TrustEngine, TrustExplanation
@@ -307,7 +307,7 @@ class Node:
     def own_addresses(self, advertise: Sequence[str] = ()) -> tuple[str, ...]:
         """Where a neighbour can dial this node: `advertise` (for one invite), else
         `[network] advertise`, else the listen address (the interfaces' addresses
-        when it is a wildcard), as `node.addresses.own_addresses` decides."""
+        when it is a wildcard), as `node.net.addresses.own_addresses` decides."""
         return own_addresses(
             listen=self.config.listen,
             bound=self._bound,
@@ -322,7 +322,7 @@ class Node:
         """A signed invite code to this community that bootstraps from this node.
 
         It carries every address of `own_addresses(advertise)` (at most 8), so a
-        joiner on another network can try each; `node.addresses.invite_warnings`
+        joiner on another network can try each; `node.net.addresses.invite_warnings`
         says when they all are loopback ones.
 
         Raises:
@@ -678,7 +678,7 @@ async def open_node(
     `config.bootstrap` and the peers it learns of. Leaving the block stops
     every task and closes the store; everything acknowledged is on disk. An
     exception from the block comes out as itself, not inside an ExceptionGroup.
-    The node holds the data directory's lock (`node.dirlock`) while it is open:
+    The node holds the data directory's lock (`node.home.dirlock`) while it is open:
     one node per directory, in any process.
 
     Raises:

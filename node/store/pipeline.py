@@ -46,7 +46,7 @@ _Decoded = tuple[int, SignedEnvelope, Attestation | None]
 
 
 class Admission(Protocol):
-    """What a node agrees to store (the relay policy, `node.relay.RelayGate`)."""
+    """What a node agrees to store (the relay policy, `node.gossip.relay.RelayGate`)."""
 
     def __call__(
         self, store: AttestationStore, attestations: list[Attestation]

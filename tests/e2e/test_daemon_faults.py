@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from node.config import load_config
-from node.keyfile import load_key
+from node.home.config import load_config
+from node.home.keyfile import load_key
 from node.store import Store
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.export import encode_export

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from node.net.transport import DEFAULT_LIMITS, SecureStream, open_secure_stream
 from node.service import Node, NodeConfig, open_node
-from node.transport import DEFAULT_LIMITS, SecureStream, open_secure_stream
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.handshake import Role
 from protocol.identity import IdentityKey

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.addresses import detect_host_addresses
+from node.net.addresses import detect_host_addresses
 from protocol.identity import IdentityKey
 from protocol.invite import Invite, decode_invite, sign_invite
 from tests.e2e.test_cli import trustnode

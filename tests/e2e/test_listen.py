@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from node.keyfile import save_key
-from node.transport import open_secure_stream
+from node.home.keyfile import save_key
+from node.net.transport import open_secure_stream
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
 from protocol.events import NeedData

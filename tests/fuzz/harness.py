@@ -16,7 +16,7 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["protocol", "node.config"]):
+with atheris.instrument_imports(include=["protocol", "node.home.config"]):
     from tests.fuzz.targets import TARGETS, check
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.config import new_community, parse_config, render_config
 from node.errors import ConfigError
+from node.home.config import new_community, parse_config, render_config
 from protocol.attestation import decode_attestation
 from protocol.channel import ChannelHandshake, Community
 from protocol.errors import LocalProtocolError, RemoteProtocolError

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.addresses import (
+from node.net.addresses import (
     detect_host_addresses,
     format_address,
     host_of,

@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from node.simnet import LinkModel, SimNetwork
+from node.net.simnet import LinkModel, SimNetwork
 from protocol.attestation import AttestationId
 from simulations.convergence import link
 from tests.node.test_gossip import Member

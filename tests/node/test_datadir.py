@@ -9,9 +9,9 @@ from pathlib import Path
 import nacl.pwhash
 import pytest
 
-from node.datadir import DataDir
 from node.errors import KeyFileError, StoreError
-from node.keyfile import KdfCost, PassphraseRequiredError
+from node.home.datadir import DataDir
+from node.home.keyfile import KdfCost, PassphraseRequiredError
 
 FAST = KdfCost(
     opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN, memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from node.cli.daemon import _remove_if_ours
-from node.dirlock import LOCK_FILE, DataDirLockedError, lock_data_dir
 from node.errors import StoreError
+from node.home.dirlock import LOCK_FILE, DataDirLockedError, lock_data_dir
 
 
 def test_a_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_a_second_holder_is_refused_naming_the_first(tmp_path: Path) -> None:
 def test_the_lock_dies_with_its_holder(tmp_path: Path) -> None:
     script = (
         "import sys, pathlib\n"
-        "from node.dirlock import lock_data_dir\n"
+        "from node.home.dirlock import lock_data_dir\n"
         "with lock_data_dir(pathlib.Path(sys.argv[1])):\n"
         "    print('held', flush=True); sys.stdin.read()\n"
     )

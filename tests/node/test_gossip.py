@@ -9,9 +9,9 @@ import pytest
 import trio
 import trio.testing
 
-from node.gossip import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
-from node.signatures import SignatureChecker, check_in_thread
-from node.simnet import SimNetwork
+from node.gossip.gossip_node import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
+from node.gossip.signatures import SignatureChecker, check_in_thread
+from node.net.simnet import SimNetwork
 from node.store import AttestationStore, Store
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationBody, attestation_id, sign_attestation
@@ -343,7 +343,7 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
         checked.append(len(envelopes))
         return real_check(envelopes)
 
-    monkeypatch.setattr("node.gossip.check_in_thread", counting)
+    monkeypatch.setattr("node.gossip.gossip_node.check_in_thread", counting)
     farm, victim = Member("farm", 3), Member("victim", 4)
     store = Store.open(":memory:")
     gate = _RefuseFarm(farm.key.identity)

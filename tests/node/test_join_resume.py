@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from node.peers import PeerManager, PeerManagerConfig
-from node.simnet import SimNetwork
+from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.net.simnet import SimNetwork
 from simulations.convergence import COMMUNITY
 from tests.node.test_gossip import T0, Member
 

@@ -11,7 +11,7 @@ import nacl.pwhash
 import pytest
 
 from node.errors import KeyFileError
-from node.keyfile import (
+from node.home.keyfile import (
     KdfCost,
     PassphraseRequiredError,
     WrongPassphraseError,

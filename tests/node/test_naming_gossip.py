@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from node.gossip import CAPABILITIES, _Peer
+from node.gossip.gossip_node import CAPABILITIES, _Peer
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityKey
 from protocol.statement import Profile, Trust

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from node.peers import PeerManager, PeerManagerConfig
-from node.simnet import SimNetwork
+from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.net.simnet import SimNetwork
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.statement import Kind, Revoke, Trust
 from simulations.convergence import COMMUNITY

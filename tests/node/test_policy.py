@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.policy import MAX_BANNED, PEER_POLICY, Action, BanList
+from node.gossip.policy import MAX_BANNED, PEER_POLICY, Action, BanList
 from protocol.errors import Reason, Severity
 from protocol.identity import IdentityId
 

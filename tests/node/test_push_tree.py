@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from node.simnet import SimNetwork
+from node.net.simnet import SimNetwork
 from protocol.statement import Trust
 from protocol.wire import Graft, Prune, Want
 from simulations.convergence import link

@@ -6,8 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from node.relay import RelayGate, RelayPolicy
-from node.simnet import SimNetwork
+from node.gossip.relay import RelayGate, RelayPolicy
+from node.net.simnet import SimNetwork
 from node.store import Outcome, Store, ingest
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.errors import Reason

@@ -10,8 +10,8 @@ import trio
 import trio.testing
 from trio.testing import memory_stream_pair
 
-from node.simnet import SimNetwork
-from node.transport import SecureStream, open_secure_stream
+from node.net.simnet import SimNetwork
+from node.net.transport import SecureStream, open_secure_stream
 from protocol.attestation import attestation_id
 from protocol.events import NeedData
 from protocol.greeting import HELLO_TIMEOUT_S

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from node.signatures import SignatureChecker, check_in_thread
+from node.gossip.signatures import SignatureChecker, check_in_thread
 from protocol.attestation import AttestationBody, attestation_id, sign_attestation
 from protocol.statement import Trust
 from tests.strategies import KEYS
@@ -87,7 +87,7 @@ def test_the_worker_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(
         "import os\n"
-        "from node.signatures import SignatureChecker\n"
+        "from node.gossip.signatures import SignatureChecker\n"
         "if __name__ == '__main__':\n"  # the worker is spawned: it imports this file
         "    checker = SignatureChecker()\n"
         "    checker.check([])\n"

@@ -10,8 +10,8 @@ import trio
 import trio.testing
 from trio.testing import check_two_way_stream
 
-from node.simnet import LinkModel, SimNetwork, SimStream
-from node.transport import SecureStream, open_secure_stream
+from node.net.simnet import LinkModel, SimNetwork, SimStream
+from node.net.transport import SecureStream, open_secure_stream
 from protocol.channel import Community
 from protocol.handshake import Role
 from protocol.identity import IdentityKey

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.sketch_fast import NumpySketchBuilder
+from node.gossip.sketch_fast import NumpySketchBuilder
 from protocol.sketch import MAX_CELLS, PureSketchBuilder, SketchBuilder, build_table, match_prefixes
 from protocol.sync import Mode, Reconciler, decode_sync_message
 

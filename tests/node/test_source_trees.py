@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import trio
 import trio.testing
 
-from node.simnet import LinkModel, SimNetwork
+from node.net.simnet import LinkModel, SimNetwork
 from protocol.attestation import Attestation
 from protocol.routes import encode_routes, source_key
 from protocol.wire import Routes

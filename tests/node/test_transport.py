@@ -7,7 +7,7 @@ import trio
 import trio.testing
 from trio.testing import check_two_way_stream, lockstep_stream_pair, memory_stream_pair
 
-from node.transport import (
+from node.net.transport import (
     HandshakeTimeoutError,
     SecureStream,
     TransportLimits,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from node.addresses import is_dialable
+from node.net.addresses import is_dialable
 from protocol.codec import pack
 from protocol.errors import RemoteProtocolError, VerificationError
 from protocol.identity import IdentityKey, encode_identity_text

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from node.api.app import create_app
-from node.config import NodeConfig
+from node.home.config import NodeConfig
 from node.service import Node, open_node
 
 TOKEN = "t" * 43

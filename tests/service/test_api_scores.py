@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from node.api.app import create_app
-from node.config import NodeConfig
+from node.home.config import NodeConfig
 from node.service import open_node
 from protocol.identity import IdentityKey, encode_identity_text
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import (
+from node.errors import ConfigError
+from node.home.config import (
     CONFIG_FILE,
     NodeConfig,
     check_config,
@@ -16,7 +17,6 @@ from node.config import (
     render_config,
     with_overrides,
 )
-from node.errors import ConfigError
 
 
 def write(folder: Path, text: str) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from node.config import CONFIG_FILE, load_config, new_community, render_config, with_overrides
 from node.errors import ConfigError
+from node.home.config import CONFIG_FILE, load_config, new_community, render_config, with_overrides
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node.addresses import detect_host_addresses
 from node.errors import RequestError
+from node.net.addresses import detect_host_addresses
 from node.service import NodeConfig, open_node
 from protocol.invite import decode_invite
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.config import NodeConfig
 from node.errors import RequestError
+from node.home.config import NodeConfig
 from node.service import Node, open_node
 from node.service.prefixes import (
     IdentityPrefix,

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.errors import ConfigError
-from node.simnet import LinkModel, LinkModelError, SimNetwork
+from node.net.simnet import LinkModel, LinkModelError, SimNetwork
 from simulations.params import ParameterError, Value, check_nodes, limit_of
 from simulations.runner import SCENARIOS, parse_params, run_scenario
 from simulations.world import NetworkParameters

@@ -32,7 +32,7 @@ _SCRIPT = textwrap.dedent(
     if mode == "allocate":
         gc.set_threshold(97, 3, 3)
         junk.extend([object() for _ in range(3333)] + [[n] for n in range(777)])
-        from node.gossip import GossipNode
+        from node.gossip.gossip_node import GossipNode
 
         ingest = GossipNode._ingest
 

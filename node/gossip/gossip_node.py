@@ -34,12 +34,12 @@ from typing import Generic, Protocol, TypeVar
 import trio
 
 from node.errors import StoreError
-from node.policy import PEER_POLICY, Action, BanList
-from node.signatures import SignatureChecker, check_in_thread
-from node.sketch_fast import NumpySketchBuilder
+from node.gossip.policy import PEER_POLICY, Action, BanList
+from node.gossip.signatures import SignatureChecker, check_in_thread
+from node.gossip.sketch_fast import NumpySketchBuilder
+from node.net.transport import PeerStream
 from node.store import AttestationStore, IngestReport, ItemReport, Outcome, ingest
 from node.store.pipeline import Admission
-from node.transport import PeerStream
 from protocol.attestation import (
     ID_PREFIX_BYTES,
     Attestation,
@@ -998,7 +998,7 @@ class GossipNode:
     async def _new_reconciler(self, peer: _Peer) -> Reconciler:
         """A session over our whole set, in the forms the peer speaks."""
         items = await self._store.run(_all_items)
-        # Sketches over our whole set: numpy builds the reference's tables (node/sketch_fast.py).
+        # Sketches over our whole set: numpy builds the reference's tables (sketch_fast).
         return Reconciler(
             items,
             push_missing=True,

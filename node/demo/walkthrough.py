@@ -1,13 +1,14 @@
-"""`trustnode demo`: a walk through signed attestations and trust, run for real.
+"""`trustnode demo --walkthrough`: the layers under the demo community, one by one.
 
-Until the networked demo community exists (DESIGN §8), this shows the layers a
-newcomer can already use: three members make keys, attest, certify with a
-private commitment, rate, revoke; every record is encoded, decoded from bytes
-and verified; a tampered copy is refused; and supersession decides what counts.
-Then a street of eight members vouches for each other (and one confused member
-for an identity farm), and the trust engine answers from Alice's point of view:
-scores, the paths behind one, why a stranger gets nothing, what a flag does.
-It returns lines instead of printing, so the CLI owns the terminal.
+The networked demo community (`node.demo.community`) shows members gossiping;
+this walkthrough shows, offline, what each layer does for a newcomer: three
+members make keys, attest, certify with a private commitment, rate, revoke;
+every record is encoded, decoded from bytes and verified; a tampered copy is
+refused; and supersession decides what counts. Then a street of eight members
+vouches for each other (and one confused member for an identity farm), and the
+trust engine answers from Alice's point of view: scores, the paths behind one,
+why a stranger gets nothing, what a flag does. It returns lines instead of
+printing, so the CLI owns the terminal.
 """
 
 from __future__ import annotations

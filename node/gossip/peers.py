@@ -16,7 +16,7 @@ DSN 2007):
   liar cannot fill it with bad addresses. We never share or learn a wildcard
   (`0.0.0.0`), one of our own addresses (advertised, or found to reach
   ourselves when dialled), or a loopback address unless we are *local*
-  (`node.addresses.is_local_only`: every address we advertise is loopback, so
+  (`node.net.addresses.is_local_only`: every address we advertise is loopback, so
   every peer that can reach us runs on this machine);
 * **random replacement**: an active address whose dials fail (or that only
   reaches a member we are already connected to) `replace_after` times in a
@@ -25,7 +25,7 @@ DSN 2007):
   falls with each failed dial). An address keeps its failure count and
   back-off when it moves between the views, so one that never answers is
   redialled ever more slowly, not afresh at each promotion. Bans come from the
-  gossip layer's policy table (`node.policy`): a banned identity's sessions
+  gossip layer's policy table (`node.gossip.policy`): a banned identity's sessions
   are refused there.
 
 Inbound connections are served by `serve_secure` under its limits (or by the
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import trio
 
-from node.addresses import is_dialable, is_local_only
-from node.gossip import GossipNode
-from node.transport import (
+from node.gossip.gossip_node import GossipNode
+from node.net.addresses import is_dialable, is_local_only
+from node.net.transport import (
     DEFAULT_LIMITS,
     HandshakeTimeoutError,
     OpenChannel,
@@ -74,7 +74,7 @@ class PeerManagerConfig:
     backoff_max_s: float = 300.0
     jitter: float = 0.5  # each wait is multiplied by a factor in [1 - jitter, 1 + jitter]
     replace_after: int = 3
-    advertise: tuple[str, ...] = ()  # where peers can dial us (node.addresses.own_addresses)
+    advertise: tuple[str, ...] = ()  # where peers can dial us (node.net.addresses.own_addresses)
     share: int = 8
     per_source: int = 16
     # How often one passive address replaces an active one. Each swap costs the
@@ -158,7 +158,7 @@ class PeerManager:
             self._remember(address, source=None)
         self._changed.set()
 
-    # -- peer exchange (node.gossip.PeerExchange) ---------------------------------------
+    # -- peer exchange (node.gossip.gossip_node.PeerExchange) --------------------------------
 
     def _shareable(self, address: str) -> bool:
         """Worth telling a peer, or trying when a peer told us (hearsay)."""

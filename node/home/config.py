@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 import platformdirs
 
-from node.addresses import MAX_OWN_ADDRESSES, is_wildcard_host
 from node.errors import ConfigError
+from node.net.addresses import MAX_OWN_ADDRESSES, is_wildcard_host
 from protocol.channel import Community
 from protocol.errors import DecodeError
 from protocol.identity import decode_identity_text

@@ -2,7 +2,7 @@
 
 Layout (mode 0700 directory, owner-only files):
 
-    <data dir>/key.json    the node's identity key (node.keyfile), mode 0600
+    <data dir>/key.json    the node's identity key (node.home.keyfile), mode 0600
     <data dir>/store.db    the attestation store (node.store), SQLite WAL
 
 We refuse to use a directory that other users can write to or a key file they
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.errors import KeyFileError, StoreError
-from node.keyfile import INTERACTIVE, KdfCost, load_key, save_key
+from node.home.keyfile import INTERACTIVE, KdfCost, load_key, save_key
 from node.store import Store
 from protocol.identity import IdentityKey
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import trio
 
-from node.transport import DEFAULT_LIMITS, SecureStream, TransportLimits, serve_secure
+from node.net.transport import DEFAULT_LIMITS, SecureStream, TransportLimits, serve_secure
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
 from protocol.events import NeedData

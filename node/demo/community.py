@@ -31,7 +31,7 @@ from node.api.app import create_app
 from node.api.server import serve_api
 from node.cli.render import data, short
 from node.cli.render import line as text_line
-from node.config import CONFIG_FILE, NodeConfig, render_config
+from node.home.config import CONFIG_FILE, NodeConfig, render_config
 from node.service import Node, open_node
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityId, IdentityKey, encode_identity_text
@@ -228,7 +228,7 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
             data = folder / name
             config_path = data / CONFIG_FILE
             config_path.write_text(render_config(node.config))
-            config_path.chmod(0o600)  # it holds the community key (node.config refuses more)
+            config_path.chmod(0o600)  # it holds the community key (node.home.config refuses more)
             token = ensure_token(data)
             app = create_app(node, token=token)
             address = await nursery.start(serve_api, app, "127.0.0.1:0")
