@@ -163,7 +163,8 @@ class SignatureChecker:
                 self._give_up(f"{type(exc).__name__}: {exc}")
             else:
                 if type(verdicts) is bytes and len(verdicts) == len(messages):
-                    self.checked_in_worker += len(messages)
+                    with self._lock:  # the gossip's check thread and the store's may both wait
+                        self.checked_in_worker += len(messages)
                     return verdicts
                 self._give_up("the worker answered out of shape")
         return open_signed(messages)
