@@ -44,6 +44,13 @@ class Edge:
     width: float
     share: float
     flag: bool
+    bend: int = 0  # how far the curve bows up: a hop past a column must not hide under others
+
+    @property
+    def d(self) -> str:
+        """The SVG path: straight between neighbours, bowed when it skips a column."""
+        mx, my = (self.x1 + self.x2) // 2, (self.y1 + self.y2) // 2 - self.bend
+        return f"M{self.x1} {self.y1} Q{mx} {my} {self.x2} {self.y2}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +131,14 @@ def draw_explanation(view: ExplanationView, *, me: str) -> Picture:
             carried[(a, b)] = carried.get((a, b), 0.0) + path.share
     strongest = max(carried.values(), default=0.0) or 1.0
     edges = [
-        Edge(*where[a], *where[b], width=1.5 + 8.0 * share / strongest, share=share, flag=False)
+        Edge(
+            *where[a],
+            *where[b],
+            width=1.5 + 8.0 * share / strongest,
+            share=share,
+            flag=False,
+            bend=36 if abs(where[b][0] - where[a][0]) > gap else 0,
+        )
         for (a, b), share in carried.items()
         if a in where and b in where
     ]

@@ -14,8 +14,8 @@ So:
   without it, or from another `Origin`, is refused (403) before anything runs.
 - **Headers** on every `/app` answer: a strict Content-Security-Policy (no
   inline script, nothing from elsewhere, `frame-ancestors 'none'`),
-  `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` (so that forms carry our `Origin`),
-  `Cache-Control: no-store`.
+  `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` (so that
+  forms carry our `Origin`), `Cache-Control: no-store`.
 - **Host**: `/app` answers only when the `Host` header names the address the
   server is bound to (or 127.0.0.1 / localhost / [::1] with its port); a
   rebound name gets 421.
