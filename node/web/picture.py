@@ -19,6 +19,7 @@ WIDTH = 640
 COLUMN_GAP = 150
 ROW_GAP = 56
 MARGIN = 40
+SIDE = 72  # room beside the first and last column for a centred label
 MAX_LABEL = 16
 
 
@@ -109,20 +110,20 @@ def draw_explanation(view: ExplanationView, *, me: str) -> Picture:
     depth, rows = _columns(view, me)
     placed = {i for members in rows.values() for i in members}
     tallest = max(len(r) for r in rows.values())
-    flaggers = [f.flagger for f in view.flags if f.flagger not in placed]
+    flaggers = [f.flagger for f in view.flags if f.flagger not in placed][:5]
     height = 2 * MARGIN + max(tallest - 1, 0) * ROW_GAP + (ROW_GAP + 20 if flaggers else 0)
-    gap = min(COLUMN_GAP, (WIDTH - 2 * MARGIN) // max(depth, 1))
+    gap = min(COLUMN_GAP, (WIDTH - 2 * SIDE) // max(depth, 1))
     where: dict[str, tuple[int, int]] = {}
     spots: list[Spot] = []
     for col, members in sorted(rows.items()):
         top = MARGIN + (tallest - len(members)) * ROW_GAP // 2
         for row, identity in enumerate(members):
-            x, y = MARGIN + col * gap, top + row * ROW_GAP
+            x, y = SIDE + col * gap, top + row * ROW_GAP
             where[identity] = (x, y)
             role = "me" if identity == me else "them" if identity == view.subject else "via"
             spots.append(Spot(identity, label(identity), x, y, role))
     for n, identity in enumerate(flaggers):
-        x, y = MARGIN + n * 110, height - MARGIN
+        x, y = SIDE + n * 110, height - MARGIN
         where[identity] = (x, y)
         spots.append(Spot(identity, label(identity), x, y, "flagger"))
     carried: dict[tuple[str, str], float] = {}
