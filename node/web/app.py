@@ -326,6 +326,22 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
         return web.page(request, "invite.html", code=code, qr=_qr_svg(code),
                         single_use=fields.get("single_use") == "on")  # fmt: skip
 
+    @router.post("/things/rate")
+    async def rate_thing(request: Request) -> Response:
+        posted = await web.form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, fields = posted
+        uri = fields.get("uri", "").strip()[:512]
+        try:
+            context = fields.get("context", "").strip() or GENERAL_CONTEXT
+            await node.rate(await node.resolve_subject(uri), int(fields.get("value", "0")),
+                            context=context)  # fmt: skip
+            session.notices.append(("ok", "Rating signed and sent."))
+        except (TrustnodeError, ValueError) as exc:
+            session.notices.append(("error", str(exc) or "Refused."))
+        return RedirectResponse(f"{PREFIX}/things?uri={quote(uri, safe='')}", status_code=303)
+
     @router.post("/person/{subject}/{action}")
     async def act(request: Request, subject: str, action: str) -> Response:
         posted = await web.form(request)

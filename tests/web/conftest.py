@@ -74,12 +74,12 @@ def street(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Street]:
     try:
         ok(ann, "init", "--listen", f"127.0.0.1:{free_port()}", "--api-listen", "127.0.0.1:0")
         daemons["ann"] = Daemon(ann)
-        code = ok(ann, "invite").strip()
+        made = Street(ann, ben, cat, {}, daemons)
+        code = made.api("ann", "POST", "/v1/invites", json={})["code"]
         for folder in (ben, cat):
             ok(folder, "join", code, "--listen", f"127.0.0.1:{free_port()}",
                "--api-listen", "127.0.0.1:0")  # fmt: skip
             daemons[folder.name] = Daemon(folder)
-        made = Street(ann, ben, cat, {}, daemons)
         made.ids = {w: made.api(w, "GET", "/v1/status")["identity"] for w in daemons}
         ids = made.ids
         said: list[tuple[str, str, dict[str, Any]]] = [

@@ -79,3 +79,20 @@ def test_search_finds_a_member_by_name(street: Street, watched: Any) -> None:
     page.page.wait_for_load_state("load")
     assert street.ids["ben"] in page.page.inner_text("main")
     page.assert_clean()
+
+
+def test_a_thing_is_rated_through_its_form_and_the_rater_counts(
+    street: Street, watched: Any
+) -> None:
+    uri = "https://example.org/ladder/3"
+    page = watched("ann")
+    page.go("/things?uri=" + quote(uri, safe=""))
+    assert "No one rated it." in page.page.inner_text("main")
+    page.page.fill("#thing-value", "80")
+    page.page.click("form[action$='/things/rate'] button")
+    page.page.wait_for_load_state("load")
+    text = page.page.inner_text("main")
+    assert "Rating signed and sent." in text
+    assert "general: 80" in text  # on the -100..100 scale it was given on
+    assert page.page.locator("main table a", has_text="you").count() == 1
+    page.assert_clean()
