@@ -44,6 +44,9 @@ __all__ = ["add_web_app"]
 
 PREFIX = "/app"
 RECENT = 30
+# Each open event stream holds one of the API's requests in flight (node.api.limits):
+# past this many, the oldest is ended (its tab reconnects), so tabs cannot starve it.
+MAX_STREAMS = 8
 
 
 def _templates() -> Environment:
@@ -60,6 +63,19 @@ def _templates() -> Environment:
     return env
 
 
+class _Stream:
+    """One open event stream, which a newer one may end."""
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.waiting: trio.CancelScope | None = None
+
+    def end(self) -> None:
+        self.ended = True
+        if self.waiting is not None:
+            self.waiting.cancel()
+
+
 class WebApp:
     """The pages of one node, for its member's browser."""
 
@@ -68,6 +84,7 @@ class WebApp:
         self.logins = logins
         self.env = _templates()
         self.me = encode_identity_text(node.identity)
+        self.streams: list[_Stream] = []
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -126,6 +143,50 @@ class WebApp:
                     cursor = change.seq
         return found[-RECENT:][::-1], cursor
 
+    async def event_stream(self, after: int) -> AsyncIterator[bytes]:
+        """A `change` event for each batch of attestations stored after `after`, a
+        comment every 15 s (so that a dead connection is noticed); ended once
+        `MAX_STREAMS` newer streams are open.
+
+        Each wait uses a fresh `Node.changes()` feed, closed before anything is
+        sent: a timeout or an eviction cancels the wait, and a cancelled async
+        generator cannot be resumed (nor may a cancel scope span a `yield`)."""
+        yield b"retry: 2000\n\n"
+        mine = _Stream()
+        self.streams.append(mine)
+        while len(self.streams) > MAX_STREAMS:
+            self.streams.pop(0).end()
+        cursor = after
+        try:
+            while True:
+                batch = await self._next_batch(cursor, mine)
+                if mine.ended:  # set by a newer stream while we waited
+                    return
+                if not batch:
+                    yield b": keep-alive\n\n"
+                    continue
+                cursor = batch[-1].seq
+                data = json.dumps({"seq": cursor, "count": len(batch)})
+                yield f"id: {cursor}\nevent: change\ndata: {data}\n\n".encode()
+        finally:
+            if mine in self.streams:
+                self.streams.remove(mine)
+
+    async def _next_batch(self, cursor: int, stream: _Stream) -> list[Any]:
+        """The changes after `cursor` once there are any (empty after 15 s)."""
+        batch: list[Any] = []
+        async with contextlib.aclosing(self.node.changes(cursor=cursor)) as feed:
+            with trio.move_on_after(15) as waiting:
+                stream.waiting = waiting
+                batch.append(await feed.__anext__())
+            stream.waiting = None
+            if batch:  # what else is already stored: the feed yields it at once
+                with trio.move_on_after(0.05):
+                    # A loop, not a comprehension: it keeps what came before the timeout.
+                    async for change in feed:
+                        batch.append(change)  # noqa: PERF401
+        return batch
+
     async def views(self, attestations: list[Any]) -> tuple[list[Any], dict[str, Any]]:
         views = [attestation_view(a) for a in attestations]
         names = await self.names([t for v in views for t in (v.issuer, v.subject)])
@@ -181,21 +242,10 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
         if web.session_of(request) is None:
             return Response(status_code=401)
 
-        async def stream() -> AsyncIterator[bytes]:
-            yield b"retry: 2000\n\n"
-            async with contextlib.aclosing(web.node.changes(cursor=after)) as feed:
-                while True:
-                    with trio.move_on_after(15) as idle:
-                        change = await feed.__anext__()
-                    if idle.cancelled_caught:
-                        yield b": keep-alive\n\n"
-                        continue
-                    kind = change.attestation.statement.kind.name.lower()
-                    data = json.dumps({"seq": change.seq, "kind": kind})
-                    yield f"id: {change.seq}\nevent: change\ndata: {data}\n\n".encode()
-
         return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+            web.event_stream(after),
+            media_type="text/event-stream",
+            headers={"X-Accel-Buffering": "no"},
         )
 
 

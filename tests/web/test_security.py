@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 from urllib.parse import quote
 
@@ -110,3 +111,33 @@ def test_hostile_names_claims_and_uris_are_shown_as_inert_text(
     for page in (ben, ann):
         page.assert_clean()
     assert HOSTILE_ABOUT  # carried in cat's profile; checked inert above with the rest
+
+
+def test_open_event_streams_are_bounded_the_oldest_ends(street: Street) -> None:
+    base = street.base("ben")
+    clients = [httpx.Client(timeout=30) for _ in range(9)]
+    try:
+        streams = []
+        for client in clients:
+            client.get(street.login_url("ben"))
+            stream = client.stream("GET", base + "/events?after=0")
+            answer = stream.__enter__()
+            assert answer.status_code == 200
+            assert answer.headers["content-type"].startswith("text/event-stream")
+            streams.append((stream, answer))
+        oldest = b"".join(streams[0][1].iter_bytes())  # ends: the ninth stream pushed it out
+        assert oldest.startswith(b"retry: 2000")
+        assert httpx.get(f"http://{street.daemons['ben'].api}/health").is_success
+        newest = streams[-1][1].iter_lines()
+        backlog = list(itertools.takewhile(lambda line: line != ": keep-alive", newest))
+        assert backlog[0] == "retry: 2000"
+        assert any(line.startswith("event: change") for line in backlog)  # the history first
+        # ... then 15 s of quiet gave a keep-alive comment, and the feed goes on after it:
+        street.api("ben", "POST", "/v1/rate", json={"subject": "urn:x:kettle", "value": 5})
+        after = [next(newest) for _ in range(4)]
+        assert any(line.startswith("event: change") for line in after), after
+        for stream, _ in streams:
+            stream.__exit__(None, None, None)
+    finally:
+        for client in clients:
+            client.close()
