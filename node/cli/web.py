@@ -19,7 +19,7 @@ __all__ = ["open_"]
 @click.option("--no-browser", is_flag=True, help="Only print the link (e.g. to open it elsewhere).")
 @click.pass_context
 def open_(ctx: click.Context, no_browser: bool) -> None:
-    """Open the web app of the running daemon, logged in by a one-time link."""
+    """Open the web app of the running daemon in your browser, logged in by a one-time link."""
     place = place_of(ctx)
     config = load(place)
     try:

@@ -131,16 +131,21 @@ class WebApp:
     async def recent(self) -> tuple[list[Any], int]:
         """The latest changes (about `RECENT`) and the cursor after them, for the live feed.
 
-        The store's count bounds where to start; we read what is there until the
-        feed waits for news (it never ends by itself)."""
-        status = await self.node.status()
-        cursor = max(0, status.attestations - RECENT)
+        The store's count says where to start and, while nothing was pruned (no
+        gaps in `seq`), where the end is; past gaps we read until the feed waits
+        for news (it never ends by itself), at most half a second."""
+        stored = (await self.node.status()).attestations
+        cursor = max(0, stored - RECENT)
         found: list[Any] = []
-        with trio.move_on_after(0.5):
+        if stored == 0:
+            return found, cursor
+        with trio.move_on_after(0.5):  # only when pruning left gaps in the numbering
             async with contextlib.aclosing(self.node.changes(cursor=cursor)) as feed:
                 async for change in feed:
                     found.append(change)
                     cursor = change.seq
+                    if change.seq >= stored:  # the last one (seq counts from 1)
+                        break
         return found[-RECENT:][::-1], cursor
 
     async def event_stream(self, after: int) -> AsyncIterator[bytes]:
