@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,17 @@ def street(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Street]:
         daemons["ann"] = Daemon(ann)
         made = Street(ann, ben, cat, {}, daemons)
         code = made.api("ann", "POST", "/v1/invites", json={})["code"]
-        for folder in (ben, cat):
+
+        def join_and_run(folder: Path) -> Daemon:
             ok(folder, "join", code, "--listen", f"127.0.0.1:{free_port()}",
                "--api-listen", "127.0.0.1:0")  # fmt: skip
-            daemons[folder.name] = Daemon(folder)
+            return Daemon(folder)
+
+        with ThreadPoolExecutor(2) as pool:  # both at once: CLI start-up is most of the wait
+            started = {f.name: pool.submit(join_and_run, f) for f in (ben, cat)}
+        daemons.update({n: f.result() for n, f in started.items() if f.exception() is None})
+        for future in started.values():
+            future.result()  # a failed start fails the fixture (the other one is stopped)
         made.ids = {w: made.api(w, "GET", "/v1/status")["identity"] for w in daemons}
         ids = made.ids
         said: list[tuple[str, str, dict[str, Any]]] = [
