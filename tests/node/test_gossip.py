@@ -9,7 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from node.gossip.gossip_node import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
+from node.gossip.gossip_node import CAPABILITIES, GossipNode, InlineStore, ThreadedStore
+from node.gossip.session import PeerSession
 from node.gossip.signatures import SignatureChecker, check_in_thread
 from node.net.simnet import SimNetwork
 from node.store import AttestationStore, Store
@@ -294,7 +295,7 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
             verify_ahead=ahead,
             signature_checker=worker,
         )
-        peer = _Peer(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+        peer = PeerSession(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
         reasons: list[Reason] = []
         with trio.fail_after(60):
             try:
@@ -302,7 +303,7 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
                     peer.nursery = nursery
                     for start in range(0, len(delivery), 1000):
                         message = Deliver(envelopes=tuple(delivery[start : start + 1000]))
-                        await node._on_records(peer, message)
+                        await node.intake.on_records(peer, message)
                     await trio.sleep_forever()  # until the refused record ends the session
             except* RemoteProtocolError as group:
                 reasons = [e.reason for e in _leaves(group) if isinstance(e, RemoteProtocolError)]
@@ -343,21 +344,21 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
         checked.append(len(envelopes))
         return real_check(envelopes)
 
-    monkeypatch.setattr("node.gossip.gossip_node.check_in_thread", counting)
+    monkeypatch.setattr("node.gossip.intake.check_in_thread", counting)
     farm, victim = Member("farm", 3), Member("victim", 4)
     store = Store.open(":memory:")
     gate = _RefuseFarm(farm.key.identity)
     node_ = GossipNode(
         store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=True, admit=gate
     )
-    peer = _Peer(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+    peer = PeerSession(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
     deliveries = 20
     records = [farm.attest(victim, n).data for n in range(1000 * deliveries)]
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             peer.nursery = nursery
             for start in range(0, len(records), 1000):
-                await node_._on_records(
+                await node_.intake.on_records(
                     peer, Deliver(envelopes=tuple(records[start : start + 1000]))
                 )
             nursery.cancel_scope.cancel()
