@@ -27,7 +27,6 @@ names other code imports from here (`CAPABILITIES`, `PeerExchange`,
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, MutableMapping, Sequence
 from typing import Generic, TypeVar, cast, overload
@@ -48,9 +47,9 @@ from node.net.transport import PeerStream
 from node.store import IngestReport
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationId
-from protocol.errors import Reason, RemoteProtocolError
+from protocol.errors import RemoteProtocolError
 from protocol.events import NeedData
-from protocol.greeting import HELLO_TIMEOUT_S, error_message
+from protocol.greeting import HELLO_TIMEOUT_S
 from protocol.identity import IdentityId, short_identity_text
 from protocol.pushtree import PushTree, TreeLink
 from protocol.routes import RouteTable
@@ -69,7 +68,6 @@ from protocol.wire import (
     Routes,
     Sync,
     Want,
-    encode_message,
 )
 
 __all__ = [
@@ -310,7 +308,7 @@ class GossipNode:
             async with trio.open_nursery() as nursery:
                 peer.nursery = nursery
                 nursery.start_soon(peer.write_loop)
-                nursery.start_soon(self._expect_hello, peer)
+                nursery.start_soon(peer.expect_hello, self.hello_timeout_s)
                 await peer.send(Hello(capabilities=self.capabilities, agent=AGENT))
                 if lazy:
                     await peer.send(Prune())
@@ -332,7 +330,7 @@ class GossipNode:
             ended = f"it broke the protocol ({error.reason.value})"
             if PEER_POLICY.get(error.reason, Action.CLOSE) is Action.BAN:
                 self.bans.ban(peer.identity)
-            await self._refuse(peer, error)
+            await peer.refuse(error)
         except* StoreError as group:
             # Our disk is full or our store read-only: not the peer's fault. The
             # session ends (what it brought is not stored) and anti-entropy
@@ -373,12 +371,6 @@ class GossipNode:
             await trio.sleep(self._resync_interval_s)
             await self.sharing.share(peer)  # the periodic shuffle of peer exchange
 
-    async def _refuse(self, peer: PeerSession, error: RemoteProtocolError) -> None:
-        # Straight to the stream: the writer task has stopped with the session.
-        gone = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError)
-        with trio.move_on_after(1), contextlib.suppress(*gone):
-            await peer.stream.send_all(encode_message(error_message(error)))
-
     async def _read_loop(self, peer: PeerSession) -> None:
         reader = MessageReader()
         budget = ReceiveBudget(rate=self._receive_rate, burst=self._receive_burst)
@@ -410,15 +402,6 @@ class GossipNode:
         elif isinstance(message, Routes) and peer.route_budget is not None:
             await self.source_trees.receive(peer, message)
         # error carries nothing we act on; routes unasked for are ignored
-
-    async def _expect_hello(self, peer: PeerSession) -> None:
-        """End the session (`timeout`, SPEC §9.2) if the peer's hello does not
-        come in time: a peer that finished the handshake and then says nothing
-        would otherwise hold the session, and its slot, for ever."""
-        with trio.move_on_after(self.hello_timeout_s):
-            await peer.greeted.wait()
-            return
-        raise RemoteProtocolError(Reason.TIMEOUT, f"no hello within {self.hello_timeout_s:g} s")
 
     def _on_hello(self, peer: PeerSession, capabilities: tuple[str, ...]) -> None:
         if peer.hear_hello(capabilities, self.capabilities):

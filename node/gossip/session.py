@@ -21,7 +21,8 @@ import trio
 
 from node.net.transport import PeerStream
 from protocol.attestation import is_naming_envelope
-from protocol.greeting import Greeting
+from protocol.errors import Reason, RemoteProtocolError
+from protocol.greeting import Greeting, error_message
 from protocol.identity import IdentityId
 from protocol.pushtree import TreeLink
 from protocol.sync import Reconciler
@@ -158,6 +159,22 @@ class PeerSession:
                 await self.stream.send_all(data)
             self.writing = None
             self.outbox_bytes -= len(data)
+
+    async def expect_hello(self, timeout_s: float) -> None:
+        """End the session (`timeout`, SPEC §9.2) if the peer's hello does not
+        come in time: a peer that finished the handshake and then says nothing
+        would otherwise hold the session, and its slot, for ever."""
+        with trio.move_on_after(timeout_s):
+            await self.greeted.wait()
+            return
+        raise RemoteProtocolError(Reason.TIMEOUT, f"no hello within {timeout_s:g} s")
+
+    async def refuse(self, error: RemoteProtocolError) -> None:
+        """Tell the peer why its session ends (an `error` message), within a bound."""
+        # Straight to the stream: the writer task has stopped with the session.
+        gone = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError)
+        with trio.move_on_after(1), contextlib.suppress(*gone):
+            await self.stream.send_all(encode_message(error_message(error)))
 
     def finish_writing(self) -> None:
         """The session ends: the write in flight may complete, within a bound."""
