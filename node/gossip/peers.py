@@ -185,6 +185,17 @@ class PeerManager:
         if len(self._active) < self._config.max_active and self._passive:
             self._changed.set()
 
+    def discovered(self, address: str) -> None:
+        """An address a LAN beacon named (`node.net.lan`): hearsay, as peer exchange.
+
+        The LAN layer rate-limits what reaches here; the address is dialled
+        soon when the active view has room, and only the handshake confirms it."""
+        if not self._shareable(address) or address in self._active or address in self._passive:
+            return
+        self._remember(address, source=None)
+        if len(self._active) < self._config.max_active:
+            self._changed.set()
+
     def _remember(self, address: str, *, source: IdentityId | None) -> None:
         if len(self._passive) >= self._config.max_passive:
             evicted = self._rng.choice(sorted(self._passive))

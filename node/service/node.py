@@ -48,6 +48,7 @@ from node.net.addresses import (
     is_local_only,
     own_addresses,
 )
+from node.net.lan import LanDiscovery
 from node.service.prefixes import (
     MAX_CANDIDATES,
     IdentityPrefix,
@@ -154,6 +155,7 @@ class Node:
             signature_checker=self.signature_checker,
         )
         self.peer_manager: PeerManager | None = None
+        self.lan: LanDiscovery | None = None  # with [network] lan_discovery
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
@@ -631,6 +633,13 @@ class Node:
         for address in self.config.bootstrap:
             self.peer_manager.add_address(address)
         nursery.start_soon(self.peer_manager.run, listeners[0])
+        if self.config.lan_discovery:  # SPEC §15: sealed beacons on the segment
+            self.lan = LanDiscovery.on_segment(
+                community=self.config.community, listen_host=bound_host, tcp_port=bound_port,
+                group=self.config.lan_group, learn=self.peer_manager.discovered,
+                wall_clock_ms=self._clock, rng=rng,
+            )  # fmt: skip
+            nursery.start_soon(self.lan.run)
         log.info(
             "listening on %s for community %s; peers dial %s%s",
             self.listen_address,
