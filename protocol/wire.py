@@ -26,11 +26,14 @@ from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_DIALBACK_ADDRESSES",
     "MAX_PEER_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
     "WIRE_VERSION",
     "Deliver",
+    "DialBack",
+    "DialBackResult",
     "ErrorMessage",
     "Graft",
     "Graft8",
@@ -61,6 +64,8 @@ _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
 _MAX_DETAIL_BYTES = 256
 MAX_PEER_ADDRESSES = 32
+MAX_DIALBACK_ADDRESSES = 8
+DIALBACK_NONCE_BYTES = 8
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
@@ -82,6 +87,8 @@ class MessageType(enum.IntEnum):
     IHAVE8 = 11
     GRAFT8 = 12
     ROUTES = 13
+    DIALBACK = 14
+    DIALBACK_RESULT = 15
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,6 +297,66 @@ class Peers:
         )
 
 
+def _typed_addresses(addresses: object, what: str) -> None:
+    require(type(addresses) is tuple, Reason.BAD_FIELD, f"{what} is an array")
+    assert isinstance(addresses, tuple)
+    strings = all(type(address) is str for address in addresses)
+    require(strings, Reason.BAD_FIELD, f"an address in {what} is a string")
+
+
+def _addresses_in_range(addresses: tuple[str, ...], what: str, low: int, high: int) -> None:
+    require(low <= len(addresses) <= high, Reason.OUT_OF_RANGE, f"{low}..{high} {what}")
+    require(
+        all(_ADDRESS.fullmatch(address) is not None for address in addresses),
+        Reason.OUT_OF_RANGE,
+        "an address is 1..255 visible ASCII characters",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBack:
+    """Dial me back at these addresses and tell me which reached me (SPEC §15.2).
+
+    AutoNAT's question: a node cannot tell from inside whether its addresses
+    can be dialled from outside; a peer that tries them can.
+    """
+
+    nonce: bytes
+    addresses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Every type check before any range check (SPEC §9.2).
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        _typed_addresses(self.addresses, "addresses")
+        _addresses_in_range(self.addresses, "addresses", 1, MAX_DIALBACK_ADDRESSES)
+        require(len(self.nonce) == DIALBACK_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBackResult:
+    """The answer to a `dialback`: which addresses reached the asker, which did not,
+    and the asker's address as this connection shows it (`observed`, "" if unknown)."""
+
+    nonce: bytes
+    reached: tuple[str, ...]
+    failed: tuple[str, ...]
+    observed: str
+
+    def __post_init__(self) -> None:
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        require(type(self.observed) is str, Reason.BAD_FIELD, "observed is a string")
+        _typed_addresses(self.reached, "reached")
+        _typed_addresses(self.failed, "failed")
+        _addresses_in_range(self.reached, "reached", 0, MAX_DIALBACK_ADDRESSES)
+        _addresses_in_range(self.failed, "failed", 0, MAX_DIALBACK_ADDRESSES)
+        require(len(self.nonce) == DIALBACK_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+        require(
+            self.observed == "" or _ADDRESS.fullmatch(self.observed) is not None,
+            Reason.OUT_OF_RANGE,
+            "observed is empty or 1..255 visible ASCII characters",
+        )
+
+
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
@@ -312,6 +379,8 @@ Message: TypeAlias = (
     | IHave8
     | Graft8
     | Routes
+    | DialBack
+    | DialBackResult
 )
 
 
@@ -344,6 +413,16 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.ERROR.value, message.code, message.detail)
     if isinstance(message, Prune):
         return (MessageType.PRUNE.value,)
+    if isinstance(message, DialBack):
+        return (MessageType.DIALBACK.value, message.nonce, message.addresses)
+    if isinstance(message, DialBackResult):
+        return (
+            MessageType.DIALBACK_RESULT.value,
+            message.nonce,
+            message.reached,
+            message.failed,
+            message.observed,
+        )
     code, name = _ONE_FIELD[type(message)]
     return (code.value, getattr(message, name))
 
@@ -400,6 +479,18 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.PRUNE:
         require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
         return Prune()
+    if code == MessageType.DIALBACK:
+        require(len(fields) == 2, Reason.BAD_FIELD, "dialback has 2 fields")
+        return DialBack(nonce=fields[0], addresses=fields[1])  # type: ignore[arg-type]
+    if code == MessageType.DIALBACK_RESULT:
+        require(len(fields) == 4, Reason.BAD_FIELD, "dialback_result has 4 fields")
+        nonce, reached, failed, observed = fields
+        return DialBackResult(
+            nonce=nonce,  # type: ignore[arg-type]  # checked by DialBackResult itself
+            reached=reached,  # type: ignore[arg-type]
+            failed=failed,  # type: ignore[arg-type]
+            observed=observed,  # type: ignore[arg-type]
+        )
     if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
         kind, name = one
         require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")

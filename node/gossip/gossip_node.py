@@ -35,6 +35,7 @@ import trio
 
 from node.errors import StoreError
 from node.gossip.policy import PEER_POLICY, Action, BanList
+from node.gossip.reachability import Reachability
 from node.gossip.signatures import SignatureChecker, check_in_thread
 from node.gossip.sketch_fast import NumpySketchBuilder
 from node.net.transport import PeerStream
@@ -439,6 +440,7 @@ class GossipNode:
         self.last_stored_at: float | None = None  # trio time of the last stored batch
         self.last_sync_at: dict[IdentityId, float] = {}  # trio time each peer's last session ended
         self.exchange: PeerExchange | None = None  # set by the peer manager
+        self.reachability: Reachability | None = None  # dial-back checks (SPEC §15.2), if on
 
     async def wait_progress(self) -> None:
         """Wait until the next batch from a peer has been stored (see `stored_from_peers`)."""
@@ -854,7 +856,13 @@ class GossipNode:
             self.route_entries_received += len(routes)
             self.routes.receive(peer.identity, routes)
             self._routes_changed()
+        await self._on_extension(peer, message)
         # error carries nothing we act on; routes unasked for are ignored
+
+    async def _on_extension(self, peer: _Peer, message: Message) -> None:
+        """Messages handled outside this module: dial-back (SPEC §15.2)."""
+        if self.reachability is not None and self.reachability.handles(message):
+            await self.reachability.receive(peer.identity, message, peer.stream, peer.send)
 
     async def _expect_hello(self, peer: _Peer) -> None:
         """End the session (`timeout`, SPEC §9.2) if the peer's hello does not
@@ -884,6 +892,8 @@ class GossipNode:
                 rate=_ROUTE_ENTRIES_PER_S, burst=_ROUTE_ENTRIES_BURST
             )
             self._routes_changed()
+        if self.reachability is not None:
+            self.reachability.greeted(peer.identity, capabilities, peer.stream, peer.send)
         peer.greeted.set()
 
     async def _on_request(self, peer: _Peer, message: Want | Graft | Graft8) -> None:
