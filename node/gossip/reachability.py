@@ -12,7 +12,7 @@ port, becomes a candidate too: that is how a node with a forwarded port on its
 router learns its public address.
 
 Answering is bounded, since a dial-back is work done for someone else: a peer's
-requests are answered at most once per `answer_interval_s`, at most 8 addresses
+requests are answered at most 3 times a minute, at most 8 addresses
 each, `max_concurrent_probes` probes at once, and only addresses on the host
 the asker's connection comes from - a node cannot be made to dial a third party
 (AutoNAT's amplification rule).
@@ -74,7 +74,8 @@ class ReachabilityConfig:
     recheck_s: float = 600.0  # a peer is asked again no sooner than this
     answer_timeout_s: float = 30.0  # an unanswered request counts for nothing after this
     probe_timeout_s: float = 5.0
-    answer_interval_s: float = 10.0  # a peer's requests are answered at most this often
+    answer_window_s: float = 60.0  # a peer's requests answered: at most `answer_burst`
+    answer_burst: int = 3  # in any `answer_window_s`
     max_concurrent_probes: int = 4
 
 
@@ -129,7 +130,7 @@ class Reachability:
         self.verdicts = Verdicts(need=config.need)
         self._links: dict[IdentityId, _Link] = {}
         self._pending: dict[bytes, _Pending] = {}
-        self._answered_at: dict[IdentityId, float] = {}
+        self._answered_at: dict[IdentityId, list[float]] = {}  # per asker, in the window
         self._limiter = trio.CapacityLimiter(config.max_concurrent_probes)
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
@@ -152,6 +153,10 @@ class Reachability:
             link = _Link(send=send, stream=stream)
             if (old := self._links.get(peer)) is not None:  # a replaced connection
                 link.asked_at, link.asked_about = old.asked_at, old.asked_about
+                # A request sent on the connection this one replaces may be lost with it.
+                for nonce in [n for n, p in self._pending.items() if p.peer == peer]:
+                    del self._pending[nonce]
+                    link.asked_at = float("-inf")
             self._links[peer] = link
             self._wake.set()
 
@@ -213,7 +218,9 @@ class Reachability:
     def _expire(self) -> None:
         now = trio.current_time()
         for nonce in [n for n, p in self._pending.items() if p.due <= now]:
-            del self._pending[nonce]  # no answer: counts for nothing
+            unanswered = self._pending.pop(nonce)  # no answer: counts for nothing
+            if (link := self._links.get(unanswered.peer)) is not None:
+                link.asked_at = float("-inf")  # ask again at the next round
         live = set(self._live())
         for peer in [p for p in self._links if p not in live]:
             del self._links[peer]
@@ -283,13 +290,16 @@ class Reachability:
     def _on_request(self, peer: IdentityId, message: DialBack,
                     stream: trio.abc.Stream, send: Send) -> None:  # fmt: skip
         now = trio.current_time()
-        last = self._answered_at.get(peer)
-        if self._nursery is None or (
-            last is not None and now - last < self._config.answer_interval_s
+        window = self._config.answer_window_s
+        recent = [t for t in self._answered_at.get(peer, ()) if now - t < window]
+        if (
+            self._nursery is None
+            or peer not in self._links  # its hello did not name `dialback` (SPEC §9.2)
+            or len(recent) >= self._config.answer_burst
         ):
             self.counters.refused += 1
             return
-        self._answered_at[peer] = now
+        self._answered_at[peer] = [*recent, now]
         observed = observed_address(stream)
         host = host_of(observed) if observed else None
         # Only the asker's own host: we never dial a third party for anyone.
@@ -307,6 +317,8 @@ class Reachability:
         result = DialBackResult(
             nonce=nonce, reached=tuple(reached), failed=tuple(failed), observed=observed
         )
+        if (link := self._links.get(peer)) is not None:
+            send = link.send  # its current connection: the asking one may have been replaced
         with contextlib.suppress(*_GONE):
             await send(result)
 

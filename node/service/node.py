@@ -34,6 +34,7 @@ import trio
 from node.errors import ConfigError, RequestError, StoreCorruptError
 from node.gossip.gossip_node import GossipNode, ThreadedStore
 from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.reachability import Reachability
 from node.gossip.relay import RelayGate, RelayPolicy
 from node.gossip.signatures import SignatureChecker
 from node.home.config import NodeConfig, parse_address
@@ -156,6 +157,7 @@ class Node:
         )
         self.peer_manager: PeerManager | None = None
         self.lan: LanDiscovery | None = None  # with [network] lan_discovery
+        self.reachability: Reachability | None = None  # with [network] reachability_checks
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
@@ -596,6 +598,7 @@ class Node:
             dial_failures=manager.dial_failures if manager else 0,
             last_sync_age_s=None if synced is None else now - synced,
             uptime_s=now - self._started,
+            reachability=self.reachability.describe() if self.reachability else None,
         )
 
     async def wait_for(self, count: int, *, poll_s: float = 0.05) -> None:
@@ -609,6 +612,23 @@ class Node:
                 await signal.wait()
 
     # -- running ------------------------------------------------------------------------
+
+    def _reachability(self, port: int, own: tuple[str, ...], rng: random.Random) -> Reachability:
+        """Dial-back checks; from the first verdict on, the peer manager shares the
+        configured addresses and those peers confirmed, nothing else."""
+        manager = self.peer_manager
+        assert manager is not None
+
+        def confirmed(addresses: tuple[str, ...]) -> None:
+            manager.set_advertised(tuple(dict.fromkeys((*self.config.advertise, *addresses))))
+            self.advertised = manager.advertised
+
+        checks = Reachability(
+            identity_key=self._key, community=self.config.community, dial=dial_tcp,
+            candidates=lambda: own, listen_port=port, rng=rng, confirmed_changed=confirmed,
+        )  # fmt: skip
+        checks.attach(self.gossip)
+        return checks
 
     async def _start_network(self, nursery: trio.Nursery, rng: random.Random) -> None:
         host, port = parse_address(self.config.listen, what="[network] listen")
@@ -633,6 +653,9 @@ class Node:
         for address in self.config.bootstrap:
             self.peer_manager.add_address(address)
         nursery.start_soon(self.peer_manager.run, listeners[0])
+        if self.config.reachability_checks:  # SPEC §15.2: peers dial us back
+            self.reachability = self._reachability(bound_port, advertise, rng)
+            nursery.start_soon(self.reachability.run)
         if self.config.lan_discovery:  # SPEC §15: sealed beacons on the segment
             self.lan = LanDiscovery.on_segment(
                 community=self.config.community, listen_host=bound_host, tcp_port=bound_port,
