@@ -31,6 +31,9 @@ __all__ = [
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
     "WIRE_VERSION",
+    "CircuitClose",
+    "CircuitData",
+    "CircuitOpen",
     "Deliver",
     "DialBack",
     "DialBackResult",
@@ -66,6 +69,8 @@ _MAX_DETAIL_BYTES = 256
 MAX_PEER_ADDRESSES = 32
 MAX_DIALBACK_ADDRESSES = 8
 DIALBACK_NONCE_BYTES = 8
+CIRCUIT_ID_BYTES = 8
+MAX_CIRCUIT_DATA = 65535
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
@@ -89,6 +94,9 @@ class MessageType(enum.IntEnum):
     ROUTES = 13
     DIALBACK = 14
     DIALBACK_RESULT = 15
+    CIRCUIT_OPEN = 16
+    CIRCUIT_DATA = 17
+    CIRCUIT_CLOSE = 18
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,6 +365,49 @@ class DialBackResult:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitOpen:
+    """Open a relayed circuit (SPEC §15.3): to a relay, "connect me to `peer`"; from a
+    relay, "`peer` connects to you". The two ends then run their own handshake inside."""
+
+    circuit: bytes
+    peer: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
+        require(type(self.peer) is bytes, Reason.BAD_FIELD, "peer is binary")
+        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        require(len(self.peer) == _ID_BYTES, Reason.OUT_OF_RANGE, "peer of 32 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitData:
+    """Bytes of a circuit: the ends' handshake and records, opaque to the relay."""
+
+    circuit: bytes
+    data: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
+        require(type(self.data) is bytes, Reason.BAD_FIELD, "data is binary")
+        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        require(1 <= len(self.data) <= MAX_CIRCUIT_DATA, Reason.OUT_OF_RANGE, "1..65535 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitClose:
+    """The circuit ends (or is refused), with a reason code (`quota`, `refused`, ...)."""
+
+    circuit: bytes
+    code: str
+
+    def __post_init__(self) -> None:
+        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
+        require(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
+        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
+
+
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
@@ -381,6 +432,9 @@ Message: TypeAlias = (
     | Routes
     | DialBack
     | DialBackResult
+    | CircuitOpen
+    | CircuitData
+    | CircuitClose
 )
 
 
@@ -423,6 +477,12 @@ def _fields(message: Message) -> tuple[Value, ...]:
             message.failed,
             message.observed,
         )
+    if isinstance(message, CircuitOpen):
+        return (MessageType.CIRCUIT_OPEN.value, message.circuit, message.peer)
+    if isinstance(message, CircuitData):
+        return (MessageType.CIRCUIT_DATA.value, message.circuit, message.data)
+    if isinstance(message, CircuitClose):
+        return (MessageType.CIRCUIT_CLOSE.value, message.circuit, message.code)
     code, name = _ONE_FIELD[type(message)]
     return (code.value, getattr(message, name))
 
@@ -461,6 +521,14 @@ _ONE_FIELD_BY_CODE: dict[int, tuple[type, str]] = {
 }
 
 
+# Circuit messages: two fields each, by type code (SPEC §15.3).
+_TWO_FIELDS: dict[int, tuple[type, tuple[str, str]]] = {
+    MessageType.CIRCUIT_OPEN: (CircuitOpen, ("circuit", "peer")),
+    MessageType.CIRCUIT_DATA: (CircuitData, ("circuit", "data")),
+    MessageType.CIRCUIT_CLOSE: (CircuitClose, ("circuit", "code")),
+}
+
+
 def _build(code: object, fields: tuple[object, ...]) -> Message:
     if type(code) is not int:
         raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
@@ -491,6 +559,13 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
             failed=failed,  # type: ignore[arg-type]
             observed=observed,  # type: ignore[arg-type]
         )
+    if (two := _TWO_FIELDS.get(code)) is not None:
+        kind, (first, second) = two
+        require(
+            len(fields) == 2, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 2 fields"
+        )
+        built: Message = kind(**{first: fields[0], second: fields[1]})  # checked by the class
+        return built
     if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
         kind, name = one
         require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -35,7 +35,6 @@ import trio
 
 from node.errors import StoreError
 from node.gossip.policy import PEER_POLICY, Action, BanList
-from node.gossip.reachability import Reachability
 from node.gossip.signatures import SignatureChecker, check_in_thread
 from node.gossip.sketch_fast import NumpySketchBuilder
 from node.net.transport import PeerStream
@@ -167,6 +166,24 @@ class PeerExchange(Protocol):
     def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
         """Addresses a peer told us about: hearsay, to try later."""
         ...
+
+
+Send = Callable[[Message], Awaitable[None]]
+
+
+class SessionExtension(Protocol):
+    """Handles wire messages of its own on every session (`node.gossip.reachability`,
+    `node.gossip.circuits`): told of each hello, each message it `handles`, each end."""
+
+    def greeted(self, peer: IdentityId, capabilities: tuple[str, ...],
+                stream: PeerStream, send: Send) -> None: ...  # fmt: skip
+
+    def handles(self, message: Message) -> bool: ...
+
+    async def receive(self, peer: IdentityId, message: Message, stream: PeerStream,
+                      send: Send) -> None: ...  # fmt: skip
+
+    def ended(self, peer: IdentityId) -> None: ...
 
 
 class OutboxFullError(trio.BrokenResourceError):
@@ -440,7 +457,8 @@ class GossipNode:
         self.last_stored_at: float | None = None  # trio time of the last stored batch
         self.last_sync_at: dict[IdentityId, float] = {}  # trio time each peer's last session ended
         self.exchange: PeerExchange | None = None  # set by the peer manager
-        self.reachability: Reachability | None = None  # dial-back checks (SPEC §15.2), if on
+        # Message handlers outside this module (dial-back, circuits: SPEC §15).
+        self.extensions: list[SessionExtension] = []
 
     async def wait_progress(self) -> None:
         """Wait until the next batch from a peer has been stored (see `stored_from_peers`)."""
@@ -760,6 +778,8 @@ class GossipNode:
         current = self._peers.get(peer.identity) is peer  # not replaced by a newer connection
         if current:
             del self._peers[peer.identity]
+            for extension in self.extensions:
+                extension.ended(peer.identity)
             if peer.routes and not self._closing:
                 self.routes.remove_peer(peer.identity)
                 self._routes_changed()
@@ -860,9 +880,10 @@ class GossipNode:
         # error carries nothing we act on; routes unasked for are ignored
 
     async def _on_extension(self, peer: _Peer, message: Message) -> None:
-        """Messages handled outside this module: dial-back (SPEC §15.2)."""
-        if self.reachability is not None and self.reachability.handles(message):
-            await self.reachability.receive(peer.identity, message, peer.stream, peer.send)
+        """Messages handled outside this module (SPEC §15): each extension takes its own."""
+        for extension in self.extensions:
+            if extension.handles(message):
+                await extension.receive(peer.identity, message, peer.stream, peer.send)
 
     async def _expect_hello(self, peer: _Peer) -> None:
         """End the session (`timeout`, SPEC §9.2) if the peer's hello does not
@@ -892,8 +913,8 @@ class GossipNode:
                 rate=_ROUTE_ENTRIES_PER_S, burst=_ROUTE_ENTRIES_BURST
             )
             self._routes_changed()
-        if self.reachability is not None:
-            self.reachability.greeted(peer.identity, capabilities, peer.stream, peer.send)
+        for extension in self.extensions:
+            extension.greeted(peer.identity, capabilities, peer.stream, peer.send)
         peer.greeted.set()
 
     async def _on_request(self, peer: _Peer, message: Want | Graft | Graft8) -> None:

@@ -27,7 +27,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import trio
 
@@ -56,9 +56,9 @@ _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 class _Gossip(Protocol):
-    """What `attach` needs of a `GossipNode` (which imports this module)."""
+    """What `attach` needs of a `GossipNode`."""
 
-    reachability: Reachability | None
+    extensions: list[Any]
     capabilities: tuple[str, ...]
 
     @property
@@ -139,7 +139,7 @@ class Reachability:
 
     def attach(self, gossip: _Gossip) -> None:
         """Take `gossip`'s dial-back messages, and name `dialback` in its hello."""
-        gossip.reachability = self
+        gossip.extensions.append(self)
         if CAPABILITY not in gossip.capabilities:
             gossip.capabilities = (*gossip.capabilities, CAPABILITY)
         self._live = lambda: gossip.peers
@@ -159,6 +159,9 @@ class Reachability:
                     link.asked_at = float("-inf")
             self._links[peer] = link
             self._wake.set()
+
+    def ended(self, peer: IdentityId) -> None:
+        """A session ended (its peer may have another: `run` drops links not live)."""
 
     @staticmethod
     def handles(message: Message) -> bool:

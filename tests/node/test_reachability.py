@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import trio
 import trio.testing
@@ -138,7 +139,7 @@ async def test_a_request_for_a_third_party_is_not_dialled(
     asker = IdentityId(bytes(32))
 
     class _Gossip:  # the asker is connected
-        reachability: Reachability | None = None
+        extensions: list[Any] = []  # noqa: RUF012 - one instance
         capabilities: tuple[str, ...] = ()
 
         @property

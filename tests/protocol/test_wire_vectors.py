@@ -11,6 +11,9 @@ from protocol.errors import DecodeError, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.greeting import Greeting
 from protocol.wire import (
+    CircuitClose,
+    CircuitData,
+    CircuitOpen,
     Deliver,
     DialBack,
     DialBackResult,
@@ -67,6 +70,13 @@ def _from_fields(kind: str, f: dict[str, Any]) -> Message:  # noqa: C901 - one b
     if kind == "dialback_result":
         return DialBackResult(nonce=bytes.fromhex(f["nonce_hex"]), reached=tuple(f["reached"]),
                               failed=tuple(f["failed"]), observed=f["observed"])  # fmt: skip
+    circuit = bytes.fromhex(f.get("circuit_hex", ""))
+    if kind == "circuit_open":
+        return CircuitOpen(circuit=circuit, peer=bytes.fromhex(f["peer_hex"]))
+    if kind == "circuit_data":
+        return CircuitData(circuit=circuit, data=bytes.fromhex(f["data_hex"]))
+    if kind == "circuit_close":
+        return CircuitClose(circuit=circuit, code=f["code"])
     assert kind == "prune"
     return Prune()
 
