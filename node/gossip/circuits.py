@@ -169,6 +169,11 @@ class Circuits:
         self.refused = 0  # circuits refused, closed over quota
         self.relay_tap: Callable[[bytes], None] | None = None  # tests: what a relay forwards
 
+    @property
+    def relays_in_use(self) -> int:
+        """Distinct relays carrying circuits that end here (`status`: reached through N)."""
+        return len({relay for relay, _ in self._ends})
+
     def attach(self, gossip: _Gossip) -> None:
         """Take `gossip`'s circuit messages, name `circuit` in its hello, and run
         sessions of circuits opened to us on it."""

@@ -118,7 +118,10 @@ class Reachability:
         rng: random.Random,
         config: ReachabilityConfig = ReachabilityConfig(),  # frozen: shared safely
         confirmed_changed: Callable[[tuple[str, ...]], None] | None = None,
+        relays: Callable[[], int] | None = None,
     ) -> None:
+        """`relays` counts the relays our circuits run through (`describe` says so)."""
+        self._relays = relays
         self._key = identity_key
         self._community = community
         self._dial = dial
@@ -190,7 +193,9 @@ class Reachability:
         if state is State.REACHABLE:
             return "reachable at " + ", ".join(self.verdicts.confirmed)
         if state is State.BEHIND_NAT:
-            return "behind NAT; peers reach it only over connections it dials (no relay yet)"
+            if self._relays is not None:
+                return f"behind NAT; reached through {self._relays()} relays"
+            return "behind NAT; peers reach it only over connections it dials"
         able = len(self._able())
         return f"reachability unknown ({able} peer(s) able to check, {self._config.need} needed)"
 

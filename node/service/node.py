@@ -32,6 +32,7 @@ from typing import TypeVar
 import trio
 
 from node.errors import ConfigError, RequestError, StoreCorruptError
+from node.gossip.circuits import CircuitConfig, Circuits
 from node.gossip.gossip_node import GossipNode, ThreadedStore
 from node.gossip.peers import PeerManager, PeerManagerConfig
 from node.gossip.reachability import Reachability
@@ -158,6 +159,7 @@ class Node:
         self.peer_manager: PeerManager | None = None
         self.lan: LanDiscovery | None = None  # with [network] lan_discovery
         self.reachability: Reachability | None = None  # with [network] reachability_checks
+        self.circuits: Circuits | None = None  # with [network] circuits
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
@@ -616,7 +618,7 @@ class Node:
     def _reachability(self, port: int, own: tuple[str, ...], rng: random.Random) -> Reachability:
         """Dial-back checks; from the first verdict on, the peer manager shares the
         configured addresses and those peers confirmed, nothing else."""
-        manager = self.peer_manager
+        manager, circuits = self.peer_manager, self.circuits
         assert manager is not None
 
         def confirmed(addresses: tuple[str, ...]) -> None:
@@ -626,6 +628,7 @@ class Node:
         checks = Reachability(
             identity_key=self._key, community=self.config.community, dial=dial_tcp,
             candidates=lambda: own, listen_port=port, rng=rng, confirmed_changed=confirmed,
+            relays=None if circuits is None else lambda: circuits.relays_in_use,
         )  # fmt: skip
         checks.attach(self.gossip)
         return checks
@@ -653,6 +656,14 @@ class Node:
         for address in self.config.bootstrap:
             self.peer_manager.add_address(address)
         nursery.start_soon(self.peer_manager.run, listeners[0])
+        if self.config.circuits:  # SPEC §15.3: relay for members we vouch for
+            self.circuits = Circuits(
+                identity_key=self._key, community=self.config.community, rng=rng,
+                allowed=lambda member: member in self._gate.last_vouched,
+                config=CircuitConfig(relay=True),
+            )  # fmt: skip
+            self.circuits.attach(self.gossip)
+            nursery.start_soon(self.circuits.run)
         if self.config.reachability_checks:  # SPEC §15.2: peers dial us back
             self.reachability = self._reachability(bound_port, advertise, rng)
             nursery.start_soon(self.reachability.run)

@@ -216,3 +216,19 @@ def test_with_fewer_peers_than_needed_all_must_agree() -> None:
     assert verdicts.record("a", PEERS[0], True, able=2)  # both now say reached
     assert verdicts.verdict("a") is Verdict.REACHABLE
     assert verdicts.flaps == 1
+
+
+def test_status_words() -> None:
+    member = Member("s", 12)
+
+    async def dial(address: str) -> trio.abc.Stream:
+        raise OSError(address)
+
+    reach = Reachability(identity_key=member.key, community=COMMUNITY, dial=dial,
+                         candidates=tuple, listen_port=7400, rng=random.Random(1),
+                         relays=lambda: 2)  # fmt: skip
+    assert reach.describe().startswith("reachability unknown")
+    reach.verdicts.record("nat-s:7400", PEERS[0], False, able=1)
+    assert reach.describe() == "behind NAT; reached through 2 relays"
+    reach.verdicts.record("203.0.113.5:7400", PEERS[0], True, able=1)
+    assert reach.describe() == "reachable at 203.0.113.5:7400"
