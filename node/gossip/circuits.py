@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,11 +65,16 @@ class CircuitConfig:
     max_buffered_bytes: int = 4 * 1024 * 1024  # received on one end, unread
     max_ends: int = 16  # circuits ending here at once
     handshake_timeout_s: float = 10.0
+    reach_interval_s: float = 60.0  # how often we try to reach `targets` we lack
+    reach_per_round: int = 2  # targets tried per round (each through every relay)
 
 
 class _Gossip(Protocol):
     extensions: list[Any]
     capabilities: tuple[str, ...]
+
+    @property
+    def peers(self) -> list[IdentityId]: ...
 
     async def run_session(
         self, stream: PeerStream, *, initiator: bool, lazy: bool = False
@@ -153,7 +158,11 @@ class Circuits:
         allowed: Callable[[IdentityId], bool],
         rng: random.Random,
         config: CircuitConfig = CircuitConfig(),  # frozen: shared safely
+        targets: Callable[[], Sequence[IdentityId]] | None = None,
     ) -> None:
+        """`targets` names members we want a session with: those we are not
+        connected to are tried through our relays now and then (`run`)."""
+        self._targets = targets
         self._key = identity_key
         self._community = community
         self._allowed = allowed
@@ -183,10 +192,34 @@ class Circuits:
         self._gossip = gossip
 
     async def run(self) -> None:
-        """Serve circuits opened to us until cancelled."""
+        """Serve circuits opened to us, and reach `targets` through relays, until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await trio.sleep_forever()
+            while True:
+                await trio.sleep(self.config.reach_interval_s * self._rng.uniform(0.5, 1.0))
+                self._reach_targets(nursery)
+
+    def _reach_targets(self, nursery: trio.Nursery) -> None:
+        """Try members we lack through each relay we have: one that is not connected
+        to the target answers `no_route` at once, so this costs a message each."""
+        if self._targets is None or self._gossip is None:
+            return
+        connected = set(self._gossip.peers)
+        wanted = [t for t in self._targets() if t not in connected and t != self._key.identity]
+        for target in self._rng.sample(wanted, min(len(wanted), self.config.reach_per_round)):
+            nursery.start_soon(self._try_relays, target)
+
+    async def _try_relays(self, target: IdentityId) -> None:
+        assert self._gossip is not None
+        for relay in sorted(self._links):
+            if relay == target or target in self._gossip.peers:
+                return
+            try:
+                secure = await self.open(relay, target)
+            except (RemoteProtocolError, HandshakeTimeoutError, *_GONE):
+                continue  # no route there, refused, over quota: the next relay
+            await self._gossip.run_session(secure, initiator=True)
+            return
 
     # -- opening ---------------------------------------------------------------------
 

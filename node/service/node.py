@@ -661,6 +661,7 @@ class Node:
                 identity_key=self._key, community=self.config.community, rng=rng,
                 allowed=lambda member: member in self._gate.last_vouched,
                 config=CircuitConfig(relay=True),
+                targets=lambda: sorted(self._gate.last_vouched),  # those we lack: via relays
             )  # fmt: skip
             self.circuits.attach(self.gossip)
             nursery.start_soon(self.circuits.run)

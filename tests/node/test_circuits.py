@@ -19,7 +19,8 @@ from tests.node.test_gossip import Member
 
 
 class _Site:
-    def __init__(self, net: SimNetwork, address: str, seed: int, config: CircuitConfig) -> None:
+    def __init__(self, net: SimNetwork, address: str, seed: int, config: CircuitConfig,
+                 targets: list[IdentityId] | None = None) -> None:  # fmt: skip
         self.address = address
         self.member = Member(address, seed)
 
@@ -33,6 +34,7 @@ class _Site:
         self.circuits = Circuits(
             identity_key=self.member.key, community=COMMUNITY, allowed=lambda _: True,
             rng=random.Random(seed), config=config,
+            targets=None if targets is None else (lambda: targets),
         )  # fmt: skip
         self.circuits.attach(self.member.gossip)
 
@@ -124,3 +126,28 @@ async def test_quotas_hold_against_a_member_using_the_relay_as_a_free_pipe(
     await deliver(abuser, CircuitData(circuit=bytes(8), data=b"x"))
     assert len(sent[friend]) == before
     assert circuits.relayed_bytes == 50_000
+
+
+async def test_a_member_behind_nat_reaches_the_members_it_wants_through_its_relays(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    net = SimNetwork(seed=6)
+    wanted: list[IdentityId] = []
+    quiet = _Site(net, "q:7400", 4, CircuitConfig(relay=True))  # relays, not connected to ben
+    relay = _Site(net, "r:7400", 1, CircuitConfig(relay=True))
+    ann = _Site(net, "a:7400", 2, CircuitConfig(reach_interval_s=10.0), targets=wanted)
+    ben = _Site(net, "b:7400", 3, CircuitConfig())
+    wanted.append(ben.member.key.identity)
+    net.put_behind_nat("a:7400", "nat-a")
+    net.put_behind_nat("b:7400", "nat-b")
+    ann.manager.add_address("q:7400")
+    for home in (ann, ben):
+        home.manager.add_address("r:7400")
+    async with trio.open_nursery() as nursery:
+        for site in (quiet, relay, ann, ben):
+            site.start(net, nursery)
+        await trio.sleep(30)
+        assert ben.member.key.identity in ann.member.gossip.peers  # no address, no dial: a circuit
+        assert relay.circuits.relayed_bytes > 0
+        assert quiet.circuits.relayed_bytes == 0  # it answered no_route
+        nursery.cancel_scope.cancel()
