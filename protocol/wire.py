@@ -365,6 +365,14 @@ class DialBackResult:
         )
 
 
+def _check_circuit(circuit: object, other: object, kind: type, name: str) -> None:
+    """A circuit message's two field types, then its circuit id's length (SPEC §9.2 order)."""
+    require(type(circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
+    require(type(other) is kind, Reason.BAD_FIELD, f"{name} is {kind.__name__}")
+    assert isinstance(circuit, bytes)
+    require(len(circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitOpen:
     """Open a relayed circuit (SPEC §15.3): to a relay, "connect me to `peer`"; from a
@@ -374,9 +382,7 @@ class CircuitOpen:
     peer: bytes
 
     def __post_init__(self) -> None:
-        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
-        require(type(self.peer) is bytes, Reason.BAD_FIELD, "peer is binary")
-        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        _check_circuit(self.circuit, self.peer, bytes, "peer")
         require(len(self.peer) == _ID_BYTES, Reason.OUT_OF_RANGE, "peer of 32 bytes")
 
 
@@ -388,9 +394,7 @@ class CircuitData:
     data: bytes
 
     def __post_init__(self) -> None:
-        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
-        require(type(self.data) is bytes, Reason.BAD_FIELD, "data is binary")
-        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        _check_circuit(self.circuit, self.data, bytes, "data")
         require(1 <= len(self.data) <= MAX_CIRCUIT_DATA, Reason.OUT_OF_RANGE, "1..65535 bytes")
 
 
@@ -402,9 +406,7 @@ class CircuitClose:
     code: str
 
     def __post_init__(self) -> None:
-        require(type(self.circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
-        require(type(self.code) is str, Reason.BAD_FIELD, "code is a string")
-        require(len(self.circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+        _check_circuit(self.circuit, self.code, str, "code")
         require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
 
 
