@@ -35,6 +35,7 @@ import trio
 
 from node.errors import StoreError
 from node.gossip.exchange import AddressSharing, PeerExchange
+from node.gossip.extensions import Send, SessionExtension
 from node.gossip.intake import Intake, complete
 from node.gossip.policy import PEER_POLICY, Action, BanList
 from node.gossip.push import PushShell
@@ -75,6 +76,8 @@ __all__ = [
     "GossipNode",
     "InlineStore",
     "PeerExchange",
+    "Send",
+    "SessionExtension",
     "StoreAccess",
     "ThreadedStore",
 ]
@@ -195,6 +198,8 @@ class GossipNode:
         self.protocol_errors = 0
         self._closing = False  # see close()
         self.store_errors = 0  # sessions ended because our store refused a write
+        # Message handlers outside the core (dial-back, circuits: SPEC §15).
+        self.extensions: list[SessionExtension] = []
 
     @property
     def exchange(self) -> PeerExchange | None:
@@ -353,6 +358,8 @@ class GossipNode:
         current = self._peers.get(peer.identity) is peer  # not replaced by a newer connection
         if current:
             del self._peers[peer.identity]
+            for extension in self.extensions:
+                extension.ended(peer.identity)
             if peer.routes and not self._closing:
                 self.source_trees.stop(peer.identity)
         # The close record, also when the node is shutting down or the session was
@@ -401,9 +408,18 @@ class GossipNode:
             self._on_hello(peer, message.capabilities)
         elif isinstance(message, Routes) and peer.route_budget is not None:
             await self.source_trees.receive(peer, message)
+        await self._on_extension(peer, message)
         # error carries nothing we act on; routes unasked for are ignored
+
+    async def _on_extension(self, peer: PeerSession, message: Message) -> None:
+        """Messages handled outside the core (SPEC §15): each extension takes its own."""
+        for extension in self.extensions:
+            if extension.handles(message):
+                await extension.receive(peer.identity, message, peer.stream, peer.send)
 
     def _on_hello(self, peer: PeerSession, capabilities: tuple[str, ...]) -> None:
         if peer.hear_hello(capabilities, self.capabilities):
             self.source_trees.start(peer)
+        for extension in self.extensions:
+            extension.greeted(peer.identity, capabilities, peer.stream, peer.send)
         peer.greeted.set()

@@ -32,8 +32,10 @@ from typing import TypeVar
 import trio
 
 from node.errors import ConfigError, RequestError, StoreCorruptError
+from node.gossip.circuits import CircuitConfig, Circuits
 from node.gossip.gossip_node import GossipNode, ThreadedStore
 from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.reachability import Reachability
 from node.gossip.relay import RelayGate, RelayPolicy
 from node.gossip.signatures import SignatureChecker
 from node.home.config import NodeConfig, parse_address
@@ -48,6 +50,7 @@ from node.net.addresses import (
     is_local_only,
     own_addresses,
 )
+from node.net.lan import LanDiscovery
 from node.service.prefixes import (
     MAX_CANDIDATES,
     IdentityPrefix,
@@ -154,6 +157,9 @@ class Node:
             signature_checker=self.signature_checker,
         )
         self.peer_manager: PeerManager | None = None
+        self.lan: LanDiscovery | None = None  # with [network] lan_discovery
+        self.reachability: Reachability | None = None  # with [network] reachability_checks
+        self.circuits: Circuits | None = None  # with [network] circuits
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
@@ -594,6 +600,7 @@ class Node:
             dial_failures=manager.dial_failures if manager else 0,
             last_sync_age_s=None if synced is None else now - synced,
             uptime_s=now - self._started,
+            reachability=self.reachability.describe() if self.reachability else None,
         )
 
     async def wait_for(self, count: int, *, poll_s: float = 0.05) -> None:
@@ -607,6 +614,24 @@ class Node:
                 await signal.wait()
 
     # -- running ------------------------------------------------------------------------
+
+    def _reachability(self, port: int, own: tuple[str, ...], rng: random.Random) -> Reachability:
+        """Dial-back checks; from the first verdict on, the peer manager shares the
+        configured addresses and those peers confirmed, nothing else."""
+        manager, circuits = self.peer_manager, self.circuits
+        assert manager is not None
+
+        def confirmed(addresses: tuple[str, ...]) -> None:
+            manager.set_advertised(tuple(dict.fromkeys((*self.config.advertise, *addresses))))
+            self.advertised = manager.advertised
+
+        checks = Reachability(
+            identity_key=self._key, community=self.config.community, dial=dial_tcp,
+            candidates=lambda: own, listen_port=port, rng=rng, confirmed_changed=confirmed,
+            relays=None if circuits is None else lambda: circuits.relays_in_use,
+        )  # fmt: skip
+        checks.attach(self.gossip)
+        return checks
 
     async def _start_network(self, nursery: trio.Nursery, rng: random.Random) -> None:
         host, port = parse_address(self.config.listen, what="[network] listen")
@@ -631,6 +656,25 @@ class Node:
         for address in self.config.bootstrap:
             self.peer_manager.add_address(address)
         nursery.start_soon(self.peer_manager.run, listeners[0])
+        if self.config.circuits:  # SPEC §15.3: relay for members we vouch for
+            self.circuits = Circuits(
+                identity_key=self._key, community=self.config.community, rng=rng,
+                allowed=lambda member: member in self._gate.last_vouched,
+                config=CircuitConfig(relay=True),
+                targets=lambda: sorted(self._gate.last_vouched),  # those we lack: via relays
+            )  # fmt: skip
+            self.circuits.attach(self.gossip)
+            nursery.start_soon(self.circuits.run)
+        if self.config.reachability_checks:  # SPEC §15.2: peers dial us back
+            self.reachability = self._reachability(bound_port, advertise, rng)
+            nursery.start_soon(self.reachability.run)
+        if self.config.lan_discovery:  # SPEC §15: sealed beacons on the segment
+            self.lan = LanDiscovery.on_segment(
+                community=self.config.community, listen_host=bound_host, tcp_port=bound_port,
+                group=self.config.lan_group, learn=self.peer_manager.discovered,
+                wall_clock_ms=self._clock, rng=rng,
+            )  # fmt: skip
+            nursery.start_soon(self.lan.run)
         log.info(
             "listening on %s for community %s; peers dial %s%s",
             self.listen_address,
