@@ -157,6 +157,9 @@ class TrustEngine:
         self.decision_parameters = decision_parameters or DecisionParameters()
         # Per context: every member's score and the support, until the next change.
         self._score_cache: dict[str, _Scored] = {}
+        # Per context: the last consensus computed, kept across changes so that
+        # the next one corrects its seeds' vectors instead of solving them again.
+        self._consensus: dict[str, Consensus] = {}
         self.now_ms = now_ms
         self.walk_parameters = walk_parameters or WalkParameters()
         self.flow_parameters = flow_parameters or FlowParameters()
@@ -211,6 +214,7 @@ class TrustEngine:
         """Drop the incremental state: every walk is rebuilt exactly on next use."""
         self._walks.clear()
         self._score_cache.clear()
+        self._consensus.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
@@ -324,8 +328,10 @@ class TrustEngine:
         vouched for by a reached member); members it never reaches score 0.
         Equal to `score(x)` for each x: `score` reads this table. `ranking`,
         the `GET /v1/scores` route and simulations use it. The table is
-        rebuilt on the first call after any change (about 70 ms at 1 000
-        members with the default 64 seeds; see `benchmarks.trust`).
+        rebuilt on the first call after any change: a full solve takes about
+        70 ms at 1 000 members with the default 64 seeds, a correction after a
+        few changed vouches a few ms (`node.trust.consensus`, "After an
+        update"; see `benchmarks.trust`).
         """
         walk = self.walk(context)
         values = self._scored(context).values
@@ -338,7 +344,10 @@ class TrustEngine:
             visits = np.asarray(walk.visits())
             found: Consensus | None = None
             if self.score_method == "consensus":
-                found = consensus(walk, self.consensus_parameters)
+                found = consensus(
+                    walk, self.consensus_parameters, previous=self._consensus.get(context)
+                )
+                self._consensus[context] = found
                 values, support = found.scores, found.support
             else:
                 values = walk.scores_all()
