@@ -94,7 +94,7 @@ class ConsensusParameters:
     min_support: int = DEFAULT_SEEDS  # smaller supports: the viewer's walk alone
     refresh_every: int = 32  # corrections (see "After an update") between full solves
     max_rows: int = 8  # changed rows of M corrected in place; more: a full solve
-    max_new_seeds: int = 8  # seeds solved on their own after an update; more: a full solve
+    max_new_seeds: int = 16  # seeds solved anew after an update (a quarter); more: a full solve
 
     def __post_init__(self) -> None:
         if self.seeds < 0:
