@@ -360,8 +360,9 @@ class TrustEngine:
         the `GET /v1/scores` route and simulations use it. The table is
         rebuilt on the first call after any change: a full solve takes about
         70 ms at 1 000 members with the default 64 seeds, a correction after a
-        few changed vouches a few ms (`node.trust.consensus`, "After an
-        update"; see `benchmarks.trust`).
+        new vouch about a quarter of that (one solve for the changed row and
+        the seeds that moved, ~75 sparse passes; `node.trust.consensus`,
+        "After an update"; see `benchmarks.trust`).
         """
         walk = self.walk(context)
         values = self._scored(context).values
