@@ -387,13 +387,20 @@ class Node:
 
     async def name_book(self) -> NameBook:
         """Everything naming needs, caught up with the store, from our point of view."""
-        async with self._names_lock:
+        async with self._names_lock:  # one build at a time; the others then share it
             await self._reader.run(self._names.follow)
-        now = self._clock()
-        petnames = self._petnames.as_dict()
-        named = sorted(self._names.named(now_ms=now) | set(petnames))
-        scores = await self._ask(lambda e: {i: e.score(i) for i in named})
-        return self._names.book(viewer=self.identity, petnames=petnames, trust=scores, now_ms=now)
+            now, revision = self._clock(), self._petnames.revision
+            cached = self._names.cached_book(petnames_revision=revision, now_ms=now)
+            if cached is not None:
+                return cached
+            petnames = self._petnames.as_dict()
+            named = sorted(self._names.named(now_ms=now) | set(petnames))
+            scores = await self._ask(lambda e: {i: e.score(i) for i in named})
+            book = self._names.book(
+                viewer=self.identity, petnames=petnames, trust=scores, now_ms=now
+            )
+            self._names.keep(book, petnames_revision=revision, now_ms=now)
+            return book
 
     async def names(self, identities: Sequence[IdentityId]) -> dict[IdentityId, ResolvedName]:
         """How we name each of `identities` (node.names.resolver)."""
