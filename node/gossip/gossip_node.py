@@ -421,6 +421,7 @@ class GossipNode:
         self._peers: dict[IdentityId, _Peer] = {}
         # What our hello names (SPEC §9.2); tests set fewer to play an older peer.
         self.capabilities: tuple[str, ...] = CAPABILITIES
+        self.describe: Callable[[IdentityId], str] = short_identity_text  # a peer in our logs
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self._closing = False  # see close()
@@ -700,14 +701,14 @@ class GossipNode:
         peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
         if peer is None:
             # A duplicate of a live connection (both sides dialled): nothing changed.
-            log.debug("peer %s: a second connection refused", short_identity_text(stream.peer))
+            log.debug("peer %s: a second connection refused", self.describe(stream.peer))
             await stream.aclose_gracefully()  # a clean end (SPEC §11), within its bound
             return False
         lazy = not peer.eager
         # One line per connection event; a replaced connection's end says nothing more.
         direction = "outbound" if initiator else "inbound"
         event = "reconnected" if replacing else "connected"
-        log.info("peer %s %s (%s)", short_identity_text(peer.identity), event, direction)
+        log.info("peer %s %s (%s)", self.describe(peer.identity), event, direction)
         ended = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -768,7 +769,7 @@ class GossipNode:
         await trio.aclose_forcefully(peer.stream)  # if that ran out of time
         if current:
             level = logging.WARNING if why.startswith("our store") else logging.INFO
-            log.log(level, "peer %s disconnected: %s", short_identity_text(peer.identity), why)
+            log.log(level, "peer %s disconnected: %s", self.describe(peer.identity), why)
 
     def _routes_changed(self) -> None:
         """Tell every neighbour what changed in our routes: at once on a quiet

@@ -102,3 +102,15 @@ async def test_the_name_book_is_kept_until_the_store_petnames_or_time_change(
         assert await node.name_book() is after_petname
         now[0] += 61_000  # past the book's time to live (statements may have expired)
         assert await node.name_book() is not after_petname
+
+
+async def test_log_lines_name_peers_as_the_node_does(tmp_path: Path) -> None:
+    alice, stranger = IdentityKey.generate(), IdentityKey.generate()
+    async with open_node(_config(tmp_path), network=False) as node:
+        describe = node.gossip.describe  # what GossipNode's connection lines print
+        short = encode_identity_text(alice.identity)[:11] + "…"
+        assert describe(alice.identity) == short  # no book built yet: the short id
+        await node.set_petname(alice.identity, "Alice (voisine)")
+        await node.name_book()
+        assert describe(alice.identity) == f"{short} (Alice (voisine))"
+        assert describe(stranger.identity) == encode_identity_text(stranger.identity)[:11] + "…"
