@@ -682,7 +682,7 @@ class GossipNode:
         # A replacement carries on the link's place in the push tree (cutting a
         # tree link, or closing a cycle, would cost grafts or duplicates).
         eager = existing.eager if existing is not None else not lazy
-        link = TreeLink(eager=eager)
+        link = TreeLink(eager=eager, takes_naming=False)  # until its hello names `names`
         peer = _Peer(identity=stream.peer, stream=stream, dialled=initiator, link=link)
         self._peers[peer.identity] = peer
         return peer
@@ -870,7 +870,7 @@ class GossipNode:
         peer.grafts = "graft" in capabilities
         peer.delivers = "deliver" in capabilities
         peer.short_ids = "ihave8" in capabilities
-        peer.names = "names" in capabilities
+        peer.names = peer.link.takes_naming = "names" in capabilities
         # Both sides must name these: a node that does not claim one does not use it.
         peer.compact_sync = "sync-compact" in capabilities and "sync-compact" in self.capabilities
         peer.sketch_sync = peer.compact_sync and all(
