@@ -90,15 +90,6 @@ class NameIndex:
     def _current(self, now_ms: int) -> Iterable[Attestation]:
         return (h for h in self._naming.values() if is_current(h, now_ms=now_ms))
 
-    def named(self, *, now_ms: int) -> set[IdentityId]:
-        """Every identity a current profile or named vouch names, and the givers."""
-        found: set[IdentityId] = set()
-        for head in self._current(now_ms):
-            statement = head.statement
-            if isinstance(statement, Profile | Trust):  # what `_names_someone` keeps
-                found |= {statement.subject, head.issuer}
-        return found
-
     def book(
         self,
         *,
