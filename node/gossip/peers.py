@@ -158,7 +158,7 @@ class PeerManager:
             self._remember(address, source=None)
         self._changed.set()
 
-    # -- peer exchange (node.gossip.gossip_node.PeerExchange) --------------------------------
+    # -- peer exchange (node.gossip.exchange.PeerExchange) -----------------------------------
 
     def _shareable(self, address: str) -> bool:
         """Worth telling a peer, or trying when a peer told us (hearsay)."""
