@@ -164,7 +164,7 @@ class Intake:
         stored = await self._store.run(
             lambda store: ingest(
                 store, part, now_ms=now_ms, max_skew_ms=self._max_skew_ms, admit=admit,
-                verified_cache=cache,
+                verified_cache=cache, verifier=self._signature_checker,
             )
         ) if part else IngestReport(items=())  # fmt: skip
         # Indices back into `envelopes`; the skipped copies have no item here.
