@@ -400,9 +400,10 @@ def status_table(view: StatusView, *, running: bool) -> Table:
 
 def peers_table(views: Sequence[PeerView]) -> RenderableType:
     """The connected peers."""
-    table = Table("peer", "direction", "push", "last sync")
+    table = Table("peer", "name", "direction", "push", "last sync")
     for view in views:
         direction = "outbound" if view.dialled else "inbound"
-        table.add_row(data(short(view.identity)), direction, "eager" if view.eager else "lazy",
-                      _age(view.last_sync_age_s))  # fmt: skip
+        shown = "" if view.name is None else named(view.identity, view.name)
+        table.add_row(data(short(view.identity)), data(shown), direction,
+                      "eager" if view.eager else "lazy", _age(view.last_sync_age_s))  # fmt: skip
     return table

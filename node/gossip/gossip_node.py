@@ -194,6 +194,7 @@ class GossipNode:
         self._resync_interval_s = resync_interval_s
         # What our hello names (SPEC §9.2); tests set fewer to play an older peer.
         self.capabilities: tuple[str, ...] = CAPABILITIES
+        self.describe: Callable[[IdentityId], str] = short_identity_text  # a peer in our logs
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self._closing = False  # see close()
@@ -281,7 +282,7 @@ class GossipNode:
         # A replacement carries on the link's place in the push tree (cutting a
         # tree link, or closing a cycle, would cost grafts or duplicates).
         eager = existing.eager if existing is not None else not lazy
-        link = TreeLink(eager=eager)
+        link = TreeLink(eager=eager, takes_naming=False)  # until its hello names `names`
         peer = PeerSession(identity=stream.peer, stream=stream, dialled=initiator, link=link)
         self._peers[peer.identity] = peer
         return peer
@@ -300,14 +301,14 @@ class GossipNode:
         peer = self._admit_session(stream, initiator=initiator, lazy=lazy)
         if peer is None:
             # A duplicate of a live connection (both sides dialled): nothing changed.
-            log.debug("peer %s: a second connection refused", short_identity_text(stream.peer))
+            log.debug("peer %s: a second connection refused", self.describe(stream.peer))
             await stream.aclose_gracefully()  # a clean end (SPEC §11), within its bound
             return False
         lazy = not peer.eager
         # One line per connection event; a replaced connection's end says nothing more.
         direction = "outbound" if initiator else "inbound"
         event = "reconnected" if replacing else "connected"
-        log.info("peer %s %s (%s)", short_identity_text(peer.identity), event, direction)
+        log.info("peer %s %s (%s)", self.describe(peer.identity), event, direction)
         ended = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -369,7 +370,7 @@ class GossipNode:
         await trio.aclose_forcefully(peer.stream)  # if that ran out of time
         if current:
             level = logging.WARNING if why.startswith("our store") else logging.INFO
-            log.log(level, "peer %s disconnected: %s", short_identity_text(peer.identity), why)
+            log.log(level, "peer %s disconnected: %s", self.describe(peer.identity), why)
 
     async def _anti_entropy(self, peer: PeerSession) -> None:
         await peer.greeted.wait()  # its capabilities choose the forms we send

@@ -116,7 +116,7 @@ class PeerSession:
         self.grafts = "graft" in capabilities
         self.delivers = "deliver" in capabilities
         self.short_ids = "ihave8" in capabilities
-        self.names = "names" in capabilities
+        self.names = self.link.takes_naming = "names" in capabilities
         # Both sides must name these: a node that does not claim one does not use it.
         self.compact_sync = "sync-compact" in capabilities and "sync-compact" in ours
         self.sketch_sync = self.compact_sync and all(

@@ -284,6 +284,16 @@ def _every_named_view(identity: str, name: NameView) -> list[RenderableType]:
             ],
             subject=identity,
         ),
+        render.peers_table(
+            [PeerView(identity=identity, dialled=True, eager=True, last_sync_age_s=None, name=name)]
+        ),
+        # The line printed after signing (trust, rate, revoke, ... in node.cli.member).
+        render.said_line(
+            "you vouch for {who}",
+            "committed",
+            _attestation("trust", identity, identity, "x"),
+            who=render.named(identity, name),
+        ),
     ]
 
 
@@ -306,7 +316,7 @@ def test_no_view_shows_a_self_claimed_name_without_its_mark(claimed: str) -> Non
             # Shown as the name: marked; quoted bare only by the impostor warning.
             assert out[at - 1] == "~" or out[:at].endswith("goes by "), out
             at = out.find(shown_name, at + 1)
-    assert seen >= 8  # every view named the subject
+    assert seen >= 10  # every view named the subject
 
 
 @pytest.mark.parametrize(
