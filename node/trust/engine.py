@@ -234,10 +234,13 @@ class TrustEngine:
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
         before, self.now_ms = self.now_ms, now_ms
-        self._score_cache.clear()
+        # The score table depends on the walks alone, so it stays unless an edge
+        # expired: every question moves the clock, and clearing it each time made
+        # every score, explain and name lookup solve all scores again.
         for head in self._heads.values():
             expires = head.expires_at_ms
             if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
+                self._score_cache.clear()
                 self._edge_changed(head.issuer, _identity(head.slot.subject))
 
     def recompute(self) -> None:
