@@ -61,13 +61,14 @@ class Networking(NodeCore):
         for address in (*self.config.bootstrap, *bootstrap):
             manager.add_address(address)
         nursery.start_soon(manager.run, listening.listener)
-        log.info(
-            "listening on %s for community %s; peers dial %s%s",
-            self.listen_address,
-            self.config.community_id.hex()[:16],
-            ", ".join(advertise) or "nothing (no address)",
-            " (this machine only)" if is_local_only(advertise) else "",
-        )
+        if log.isEnabledFor(logging.INFO):  # a simulation starts a thousand quietly
+            log.info(
+                "listening on %s for community %s; peers dial %s%s",
+                self.listen_address,
+                self.config.community_id.hex()[:16],
+                ", ".join(advertise) or "nothing (no address)",
+                " (this machine only)" if is_local_only(advertise) else "",
+            )
 
     def own_addresses(self, advertise: Sequence[str] = ()) -> tuple[str, ...]:
         """Where a neighbour can dial this node: `advertise` (for one invite), else
