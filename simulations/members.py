@@ -23,8 +23,7 @@ from typing import TypeVar
 import trio
 import trio.testing
 
-from node.home.config import NodeConfig
-from node.service import Node
+from node.service import Node, NodeConfig
 from node.service.assemble import NodeParts, Stores, Tuning, build_node
 from node.store import MemoryStore
 from protocol.attestation import Attestation

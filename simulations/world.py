@@ -26,12 +26,18 @@ from pathlib import Path
 
 import trio
 
-from node.gossip.peers import PeerManagerConfig
-from node.gossip.relay import RelayPolicy
-from node.home.config import NodeConfig
 from node.net.simnet import LinkModel, SimNetwork
-from node.service import Node
-from node.service.assemble import NOISE, Channel, NodeParts, Stores, Tuning, build_node
+from node.service import Node, NodeConfig
+from node.service.assemble import (
+    NOISE,
+    Channel,
+    NodeParts,
+    PeerManagerConfig,
+    RelayPolicy,
+    Stores,
+    Tuning,
+    build_node,
+)
 from node.service.networks import SimPlace
 from node.store import AttestationStore, MemoryStore, Store
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation

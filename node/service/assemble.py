@@ -14,7 +14,9 @@ A node is made of
 * a **clock** (unix milliseconds: the system's, or one driven by trio's
   MockClock).
 
-`build_node` wires these into the relay gate, the signature checker, the
+The gossip settings a caller may change come with it (`Tuning`, and the
+`PeerManagerConfig` and `RelayPolicy` it holds), so a caller needs no import
+from `node.gossip`. `build_node` wires these into the relay gate, the signature checker, the
 `GossipNode` and (when the node starts) the `PeerManager`; the trust engine
 is built on the first question. `open_node` (a data directory, TCP, the
 system clock) and `simulations.world.World` (a `SimNetwork`, a MockClock,
@@ -49,6 +51,8 @@ __all__ = [
     "NOISE",
     "Channel",
     "NodeParts",
+    "PeerManagerConfig",
+    "RelayPolicy",
     "Stores",
     "Tuning",
     "build_node",
