@@ -3,10 +3,12 @@
 Generates N attestations (default 100 000; a mix of issuers and kinds) before
 timing, then ingests them into a fresh file database in chunks, timing raw
 libsodium `crypto_sign_open` on the same chunk right before each ingest, and
-prints attestations/s, the raw verify rate, `ingest_vs_raw_verify` (target
->= 0.70 against the raw rate of one core), database bytes per attestation, peak
-RSS, and the latency of "current attestations about subject S" on the filled
-database.
+prints attestations/s, the raw verify rate, `ingest_vs_raw_verify` (issue 28:
+target >= 0.85 against the raw rate of one core, for one call of `ingest()`
+with its signatures checked in worker processes, one per spare core, while the
+store writes), the same with every check in the calling thread, database bytes
+per attestation, peak RSS, and the latency of "current attestations about
+subject S" on the filled database.
 
 Run from the repository root: `python -m benchmarks.ingest [--count N] [--json]`.
 """
@@ -29,13 +31,15 @@ from pathlib import Path
 import nacl.bindings
 
 from benchmarks.attestation import T0, make_bodies
+from node.gossip.signatures import SignatureChecker
 from node.store import DEFAULT_BATCH_SIZE, Outcome, Store, ingest
 from node.store.heads import Row
+from node.store.pipeline import Verifier
 from node.store.store import INSERT_ATTESTATION
 from protocol.attestation import SIGNATURE_DOMAIN, Attestation, decode_envelope, sign_attestation
 from protocol.identity import IdentityId
 
-TARGET_RATIO = 0.70
+TARGET_RATIO = 0.85  # issue 28, using the machine's cores
 _INSERT_SLOT = "INSERT OR REPLACE INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?)"
 
 
@@ -49,8 +53,9 @@ class Figures:
     ingest_per_s: float
     raw_verify_per_s: float
     ingest_vs_raw_verify: float
-    ingest_2_threads_per_s: float
-    ingest_2_threads_vs_raw_verify: float
+    workers: int
+    ingest_one_thread_per_s: float
+    ingest_one_thread_vs_raw_verify: float
     db_bytes_per_attestation: float
     peak_rss_mib: float
     query_median_us: float
@@ -141,7 +146,7 @@ def _ingest_timed(
     *,
     chunk: int,
     batch_size: int,
-    verify_threads: int,
+    verifier: Verifier | None,
 ) -> tuple[float, float]:
     """Seconds spent ingesting, and in raw verification of the same chunks."""
     now_ms = T0 + len(envelopes) + 1
@@ -150,9 +155,7 @@ def _ingest_timed(
         raw_s += _raw_verify(raw[start : start + chunk])
         part = envelopes[start : start + chunk]
         started = time.perf_counter()
-        report = ingest(
-            store, part, now_ms=now_ms, batch_size=batch_size, verify_threads=verify_threads
-        )
+        report = ingest(store, part, now_ms=now_ms, batch_size=batch_size, verifier=verifier)
         ingest_s += time.perf_counter() - started
         assert Outcome.REJECTED not in report.counts, "every generated attestation verifies"
     return ingest_s, raw_s
@@ -161,8 +164,10 @@ def _ingest_timed(
 def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str) -> Figures:
     """Generate, then ingest chunk by chunk with the raw baseline interleaved.
 
-    The main figure uses one thread. A second fresh database then measures the
-    same ingest with two verify threads (against the same one-thread raw rate).
+    The main figure checks signatures in worker processes (one per spare
+    core, started before timing); a second fresh database measures the same
+    ingest with every check in the calling thread (against the same
+    one-thread raw rate).
     """
     envelopes, raw = _prepare(count, seed)
     # The pre-generated input is scaffolding, not node state: keep the cyclic
@@ -172,11 +177,20 @@ def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str)
     now_ms = T0 + count + 1
     options = {"chunk": chunk, "batch_size": batch_size}
     with tempfile.TemporaryDirectory() as folder:
-        with Store.open(Path(folder) / "two.db", synchronous=synchronous) as store:  # type: ignore[arg-type]
-            two_s, two_raw_s = _ingest_timed(envelopes, raw, store, verify_threads=2, **options)
+        with Store.open(Path(folder) / "one.db", synchronous=synchronous) as store:  # type: ignore[arg-type]
+            one_s, one_raw_s = _ingest_timed(envelopes, raw, store, verifier=None, **options)
+        checker = SignatureChecker()
+        # The workers start before timing, as in a running daemon.
+        checker.start(raw[: 64 * checker.workers])()
         path = Path(folder) / "bench.db"
+        try:
+            with Store.open(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
+                ingest_s, raw_s = _ingest_timed(envelopes, raw, store, verifier=checker, **options)
+        finally:
+            checker.close()
+        if checker.checked_in_worker < count:
+            raise SystemExit(f"only {checker.checked_in_worker} signatures checked in the workers")
         with Store.open(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
-            ingest_s, raw_s = _ingest_timed(envelopes, raw, store, verify_threads=1, **options)
             store._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db_bytes = path.stat().st_size
             rng = random.Random(seed)
@@ -193,8 +207,9 @@ def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str)
         ingest_per_s=count / ingest_s,
         raw_verify_per_s=count / raw_s,
         ingest_vs_raw_verify=raw_s / ingest_s,
-        ingest_2_threads_per_s=count / two_s,
-        ingest_2_threads_vs_raw_verify=two_raw_s / two_s,
+        workers=checker.workers,
+        ingest_one_thread_per_s=count / one_s,
+        ingest_one_thread_vs_raw_verify=one_raw_s / one_s,
         db_bytes_per_attestation=db_bytes / count,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         query_median_us=statistics.median(latencies) * 1e6,
@@ -210,16 +225,16 @@ def _print(f: Figures) -> None:
         f"ingest of {f.count:,} attestations (decode + verify + freshness + store + commit), "
         f"batches of {f.batch_size}, synchronous={f.synchronous}"
     )
-    print(f"  ingest, one thread                        {f.ingest_per_s:>10,.0f} /s")
-    print(f"  raw crypto_sign_open, same messages       {f.raw_verify_per_s:>10,.0f} /s")
+    print(f"  ingest, {f.workers} signature worker(s)          {f.ingest_per_s:>10,.0f} /s")
+    print(f"  raw crypto_sign_open, one core            {f.raw_verify_per_s:>10,.0f} /s")
     verdict = "PASS" if f.ingest_vs_raw_verify >= TARGET_RATIO else "MISS"
     print(
-        f"ingest_vs_raw_verify = {f.ingest_vs_raw_verify:.3f} "
-        f"(target >= {TARGET_RATIO:.2f} on one core): {verdict}"
+        f"ingest_vs_raw_verify = {f.ingest_vs_raw_verify:.3f} (target >= {TARGET_RATIO:.2f} "
+        f"x one core's raw verify, with {f.workers} worker(s) + the writer): {verdict}"
     )
     print(
-        f"  with verify_threads=2: {f.ingest_2_threads_per_s:,.0f} /s, "
-        f"{f.ingest_2_threads_vs_raw_verify:.3f} x the one-thread raw verify rate"
+        f"  every check in the calling thread: {f.ingest_one_thread_per_s:,.0f} /s, "
+        f"{f.ingest_one_thread_vs_raw_verify:.3f} x the one-core raw verify rate"
     )
     print(
         f"  SQLite alone, rows built beforehand       {f.store_floor_per_s:>10,.0f} /s "

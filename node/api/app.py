@@ -7,7 +7,9 @@ JSON `{"error": {"code": ..., "message": ...}}` with a stable `code`. Request
 bodies are validated by the models (`node.api.models`): unknown fields, wrong
 types and out-of-range values get 422 `invalid_request` before any handler
 runs. CORS is off unless origins are configured. Every request is bounded (body,
-query, headers, requests in flight) by `node.api.limits` before routing.
+query, headers, requests in flight) by `node.api.limits` before routing. The
+web app (`node.web`) lives under `/app/` with its own guards (session cookie,
+CSRF, CSP, Host check); `POST /v1/login-links` makes its one-time login links.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from node.api.views import (
 from node.errors import ConfigError, RequestError, StoreError
 from node.net.addresses import invite_warnings
 from node.service import Node
+from node.web import add_web_app
 from protocol.errors import TrustnodeError
 from protocol.export import encode_export
 from protocol.identity import encode_identity_text
@@ -207,6 +210,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     _add_admin_routes(app, node, guarded)
     add_scores_route(app, node, guarded)
     add_naming_routes(app, node, guarded)
+    add_web_app(app, node, guarded)  # the browser's pages under /app/ (node.web)
     return app
 
 

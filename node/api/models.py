@@ -304,6 +304,11 @@ class StatusView(_Strict):
     advertised: list[str] = Field(
         description="where this node tells peers to dial it (invites, peer exchange)"
     )
+    reachability: str | None = Field(
+        default=None,
+        description='"reachable at host:port" or "behind NAT; ..." as peers found by dialling '
+        "back (null without [network] reachability_checks)",
+    )
     peers: int
     active_addresses: list[str]
     passive_addresses: int

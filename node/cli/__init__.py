@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("node.cli.member:export_", "Write every stored attestation to a portable export file."),
     "import": ("node.cli.member:import_", "Verify and store the attestations of an export FILE (each one checked)."),
     "simulate": ("node.cli.simulate:simulate", "Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."),
+    "open": ("node.cli.web:open_", "Open the web app of the running daemon in your browser, logged in by a one-time link."),
     "demo": ("node.cli.demo:demo", "Start a small community of real nodes on this machine and show whom each trusts, and why."),
     "keygen": ("node.cli.tools:keygen", "Create a new identity key in OUT (mode 0600) and print its identity."),
     "whoami": ("node.cli.tools:whoami", "Print the identity of a key file."),

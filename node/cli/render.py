@@ -388,6 +388,8 @@ def status_table(view: StatusView, *, running: bool) -> Table:
         ("refused", data(f"{view.protocol_errors} protocol errors, "
                          f"{view.relay_refused} over quota")),
     ]  # fmt: skip
+    if view.reachability is not None:
+        rows.insert(6, ("reachability", data(view.reachability)))
     if view.store_errors:
         refused = f"{view.store_errors} writes refused (disk full?)"
         rows.append(("store errors", data(refused, "red")))

@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import trio
 from rich.console import Console
 from rich.table import Table
 
-from node.api.access import ADDRESS_FILE, ensure_token
+from node.api.access import ADDRESS_FILE, api_url, ensure_token
 from node.api.app import create_app
 from node.api.server import serve_api
 from node.cli.render import data, short
@@ -222,7 +224,17 @@ async def _alice_explains(street: _Street, console: Console) -> None:
     )
 
 
+async def _login_path(app: Any, token: str) -> str:
+    """A one-time web-app login path, asked of `app` as `trustnode open` asks a daemon."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+        answer = await client.post("/v1/login-links", headers=headers)
+    return str(answer.json()["path"])
+
+
 async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
+    links: dict[str, str] = {}
     async with trio.open_nursery() as nursery:
         for name, node in street.nodes.items():
             data = folder / name
@@ -233,6 +245,7 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
             app = create_app(node, token=token)
             address = await nursery.start(serve_api, app, "127.0.0.1:0")
             (data / ADDRESS_FILE).write_text(address + "\n")
+            links[name] = api_url(address) + await _login_path(app, token)
         grace = encode_identity_text(street.nodes["grace"].identity)
         console.print("\nThe nodes keep running (Ctrl-C stops them). Ask them yourself:")
         # The folder is the member's to name: data, not markup (node.cli.render).
@@ -240,6 +253,12 @@ async def _serve_apis(street: _Street, folder: Path, console: Console) -> None:
                                 ("alice", "peers")):  # fmt: skip
             console.print(text_line("  trustnode --data-dir {folder} {command}",
                                     folder=str(folder / member), command=command))  # fmt: skip
+        console.print(
+            "\nOr open each neighbour's web app (each link works once, for five "
+            "minutes; `trustnode --data-dir FOLDER open` makes a new one):"
+        )
+        for member, link in links.items():
+            console.print(text_line("  {member}: {link}", member=member, link=link))
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break

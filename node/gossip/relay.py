@@ -88,6 +88,11 @@ class RelayGate:
             self._unvouched_stored = store.statistics().attestations - held
         return self._vouched
 
+    @property
+    def last_vouched(self) -> frozenset[IdentityId]:
+        """The vouched set as last computed (no store access: callable anywhere)."""
+        return self._vouched
+
     def invalidate(self) -> None:
         """Recompute at the next admission (e.g. after we vouched for someone)."""
         self._computed_at = None

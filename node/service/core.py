@@ -15,13 +15,16 @@ from collections.abc import Callable
 import trio
 
 from node.errors import StoreCorruptError
+from node.gossip.circuits import Circuits
 from node.gossip.gossip_node import GossipNode, StoreAccess
 from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.reachability import Reachability
 from node.gossip.relay import RelayGate
 from node.gossip.signatures import SignatureChecker
 from node.home.config import NodeConfig
 from node.names import PetnameBook
 from node.names.index import NameIndex
+from node.net.lan import LanDiscovery
 from node.net.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
 from node.service.networks import Network
 from node.trust import TrustEngine
@@ -96,6 +99,9 @@ class NodeCore:
         self._names = NameIndex()
         self._names_lock = trio.Lock()
         self.peer_manager: PeerManager | None = None
+        self.lan: LanDiscovery | None = None  # with [network] lan_discovery
+        self.reachability: Reachability | None = None  # with [network] reachability_checks
+        self.circuits: Circuits | None = None  # with [network] circuits
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 import trio
 
 from node.errors import ConfigError, RequestError
+from node.gossip.circuits import CircuitConfig, Circuits
 from node.gossip.peers import PeerManager
+from node.gossip.reachability import Reachability
 from node.home.config import parse_address
 from node.net.addresses import detect_host_addresses, is_dialable, is_local_only, own_addresses
+from node.net.lan import LanDiscovery
 from node.service.core import NodeCore
 from node.service.records import NodeStatus, PeerInfo
 from protocol.errors import FieldError
@@ -61,6 +64,8 @@ class Networking(NodeCore):
         for address in (*self.config.bootstrap, *bootstrap):
             manager.add_address(address)
         nursery.start_soon(manager.run, listening.listener)
+        if listening.bound is not None:  # a TCP listener: the extensions of SPEC §15
+            self._start_extensions(nursery, listening.bound, advertise)
         if log.isEnabledFor(logging.INFO):  # a simulation starts a thousand quietly
             log.info(
                 "listening on %s for community %s; peers dial %s%s",
@@ -69,6 +74,52 @@ class Networking(NodeCore):
                 ", ".join(advertise) or "nothing (no address)",
                 " (this machine only)" if is_local_only(advertise) else "",
             )
+
+    def _start_extensions(
+        self, nursery: trio.Nursery, bound: tuple[str, int], advertise: tuple[str, ...]
+    ) -> None:
+        """Relay circuits, dial-back checks and LAN beacons, each when configured."""
+        bound_host, bound_port = bound
+        manager, gate = self.peer_manager, self._gate
+        assert manager is not None
+        if self.config.circuits and gate is not None:  # SPEC §15.3: relay for our vouched
+            self.circuits = Circuits(
+                identity_key=self._key, community=self.config.community, rng=self._rng,
+                allowed=lambda member: member in gate.last_vouched,
+                config=CircuitConfig(relay=True),
+                targets=lambda: sorted(gate.last_vouched),  # those we lack: via relays
+            )  # fmt: skip
+            self.circuits.attach(self.gossip)
+            nursery.start_soon(self.circuits.run)
+        if self.config.reachability_checks:  # SPEC §15.2: peers dial us back
+            self.reachability = self._reachability(bound_port, advertise)
+            nursery.start_soon(self.reachability.run)
+        if self.config.lan_discovery:  # SPEC §15: sealed beacons on the segment
+            self.lan = LanDiscovery.on_segment(
+                community=self.config.community, listen_host=bound_host, tcp_port=bound_port,
+                group=self.config.lan_group, learn=manager.discovered,
+                wall_clock_ms=self._clock, rng=self._rng,
+            )  # fmt: skip
+            nursery.start_soon(self.lan.run)
+
+    def _reachability(self, port: int, own: tuple[str, ...]) -> Reachability:
+        """Dial-back checks; from the first verdict on, the peer manager shares the
+        configured addresses and those peers confirmed, nothing else."""
+        manager, circuits, network = self.peer_manager, self.circuits, self._network
+        assert manager is not None
+        assert network is not None
+
+        def confirmed(addresses: tuple[str, ...]) -> None:
+            manager.set_advertised(tuple(dict.fromkeys((*self.config.advertise, *addresses))))
+            self.advertised = manager.advertised
+
+        checks = Reachability(
+            identity_key=self._key, community=self.config.community, dial=network.dial,
+            candidates=lambda: own, listen_port=port, rng=self._rng, confirmed_changed=confirmed,
+            relays=None if circuits is None else lambda: circuits.relays_in_use,
+        )  # fmt: skip
+        checks.attach(self.gossip)
+        return checks
 
     def own_addresses(self, advertise: Sequence[str] = ()) -> tuple[str, ...]:
         """Where a neighbour can dial this node: `advertise` (for one invite), else
@@ -163,4 +214,5 @@ class Networking(NodeCore):
             dial_failures=manager.dial_failures if manager else 0,
             last_sync_age_s=None if synced is None else now - synced,
             uptime_s=now - self._started,
+            reachability=self.reachability.describe() if self.reachability else None,
         )

@@ -29,20 +29,25 @@ class Row:
         self.attestation = attestation
         self.slot = attestation.slot
         self.slot_id: bytes = self.slot.id
-        self.key = (attestation.issued_at_ms, bytes(attestation.id))
+        # The body once, not through the attestation's properties: this runs
+        # for every row of every batch (as `values` does).
+        self.key = (attestation.envelope.body.issued_at_ms, attestation.id)
         self.is_head = False
 
     def values(self, refs: dict[bytes, int], now_ms: int) -> tuple[object, ...]:
         att = self.attestation
-        statement = att.statement
+        envelope = att.envelope
+        body = envelope.body
+        statement = body.statement
         slot = self.slot
         subject = statement.subject
         subject_ref, thing = (None, subject) if isinstance(subject, str) else (refs[subject], None)
         value = statement.value if isinstance(statement, _VALUED) else None
+        head = self.is_head
         return (
-            att.id, self.slot_id, att.data, refs[att.issuer], int(att.kind), int(slot.kind),
-            subject_ref, thing, slot.scope, value, att.issued_at_ms, att.expires_at_ms, now_ms,
-            int(self.is_head), None if self.is_head else now_ms,
+            att.id, self.slot_id, envelope.data, refs[body.issuer], statement.kind.value,
+            slot.kind.value, subject_ref, thing, slot.scope, value, self.key[0],
+            body.expires_at_ms, now_ms, 1 if head else 0, None if head else now_ms,
         )  # fmt: skip
 
 

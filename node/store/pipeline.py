@@ -1,22 +1,41 @@
 """The ingest pipeline: envelopes from anywhere -> verified attestations -> committed store.
 
-Order of work per envelope (STYLE §2.3): size and structure, then signature,
-then freshness against our clock, and only then the store. Nothing that fails a
-check touches the store. Writes are committed in batches; the returned report
-is the acknowledgement, so it is produced only after the last commit.
+Every path that stores others' attestations comes through `ingest`: a peer's
+push, a sync session's records, `import`, an embedding app. Order of work per
+envelope (STYLE §2.3): size and structure, then signature, then freshness
+against our clock, and only then the store. Nothing that fails a check touches
+the store. Writes are committed in batches, one transaction each; the returned
+report is the acknowledgement, so it is produced only after the last commit.
 
-Signature checks dominate, and libsodium releases the GIL, so with
-`verify_threads=2` each batch is verified by two threads at once (1.8x on two
-cores, measured) before this thread commits it. We keep the phases apart on
-purpose: a verify thread working *while* SQLite commits ran no faster than one
-thread, because the Python parts of both sides kept waiting for the GIL.
+Three stages, bounded between them:
+
+    calling thread            verifier (worker processes)     calling thread
+    skip known, decode,  -->  crypto_sign_open per message -->  freshness, admission,
+    quota refusals            one byte per message              Store.apply, report
+
+With a `verifier` (`node.gossip.signatures.SignatureChecker`: one worker
+process per spare core) the signatures of the next batches are checked while
+this thread decodes and writes: on two cores the store's writer and the checks
+then run side by side, not in turn. At most `verifier.workers + 1` batches are
+checked ahead of the writer, so memory stays bounded whatever the input's
+length. The writer stays this thread on purpose: the store is single-threaded,
+and the cheap checks (known ids, quotas) read it too.
+
+With a relay policy (`admit`) nothing is checked ahead: its refusal of a flood
+*before* signatures are checked counts what is committed, so each batch is
+committed before the next one is judged (tests/e2e/test_hostile_peers.py).
+
+Without a verifier, signatures are checked here (or, with `verify_threads=2`,
+in two threads: libsodium releases the GIL; 1.8x on two cores, measured, when
+nothing else competes for the lock).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Protocol
 
@@ -27,21 +46,31 @@ from protocol.attestation import (
     Attestation,
     SignedEnvelope,
     attestation_id,
-    check_fresh,
     decode_envelope,
-    verify_envelope,
+    open_signed,
+    signed_message,
 )
 from protocol.errors import Reason, RemoteProtocolError
 from protocol.identity import IdentityId
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_SKEW_MS", "Admission", "IngestError", "ingest"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_SKEW_MS",
+    "Admission",
+    "IngestError",
+    "Verifier",
+    "ingest",
+]
 
 DEFAULT_MAX_SKEW_MS = 10 * 60 * 1000
 DEFAULT_BATCH_SIZE = 2000
+# Below this many signatures a batch is checked here: a trip to a worker
+# process (pickling, a pipe, a wake-up) costs more than checking a few.
+MIN_SIGNATURES_FOR_WORKERS = 64
 
-_Verified = tuple[list[tuple[int, Attestation]], list[ItemReport]]
+Messages = list[tuple[bytes, bytes]]
 # An item after the structural checks: its envelope, and the attestation if the
-# simulations' cache already verified these very bytes.
+# simulations' cache (or a check ahead, see GossipNode) already verified these bytes.
 _Decoded = tuple[int, SignedEnvelope, Attestation | None]
 
 
@@ -63,12 +92,40 @@ class Admission(Protocol):
         ...
 
 
+class Verifier(Protocol):
+    """Checks signed messages away from the calling thread (`SignatureChecker`)."""
+
+    @property
+    def workers(self) -> int:
+        """How many checks run at once: the pipeline keeps that many batches ahead."""
+        ...
+
+    def start(self, messages: Messages) -> Callable[[], bytes]:
+        """Start checking `messages` (`protocol.attestation.signed_message` pairs).
+
+        Returns a function that waits for the verdicts: `open_signed`'s one byte
+        per message, 1 if it verifies. It never raises for a failed worker: the
+        verifier then checks in the waiting thread (slower, never wrong).
+        """
+        ...
+
+
 class IngestError(StoreError):
     """A batch could not be committed. `acknowledged` holds what was committed before it."""
 
     def __init__(self, message: str, acknowledged: IngestReport) -> None:
         super().__init__(message)
         self.acknowledged = acknowledged
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One transaction's worth of envelopes between the stages."""
+
+    settled: list[ItemReport]  # known already, or refused by the cheap checks
+    decoded: list[_Decoded]  # structurally sound, to store if they verify
+    unchecked: list[tuple[int, SignedEnvelope]] = field(default_factory=list)
+    verdicts: Callable[[], bytes] = bytes  # for `unchecked`, in its order
 
 
 def ingest(
@@ -81,6 +138,7 @@ def ingest(
     verify_threads: int = 1,
     admit: Admission | None = None,
     verified_cache: MutableMapping[bytes, Attestation] | None = None,
+    verifier: Verifier | None = None,
 ) -> IngestReport:
     """Decode, verify, check freshness and store `envelopes`, committing every `batch_size`.
 
@@ -91,11 +149,15 @@ def ingest(
     are refused with `quota` unverified (a forged one among them is then not
     noticed as forged, only refused).
 
+    `verifier` checks signatures in worker processes while this thread decodes
+    and writes (see the module's docstring); without one they are checked here,
+    in `verify_threads` threads.
+
     `verified_cache` maps envelope bytes to their verified attestation, for
     *simulations* that run many nodes in one process: identical bytes always
     decode and verify the same way, so each envelope's signature is checked
     once per process instead of once per node. Freshness is still checked per
-    node. The daemon never passes one: a node trusts only its own checks.
+    node. The daemon passes only what it has just checked itself.
 
     Returns:
         One `ItemReport` per envelope, in input order. Rejected items carry the
@@ -108,43 +170,79 @@ def ingest(
     """
     if batch_size < 1 or verify_threads < 1:
         raise ValueError("batch_size and verify_threads must be at least 1")
+    if verifier is None and verify_threads > 1:
+        with ThreadPoolExecutor(verify_threads, thread_name_prefix="verify") as pool:
+            threads = _Threads(pool, verify_threads)
+            return _run(
+                store, envelopes, now_ms, max_skew_ms, batch_size, admit, verified_cache, threads
+            )
+    return _run(store, envelopes, now_ms, max_skew_ms, batch_size, admit, verified_cache, verifier)
 
-    def verify(batch: list[_Decoded]) -> _Verified:
-        return _verify(batch, now_ms=now_ms, max_skew_ms=max_skew_ms, cache=verified_cache)
 
+def _run(
+    store: AttestationStore, envelopes: Iterable[bytes], now_ms: int, max_skew_ms: int,
+    batch_size: int, admit: Admission | None,
+    cache: MutableMapping[bytes, Attestation] | None, verifier: Verifier | None,
+) -> IngestReport:  # fmt: skip
+    # Checked ahead of the writer: a bounded queue. None with a relay policy,
+    # whose refusals before checking count what each batch committed.
+    ahead = 0 if admit is not None or verifier is None else verifier.workers + 1
+    pending: deque[_Batch] = deque()
     items: list[ItemReport] = []
-    # A pool only when it helps: making one costs more than verifying a small batch.
-    pool = (
-        ThreadPoolExecutor(max_workers=verify_threads, thread_name_prefix="verify")
-        if verify_threads > 1
-        else None
-    )
-    with pool or contextlib.nullcontext():
-        for whole in _batches(envelopes, batch_size):
-            # Cheap checks first: bytes we already hold (same bytes, same id) need
-            # no signature check, and gossip delivers many such copies.
-            batch = _skip_known(store, whole, items, free=None if admit else verified_cache)
-            decoded, rejected = _decode(batch, cache=verified_cache)
-            if admit is not None and decoded:
-                decoded, refused = _refused_unverified(store, decoded, admit)
-                rejected += refused
-            if not decoded:
-                items.extend(rejected)
-                continue
-            step = -(-len(decoded) // verify_threads)
-            parts = [decoded[i : i + step] for i in range(0, len(decoded), step)]
-            if pool is not None and len(parts) > 1:
-                results = list(pool.map(verify, parts))
-            else:
-                results = [verify(parts[0])]
-            verified = [item for result in results for item in result[0]]
-            rejected += [item for result in results for item in result[1]]
-            if admit is not None and verified:
-                verified, refused = _admitted(store, verified, admit)
-                rejected += refused
-            _commit(store, (verified, rejected), items, now_ms=now_ms)
+    for whole in _batches(envelopes, batch_size):
+        batch = _prepare(store, whole, admit=admit, cache=cache)
+        batch.verdicts = _start(batch.unchecked, verifier)
+        pending.append(batch)
+        while len(pending) > ahead:
+            _commit(store, pending.popleft(), items, now_ms, max_skew_ms, admit, cache)
+    while pending:
+        _commit(store, pending.popleft(), items, now_ms, max_skew_ms, admit, cache)
     items.sort(key=lambda item: item.index)
     return IngestReport(items=tuple(items))
+
+
+def _prepare(
+    store: AttestationStore,
+    whole: list[tuple[int, bytes]],
+    *,
+    admit: Admission | None,
+    cache: Mapping[bytes, Attestation] | None,
+) -> _Batch:
+    """The cheap checks of one batch: known ids, structure, quotas refused unverified."""
+    settled: list[ItemReport] = []
+    # Bytes we already hold (same bytes, same id) need no signature check, and
+    # gossip delivers many such copies.
+    todo = _skip_known(store, whole, settled, free=None if admit else cache)
+    decoded, rejected = _decode(todo, cache=cache)
+    settled += rejected
+    if admit is not None and decoded:
+        decoded, refused = _refused_unverified(store, decoded, admit)
+        settled += refused
+    unchecked = [(index, envelope) for index, envelope, known in decoded if known is None]
+    return _Batch(settled=settled, decoded=decoded, unchecked=unchecked)
+
+
+def _start(
+    unchecked: list[tuple[int, SignedEnvelope]], verifier: Verifier | None
+) -> Callable[[], bytes]:
+    messages = [signed_message(envelope) for _, envelope in unchecked]
+    if verifier is None or len(messages) < MIN_SIGNATURES_FOR_WORKERS:
+        return lambda: open_signed(messages)
+    return verifier.start(messages)
+
+
+class _Threads:
+    """`verify_threads` threads as a `Verifier` (libsodium releases the GIL)."""
+
+    def __init__(self, pool: ThreadPoolExecutor, count: int) -> None:
+        self._pool = pool
+        self.workers = count
+
+    def start(self, messages: Messages) -> Callable[[], bytes]:
+        step = -(-len(messages) // self.workers)
+        parts = [messages[i : i + step] for i in range(0, len(messages), step)]
+        futures = [self._pool.submit(open_signed, part) for part in parts]
+        return lambda: b"".join(future.result() for future in futures)
 
 
 def _skip_known(
@@ -203,8 +301,9 @@ def _decode(
     """Size and structure (cheap); signatures come later."""
     decoded: list[_Decoded] = []
     rejected: list[ItemReport] = []
+    get = cache.get if cache is not None else None
     for index, data in batch:
-        cached = cache.get(data) if cache is not None else None
+        cached = get(data) if get is not None else None
         if cached is not None:
             decoded.append((index, cached.envelope, cached))
             continue
@@ -230,36 +329,62 @@ def _refused_unverified(
     return kept, quota
 
 
-def _verify(
-    batch: list[_Decoded], *, now_ms: int, max_skew_ms: int,
-    cache: MutableMapping[bytes, Attestation] | None = None,
-) -> _Verified:  # fmt: skip
+def _verified(
+    batch: _Batch, now_ms: int, max_skew_ms: int, cache: MutableMapping[bytes, Attestation] | None
+) -> tuple[list[tuple[int, Attestation]], list[ItemReport]]:
+    """The batch's attestations that verified and are not from our future, in input order."""
+    verdicts = batch.verdicts()
+    if len(verdicts) != len(batch.unchecked):  # a verifier out of shape: never trust it
+        verdicts = open_signed([signed_message(envelope) for _, envelope in batch.unchecked])
+    ok = {
+        index for (index, _), verdict in zip(batch.unchecked, verdicts, strict=True) if verdict == 1
+    }
+    latest = now_ms + max_skew_ms
     verified: list[tuple[int, Attestation]] = []
     rejected: list[ItemReport] = []
-    for index, envelope, cached in batch:
-        try:
-            attestation = cached if cached is not None else verify_envelope(envelope)
-            if cache is not None and cached is None:
+    for index, envelope, known in batch.decoded:
+        if known is not None:
+            attestation = known
+        elif index in ok:
+            # The type is the proof of the check: the verdict was this node's own.
+            attestation = Attestation(envelope)
+            if cache is not None:
                 cache[envelope.data] = attestation
-            check_fresh(attestation, now_ms=now_ms, max_skew_ms=max_skew_ms)
-        except RemoteProtocolError as exc:
-            rejected.append(ItemReport(index=index, outcome=Outcome.REJECTED, reason=exc.reason))
+        else:
+            rejected.append(
+                ItemReport(index=index, outcome=Outcome.REJECTED, reason=Reason.BAD_SIGNATURE)
+            )
+            continue
+        if attestation.issued_at_ms > latest:  # protocol.attestation.check_fresh, inline
+            rejected.append(
+                ItemReport(index=index, outcome=Outcome.REJECTED, reason=Reason.FROM_FUTURE)
+            )
         else:
             verified.append((index, attestation))
     return verified, rejected
 
 
 def _commit(
-    store: AttestationStore, verified: _Verified, items: list[ItemReport], *, now_ms: int
-) -> None:
-    batch, rejected = verified
-    try:
-        outcomes = store.apply([attestation for _, attestation in batch], now_ms=now_ms)
-    except StoreError as exc:
-        done = sorted(items, key=lambda item: item.index)
-        raise IngestError(str(exc), IngestReport(items=tuple(done))) from exc
-    items.extend(rejected)
+    store: AttestationStore, batch: _Batch, items: list[ItemReport], now_ms: int,
+    max_skew_ms: int, admit: Admission | None, cache: MutableMapping[bytes, Attestation] | None,
+) -> None:  # fmt: skip
+    """Settle one batch and store what passed, in one transaction; then report it."""
+    verified, rejected = _verified(batch, now_ms, max_skew_ms, cache)
+    if admit is not None and verified:
+        verified, refused = _admitted(store, verified, admit)
+        rejected += refused
+    if verified:
+        try:
+            outcomes = store.apply([attestation for _, attestation in verified], now_ms=now_ms)
+        except StoreError as exc:
+            done = sorted(items, key=lambda item: item.index)
+            raise IngestError(str(exc), IngestReport(items=tuple(done))) from exc
+    else:
+        outcomes = []
+    # Acknowledged only now: the batch's transaction has committed.
+    items += batch.settled
+    items += rejected
     items.extend(
         ItemReport(index=index, outcome=outcome, id=attestation.id)
-        for (index, attestation), outcome in zip(batch, outcomes, strict=True)
+        for (index, attestation), outcome in zip(verified, outcomes, strict=True)
     )

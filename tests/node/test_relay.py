@@ -132,22 +132,23 @@ def test_fresh_identities_are_capped_all_together() -> None:
 def test_over_quota_issuers_are_refused_before_their_signatures_are_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from protocol.attestation import SignedEnvelope, verify_envelope
+    from protocol.attestation import decode_envelope, open_signed, signed_message
 
     me, friend = KEYS[0], KEYS[1]
     store, gate = _budget_of_30(me, friend)
     farm = [IdentityKey.from_seed((7000 + n).to_bytes(32, "big")) for n in range(50)]
     ingest(store, [trust(k, friend).data for k in farm[:30]], now_ms=T0, admit=gate)  # budget spent
-    checked: list[bytes] = []
+    checked: list[tuple[bytes, bytes]] = []
 
-    def counting(envelope: SignedEnvelope) -> Attestation:
-        checked.append(envelope.data)
-        return verify_envelope(envelope)
+    def counting(messages: list[tuple[bytes, bytes]]) -> bytes:
+        checked.extend(messages)
+        return open_signed(messages)
 
-    monkeypatch.setattr("node.store.pipeline.verify_envelope", counting)
+    monkeypatch.setattr("node.store.pipeline.open_signed", counting)
     late = [trust(k, friend).data for k in farm[30:]]
     report = ingest(store, [*late, trust(friend, me, 7).data], now_ms=T0, admit=gate)
     assert [i.reason for i in report.items[:20]] == [Reason.QUOTA] * 20
     assert report.items[20].outcome is Outcome.NEW
-    assert checked == [trust(friend, me, 7).data]  # only the vouched issuer's was checked
+    vouched = decode_envelope(trust(friend, me, 7).data)
+    assert checked == [signed_message(vouched)]  # only the vouched issuer's was checked
     assert gate.refused == 20

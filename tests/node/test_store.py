@@ -334,18 +334,18 @@ def test_statements_other_than_trust_are_stored_and_queried() -> None:
 
 
 def test_known_bytes_skip_signature_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    from protocol.attestation import SignedEnvelope, verify_envelope
+    from protocol.attestation import decode_envelope, open_signed, signed_message
 
     store = Store.open(":memory:")
     held, new = trust(1), trust(2, subject=2)
     ingest(store, [held.data], now_ms=NOW)
-    calls: list[bytes] = []
+    calls: list[tuple[bytes, bytes]] = []
 
-    def counting(envelope: SignedEnvelope) -> Attestation:
-        calls.append(envelope.data)
-        return verify_envelope(envelope)
+    def counting(messages: list[tuple[bytes, bytes]]) -> bytes:
+        calls.extend(messages)
+        return open_signed(messages)
 
-    monkeypatch.setattr("node.store.pipeline.verify_envelope", counting)
+    monkeypatch.setattr("node.store.pipeline.open_signed", counting)
     forged = bytearray(held.data)
     forged[-1] ^= 1
     report = ingest(store, [held.data, new.data, bytes(forged)], now_ms=NOW)
@@ -355,7 +355,8 @@ def test_known_bytes_skip_signature_checks(monkeypatch: pytest.MonkeyPatch) -> N
         (Outcome.REJECTED, Reason.BAD_SIGNATURE),  # other bytes: checked, refused
     ]
     assert report.items[0].id == held.id
-    assert calls == [new.data, bytes(forged)]  # the held copy was never re-verified
+    checked = [new.data, bytes(forged)]  # the held copy was never re-verified
+    assert calls == [signed_message(decode_envelope(data)) for data in checked]
 
 
 def test_cached_bytes_are_not_looked_up_and_copies_still_count_once() -> None:

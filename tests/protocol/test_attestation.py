@@ -293,3 +293,28 @@ def test_verified_by_wants_one_verdict_per_envelope() -> None:
     envelope = sign_attestation(_trust_body(), ALICE).envelope
     with pytest.raises(LocalProtocolError):
         verified_by([envelope, envelope], b"\x01")
+
+
+@given(st.data())
+def test_the_one_call_canonical_check_agrees_with_re_encoding_the_body(
+    data: st.DataObject,
+) -> None:
+    """`decode_envelope` checks the canonical form as `pack(decoded) == data`;
+    `SignedEnvelope` (the definition) re-encodes the body field by field. On
+    any bytes, mutated or not, they must accept and refuse alike."""
+    from protocol.attestation import SignedEnvelope, _decode_body, decode_envelope
+    from protocol.errors import FieldError
+
+    candidate = data.draw(st.one_of(envelopes(), envelopes().flatmap(mutations)))
+    try:
+        envelope = decode_envelope(candidate)
+    except RemoteProtocolError as exc:
+        if exc.reason is Reason.NON_CANONICAL:
+            # The fields are sound but the bytes are not theirs: the definition agrees.
+            fields, signature = msgpack.unpackb(candidate, raw=False, use_list=False)
+            with pytest.raises(FieldError) as refused:
+                SignedEnvelope(body=_decode_body(fields), signature=signature, data=candidate)
+            assert refused.value.reason is Reason.NON_CANONICAL
+        return
+    rebuilt = SignedEnvelope(body=envelope.body, signature=envelope.signature, data=candidate)
+    assert rebuilt == envelope

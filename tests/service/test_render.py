@@ -170,10 +170,10 @@ def test_import_lines(reason: str) -> None:
 
 @given(
     identity=hostile, community=hostile, listen=hostile, advertised=hostile,
-    errors=st.integers(0, 2),
+    errors=st.integers(0, 2), reachability=hostile,
 )  # fmt: skip
 def test_status_table(
-    identity: str, community: str, listen: str, advertised: str, errors: int
+    identity: str, community: str, listen: str, advertised: str, errors: int, reachability: str
 ) -> None:
     view = StatusView(
         identity=identity, community_id=community, listen=listen, advertised=[advertised],
@@ -181,9 +181,10 @@ def test_status_table(
         active_addresses=[listen], passive_addresses=0, attestations=1, heads=1, store_bytes=1,
         stored_from_peers=0, payload_bytes_received=0, protocol_errors=0, store_errors=errors,
         relay_refused=0, dial_failures=0, last_sync_age_s=None, uptime_s=1.0,
+        reachability=reachability,  # words with addresses peers observed: theirs to choose
     )  # fmt: skip
     shown_table = shown(render.status_table(view, running=True))
-    assert_inert(shown_table, identity, community, listen, advertised)
+    assert_inert(shown_table, identity, community, listen, advertised, reachability)
 
 
 @given(identity=hostile)
