@@ -171,8 +171,9 @@ def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
 
 NODE = ROOT / "node"
 # The faces: what a person or an app talks to. `demo` is one (it runs the API and
-# prints with the CLI's rendering); nothing else may import them.
-FACES = {"api", "cli", "demo"}
+# prints with the CLI's rendering), and so is `web` (the browser app on the API);
+# nothing else may import them.
+FACES = {"api", "cli", "demo", "web"}
 # Simulations build members with `node.service` (the assembly) on `node.net`, and
 # may read `node.trust` and `node.store`; gossip is reached only through a Node.
 SIMULATION_ROOMS = ("node.service", "node.net", "node.trust", "node.store", "node.errors")
