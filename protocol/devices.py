@@ -20,6 +20,8 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
 
 from protocol.attestation import Attestation
@@ -36,6 +38,7 @@ __all__ = [
     "grant_statement",
     "is_identity_statement",
     "leave_statement",
+    "pairing_code",
     "revoke_device_statement",
 ]
 
@@ -43,6 +46,14 @@ KEY_CLAIM_PREFIX = "key:"
 """Claims starting with this are identity statements, never certifications (§15)."""
 GRANT_CLAIM = "key:device"
 ACCEPT_CLAIM = "key:root"
+PAIRING_CODE_CHARS = 10  # 50 bits (SPEC §15.4)
+_PAIRING_DOMAIN = b"trustnode/pairing/v1\x00"
+
+
+def pairing_code(device: IdentityId) -> str:
+    """The short code a new device shows and its root approves (SPEC §15.4)."""
+    digest = hashlib.blake2b(_PAIRING_DOMAIN + device, digest_size=32).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:PAIRING_CODE_CHARS]
 
 
 def grant_statement(device: IdentityId) -> Certify:

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attestations": ("node.cli.member:attestations", "Current attestations by an issuer or about a subject."),
     "export": ("node.cli.member:export_", "Write every stored attestation to a portable export file."),
     "import": ("node.cli.member:import_", "Verify and store the attestations of an export FILE (each one checked)."),
+    "device": ("node.cli.devices:device", "One identity on several machines: pair, approve, list and revoke device keys."),
     "simulate": ("node.cli.simulate:simulate", "Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."),
     "demo": ("node.cli.demo:demo", "Start a small community of real nodes on this machine and show whom each trusts, and why."),
     "keygen": ("node.cli.tools:keygen", "Create a new identity key in OUT (mode 0600) and print its identity."),
