@@ -12,7 +12,9 @@ from collections.abc import Iterable, Mapping
 
 from node.names.resolver import NameBook
 from node.store.interface import AttestationStore
+from node.trust.identity import IdentityLayer
 from protocol.attestation import Attestation
+from protocol.devices import binding_role
 from protocol.identity import IdentityId
 from protocol.statement import Kind, Profile, SlotId, Trust
 from protocol.supersession import is_current, order_key
@@ -28,15 +30,36 @@ class NameIndex:
     def __init__(self) -> None:
         self._heads: dict[SlotId, Attestation] = {}
         self.cursor = 0  # the store's change feed position we have read up to
+        # Device keys (SPEC §15): a device's profile and named vouches are its member's.
+        self._identities = IdentityLayer()
+
+    def member(self, key: IdentityId) -> IdentityId:
+        """The member `key` speaks for (itself unless it is a bound device)."""
+        return self._identities.member(key)
 
     def add(self, attestations: Iterable[Attestation]) -> None:
         """Take verified attestations in any order (revocations included)."""
-        for attestation in attestations:
-            if attestation.slot.kind not in _NAMING_SLOTS:
+        identities = self._identities
+        for signed in attestations:
+            if signed.slot.kind not in _NAMING_SLOTS and binding_role(signed.statement) is None:
+                continue
+            attestation = identities.view(signed)
+            if identities.remapped:  # a binding changed who speaks for whom: re-read
+                identities.remapped = False
+                raw = [identities.raw(head) for head in self._heads.values()]
+                raw.extend(identities.take_kept())
+                self._heads.clear()
+                self.add(raw)
+                continue
+            if attestation is None:
                 continue
             head = self._heads.get(attestation.slot.id)
-            if head is None or order_key(attestation) > order_key(head):
-                self._heads[attestation.slot.id] = attestation
+            if head is not None and order_key(attestation) <= order_key(head):
+                identities.displaced(attestation)
+                continue
+            if head is not None:
+                identities.displaced(head)
+            self._heads[attestation.slot.id] = attestation
 
     def follow(self, store: AttestationStore, *, batch: int = 1000) -> None:
         """Read what the store holds after our cursor (call in the store's thread)."""

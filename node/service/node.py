@@ -396,7 +396,8 @@ class Node:
         petnames = self._petnames.as_dict()
         named = sorted(self._names.named(now_ms=now) | set(petnames))
         scores = await self._ask(lambda e: {i: e.score(i) for i in named})
-        return self._names.book(viewer=self.identity, petnames=petnames, trust=scores, now_ms=now)
+        viewer = self._names.member(self.identity)  # a device names through its root's eyes
+        return self._names.book(viewer=viewer, petnames=petnames, trust=scores, now_ms=now)
 
     async def names(self, identities: Sequence[IdentityId]) -> dict[IdentityId, ResolvedName]:
         """How we name each of `identities` (node.names.resolver)."""
