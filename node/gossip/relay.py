@@ -37,10 +37,10 @@ from typing import Literal
 from node.store import AttestationStore
 from node.trust import RandomWalk, TrustGraph, accepted_members
 from protocol.attestation import Attestation
-from protocol.devices import DeviceBook
 from protocol.errors import Reason
 from protocol.identity import IdentityId
 from protocol.statement import Trust
+from protocol.succession import IdentityBook
 
 __all__ = ["RelayGate", "RelayPolicy"]
 
@@ -82,7 +82,7 @@ class RelayGate:
         now_ms = self._clock()
         if self._computed_at is None or now_ms - self._computed_at >= self._policy.refresh_ms:
             edges = store.positive_trust_edges(now_ms=now_ms)
-            book = DeviceBook()
+            book = IdentityBook()
             for binding in store.key_bindings():
                 book.add(binding)
             # A device's vouch is its member's, and a vouch for a device is for its member
@@ -191,7 +191,7 @@ class RelayGate:
 
 
 def _before_cutoffs(
-    store: AttestationStore, book: DeviceBook, now_ms: int
+    store: AttestationStore, book: IdentityBook, now_ms: int
 ) -> list[tuple[IdentityId, IdentityId]]:
     """The positive vouches of revoked devices dated before their cut-off, as members'.
 

@@ -14,7 +14,7 @@ from node.names.resolver import NameBook
 from node.store.interface import AttestationStore
 from node.trust.identity import IdentityLayer
 from protocol.attestation import Attestation
-from protocol.devices import binding_role
+from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId
 from protocol.statement import Kind, Profile, SlotId, Trust
 from protocol.supersession import is_current, order_key
@@ -41,7 +41,9 @@ class NameIndex:
         """Take verified attestations in any order (revocations included)."""
         identities = self._identities
         for signed in attestations:
-            if signed.slot.kind not in _NAMING_SLOTS and binding_role(signed.statement) is None:
+            if signed.slot.kind not in _NAMING_SLOTS and not is_identity_statement(
+                signed.statement
+            ):
                 continue
             attestation = identities.view(signed)
             if identities.remapped:  # a binding changed who speaks for whom: re-read

@@ -16,7 +16,6 @@ from node.errors import RequestError
 from node.store import Store
 from protocol.attestation import Attestation
 from protocol.devices import (
-    DeviceBook,
     accept_statement,
     grant_statement,
     pairing_code,
@@ -24,6 +23,7 @@ from protocol.devices import (
 )
 from protocol.identity import IdentityId
 from protocol.statement import Statement
+from protocol.succession import IdentityBook
 
 __all__ = ["DeviceInfo", "DeviceKeys", "DevicesReport"]
 
@@ -66,10 +66,10 @@ class DeviceKeys:
         self._store = store
         self._issue = issue
 
-    async def book(self) -> DeviceBook:
+    async def book(self) -> IdentityBook:
         """Every binding this node holds, read as SPEC §15 says."""
         found = await self._store.run(lambda s: s.key_bindings())
-        book = DeviceBook()
+        book = IdentityBook()
         assert isinstance(found, list)
         for attestation in found:
             book.add(attestation)
@@ -94,7 +94,7 @@ class DeviceKeys:
         """
         wanted = code.strip().lower()
         book = await self.book()
-        matches = [d for d in book.pending(self._identity) if pairing_code(d) == wanted]
+        matches = [d for d in book.devices.pending(self._identity) if pairing_code(d) == wanted]
         if len(matches) != 1:
             raise RequestError(
                 "not_found",
@@ -110,20 +110,20 @@ class DeviceKeys:
             RequestError: `not_found` when `device` is not one of ours.
         """
         book = await self.book()
-        if book.root_of(device) != self._identity:
+        if book.devices.root_of(device) != self._identity:
             raise RequestError("not_found", "that key is not a device of this identity")
         return await self._issue(revoke_device_statement(device))
 
     async def report(self) -> DevicesReport:
         """Our member, its devices and the pairing requests waiting for approval."""
         book = await self.book()
-        member = book.member(self._identity)
+        member = book.devices.member(self._identity)
         devices = tuple(
             DeviceInfo(key=key, code=pairing_code(key), granted_at_ms=at, cutoff_ms=cutoff)
-            for key, at, cutoff in book.devices(member)
+            for key, at, cutoff in book.devices.devices(member)
         )
         pending = tuple(
             DeviceInfo(key=key, code=pairing_code(key), granted_at_ms=None, cutoff_ms=None)
-            for key in book.pending(member)
+            for key in book.devices.pending(member)
         )
         return DevicesReport(key=self._identity, member=member, devices=devices, pending=pending)

@@ -234,7 +234,7 @@ class TrustEngine:
 
     def devices(self, root: IdentityId) -> list[tuple[IdentityId, int, int | None]]:
         """`root`'s devices: (device, granted at, cut-off or None)."""
-        return self._identities.book.devices(root)
+        return self._identities.book.devices.devices(root)
 
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""

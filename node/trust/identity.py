@@ -11,7 +11,10 @@ when it enters the engine, to what it says for the member:
 * signed by a device at or after its cut-off: refused (not an edge, not a
   certification, not a rating);
 * about a device key: about its root;
-* a binding statement itself (`key:` claims): never evidence.
+* signed by a root key at or after its rotation (SPEC §16): refused; a
+  statement by or about any key of a rotated chain is the chain's member's
+  (its inception key);
+* an identity statement itself (`key:` claims): never evidence.
 
 Why a mapping on entry rather than a second supersession pass: the engine's
 incremental state (heads, walks, reached set) is keyed by slot and identity,
@@ -29,9 +32,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from protocol.attestation import Attestation, AttestationId
-from protocol.devices import DeviceBook, binding_role, is_identity_statement
+from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId
 from protocol.statement import Revoke, Slot, Statement, Subject
+from protocol.succession import IdentityBook
 
 __all__ = ["IdentityLayer", "MemberAttestation"]
 
@@ -70,7 +74,7 @@ class MemberAttestation(Attestation):
 class IdentityLayer:
     """Device bindings, and the raw attestations a re-mapping needs (see module doc)."""
 
-    book: DeviceBook = field(default_factory=DeviceBook)
+    book: IdentityBook = field(default_factory=IdentityBook)
     # key -> root, and device -> cut-off, as of the bindings seen so far.
     _members: dict[IdentityId, IdentityId] = field(default_factory=dict)
     _cutoffs: dict[IdentityId, int] = field(default_factory=dict)
@@ -92,13 +96,17 @@ class IdentityLayer:
         """
         statement = attestation.statement
         if is_identity_statement(statement):
-            if binding_role(statement) is not None and self.book.add(attestation):
+            if self.book.add(attestation):
                 self._refresh()
             return None
         members = self._members
         signer = attestation.issuer
         subject = statement.subject
-        if signer not in members and (isinstance(subject, str) or subject not in members):
+        if (
+            signer not in members
+            and signer not in self._cutoffs
+            and (isinstance(subject, str) or subject not in members)
+        ):
             return attestation
         cutoff = self._cutoffs.get(signer)
         if cutoff is not None and attestation.issued_at_ms >= cutoff:
@@ -133,12 +141,12 @@ class IdentityLayer:
         members: dict[IdentityId, IdentityId] = {}
         cutoffs: dict[IdentityId, int] = {}
         for key in book.candidates():
-            root = book.root_of(key)
-            if root is not None:
-                members[key] = root
-                cutoff = book.cutoff(key)
-                if cutoff is not None:
-                    cutoffs[key] = cutoff
+            member = book.member(key)
+            if member != key:
+                members[key] = member
+            cutoff = book.cutoff(key)
+            if cutoff is not None:
+                cutoffs[key] = cutoff
         if members != self._members or cutoffs != self._cutoffs:
             self._members, self._cutoffs = members, cutoffs
             self.remapped = True
