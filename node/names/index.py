@@ -46,13 +46,6 @@ class NameIndex:
             ):
                 continue
             attestation = identities.view(signed)
-            if identities.remapped:  # a binding changed who speaks for whom: re-read
-                identities.remapped = False
-                raw = [identities.raw(head) for head in self._heads.values()]
-                raw.extend(identities.take_kept())
-                self._heads.clear()
-                self.add(raw)
-                continue
             if attestation is None:
                 continue
             head = self._heads.get(attestation.slot.id)
@@ -62,6 +55,12 @@ class NameIndex:
             if head is not None:
                 identities.displaced(head)
             self._heads[attestation.slot.id] = attestation
+        if identities.remapped:  # a binding changed who speaks for whom: re-read, once
+            identities.remapped = False
+            raw = [identities.raw(head) for head in self._heads.values()]
+            raw.extend(identities.take_kept())
+            self._heads.clear()
+            self.add(raw)
 
     def follow(self, store: AttestationStore, *, batch: int = 1000) -> None:
         """Read what the store holds after our cursor (call in the store's thread)."""

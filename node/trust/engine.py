@@ -190,11 +190,8 @@ class TrustEngine:
         identities = self._identities
         for signed in attestations:
             attestation = identities.view(signed)  # keys to members (node.trust.identity)
-            if identities.remapped:
-                changed += self._remap()
-                continue
             if attestation is None:
-                continue
+                continue  # refused, or an identity statement (`identities.remapped` may be set)
             slot_id = attestation.slot.id
             head = self._heads.get(slot_id)
             if head is not None and order_key(attestation) <= order_key(head):
@@ -211,6 +208,8 @@ class TrustEngine:
             if attestation.slot.kind is Kind.TRUST:
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
+        if identities.remapped:  # once per batch, however many bindings it brought
+            changed += self._remap()
         return changed
 
     def _remap(self) -> int:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from protocol.attestation import Attestation, AttestationId
 from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId
-from protocol.statement import Revoke, Slot, Statement, Subject
+from protocol.statement import Certify, Revoke, Slot, Statement, Subject
 from protocol.succession import IdentityBook
 
 __all__ = ["IdentityLayer", "MemberAttestation"]
@@ -94,17 +94,22 @@ class IdentityLayer:
         Sets `remapped` when `attestation` is a binding that changed who is a
         device of whom or a cut-off: the caller then rebuilds (`raw_heads`).
         """
-        statement = attestation.statement
-        if is_identity_statement(statement):
+        body = attestation.envelope.body  # not the properties: this runs per attestation
+        statement = body.statement
+        kind = type(statement)
+        if (kind is Certify or kind is Revoke) and is_identity_statement(statement):
             if self.book.add(attestation):
                 self._refresh()
             return None
         members = self._members
-        signer = attestation.issuer
+        cutoffs = self._cutoffs
+        if not cutoffs and not members:
+            return attestation  # nobody has devices or rotated: nothing to map
+        signer = body.issuer
         subject = statement.subject
         if (
             signer not in members
-            and signer not in self._cutoffs
+            and signer not in cutoffs
             and (isinstance(subject, str) or subject not in members)
         ):
             return attestation
