@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     view, displaced = layer.IdentityLayer.view, layer.IdentityLayer.displaced
     try:
         layer.IdentityLayer.view = lambda self, a: a  # type: ignore[method-assign,assignment]
-        layer.IdentityLayer.displaced = lambda self, a: None  # type: ignore[method-assign]
+        layer.IdentityLayer.displaced = lambda self, a: None  # type: ignore[method-assign,assignment]
         without = _best(args.runs, build(plain))
     finally:
-        layer.IdentityLayer.view, layer.IdentityLayer.displaced = view, displaced  # type: ignore[method-assign,assignment]
+        layer.IdentityLayer.view, layer.IdentityLayer.displaced = view, displaced  # type: ignore[method-assign]
     print(f"TrustEngine.add of {args.vouches} vouches, best of {args.runs}:")
     print(f"  without the identity layer       {without:8.1f} ms")
     print(
