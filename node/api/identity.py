@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.api.models import AttestationView, Identity
@@ -16,7 +16,13 @@ from node.service import Node
 from node.service.identity import DeviceInfo
 from protocol.identity import encode_identity_text
 
-__all__ = ["DeviceApproveRequest", "DevicePairRequest", "DevicesView", "add_identity_routes"]
+__all__ = [
+    "DeviceApproveRequest",
+    "DevicePairRequest",
+    "DevicesView",
+    "SuccessionView",
+    "add_identity_routes",
+]
 
 PairingCode = Annotated[
     str, Field(pattern=r"^[a-z2-7]{10}$", description="the 10-character code a new device shows")
@@ -53,6 +59,18 @@ class DevicesView(_Strict):
     pending: list[DeviceView] = Field(description="pairing requests waiting for approval")
 
 
+class ChainLinkView(_Strict):
+    key: str
+    rotated_at_ms: int | None = Field(description="when its successor took over; null: current")
+
+
+class SuccessionView(_Strict):
+    key: str
+    member: str = Field(description="the member's stable identity: the chain's first key")
+    chain: list[ChainLinkView] = Field(description="root keys from the first to the current")
+    devices: list[DeviceView]
+
+
 class PairingView(_Strict):
     code: str
     attestation: AttestationView
@@ -77,6 +95,22 @@ def add_identity_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             member=encode_identity_text(report.member),
             devices=[_device_view(d) for d in report.devices],
             pending=[_device_view(d) for d in report.pending],
+        )
+
+    @app.get("/v1/identity/{subject}", dependencies=guarded, tags=["identity"])
+    async def succession(
+        subject: Annotated[str, Path(description="a tn_… identity or a petname")],
+    ) -> SuccessionView:
+        """Who a key is as a member: the chain of rotated root keys and the devices."""
+        found = await node.devices.succession(await node.resolve_identity(subject))
+        return SuccessionView(
+            key=encode_identity_text(found.key),
+            member=encode_identity_text(found.member),
+            chain=[
+                ChainLinkView(key=encode_identity_text(k), rotated_at_ms=at)
+                for k, at in found.chain
+            ],
+            devices=[_device_view(d) for d in found.devices],
         )
 
     @app.post("/v1/devices/pair", dependencies=guarded, tags=["identity"], status_code=201)

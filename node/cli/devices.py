@@ -8,9 +8,11 @@ and the member's devices; `device revoke KEY` ends a lost one.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import click
 
-from node.api.identity import DevicesView, PairingView
+from node.api.identity import DevicesView, PairingView, SuccessionView
 from node.api.models import AttestationView
 from node.cli.client import call
 from node.cli.common import console, emit_json, place_of
@@ -88,3 +90,23 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         console.print(line("device {key} ({code}): {state}", key=d.key, code=d.code, state=state))
     for d in view.pending:
         console.print(line("pending {key}: approve with {code}", key=d.key, code=d.code))
+
+
+@device.command("chain")
+@click.argument("subject")
+@_JSON
+@click.pass_context
+def chain(ctx: click.Context, subject: str, as_json: bool) -> None:
+    """SUBJECT as a member: its rotated root keys (first to current) and its devices."""
+    answer = call(place_of(ctx), "GET", f"/v1/identity/{quote(subject, safe='')}")
+    view = SuccessionView.model_validate(answer.body)
+    if as_json:
+        emit_json(view)
+        return
+    console.print(line("member {member}", member=view.member))
+    for link in view.chain:
+        when = "current" if link.rotated_at_ms is None else f"rotated away at {link.rotated_at_ms}"
+        console.print(line("  root key {key}: {when}", key=link.key, when=when))
+    for d in view.devices:
+        state = "active" if d.cutoff_ms is None else f"revoked at {d.cutoff_ms}"
+        console.print(line("  device {key}: {state}", key=d.key, state=state))

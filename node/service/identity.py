@@ -25,7 +25,7 @@ from protocol.identity import IdentityId
 from protocol.statement import Statement
 from protocol.succession import IdentityBook
 
-__all__ = ["DeviceInfo", "DeviceKeys", "DevicesReport"]
+__all__ = ["DeviceInfo", "DeviceKeys", "DevicesReport", "Succession"]
 
 
 class _StoreRunner(Protocol):
@@ -50,6 +50,16 @@ class DevicesReport:
     member: IdentityId
     devices: tuple[DeviceInfo, ...]
     pending: tuple[DeviceInfo, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Succession:
+    """Who a key is as a member: the chain of root keys and the member's devices."""
+
+    key: IdentityId
+    member: IdentityId
+    chain: tuple[tuple[IdentityId, int | None], ...]  # (root key, rotated away at or None)
+    devices: tuple[DeviceInfo, ...]
 
 
 class DeviceKeys:
@@ -127,3 +137,14 @@ class DeviceKeys:
             for key in book.devices.pending(member)
         )
         return DevicesReport(key=self._identity, member=member, devices=devices, pending=pending)
+
+    async def succession(self, key: IdentityId) -> Succession:
+        """`key`'s member, its chain of root keys (SPEC §16) and its devices (SPEC §15)."""
+        book = await self.book()
+        chain = tuple(book.chain(key))
+        devices = tuple(
+            DeviceInfo(key=device, code=pairing_code(device), granted_at_ms=at, cutoff_ms=cutoff)
+            for root, _ in chain
+            for device, at, cutoff in book.devices.devices(root)
+        )
+        return Succession(key=key, member=book.member(key), chain=chain, devices=devices)

@@ -50,6 +50,10 @@ async def test_pair_vouch_and_revoke_across_three_nodes(tmp_path: Path) -> None:
         assert await cat.score(eve) == 0.0
         assert await cat.score(bob) > 0.0  # signed before the revocation: kept
         assert request.statement.subject == alice.identity
+        seen = await cat.devices.succession(phone.identity)
+        assert seen.member == alice.identity
+        assert [k for k, _ in seen.chain] == [alice.identity]
+        assert [(d.key, d.cutoff_ms is not None) for d in seen.devices] == [(phone.identity, True)]
 
 
 async def test_a_key_cannot_pair_with_itself(tmp_path: Path) -> None:
