@@ -50,6 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("node.cli.simulate:simulate", "Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."),
     "demo": ("node.cli.demo:demo", "Start a small community of real nodes on this machine and show whom each trusts, and why."),
     "keygen": ("node.cli.tools:keygen", "Create a new identity key in OUT (mode 0600) and print its identity."),
+    "backup": ("node.cli.tools:backup", "Print a key as 24 backup words (write them on paper; anyone with them is you)."),
+    "restore": ("node.cli.tools:restore", "Write the key that 24 backup WORDS give to OUT (mode 0600) and print its identity."),
     "whoami": ("node.cli.tools:whoami", "Print the identity of a key file."),
     "attest": ("node.cli.tools:attest", "Sign an attestation and print it (hex envelope, or everything with --json)."),
     "verify": ("node.cli.tools:verify", "Decode and verify an attestation given as hex (or `-` to read stdin)."),
