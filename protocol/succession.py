@@ -22,18 +22,20 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from protocol.attestation import Attestation
-from protocol.devices import DeviceBook
+from protocol.devices import DeviceBook, is_identity_statement
 from protocol.identity import IdentityId
-from protocol.statement import Certify
+from protocol.statement import Certify, Trust
 
 __all__ = [
     "COMMIT_CLAIM",
     "ROTATE_CLAIM",
     "IdentityBook",
     "commit_statement",
+    "member_trust_heads",
     "next_key_digest",
     "rotation_statement",
 ]
@@ -173,3 +175,35 @@ class IdentityBook:
             keys.add(old)
             keys.add(new)
         return keys
+
+
+def member_trust_heads(
+    attestations: Iterable[Attestation],
+) -> dict[tuple[IdentityId, IdentityId, str], Attestation]:
+    """The head of every member trust slot (SPEC §15.3, §16.2), read over the set.
+
+    The literal reading, for vectors and tests: bind keys, drop signatures past
+    their cut-off, map keys to members, supersede by `(issued_at_ms, id)`.
+    Whether a head is current (expiry, revocation) is the caller's next step.
+    """
+    held = list(attestations)
+    book = IdentityBook()
+    for attestation in held:
+        book.add(attestation)
+    heads: dict[tuple[IdentityId, IdentityId, str], Attestation] = {}
+    for attestation in held:
+        statement = attestation.statement
+        if (
+            is_identity_statement(statement)
+            or not isinstance(statement, Trust)
+            or not book.counts(attestation.issuer, attestation.issued_at_ms)
+        ):
+            continue
+        slot = (book.member(attestation.issuer), book.member(statement.subject), statement.context)
+        head = heads.get(slot)
+        if head is None or (attestation.issued_at_ms, attestation.id) > (
+            head.issued_at_ms,
+            head.id,
+        ):
+            heads[slot] = attestation
+    return heads

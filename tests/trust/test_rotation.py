@@ -7,11 +7,11 @@ from hypothesis import strategies as st
 
 from node.trust import Edge, TrustEngine
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
-from protocol.devices import accept_statement, grant_statement, is_identity_statement
-from protocol.identity import IdentityId, IdentityKey
+from protocol.devices import accept_statement, grant_statement
+from protocol.identity import IdentityKey
 from protocol.statement import Certify, Statement, Trust
-from protocol.succession import IdentityBook, commit_statement, rotation_statement
-from protocol.supersession import is_current, order_key
+from protocol.succession import commit_statement, member_trust_heads, rotation_statement
+from protocol.supersession import is_current
 
 KEYS = [IdentityKey.from_seed(bytes([n + 120]) * 32) for n in range(10)]
 ME, K0, K1, K2, BOB, CAT, EVE, THIEF, PHONE, DAN = KEYS
@@ -41,27 +41,12 @@ def rotate(
     )
 
 
-def reference_edges(attestations: list[Attestation]) -> list[Edge]:
-    """SPEC §15.3 and §16.2 read over the set."""
-    book = IdentityBook()
-    for a in attestations:
-        book.add(a)
-    heads: dict[tuple[IdentityId, IdentityId, str], Attestation] = {}
-    for a in attestations:
-        s = a.statement
-        if (
-            is_identity_statement(s)
-            or not isinstance(s, Trust)
-            or not book.counts(a.issuer, a.issued_at_ms)
-        ):
-            continue
-        key = (book.member(a.issuer), book.member(s.subject), s.context)
-        if key not in heads or order_key(a) > order_key(heads[key]):
-            heads[key] = a
+def reference_edges(attestations: list[Attestation], *, now_ms: int = NOW) -> list[Edge]:
+    """SPEC §15.3 and §16.2 read literally over the set (`protocol.succession`)."""
     edges = [
         Edge(issuer=k[0], subject=k[1], value=h.statement.value, context=k[2])  # type: ignore[union-attr]
-        for k, h in heads.items()
-        if is_current(h, now_ms=NOW)
+        for k, h in member_trust_heads(attestations).items()
+        if is_current(h, now_ms=now_ms)
     ]
     return sorted(edges, key=lambda e: (e.issuer, e.subject, e.context))
 

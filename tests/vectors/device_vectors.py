@@ -1,7 +1,7 @@
 """Builds `protocol/vectors/devices-v1.json` from fixed seeds (SPEC §15).
 
 Run `python -m tests.vectors.device_vectors` to rewrite the file;
-`tests/protocol/test_device_vectors.py` fails if the file and this builder
+`tests/protocol/test_identity_vectors.py` fails if the file and this builder
 disagree, and checks `protocol.devices` and the trust engine against it.
 
 Each case is a *set* of envelopes (the order in the file means nothing), the
@@ -23,8 +23,9 @@ from protocol.devices import (
     leave_statement,
     revoke_device_statement,
 )
-from protocol.identity import IdentityId, IdentityKey, encode_identity_text
+from protocol.identity import IdentityKey, encode_identity_text
 from protocol.statement import Statement, Trust
+from protocol.succession import member_trust_heads
 from tests.vectors.vector_file import write_vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "devices-v1.json"
@@ -75,17 +76,7 @@ def _positive(name: str, description: str, signer: IdentityKey, a: Attestation) 
 
 def _member_edges(attestations: list[Attestation]) -> list[Json]:
     """SPEC §15.3 over the set: drop refused signatures, map keys, supersede by member slot."""
-    book = DeviceBook()
-    for a in attestations:
-        book.add(a)
-    heads: dict[tuple[IdentityId, IdentityId, str], Attestation] = {}
-    for a in attestations:
-        s = a.statement
-        if not isinstance(s, Trust) or not book.counts(a.issuer, a.issued_at_ms):
-            continue
-        slot = (book.member(a.issuer), book.member(s.subject), s.context)
-        if slot not in heads or (a.issued_at_ms, a.id) > (heads[slot].issued_at_ms, heads[slot].id):
-            heads[slot] = a
+    heads = member_trust_heads(attestations)
     edges = []
     for (issuer, subject, context), head in sorted(heads.items()):
         statement = head.statement

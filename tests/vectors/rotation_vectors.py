@@ -1,7 +1,7 @@
 """Builds `protocol/vectors/rotation-v1.json` from fixed seeds (SPEC §16).
 
 Run `python -m tests.vectors.rotation_vectors` to rewrite the file;
-`tests/protocol/test_rotation_vectors.py` fails if the file and this builder
+`tests/protocol/test_identity_vectors.py` fails if the file and this builder
 disagree, and checks `protocol.succession` and the trust engine against it.
 Cases are sets of envelopes (order means nothing) with the questions a reader
 must answer: each key's member, whether a signature dated t counts, the
@@ -15,10 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
-from protocol.devices import is_identity_statement
-from protocol.identity import IdentityId, IdentityKey, encode_identity_text
+from protocol.identity import IdentityKey, encode_identity_text
 from protocol.statement import Statement, Trust
-from protocol.succession import IdentityBook, commit_statement, next_key_digest, rotation_statement
+from protocol.succession import (
+    IdentityBook,
+    commit_statement,
+    member_trust_heads,
+    next_key_digest,
+    rotation_statement,
+)
 from tests.vectors.vector_file import write_vectors
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "protocol" / "vectors" / "rotation-v1.json"
@@ -74,18 +79,7 @@ def _case(
     book = IdentityBook()
     for a in attestations:
         book.add(a)
-    heads: dict[tuple[IdentityId, IdentityId, str], Attestation] = {}
-    for a in attestations:
-        s = a.statement
-        if (
-            is_identity_statement(s)
-            or not isinstance(s, Trust)
-            or not book.counts(a.issuer, a.issued_at_ms)
-        ):
-            continue
-        slot = (book.member(a.issuer), book.member(s.subject), s.context)
-        if slot not in heads or (a.issued_at_ms, a.id) > (heads[slot].issued_at_ms, heads[slot].id):
-            heads[slot] = a
+    heads = member_trust_heads(attestations)
     edges = []
     for (issuer, subject, context), head in sorted(heads.items()):
         statement = head.statement
