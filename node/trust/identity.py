@@ -127,11 +127,21 @@ class IdentityLayer:
 
     def displaced(self, attestation: Attestation) -> None:
         """The engine dropped `attestation` (superseded in its slot): keep its raw form."""
-        self._spare[attestation.id] = self._raw.pop(attestation.id, attestation)
+        self._spare[attestation.id] = self.raw(attestation)
 
     def raw(self, attestation: Attestation) -> Attestation:
-        """The attestation as signed, for one the engine holds."""
-        return self._raw.get(attestation.id, attestation)
+        """The attestation as signed, for one the engine holds (or dropped).
+
+        Rebuilt from the envelope when the map has lost it (a duplicate of a
+        head arrives and is dropped under the same id): a mapped form must never
+        be offered again as if it were signed that way.
+        """
+        found = self._raw.get(attestation.id)
+        if found is not None:
+            return found
+        if isinstance(attestation, MemberAttestation):
+            return Attestation(attestation.envelope)
+        return attestation
 
     def take_kept(self) -> list[Attestation]:
         """Everything a rebuild must offer again besides the engine's heads (and forget it)."""
