@@ -1,4 +1,4 @@
-"""Cost of identity resolution (SPEC §15-§16) in the trust engine's input path.
+"""Cost of identity resolution (SPEC §16-§17) in the trust engine's input path.
 
 Device keys and rotations are applied as a key-to-member mapping when
 attestations enter the engine (`node.trust.identity`); the walks, full

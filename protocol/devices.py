@@ -1,9 +1,9 @@
-"""Device keys: one identity, several signing keys (SPEC §15).
+"""Device keys: one identity, several signing keys (SPEC §16).
 
 A member's *root* key is its identity. It may authorise *device* keys, each held
 by one machine, so that a phone and a laptop both speak for the member without
 sharing a secret. The binding is two v1 certifications with reserved claims,
-so that it travels through peers of every version unchanged (§15.1):
+so that it travels through peers of every version unchanged (§16.1):
 
 * the grant, by the root: `certify(subject=device, claim="key:device")`;
 * the acceptance, by the device: `certify(subject=root, claim="key:root")`.
@@ -43,31 +43,31 @@ __all__ = [
 ]
 
 KEY_CLAIM_PREFIX = "key:"
-"""Claims starting with this are identity statements, never certifications (§15)."""
+"""Claims starting with this are identity statements, never certifications (§16)."""
 GRANT_CLAIM = "key:device"
 ACCEPT_CLAIM = "key:root"
-PAIRING_CODE_CHARS = 10  # 50 bits (SPEC §15.4)
+PAIRING_CODE_CHARS = 10  # 50 bits (SPEC §16.4)
 _PAIRING_DOMAIN = b"trustnode/pairing/v1\x00"
 
 
 def pairing_code(device: IdentityId) -> str:
-    """The short code a new device shows and its root approves (SPEC §15.4)."""
+    """The short code a new device shows and its root approves (SPEC §16.4)."""
     digest = hashlib.blake2b(_PAIRING_DOMAIN + device, digest_size=32).digest()
     return base64.b32encode(digest).decode("ascii").lower()[:PAIRING_CODE_CHARS]
 
 
 def grant_statement(device: IdentityId) -> Certify:
-    """What a root signs to authorise `device` (SPEC §15.1)."""
+    """What a root signs to authorise `device` (SPEC §16.1)."""
     return Certify(subject=device, claim=GRANT_CLAIM)
 
 
 def accept_statement(root: IdentityId) -> Certify:
-    """What a device signs to accept `root` as the identity it speaks for (SPEC §15.1)."""
+    """What a device signs to accept `root` as the identity it speaks for (SPEC §16.1)."""
     return Certify(subject=root, claim=ACCEPT_CLAIM)
 
 
 def revoke_device_statement(device: IdentityId) -> Revoke:
-    """What a root signs to revoke `device` from the revocation's time on (SPEC §15.2)."""
+    """What a root signs to revoke `device` from the revocation's time on (SPEC §16.2)."""
     return Revoke(target_kind=Kind.CERTIFY, subject=device, scope=GRANT_CLAIM)
 
 
@@ -106,7 +106,7 @@ def _earliest(current: int | None, candidate: int) -> int:
 
 @dataclass(slots=True)
 class DeviceBook:
-    """Which key is a device of which root, and until when (SPEC §15.1-§15.2).
+    """Which key is a device of which root, and until when (SPEC §16.1-§16.2).
 
     Keeps every binding statement it is given (they are few: a handful per
     member), so that every answer is a function of the set, never of the
@@ -178,7 +178,7 @@ class DeviceBook:
         return None if root is None else self._cutoffs.get((root, device))
 
     def counts(self, signer: IdentityId, issued_at_ms: int) -> bool:
-        """Whether a statement `signer` dated `issued_at_ms` counts at all (§15.2)."""
+        """Whether a statement `signer` dated `issued_at_ms` counts at all (§16.2)."""
         cutoff = self.cutoff(signer)
         return cutoff is None or issued_at_ms < cutoff
 

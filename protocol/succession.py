@@ -1,11 +1,11 @@
-"""Pre-committed rotation of root keys, and the whole key-to-member reading (SPEC §16).
+"""Pre-committed rotation of root keys, and the whole key-to-member reading (SPEC §17).
 
 KERI-style pre-rotation (Smith, *Key Event Receipt Infrastructure*, 2019): a
 root key `K` publishes the digest of its *next* key, `H(next)`; rotating
 reveals that key, which signs the rotation and commits to the key after it.
 A thief who holds only `K` cannot rotate: the rotation must be signed by a
 key whose digest `K` committed to before the theft. Both statements are v1
-certifications with reserved claims (§15.1 explains why):
+certifications with reserved claims (§16.1 explains why):
 
 * commitment, by `K`: `certify(subject=H(next), claim="key:next")`;
 * rotation, by the new key `N`: `certify(subject=K, claim="key:rotate",
@@ -47,12 +47,12 @@ _MAX_CHAIN = 1024  # rotations followed back to the inception key (a bound, not 
 
 
 def next_key_digest(key: IdentityId) -> bytes:
-    """`H("trustnode/next-key/v1\\0" || key)`: what a commitment publishes (SPEC §16.1)."""
+    """`H("trustnode/next-key/v1\\0" || key)`: what a commitment publishes (SPEC §17.1)."""
     return hashlib.blake2b(_NEXT_KEY_DOMAIN + key, digest_size=32).digest()
 
 
 def commit_statement(next_key: IdentityId) -> Certify:
-    """What a root signs to pre-commit to `next_key` (SPEC §16.1)."""
+    """What a root signs to pre-commit to `next_key` (SPEC §17.1)."""
     return Certify(subject=IdentityId(next_key_digest(next_key)), claim=COMMIT_CLAIM)
 
 
@@ -64,7 +64,7 @@ def rotation_statement(old: IdentityId, after_next: IdentityId | None) -> Certif
 
 @dataclass(slots=True)
 class IdentityBook:
-    """Devices and rotations: whom each key speaks for, and until when (SPEC §15-§16)."""
+    """Devices and rotations: whom each key speaks for, and until when (SPEC §16-§17)."""
 
     devices: DeviceBook = field(default_factory=DeviceBook)
     # key -> digests it committed to (key:next statements, and rotations it signed).
@@ -98,7 +98,7 @@ class IdentityBook:
         return True
 
     def _successors(self) -> dict[IdentityId, tuple[IdentityId, int]]:
-        """old -> (new, rotation time), for every rotation that counts (SPEC §16.2)."""
+        """old -> (new, rotation time), for every rotation that counts (SPEC §17.2)."""
         if self._successor is not None:
             return self._successor
         valid: dict[IdentityId, tuple[IdentityId, int]] = {}
@@ -142,7 +142,7 @@ class IdentityBook:
         return self.inception(self.devices.member(key))
 
     def counts(self, signer: IdentityId, issued_at_ms: int) -> bool:
-        """Whether `signer`'s statement dated `issued_at_ms` counts (SPEC §15.2, §16.2)."""
+        """Whether `signer`'s statement dated `issued_at_ms` counts (SPEC §16.2, §17.2)."""
         cutoff = self.cutoff(signer)
         return cutoff is None or issued_at_ms < cutoff
 
@@ -180,7 +180,7 @@ class IdentityBook:
 def member_trust_heads(
     attestations: Iterable[Attestation],
 ) -> dict[tuple[IdentityId, IdentityId, str], Attestation]:
-    """The head of every member trust slot (SPEC §15.3, §16.2), read over the set.
+    """The head of every member trust slot (SPEC §16.3, §17.2), read over the set.
 
     The literal reading, for vectors and tests: bind keys, drop signatures past
     their cut-off, map keys to members, supersede by `(issued_at_ms, id)`.

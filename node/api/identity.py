@@ -1,4 +1,4 @@
-"""The API's device-key routes (SPEC §15): `/v1/devices`, pairing and revocation.
+"""The API's device-key routes (SPEC §16): `/v1/devices`, pairing and revocation.
 
 Kept in their own module, installed by `create_app` like the naming routes.
 """
@@ -47,7 +47,7 @@ class DeviceRevokeRequest(_Strict):
 
 class DeviceView(_Strict):
     key: str
-    code: str = Field(description="its pairing code (SPEC §15.4)")
+    code: str = Field(description="its pairing code (SPEC §16.4)")
     granted_at_ms: int | None = Field(description="null: a pairing request not approved yet")
     cutoff_ms: int | None = Field(description="revoked from then on; null: not revoked")
 

@@ -1,4 +1,4 @@
-"""`trustnode device …`: one identity on several machines (SPEC §15).
+"""`trustnode device …`: one identity on several machines (SPEC §16).
 
 On the new machine (its own data directory and key): `trustnode device add ROOT`
 publishes a pairing request and prints a code. On a machine with the root key:

@@ -86,7 +86,7 @@ class RelayGate:
             for binding in store.key_bindings():
                 book.add(binding)
             # A device's vouch is its member's, and a vouch for a device is for its member
-            # (SPEC §15.3); the member's devices are then vouched with it, until their cut-off.
+            # (SPEC §16.3); the member's devices are then vouched with it, until their cut-off.
             edges = [
                 (book.member(issuer), book.member(subject))
                 for issuer, subject in edges

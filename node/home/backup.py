@@ -5,7 +5,7 @@ with its 8-bit checksum), not a BIP-39 seed derivation: restoring gives the same
 Ed25519 key, hence the same identity. Why BIP-39: a maintained word list
 (`mnemonic`, the reference implementation) whose checksum catches a mistyped
 or swapped word, and whose words are unique in their first four letters.
-Back up the *next* key of a rotation (SPEC §16) this way and keep it offline.
+Back up the *next* key of a rotation (SPEC §17) this way and keep it offline.
 """
 
 from __future__ import annotations

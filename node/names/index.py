@@ -30,7 +30,7 @@ class NameIndex:
     def __init__(self) -> None:
         self._heads: dict[SlotId, Attestation] = {}
         self.cursor = 0  # the store's change feed position we have read up to
-        # Device keys (SPEC §15): a device's profile and named vouches are its member's.
+        # Device keys (SPEC §16): a device's profile and named vouches are its member's.
         self._identities = IdentityLayer()
 
     def member(self, key: IdentityId) -> IdentityId:

@@ -1,4 +1,4 @@
-"""Device keys for a running node (SPEC §15): pairing, approval, listing, revocation.
+"""Device keys for a running node (SPEC §16): pairing, approval, listing, revocation.
 
 `Node` delegates here (`node.devices`), so the identity lifecycle stays apart
 from the node's core. Everything is an ordinary attestation issued through the
@@ -77,7 +77,7 @@ class DeviceKeys:
         self._issue = issue
 
     async def book(self) -> IdentityBook:
-        """Every binding this node holds, read as SPEC §15 says."""
+        """Every binding this node holds, read as SPEC §16 says."""
         found = await self._store.run(lambda s: s.key_bindings())
         book = IdentityBook()
         assert isinstance(found, list)
@@ -139,7 +139,7 @@ class DeviceKeys:
         return DevicesReport(key=self._identity, member=member, devices=devices, pending=pending)
 
     async def succession(self, key: IdentityId) -> Succession:
-        """`key`'s member, its chain of root keys (SPEC §16) and its devices (SPEC §15)."""
+        """`key`'s member, its chain of root keys (SPEC §17) and its devices (SPEC §16)."""
         book = await self.book()
         chain = tuple(book.chain(key))
         devices = tuple(

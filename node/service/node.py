@@ -159,7 +159,7 @@ class Node:
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has
         self._engine = TrustEngine(key.identity, now_ms=wall_clock_ms())
-        # Device keys (SPEC §15): pairing, approval, revocation (node.service.identity).
+        # Device keys (SPEC §16): pairing, approval, revocation (node.service.identity).
         self.devices = DeviceKeys(identity=key.identity, store=self._store, issue=self.issue)
         self._engine_lock = trio.Lock()
         self._cursor = 0

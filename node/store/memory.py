@@ -142,7 +142,7 @@ class MemoryStore:
         return edges
 
     def key_bindings(self) -> list[Attestation]:
-        """Every identity statement held (SPEC §15), superseded ones included."""
+        """Every identity statement held (SPEC §16), superseded ones included."""
         return [
             held.attestation
             for held in self._rows.values()

@@ -419,7 +419,7 @@ class Store:
         return [(IdentityId(i), IdentityId(s)) for i, s in rows]
 
     def key_bindings(self) -> list[Attestation]:
-        """Every identity statement held (SPEC §15: `key:` claims and their revocations),
+        """Every identity statement held (SPEC §16: `key:` claims and their revocations),
         superseded ones included: binding and cut-offs are functions of the whole set."""
         return self._select_attestations(
             "SELECT envelope FROM attestations "

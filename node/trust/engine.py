@@ -152,7 +152,7 @@ class TrustEngine:
         if score_method not in SCORES:
             raise LocalProtocolError(f"score_method must be one of {SCORES}")
         # The key we answer for, and the member it speaks for (`viewer`): a
-        # device's engine sees through its root's eyes (SPEC §15).
+        # device's engine sees through its root's eyes (SPEC §16).
         self.key = viewer
         self.viewer = viewer
         self._identities = IdentityLayer()
@@ -228,7 +228,7 @@ class TrustEngine:
         return 1 + self.add(raw)
 
     def member(self, key: IdentityId) -> IdentityId:
-        """The member `key` speaks for: its root if it is an authorised device (SPEC §15)."""
+        """The member `key` speaks for: its root if it is an authorised device (SPEC §16)."""
         return self._identities.member(key)
 
     def devices(self, root: IdentityId) -> list[tuple[IdentityId, int, int | None]]:

@@ -1,4 +1,4 @@
-"""Identity resolution for the trust engine: keys to members (SPEC §15).
+"""Identity resolution for the trust engine: keys to members (SPEC §16).
 
 The store and the wire keep attestations exactly as signed: a slot is the
 signing key's (SPEC §5), which is what old peers and relays understand. The
@@ -11,7 +11,7 @@ when it enters the engine, to what it says for the member:
 * signed by a device at or after its cut-off: refused (not an edge, not a
   certification, not a rating);
 * about a device key: about its root;
-* signed by a root key at or after its rotation (SPEC §16): refused; a
+* signed by a root key at or after its rotation (SPEC §17): refused; a
   statement by or about any key of a rotated chain is the chain's member's
   (its inception key);
 * an identity statement itself (`key:` claims): never evidence.

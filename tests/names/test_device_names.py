@@ -1,4 +1,4 @@
-"""A device's profile and named vouches are its member's (SPEC §15.3), in any order."""
+"""A device's profile and named vouches are its member's (SPEC §16.3), in any order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Device bindings in the store and the relay policy (SPEC §15)."""
+"""Device bindings in the store and the relay policy (SPEC §16)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The code against protocol/vectors/devices-v1.json and rotation-v1.json (SPEC §15, §16)."""
+"""The code against protocol/vectors/devices-v1.json and rotation-v1.json (SPEC §16, §17)."""
 
 from __future__ import annotations
 

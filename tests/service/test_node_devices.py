@@ -1,5 +1,5 @@
 """Device keys end to end: real nodes pair, a device's vouch counts as its root's
-at a third node, and a revocation stops the device's later vouches (SPEC §15)."""
+at a third node, and a revocation stops the device's later vouches (SPEC §16)."""
 
 from __future__ import annotations
 

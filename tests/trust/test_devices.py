@@ -1,4 +1,4 @@
-"""Device keys in the trust engine (SPEC §15): a device speaks for its root.
+"""Device keys in the trust engine (SPEC §16): a device speaks for its root.
 
 The property tests compare the engine, fed in any order and any batching,
 with the SPEC read literally over the whole set: bind devices, drop what a
@@ -47,7 +47,7 @@ def pair(root: IdentityKey, device: IdentityKey, *, at: int = T0 - 10) -> list[A
 
 
 def reference_edges(attestations: list[Attestation], *, now_ms: int = NOW) -> list[Edge]:
-    """SPEC §15.3 and §16.2 read literally over the set (`protocol.succession`)."""
+    """SPEC §16.3 and §17.2 read literally over the set (`protocol.succession`)."""
     edges = [
         Edge(issuer=k[0], subject=k[1], value=h.statement.value, context=k[2])  # type: ignore[union-attr]
         for k, h in member_trust_heads(attestations).items()

@@ -1,4 +1,4 @@
-"""Pre-committed rotation in the trust engine (SPEC §16): the chain is one member."""
+"""Pre-committed rotation in the trust engine (SPEC §17): the chain is one member."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def rotate(
 
 
 def reference_edges(attestations: list[Attestation], *, now_ms: int = NOW) -> list[Edge]:
-    """SPEC §15.3 and §16.2 read literally over the set (`protocol.succession`)."""
+    """SPEC §16.3 and §17.2 read literally over the set (`protocol.succession`)."""
     edges = [
         Edge(issuer=k[0], subject=k[1], value=h.statement.value, context=k[2])  # type: ignore[union-attr]
         for k, h in member_trust_heads(attestations).items()

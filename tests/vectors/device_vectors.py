@@ -1,4 +1,4 @@
-"""Builds `protocol/vectors/devices-v1.json` from fixed seeds (SPEC §15).
+"""Builds `protocol/vectors/devices-v1.json` from fixed seeds (SPEC §16).
 
 Run `python -m tests.vectors.device_vectors` to rewrite the file;
 `tests/protocol/test_identity_vectors.py` fails if the file and this builder
@@ -6,7 +6,7 @@ disagree, and checks `protocol.devices` and the trust engine against it.
 
 Each case is a *set* of envelopes (the order in the file means nothing), the
 key questions a reader must answer from it (whom a key speaks for, whether a
-signature dated t counts) and the member edges that result (SPEC §15.3).
+signature dated t counts) and the member edges that result (SPEC §16.3).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _positive(name: str, description: str, signer: IdentityKey, a: Attestation) 
 
 
 def _member_edges(attestations: list[Attestation]) -> list[Json]:
-    """SPEC §15.3 over the set: drop refused signatures, map keys, supersede by member slot."""
+    """SPEC §16.3 over the set: drop refused signatures, map keys, supersede by member slot."""
     heads = member_trust_heads(attestations)
     edges = []
     for (issuer, subject, context), head in sorted(heads.items()):

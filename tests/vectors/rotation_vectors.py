@@ -1,4 +1,4 @@
-"""Builds `protocol/vectors/rotation-v1.json` from fixed seeds (SPEC §16).
+"""Builds `protocol/vectors/rotation-v1.json` from fixed seeds (SPEC §17).
 
 Run `python -m tests.vectors.rotation_vectors` to rewrite the file;
 `tests/protocol/test_identity_vectors.py` fails if the file and this builder
