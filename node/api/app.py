@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.api import metrics
+from node.api.identity import add_identity_routes
 from node.api.limits import RequestLimits
 from node.api.models import (
     IDENTITY_OR_PETNAME_PATTERN,
@@ -212,6 +213,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     add_scores_route(app, node, guarded)
     add_naming_routes(app, node, guarded)
     add_web_app(app, node, guarded)  # the browser's pages under /app/ (node.web)
+    add_identity_routes(app, node, guarded)
     return app
 
 

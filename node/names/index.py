@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping
 
 from node.names.resolver import NameBook
 from node.store.interface import AttestationStore
+from node.trust.identity import IdentityLayer
 from protocol.attestation import Attestation
+from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId
 from protocol.statement import Kind, Profile, SlotId, Trust
 from protocol.supersession import is_current, order_key
@@ -41,13 +43,19 @@ class NameIndex:
     """Heads of the profile and trust slots seen so far."""
 
     def __init__(self) -> None:
-        # Every profile and trust slot's head position; the heads themselves only
-        # where they name someone (most vouches carry no name, and a pass over
-        # those alone is what each new book costs).
-        self._order: dict[SlotId, tuple[int, bytes]] = {}
+        # Every profile and trust slot's head (and the identity statements, SPEC
+        # §16-§17), and apart those that name someone: most vouches carry no name,
+        # and a pass over the naming heads alone is what each new book costs.
+        self._heads: dict[SlotId, Attestation] = {}
         self._naming: dict[SlotId, Attestation] = {}
         self.cursor = 0  # the store's change feed position we have read up to
         self._book: tuple[tuple[int, int], int, NameBook] | None = None  # key, built at, book
+        # Device keys (SPEC §16): a device's profile and named vouches are its member's.
+        self._identities = IdentityLayer()
+
+    def member(self, key: IdentityId) -> IdentityId:
+        """The member `key` speaks for (itself unless it is a bound device)."""
+        return self._identities.member(key)
 
     @property
     def last_book(self) -> NameBook | None:
@@ -68,18 +76,34 @@ class NameIndex:
 
     def add(self, attestations: Iterable[Attestation]) -> None:
         """Take verified attestations in any order (revocations included)."""
-        for attestation in attestations:
-            slot = attestation.slot
-            if slot.kind not in _NAMING_SLOTS:
+        identities = self._identities
+        for signed in attestations:
+            if signed.slot.kind not in _NAMING_SLOTS and not is_identity_statement(
+                signed.statement
+            ):
                 continue
-            key, held = order_key(attestation), self._order.get(slot.id)
-            if held is not None and key <= held:
+            attestation = identities.view(signed)  # as its member's, for a device
+            if attestation is None:
+                continue
+            slot_id = attestation.slot.id
+            head = self._heads.get(slot_id)
+            if head is not None and order_key(attestation) <= order_key(head):
+                identities.displaced(attestation)
                 continue  # an older statement of the slot: the head stays
-            self._order[slot.id] = key
+            if head is not None:
+                identities.displaced(head)
+            self._heads[slot_id] = attestation
             if _names_someone(attestation):
-                self._naming[slot.id] = attestation
+                self._naming[slot_id] = attestation
             else:  # superseded by an unnamed vouch or a revocation: it names no one now
-                self._naming.pop(slot.id, None)
+                self._naming.pop(slot_id, None)
+        if identities.remapped:  # a binding changed who speaks for whom: re-read, once
+            identities.remapped = False
+            raw = [identities.raw(head) for head in self._heads.values()]
+            raw.extend(identities.take_kept())
+            self._heads.clear()
+            self._naming.clear()
+            self.add(raw)
 
     def follow(self, store: AttestationStore, *, batch: int = 1000) -> None:
         """Read what the store holds after our cursor (call in the store's thread)."""

@@ -25,6 +25,9 @@ that serves peers (in a simulation both run inline, on trio's MockClock).
 
 from __future__ import annotations
 
+import functools
+
+from node.service.identity import DeviceKeys
 from node.service.networking import Networking
 from node.service.publishing import Publishing
 from node.service.questions import Questions
@@ -39,3 +42,8 @@ class Node(Publishing, Questions, Reading, Networking):
     Its methods live in its parts (see the module doc); the state they share
     is `node.service.core.NodeCore`.
     """
+
+    @functools.cached_property
+    def devices(self) -> DeviceKeys:
+        """Device keys (SPEC §16): pairing, approval, revocation (node.service.identity)."""
+        return DeviceKeys(identity=self.identity, store=self._store, issue=self.issue)

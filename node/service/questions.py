@@ -123,9 +123,8 @@ class Questions(NodeCore):
             # One batched table (TrustEngine.scores), not a `score` call per named
             # member (about 30 µs each: half a second for 10 000 who name themselves).
             scores = await self.ask(lambda e: e.scores())
-            book = self._names.book(
-                viewer=self.identity, petnames=petnames, trust=scores, now_ms=now
-            )
+            viewer = self._names.member(self.identity)  # a device names through its root's eyes
+            book = self._names.book(viewer=viewer, petnames=petnames, trust=scores, now_ms=now)
             self._names.keep(book, petnames_revision=revision, now_ms=now)
             return book
 

@@ -238,6 +238,15 @@ class Store:
             rows = connection.execute(query, (now_ms,)).fetchall()
         return [(IdentityId(i), IdentityId(s)) for i, s in rows]
 
+    def key_bindings(self) -> list[Attestation]:
+        """Every identity statement held (SPEC §16: `key:` claims and their revocations),
+        superseded ones included: binding and cut-offs are functions of the whole set."""
+        return self._select_attestations(
+            "SELECT envelope FROM attestations "
+            "WHERE slot_kind = 2 AND substr(scope, 1, 4) = 'key:'",
+            (),
+        )
+
     def count_by_issuer(self, issuers: Sequence[IdentityId]) -> dict[IdentityId, int]:
         """How many attestations (of any state) we store from each of `issuers`."""
         counts: dict[IdentityId, int] = {}

@@ -30,6 +30,7 @@ from node.trust.consensus import Consensus, ConsensusParameters, consensus
 from node.trust.explain import Explanation, WhyNot, explain_node
 from node.trust.flow import FlowParameters, accepted_members, independent_paths
 from node.trust.graph import GENERAL_FALLBACK, Edge, FloatArray, TrustGraph
+from node.trust.identity import IdentityLayer, resolve_subject
 from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
 from node.trust.rating import RatingSummary, weighted_rating
 from node.trust.support import Support, score_support
@@ -180,7 +181,11 @@ class TrustEngine:
             raise LocalProtocolError(f"decisions must be one of {DECISIONS}")
         if score_method not in SCORES:
             raise LocalProtocolError(f"score_method must be one of {SCORES}")
+        # The key we answer for, and the member it speaks for (`viewer`): a
+        # device's engine sees through its root's eyes (SPEC §16).
+        self.key = viewer
         self.viewer = viewer
+        self._identities = IdentityLayer()
         self.score_method = score_method
         self.consensus_parameters = consensus_parameters or ConsensusParameters()
         self.decisions = decisions
@@ -215,11 +220,18 @@ class TrustEngine:
     def add(self, attestations: Iterable[Attestation]) -> int:
         """Take verified attestations in any order; returns how many changed a slot head."""
         changed = 0
-        for attestation in attestations:
+        identities = self._identities
+        for signed in attestations:
+            attestation = identities.view(signed)  # keys to members (node.trust.identity)
+            if attestation is None:
+                continue  # refused, or an identity statement (`identities.remapped` may be set)
             slot_id = attestation.slot.id
             head = self._heads.get(slot_id)
             if head is not None and order_key(attestation) <= order_key(head):
+                identities.displaced(attestation)
                 continue
+            if head is not None:
+                identities.displaced(head)
             self._heads[slot_id] = attestation
             changed += 1
             self._score_cache.clear()
@@ -229,7 +241,32 @@ class TrustEngine:
             if attestation.slot.kind is Kind.TRUST:
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
+        if identities.remapped:  # once per batch, however many bindings it brought
+            changed += self._remap()
         return changed
+
+    def _remap(self) -> int:
+        """A device binding changed who speaks for whom: rebuild from the raw attestations."""
+        identities = self._identities
+        identities.remapped = False
+        raw = [identities.raw(head) for head in self._heads.values()]
+        raw.extend(identities.take_kept())
+        self.viewer = identities.member(self.key)
+        self._heads.clear()
+        self._walks.clear()
+        self._score_cache.clear()
+        self._reached = {self.viewer}
+        self._trust_slots.clear()
+        self._certify_slots.clear()
+        return 1 + self.add(raw)
+
+    def member(self, key: IdentityId) -> IdentityId:
+        """The member `key` speaks for: its root if it is an authorised device (SPEC §16)."""
+        return self._identities.member(key)
+
+    def devices(self, root: IdentityId) -> list[tuple[IdentityId, int, int | None]]:
+        """`root`'s devices: (device, granted at, cut-off or None)."""
+        return self._identities.book.devices.devices(root)
 
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
@@ -346,6 +383,7 @@ class TrustEngine:
         The consensus score by default (`node.trust.consensus`); with
         `score_method="walk"`, the viewer's walk alone (reach probability).
         """
+        subject = self.member(subject)
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:
@@ -440,6 +478,7 @@ class TrustEngine:
         self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
     ) -> TrustExplanation:
         """Everything behind `score(subject, context)`."""
+        subject = self.member(subject)
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:
@@ -526,6 +565,7 @@ class TrustEngine:
 
     def certifiers(self, subject: IdentityId, claim: str) -> list[IdentityId]:
         """Issuers of the current certifications of `claim` about `subject`."""
+        subject = self.member(subject)
         heads = (self._heads[slot_id] for slot_id in self._certify_slots.get((subject, claim), ()))
         return sorted(
             h.issuer
@@ -554,6 +594,7 @@ class TrustEngine:
         With `decisions="flow"` (the rule before issue 22) certifiers must be
         flow-accepted instead and the subject is not checked.
         """
+        subject = self.member(subject)
         walk = self.walk(context)
         certifiers = self.certifiers(subject, claim)
         nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
@@ -592,6 +633,7 @@ class TrustEngine:
 
         `counted` in the result holds node numbers of `walk(context)`.
         """
+        subject = resolve_subject(self._identities, subject)
         walk = self.walk(context)
         pairs: list[tuple[int, float]] = []
         unreached = 0  # raters the viewer's walk does not even contain
