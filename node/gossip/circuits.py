@@ -66,6 +66,7 @@ class CircuitConfig:
     max_ends: int = 16  # circuits ending here at once
     handshake_timeout_s: float = 10.0
     reach_interval_s: float = 60.0  # how often we try to reach `targets` we lack
+    notice_s: float = 5.0  # how soon a new target or a new relay is tried (not a full round)
     reach_per_round: int = 2  # targets tried per round (each through every relay)
 
 
@@ -174,6 +175,7 @@ class Circuits:
         self._ends: dict[tuple[IdentityId, bytes], CircuitStream] = {}
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
+        self._tried: set[IdentityId] = set()  # targets tried since the relays last changed
         self.relayed_bytes = 0
         self.refused = 0  # circuits refused, closed over quota
         self.relay_tap: Callable[[bytes], None] | None = None  # tests: what a relay forwards
@@ -195,18 +197,33 @@ class Circuits:
         """Serve circuits opened to us, and reach `targets` through relays, until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            next_round = trio.current_time() + self._round_wait()
             while True:
-                await trio.sleep(self.config.reach_interval_s * self._rng.uniform(0.5, 1.0))
-                self._reach_targets(nursery)
+                await trio.sleep(min(self.config.notice_s, self.config.reach_interval_s))
+                if trio.current_time() >= next_round:
+                    next_round = trio.current_time() + self._round_wait()
+                    self._reach_targets(nursery, only_new=False)
+                else:
+                    self._reach_targets(nursery, only_new=True)
 
-    def _reach_targets(self, nursery: trio.Nursery) -> None:
+    def _round_wait(self) -> float:
+        return self.config.reach_interval_s * self._rng.uniform(0.5, 1.0)
+
+    def _reach_targets(self, nursery: trio.Nursery, *, only_new: bool) -> None:
         """Try members we lack through each relay we have: one that is not connected
-        to the target answers `no_route` at once, so this costs a message each."""
+        to the target answers `no_route` at once, so this costs a message each.
+
+        Between full rounds (`only_new`), only targets not tried since our relays
+        last changed: a member we just vouched for, or every target once a new relay
+        greets us, is tried within `notice_s` instead of a minute later."""
         if self._targets is None or self._gossip is None:
             return
         connected = set(self._gossip.peers)
         wanted = [t for t in self._targets() if t not in connected and t != self._key.identity]
+        if only_new:
+            wanted = [t for t in wanted if t not in self._tried]
         for target in self._rng.sample(wanted, min(len(wanted), self.config.reach_per_round)):
+            self._tried.add(target)
             nursery.start_soon(self._try_relays, target)
 
     async def _try_relays(self, target: IdentityId) -> None:
@@ -259,6 +276,8 @@ class Circuits:
         """A hello: remember peers that speak circuits (as relays or as ends)."""
         del stream
         if CAPABILITY in capabilities:
+            if peer not in self._links:
+                self._tried.clear()  # a new relay: each target is worth a try through it
             self._links[peer] = send
 
     def ended(self, peer: IdentityId) -> None:

@@ -52,6 +52,7 @@ log = logging.getLogger("trustnode.reachability")
 Send = Callable[[Message], Awaitable[None]]
 Dialer = Callable[[str], Awaitable[trio.abc.Stream]]
 _MAX_OBSERVED = 4  # candidate addresses learned from what peers observe
+_MAX_DECLINED = 64  # peers remembered per address as unable to dial it
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
@@ -138,6 +139,9 @@ class Reachability:
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._live: Callable[[], Sequence[IdentityId]] = list
+        # address -> peers whose latest answer left it out (it is not on our host as
+        # they see us): they cannot vote on it, so they do not count towards `need`.
+        self._declined: dict[str, set[IdentityId]] = {}
         self.counters = _Counters()
 
     def attach(self, gossip: _Gossip) -> None:
@@ -220,8 +224,23 @@ class Reachability:
                 self._wake = trio.Event()
 
     def _able(self) -> list[IdentityId]:
+        """Live peers that could dial us back: those whose connection shows our host.
+
+        A peer reached over a circuit (SPEC §15.3) sees no host of ours, so it
+        dials nothing (the amplification rule); counting it would raise `need`
+        with answers that can never come."""
         live = set(self._live())
-        return sorted(p for p in self._links if p in live)
+        return sorted(
+            p
+            for p, link in self._links.items()
+            if p in live and host_of(observed_address(link.stream)) is not None
+        )
+
+    def _able_for(self, address: str) -> int:
+        """How many peers could answer about `address`: the able ones, less those
+        that said they cannot dial it (another host than ours as they see us)."""
+        declined = self._declined.get(address, set())
+        return sum(1 for p in self._able() if p not in declined)
 
     def _expire(self) -> None:
         now = trio.current_time()
@@ -266,14 +285,20 @@ class Reachability:
         del self._pending[message.nonce]
         self.counters.answers += 1
         before = self.verdicts.confirmed
-        able = len(self._able())
         asked = set(pending.addresses)
+        answered = asked & {*message.reached, *message.failed}
+        for address in asked:
+            declined = self._declined.setdefault(address, set())
+            if address in answered:
+                declined.discard(peer)
+            elif len(declined) < _MAX_DECLINED:
+                declined.add(peer)
         for address in message.reached:
             if address in asked:
-                self.verdicts.record(address, peer, True, able=able)
+                self.verdicts.record(address, peer, True, able=self._able_for(address))
         for address in message.failed:
             if address in asked:
-                self.verdicts.record(address, peer, False, able=able)
+                self.verdicts.record(address, peer, False, able=self._able_for(address))
         self._learn_observed(peer, message.observed)
         after = self.verdicts.confirmed
         if after != before:
