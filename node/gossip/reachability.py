@@ -286,13 +286,7 @@ class Reachability:
         self.counters.answers += 1
         before = self.verdicts.confirmed
         asked = set(pending.addresses)
-        answered = asked & {*message.reached, *message.failed}
-        for address in asked:
-            declined = self._declined.setdefault(address, set())
-            if address in answered:
-                declined.discard(peer)
-            elif len(declined) < _MAX_DECLINED:
-                declined.add(peer)
+        self._note_declined(peer, asked, answered=asked & {*message.reached, *message.failed})
         for address in message.reached:
             if address in asked:
                 self.verdicts.record(address, peer, True, able=self._able_for(address))
@@ -305,6 +299,14 @@ class Reachability:
             log.info("reachability: %s", self.describe())
             if self._confirmed_changed is not None:
                 self._confirmed_changed(after)
+
+    def _note_declined(self, peer: IdentityId, asked: set[str], *, answered: set[str]) -> None:
+        for address in asked:
+            declined = self._declined.setdefault(address, set())
+            if address in answered:
+                declined.discard(peer)
+            elif len(declined) < _MAX_DECLINED:
+                declined.add(peer)
 
     def _learn_observed(self, peer: IdentityId, observed: str) -> None:
         host = host_of(observed) if observed else None

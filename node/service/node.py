@@ -601,6 +601,9 @@ class Node:
             last_sync_age_s=None if synced is None else now - synced,
             uptime_s=now - self._started,
             reachability=self.reachability.describe() if self.reachability else None,
+            reachability_flaps=self.reachability.verdicts.flaps if self.reachability else 0,
+            circuit_relayed_bytes=self.circuits.relayed_bytes if self.circuits else 0,
+            circuits_refused=self.circuits.refused if self.circuits else 0,
         )
 
     async def wait_for(self, count: int, *, poll_s: float = 0.05) -> None:

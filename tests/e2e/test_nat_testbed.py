@@ -1,0 +1,87 @@
+"""Members behind NAT routers: real daemons, real TCP, in network namespaces (issue 27).
+
+The topology is `tests/e2e/nat_testbed.py`'s: a public member, three homes
+behind MASQUERADE routers that accept no connection from outside, two members
+on home 1's LAN. Every daemon runs with LAN discovery, dial-back checks and
+circuits on; home members know only the public member's address. Asserted:
+
+- while the public member is up, an attestation made in one home is held by
+  every member in every home within 10 s;
+- home members in different homes run sessions with each other, which can only
+  be relayed circuits through the public member (nobody can dial into a home);
+- verdicts: the public member "reachable at 203.0.113.10:7400", the single
+  members of homes 2 and 3 "behind NAT; reached through 1 relays";
+- with the public member stopped, what still converges: the two members on
+  home 1's LAN (LAN beacons, a direct connection); *not* homes 2 and 3, whose
+  only links were circuits through it (no hole punching yet: issue 27, item 4);
+- when it comes back, every member ends with every attestation.
+
+Needs root, iproute2 and iptables; skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.nat_testbed import MEMBERS, PORT, PUBLIC, nat_unavailable, open_testbed, wait
+
+pytestmark = pytest.mark.slow
+SKIP = nat_unavailable()
+HOME_MEMBERS = [m for m in MEMBERS if m != "pub"]
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_homes_behind_nat_converge_through_the_public_member_and_its_circuits(
+    tmp_path: Path,
+) -> None:
+    with open_testbed(tmp_path) as bed:
+        for member in MEMBERS:  # everyone vouches for everyone: the relay policy is trust
+            for other in MEMBERS:
+                if other != member:
+                    bed.trust(member, other)
+        total = len(MEMBERS) * (len(MEMBERS) - 1)
+        assert wait(lambda: all(bed.count(m) == total for m in MEMBERS), 30), "no first sync"
+
+        # Circuits: h2 and h3 cannot be dialled, yet end up in session with the other homes.
+        ids = bed.ids
+
+        def relayed() -> bool:
+            return all(
+                {ids[o] for o in HOME_MEMBERS if o != m} <= bed.peers(m) for m in ("h2", "h3")
+            )
+
+        assert wait(relayed, 40), {m: len(bed.peers(m)) for m in HOME_MEMBERS}
+
+        bed.trust("h2", "h3", context="probe")  # made in home 2: everyone within 10 s
+        made = time.monotonic()
+        took = wait(lambda: all(bed.count(m) == total + 1 for m in MEMBERS), 10, poll_s=0.1)
+        assert took is not None, {m: bed.count(m) for m in MEMBERS}
+        assert time.monotonic() - made < 10
+
+        words = {m: bed.status(m)["reachability"] for m in MEMBERS}
+        assert words["pub"] == f"reachable at {PUBLIC}:{PORT}", words
+        for member in ("h2", "h3"):
+            assert words[member].startswith("behind NAT; reached through "), words
+        for member in ("h1a", "h1b"):  # confirmed by its LAN neighbour only: a LAN address
+            assert words[member] is not None, words
+            assert "203.0.113." not in words[member], words
+
+        bed.stop("pub")
+        bed.trust("h1a", "h2", context="alone")
+        bed.trust("h2", "h1a", context="alone")
+        assert wait(lambda: bed.count("h1b") == total + 2, 10), "the home LAN did not converge"
+        time.sleep(3)
+        # Homes 2 and 3 had circuits only: without the relay (and without punched
+        # links) nothing crosses between homes.
+        assert bed.count("h3") == total + 1  # neither write reached home 3
+        assert bed.count("h2") == total + 2
+
+        bed.start("pub")  # back: the homes redial it and everything converges again
+        assert wait(lambda: all(bed.count(m) == total + 3 for m in MEMBERS), 60), {
+            m: bed.count(m) for m in MEMBERS
+        }
+        flaps = {m: bed.metric(m, "reachability_flaps") for m in MEMBERS}
+        assert set(flaps.values()) == {0.0}, flaps
