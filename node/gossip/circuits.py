@@ -89,6 +89,16 @@ class _Usage:
     window_started: float = float("-inf")
 
 
+def _over_a_circuit(stream: trio.abc.Stream) -> bool:
+    """Whether `stream` (a session's, maybe a secure channel) runs over a circuit."""
+    layer: object = stream
+    while isinstance(layer, trio.abc.Stream):
+        if isinstance(layer, CircuitStream):
+            return True
+        layer = getattr(layer, "transport_stream", None)
+    return False
+
+
 class CircuitStream(PeerStream):
     """One end of a circuit as a byte stream: what the end-to-end handshake runs on.
 
@@ -176,6 +186,9 @@ class Circuits:
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
         self._tried: set[IdentityId] = set()  # targets tried since the relays last changed
+        # Linked peers whose session itself runs over a circuit: never a hop of another
+        # circuit (nested circuits would pay every byte twice through the same relays).
+        self._relayed_links: set[IdentityId] = set()
         self.relayed_bytes = 0
         self.refused = 0  # circuits refused, closed over quota
         self.relay_tap: Callable[[bytes], None] | None = None  # tests: what a relay forwards
@@ -228,7 +241,7 @@ class Circuits:
 
     async def _try_relays(self, target: IdentityId) -> None:
         assert self._gossip is not None
-        for relay in sorted(self._links):
+        for relay in sorted(set(self._links) - self._relayed_links):
             if relay == target or target in self._gossip.peers:
                 return
             try:
@@ -237,6 +250,11 @@ class Circuits:
                 continue  # no route there, refused, over quota: the next relay
             await self._gossip.run_session(secure, initiator=True)
             return
+
+    @property
+    def relays(self) -> list[IdentityId]:
+        """Peers we could open circuits through: linked directly, naming `circuit`."""
+        return sorted(set(self._links) - self._relayed_links)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -247,7 +265,7 @@ class Circuits:
             trio.BrokenResourceError: the relay is not connected, or refused.
             RemoteProtocolError: the handshake inside failed, or another member answered.
         """
-        if relay not in self._links:
+        if relay not in self._links or relay in self._relayed_links:
             raise trio.BrokenResourceError("that relay is not connected (or does not relay)")
         circuit = self._rng.randbytes(CIRCUIT_ID_BYTES)
         stream = CircuitStream(self, relay, circuit)
@@ -274,15 +292,19 @@ class Circuits:
     def greeted(self, peer: IdentityId, capabilities: tuple[str, ...],
                 stream: trio.abc.Stream, send: Send) -> None:  # fmt: skip
         """A hello: remember peers that speak circuits (as relays or as ends)."""
-        del stream
         if CAPABILITY in capabilities:
             if peer not in self._links:
                 self._tried.clear()  # a new relay: each target is worth a try through it
             self._links[peer] = send
+            if _over_a_circuit(stream):
+                self._relayed_links.add(peer)
+            else:
+                self._relayed_links.discard(peer)
 
     def ended(self, peer: IdentityId) -> None:
         """A session ended: its circuits end with it."""
         self._links.pop(peer, None)
+        self._relayed_links.discard(peer)
         for key in [k for k in self._ends if k[0] == peer]:
             self._ends.pop(key).end()
         for key in [k for k in self._routes if k[0] == peer]:
@@ -338,7 +360,7 @@ class Circuits:
         """Why we do not relay from `peer` to `target`, or None: we relay."""
         if not self.config.relay or not (self._allowed(peer) and self._allowed(target)):
             return "refused"
-        if target not in self._links:
+        if target not in self._links or {peer, target} & self._relayed_links:
             return "no_route"
         for member in (peer, target):
             if self._usage.get(member, _Usage()).circuits >= self.config.max_circuits:
