@@ -305,8 +305,9 @@ class Reachability:
             declined = self._declined.setdefault(address, set())
             if address in answered:
                 declined.discard(peer)
-            elif len(declined) < _MAX_DECLINED:
-                declined.add(peer)
+            elif peer not in declined and len(declined) < _MAX_DECLINED:
+                declined.add(peer)  # one fewer could vote: the others' answers may suffice
+                self.verdicts.reconsider(address, able=self._able_for(address))
 
     def _learn_observed(self, peer: IdentityId, observed: str) -> None:
         host = host_of(observed) if observed else None
