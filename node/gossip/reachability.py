@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import trio
 
-from node.net.addresses import format_address, host_of
+from node.net.addresses import format_address, host_of, is_lan_address
 from node.net.dialback import observed_address, probe_identity
 from node.net.reachability import State, Verdicts
 from protocol.channel import Community
@@ -194,12 +194,21 @@ class Reachability:
     def describe(self) -> str:
         """The verdict in words, for `trustnode status`."""
         state = self.verdicts.state
-        if state is State.REACHABLE:
-            return "reachable at " + ", ".join(self.verdicts.confirmed)
+        relayed = (
+            f"reached through {self._relays()} relays"
+            if self._relays is not None
+            else "peers reach it only over connections it dials"
+        )
+        confirmed = self.verdicts.confirmed
+        if state is State.REACHABLE and not all(map(is_lan_address, confirmed)):
+            return "reachable at " + ", ".join(confirmed)
+        if state is State.REACHABLE:  # only LAN neighbours could dial us
+            lan = "reachable on the LAN at " + ", ".join(confirmed)
+            if self.verdicts.unreachable:  # and the outside could not
+                return f"behind NAT; {lan}; {relayed}"
+            return lan
         if state is State.BEHIND_NAT:
-            if self._relays is not None:
-                return f"behind NAT; reached through {self._relays()} relays"
-            return "behind NAT; peers reach it only over connections it dials"
+            return f"behind NAT; {relayed}"
         able = len(self._able())
         return f"reachability unknown ({able} peer(s) able to check, {self._config.need} needed)"
 

@@ -100,6 +100,11 @@ class Verdicts:
         return tuple(a for a in self._answers if self.verdict(a) is Verdict.REACHABLE)
 
     @property
+    def unreachable(self) -> tuple[str, ...]:
+        """The addresses peers agree do not reach us."""
+        return tuple(a for a in self._answers if self.verdict(a) is Verdict.UNREACHABLE)
+
+    @property
     def state(self) -> State:
         """Reachable when any address is confirmed; behind NAT when every address
         with a verdict is unreachable; unknown before any verdict."""

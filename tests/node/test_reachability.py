@@ -230,8 +230,12 @@ def test_status_words() -> None:
     assert reach.describe().startswith("reachability unknown")
     reach.verdicts.record("nat-s:7400", PEERS[0], False, able=1)
     assert reach.describe() == "behind NAT; reached through 2 relays"
+    reach.verdicts.record("192.168.1.2:7400", PEERS[1], True, able=1)  # a LAN neighbour's
+    assert reach.describe() == (
+        "behind NAT; reachable on the LAN at 192.168.1.2:7400; reached through 2 relays"
+    )
     reach.verdicts.record("203.0.113.5:7400", PEERS[0], True, able=1)
-    assert reach.describe() == "reachable at 203.0.113.5:7400"
+    assert reach.describe() == "reachable at 192.168.1.2:7400, 203.0.113.5:7400"
 
 
 class _Gossip:
