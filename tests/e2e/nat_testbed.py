@@ -40,7 +40,17 @@ from node.api.access import read_token
 from tests.e2e.test_daemon import COMMAND
 from tests.e2e.test_multihost import SKIP as NAMESPACE_SKIP
 
-__all__ = ["HOMES", "MEMBERS", "PORT", "PUBLIC", "NatBed", "nat_unavailable", "open_testbed"]
+__all__ = [
+    "HOMES",
+    "MEMBERS",
+    "PORT",
+    "PUBLIC",
+    "NatBed",
+    "nat_unavailable",
+    "open_testbed",
+    "topology",
+    "wait",
+]
 
 PORT = 7400
 API = "127.0.0.1:7401"
@@ -120,8 +130,9 @@ def topology() -> Iterator[dict[str, str]]:
             _in_ns(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             _in_ns(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0",
                    "-j", "MASQUERADE")  # fmt: skip
-            _in_ns(router, "iptables", "-A", "FORWARD", "-i", "wan0", "-m", "conntrack",
-                   "--ctstate", "NEW", "-j", "DROP")  # fmt: skip
+            for chain in ("FORWARD", "INPUT"):  # unsolicited: dropped, not answered (stealth)
+                _in_ns(router, "iptables", "-A", chain, "-i", "wan0", "-m", "conntrack",
+                       "--ctstate", "NEW", "-j", "DROP")  # fmt: skip
         for member, (home, address) in MEMBERS.items():
             if home == 0:
                 continue
