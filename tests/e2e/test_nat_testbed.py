@@ -146,3 +146,35 @@ def test_the_home_routers_let_a_simultaneous_open_through_and_nothing_else() -> 
         said = {m: p.communicate(timeout=60)[0] for m, p in (("h2", two), ("h3", three))}
     assert said["h2"].startswith("direct 0 203.0.113.13"), said
     assert said["h3"].startswith("direct 0 203.0.113.12"), said
+
+
+# `node.net.punch` in a home member's namespace: listen on the port, dial the other
+# home's router from it at an agreed wall-clock time, exchange a line.
+_PUNCH = """
+import sys, time, trio
+from node.net.punch import open_punchable_listener, simultaneous_open
+async def main(host, start):
+    listener = await open_punchable_listener("0.0.0.0", 7400)
+    at = trio.current_time() + max(0.0, start - time.time())
+    stream = await simultaneous_open(7400, (host, 7400), start_at=at)
+    await stream.send_all(b"ping")
+    assert await stream.receive_some(4) == b"ping"
+    print("direct", stream.socket.getpeername()[0])
+    await listener.aclose()
+trio.run(main, sys.argv[1], float(sys.argv[2]))
+"""
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_node_punch_opens_a_direct_connection_between_two_homes_from_the_listening_port() -> None:
+    with topology() as names:
+        start = str(time.time() + 2.0)
+        runs = {
+            member: subprocess.Popen(["ip", "netns", "exec", names[member], sys.executable,
+                                      "-c", _PUNCH, router, start],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for member, router in (("h2", "203.0.113.13"), ("h3", "203.0.113.12"))
+        }  # fmt: skip
+        said = {m: p.communicate(timeout=60) for m, p in runs.items()}
+    assert said["h2"][0].strip() == "direct 203.0.113.13", said
+    assert said["h3"][0].strip() == "direct 203.0.113.12", said
