@@ -105,7 +105,7 @@ def measure(bed: NatBed, *, probes: int, bulk: int, observe_s: float) -> dict[st
     figures["flaps"] = {m: bed.metric(m, "reachability_flaps") for m in MEMBERS}
     figures["words_changed_while_observed"] = sorted(changed)
     figures["observed_s"] = observe_s
-    figures["punch"] = "not implemented (issue 27 item 4): home pairs stay relayed"
+    figures["punch"] = "not coordinated yet (SPEC §15.4): home pairs stay relayed"
     return figures
 
 
