@@ -48,6 +48,9 @@ class _Snapshot(Collector):
             "store_errors": ("sessions ended because the store refused a write", s.store_errors),
             "relay_refused": ("attestations refused by the relay quotas", s.relay_refused),
             "dial_failures": ("failed dials", s.dial_failures),
+            "reachability_flaps": ("reachability verdicts that flipped", s.reachability_flaps),
+            "circuit_relayed_bytes": ("circuit bytes relayed for others", s.circuit_relayed_bytes),
+            "circuits_refused": ("circuits refused or closed over quota", s.circuits_refused),
         }
         for name, (doc, value) in counters.items():
             yield CounterMetricFamily(f"trustnode_{name}", doc, value=value)

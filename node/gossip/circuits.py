@@ -66,6 +66,7 @@ class CircuitConfig:
     max_ends: int = 16  # circuits ending here at once
     handshake_timeout_s: float = 10.0
     reach_interval_s: float = 60.0  # how often we try to reach `targets` we lack
+    notice_s: float = 5.0  # how soon a new target or a new relay is tried (not a full round)
     reach_per_round: int = 2  # targets tried per round (each through every relay)
 
 
@@ -86,6 +87,16 @@ class _Usage:
     circuits: int = 0
     bytes: int = 0
     window_started: float = float("-inf")
+
+
+def _over_a_circuit(stream: trio.abc.Stream) -> bool:
+    """Whether `stream` (a session's, maybe a secure channel) runs over a circuit."""
+    layer: object = stream
+    while isinstance(layer, trio.abc.Stream):
+        if isinstance(layer, CircuitStream):
+            return True
+        layer = getattr(layer, "transport_stream", None)
+    return False
 
 
 class CircuitStream(PeerStream):
@@ -174,6 +185,10 @@ class Circuits:
         self._ends: dict[tuple[IdentityId, bytes], CircuitStream] = {}
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
+        self._tried: set[IdentityId] = set()  # targets tried since the relays last changed
+        # Linked peers whose session itself runs over a circuit: never a hop of another
+        # circuit (nested circuits would pay every byte twice through the same relays).
+        self._relayed_links: set[IdentityId] = set()
         self.relayed_bytes = 0
         self.refused = 0  # circuits refused, closed over quota
         self.relay_tap: Callable[[bytes], None] | None = None  # tests: what a relay forwards
@@ -195,23 +210,38 @@ class Circuits:
         """Serve circuits opened to us, and reach `targets` through relays, until cancelled."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            next_round = trio.current_time() + self._round_wait()
             while True:
-                await trio.sleep(self.config.reach_interval_s * self._rng.uniform(0.5, 1.0))
-                self._reach_targets(nursery)
+                await trio.sleep(min(self.config.notice_s, self.config.reach_interval_s))
+                if trio.current_time() >= next_round:
+                    next_round = trio.current_time() + self._round_wait()
+                    self._reach_targets(nursery, only_new=False)
+                else:
+                    self._reach_targets(nursery, only_new=True)
 
-    def _reach_targets(self, nursery: trio.Nursery) -> None:
+    def _round_wait(self) -> float:
+        return self.config.reach_interval_s * self._rng.uniform(0.5, 1.0)
+
+    def _reach_targets(self, nursery: trio.Nursery, *, only_new: bool) -> None:
         """Try members we lack through each relay we have: one that is not connected
-        to the target answers `no_route` at once, so this costs a message each."""
+        to the target answers `no_route` at once, so this costs a message each.
+
+        Between full rounds (`only_new`), only targets not tried since our relays
+        last changed: a member we just vouched for, or every target once a new relay
+        greets us, is tried within `notice_s` instead of a minute later."""
         if self._targets is None or self._gossip is None:
             return
         connected = set(self._gossip.peers)
         wanted = [t for t in self._targets() if t not in connected and t != self._key.identity]
+        if only_new:
+            wanted = [t for t in wanted if t not in self._tried]
         for target in self._rng.sample(wanted, min(len(wanted), self.config.reach_per_round)):
+            self._tried.add(target)
             nursery.start_soon(self._try_relays, target)
 
     async def _try_relays(self, target: IdentityId) -> None:
         assert self._gossip is not None
-        for relay in sorted(self._links):
+        for relay in sorted(set(self._links) - self._relayed_links):
             if relay == target or target in self._gossip.peers:
                 return
             try:
@@ -220,6 +250,11 @@ class Circuits:
                 continue  # no route there, refused, over quota: the next relay
             await self._gossip.run_session(secure, initiator=True)
             return
+
+    @property
+    def relays(self) -> list[IdentityId]:
+        """Peers we could open circuits through: linked directly, naming `circuit`."""
+        return sorted(set(self._links) - self._relayed_links)
 
     # -- opening ---------------------------------------------------------------------
 
@@ -230,7 +265,7 @@ class Circuits:
             trio.BrokenResourceError: the relay is not connected, or refused.
             RemoteProtocolError: the handshake inside failed, or another member answered.
         """
-        if relay not in self._links:
+        if relay not in self._links or relay in self._relayed_links:
             raise trio.BrokenResourceError("that relay is not connected (or does not relay)")
         circuit = self._rng.randbytes(CIRCUIT_ID_BYTES)
         stream = CircuitStream(self, relay, circuit)
@@ -257,13 +292,19 @@ class Circuits:
     def greeted(self, peer: IdentityId, capabilities: tuple[str, ...],
                 stream: trio.abc.Stream, send: Send) -> None:  # fmt: skip
         """A hello: remember peers that speak circuits (as relays or as ends)."""
-        del stream
         if CAPABILITY in capabilities:
+            if peer not in self._links:
+                self._tried.clear()  # a new relay: each target is worth a try through it
             self._links[peer] = send
+            if _over_a_circuit(stream):
+                self._relayed_links.add(peer)
+            else:
+                self._relayed_links.discard(peer)
 
     def ended(self, peer: IdentityId) -> None:
         """A session ended: its circuits end with it."""
         self._links.pop(peer, None)
+        self._relayed_links.discard(peer)
         for key in [k for k in self._ends if k[0] == peer]:
             self._ends.pop(key).end()
         for key in [k for k in self._routes if k[0] == peer]:
@@ -319,7 +360,7 @@ class Circuits:
         """Why we do not relay from `peer` to `target`, or None: we relay."""
         if not self.config.relay or not (self._allowed(peer) and self._allowed(target)):
             return "refused"
-        if target not in self._links:
+        if target not in self._links or {peer, target} & self._relayed_links:
             return "no_route"
         for member in (peer, target):
             if self._usage.get(member, _Usage()).circuits >= self.config.max_circuits:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import trio
 
-from node.net.addresses import format_address, host_of
+from node.net.addresses import format_address, host_of, is_lan_address
 from node.net.dialback import observed_address, probe_identity
 from node.net.reachability import State, Verdicts
 from protocol.channel import Community
@@ -52,6 +52,7 @@ log = logging.getLogger("trustnode.reachability")
 Send = Callable[[Message], Awaitable[None]]
 Dialer = Callable[[str], Awaitable[trio.abc.Stream]]
 _MAX_OBSERVED = 4  # candidate addresses learned from what peers observe
+_MAX_DECLINED = 64  # peers remembered per address as unable to dial it
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
@@ -138,6 +139,9 @@ class Reachability:
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self._live: Callable[[], Sequence[IdentityId]] = list
+        # address -> peers whose latest answer left it out (it is not on our host as
+        # they see us): they cannot vote on it, so they do not count towards `need`.
+        self._declined: dict[str, set[IdentityId]] = {}
         self.counters = _Counters()
 
     def attach(self, gossip: _Gossip) -> None:
@@ -190,12 +194,21 @@ class Reachability:
     def describe(self) -> str:
         """The verdict in words, for `trustnode status`."""
         state = self.verdicts.state
-        if state is State.REACHABLE:
-            return "reachable at " + ", ".join(self.verdicts.confirmed)
+        relayed = (
+            f"reached through {self._relays()} relays"
+            if self._relays is not None
+            else "peers reach it only over connections it dials"
+        )
+        confirmed = self.verdicts.confirmed
+        if state is State.REACHABLE and not all(map(is_lan_address, confirmed)):
+            return "reachable at " + ", ".join(confirmed)
+        if state is State.REACHABLE:  # only LAN neighbours could dial us
+            lan = "reachable on the LAN at " + ", ".join(confirmed)
+            if self.verdicts.unreachable:  # and the outside could not
+                return f"behind NAT; {lan}; {relayed}"
+            return lan
         if state is State.BEHIND_NAT:
-            if self._relays is not None:
-                return f"behind NAT; reached through {self._relays()} relays"
-            return "behind NAT; peers reach it only over connections it dials"
+            return f"behind NAT; {relayed}"
         able = len(self._able())
         return f"reachability unknown ({able} peer(s) able to check, {self._config.need} needed)"
 
@@ -220,8 +233,23 @@ class Reachability:
                 self._wake = trio.Event()
 
     def _able(self) -> list[IdentityId]:
+        """Live peers that could dial us back: those whose connection shows our host.
+
+        A peer reached over a circuit (SPEC §15.3) sees no host of ours, so it
+        dials nothing (the amplification rule); counting it would raise `need`
+        with answers that can never come."""
         live = set(self._live())
-        return sorted(p for p in self._links if p in live)
+        return sorted(
+            p
+            for p, link in self._links.items()
+            if p in live and host_of(observed_address(link.stream)) is not None
+        )
+
+    def _able_for(self, address: str) -> int:
+        """How many peers could answer about `address`: the able ones, less those
+        that said they cannot dial it (another host than ours as they see us)."""
+        declined = self._declined.get(address, set())
+        return sum(1 for p in self._able() if p not in declined)
 
     def _expire(self) -> None:
         now = trio.current_time()
@@ -266,20 +294,29 @@ class Reachability:
         del self._pending[message.nonce]
         self.counters.answers += 1
         before = self.verdicts.confirmed
-        able = len(self._able())
         asked = set(pending.addresses)
+        self._note_declined(peer, asked, answered=asked & {*message.reached, *message.failed})
         for address in message.reached:
             if address in asked:
-                self.verdicts.record(address, peer, True, able=able)
+                self.verdicts.record(address, peer, True, able=self._able_for(address))
         for address in message.failed:
             if address in asked:
-                self.verdicts.record(address, peer, False, able=able)
+                self.verdicts.record(address, peer, False, able=self._able_for(address))
         self._learn_observed(peer, message.observed)
         after = self.verdicts.confirmed
         if after != before:
             log.info("reachability: %s", self.describe())
             if self._confirmed_changed is not None:
                 self._confirmed_changed(after)
+
+    def _note_declined(self, peer: IdentityId, asked: set[str], *, answered: set[str]) -> None:
+        for address in asked:
+            declined = self._declined.setdefault(address, set())
+            if address in answered:
+                declined.discard(peer)
+            elif peer not in declined and len(declined) < _MAX_DECLINED:
+                declined.add(peer)  # one fewer could vote: the others' answers may suffice
+                self.verdicts.reconsider(address, able=self._able_for(address))
 
     def _learn_observed(self, peer: IdentityId, observed: str) -> None:
         host = host_of(observed) if observed else None

@@ -33,6 +33,7 @@ __all__ = [
     "host_of",
     "invite_warnings",
     "is_dialable",
+    "is_lan_address",
     "is_local_only",
     "is_loopback_host",
     "is_wildcard_host",
@@ -90,6 +91,21 @@ def is_local_only(addresses: Iterable[str]) -> bool:
     same thing to them as to it (SPEC §9.2, peer exchange).
     """
     return all(is_loopback_host(host_of(a) or "") for a in addresses)
+
+
+_LAN_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+              "169.254.0.0/16", "fc00::/7", "fe80::/10")
+)  # fmt: skip
+
+
+def is_lan_address(address: str) -> bool:
+    """Whether `host:port` is on a private network (RFC 1918, CGNAT, link-local, ULA):
+    dialled there, it reaches only hosts behind the same router."""
+    host = host_of(address)
+    ip = _ip(host) if host is not None else None
+    return ip is not None and any(ip in network for network in _LAN_NETWORKS)
 
 
 def is_dialable(address: str, *, local: bool) -> bool:

@@ -69,6 +69,14 @@ class Verdicts:
         answers[peer] = reached
         while len(answers) > self._memory:
             answers.popitem(last=False)
+        return self.reconsider(address, able=able)
+
+    def reconsider(self, address: str, *, able: int) -> bool:
+        """Decide again from the answers held, with fewer peers `able` to answer
+        than before (one said it cannot dial the address); True when it changed."""
+        answers = self._answers.get(address)
+        if answers is None:
+            return False
         required = max(1, min(self._need, able))
         latest = list(answers.values())[-required:]
         if len(latest) < required or len(set(latest)) != 1:
@@ -90,6 +98,11 @@ class Verdicts:
     def confirmed(self) -> tuple[str, ...]:
         """The addresses peers agree reach us, in the order they were first asked about."""
         return tuple(a for a in self._answers if self.verdict(a) is Verdict.REACHABLE)
+
+    @property
+    def unreachable(self) -> tuple[str, ...]:
+        """The addresses peers agree do not reach us."""
+        return tuple(a for a in self._answers if self.verdict(a) is Verdict.UNREACHABLE)
 
     @property
     def state(self) -> State:

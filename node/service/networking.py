@@ -215,4 +215,7 @@ class Networking(NodeCore):
             last_sync_age_s=None if synced is None else now - synced,
             uptime_s=now - self._started,
             reachability=self.reachability.describe() if self.reachability else None,
+            reachability_flaps=self.reachability.verdicts.flaps if self.reachability else 0,
+            circuit_relayed_bytes=self.circuits.relayed_bytes if self.circuits else 0,
+            circuits_refused=self.circuits.refused if self.circuits else 0,
         )

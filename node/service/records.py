@@ -64,3 +64,6 @@ class NodeStatus:
     uptime_s: float
     # "reachable at ..." / "behind NAT; ..." with [network] reachability_checks (SPEC §15.2)
     reachability: str | None = None
+    reachability_flaps: int = 0  # verdicts that changed between reachable and not (§15.2)
+    circuit_relayed_bytes: int = 0  # circuit bytes we forwarded for others (§15.3)
+    circuits_refused: int = 0  # circuits we refused or closed over quota

@@ -9,7 +9,7 @@ import random
 import trio
 import trio.testing
 
-from node.gossip.circuits import CircuitConfig, Circuits
+from node.gossip.circuits import CircuitConfig, Circuits, CircuitStream
 from node.gossip.peers import PeerManager, PeerManagerConfig
 from node.net.simnet import SimNetwork
 from protocol.identity import IdentityId
@@ -151,3 +151,36 @@ async def test_a_member_behind_nat_reaches_the_members_it_wants_through_its_rela
         assert relay.circuits.relayed_bytes > 0
         assert quiet.circuits.relayed_bytes == 0  # it answered no_route
         nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_reached_over_a_circuit_is_never_a_hop_of_another_circuit() -> None:
+    """Nested circuits (A -> R -> B -> R -> C) would pay each byte twice through the
+    same relays: a member relays only between peers it is connected to directly."""
+    relay = Member("r", 1)
+    circuits = Circuits(identity_key=relay.key, community=COMMUNITY, allowed=lambda _: True,
+                        rng=random.Random(1), config=CircuitConfig(relay=True))  # fmt: skip
+    direct, far, other = (IdentityId(bytes([n]) * 32) for n in (7, 8, 9))
+    sent: dict[IdentityId, list[Message]] = {direct: [], far: [], other: []}
+    for member in sent:
+
+        async def send(message: Message, to: IdentityId = member) -> None:
+            sent[to].append(message)
+
+        stream: trio.abc.Stream = trio.testing.memory_stream_pair()[0]
+        if member == far:  # its session runs inside a circuit through someone
+            stream = CircuitStream(circuits, other, bytes(8))
+        circuits.greeted(member, ("circuit",), stream, send)
+    assert circuits.relays == sorted([direct, other])
+    plain = trio.testing.memory_stream_pair()[0]
+
+    async def deliver(frm: IdentityId, to: IdentityId) -> None:
+        message = CircuitOpen(circuit=bytes(8), peer=to)
+        await circuits.receive(frm, message, plain, sent[frm].append)  # type: ignore[arg-type]
+
+    await deliver(direct, far)
+    assert sent[direct] == [CircuitClose(circuit=bytes(8), code="no_route")]
+    assert sent[far] == []
+    await deliver(far, direct)
+    assert sent[far] == [CircuitClose(circuit=bytes(8), code="no_route")]
+    await deliver(other, direct)
+    assert isinstance(sent[direct][-1], CircuitOpen)  # two direct peers: relayed

@@ -4,7 +4,7 @@ no flapping, the amplification rule, old peers; and the verdict machine's proper
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import trio
@@ -230,5 +230,88 @@ def test_status_words() -> None:
     assert reach.describe().startswith("reachability unknown")
     reach.verdicts.record("nat-s:7400", PEERS[0], False, able=1)
     assert reach.describe() == "behind NAT; reached through 2 relays"
+    reach.verdicts.record("192.168.1.2:7400", PEERS[1], True, able=1)  # a LAN neighbour's
+    assert reach.describe() == (
+        "behind NAT; reachable on the LAN at 192.168.1.2:7400; reached through 2 relays"
+    )
     reach.verdicts.record("203.0.113.5:7400", PEERS[0], True, able=1)
-    assert reach.describe() == "reachable at 203.0.113.5:7400"
+    assert reach.describe() == "reachable at 192.168.1.2:7400, 203.0.113.5:7400"
+
+
+class _Gossip:
+    """What `Reachability.attach` needs: extensions, capabilities, the live peers."""
+
+    def __init__(self) -> None:
+        self.extensions: list[Any] = []
+        self.capabilities: tuple[str, ...] = ()
+        self.peers: list[IdentityId] = []
+
+
+def _stream_from(remote: str) -> trio.abc.Stream:
+    stream = trio.testing.memory_stream_pair()[0]
+    stream.remote = remote  # type: ignore[attr-defined]  # as a simulated stream names its end
+    return stream
+
+
+async def _asked(candidates: tuple[str, ...], links: dict[IdentityId, str],
+                 answers: Mapping[IdentityId, tuple[tuple[str, ...], tuple[str, ...]]],
+                 ) -> tuple[Reachability, set[IdentityId]]:  # fmt: skip
+    """A node with `links` (peer -> how its connection looks); each peer asked answers
+    (reached, failed) from `answers`. Returns the node and the peers it asked."""
+    member = Member("h", 13)
+
+    async def dial(address: str) -> trio.abc.Stream:
+        raise OSError(address)
+
+    reach = Reachability(identity_key=member.key, community=COMMUNITY, dial=dial,
+                         candidates=lambda: candidates, listen_port=7400,
+                         rng=random.Random(2))  # fmt: skip
+    gossip = _Gossip()
+    reach.attach(gossip)
+    asked: set[IdentityId] = set()
+    async with trio.open_nursery() as nursery:
+        for peer, remote in links.items():
+            gossip.peers.append(peer)
+
+            async def send(message: Message, peer: IdentityId = peer, remote: str = remote) -> None:
+                assert isinstance(message, DialBack)
+                asked.add(peer)
+                reached, failed = answers[peer]
+                result = DialBackResult(nonce=message.nonce, reached=reached, failed=failed,
+                                        observed="")  # fmt: skip
+                nursery.start_soon(reach.receive, peer, result, _stream_from(remote), send)
+
+            reach.greeted(peer, ("dialback",), _stream_from(remote), send)
+        nursery.start_soon(reach.run)
+        await trio.sleep(5)
+        nursery.cancel_scope.cancel()
+    return reach, asked
+
+
+async def test_a_peer_over_a_circuit_is_not_asked_and_does_not_raise_need(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """It sees no host of ours, so it could dial nothing: counting it would leave
+    `need` at 2 with one answer possible, and the verdict unknown for ever."""
+    relay, far = PEERS[0], PEERS[1]
+    links = {relay: "203.0.113.12:51000", far: "circuit-via-tn_relay"}
+    answers = {relay: ((), ("203.0.113.12:7400",)), far: ((), ())}
+    reach, asked = await _asked(("203.0.113.12:7400",), links, answers)
+    assert asked == {relay}
+    assert reach.state is State.BEHIND_NAT
+
+
+async def test_a_peer_that_cannot_dial_an_address_does_not_vote_on_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A LAN neighbour dials our LAN address, the public member our router's: each
+    leaves the other's address out, and each address gets its verdict from the
+    one peer that could check it."""
+    public, neighbour = PEERS[0], PEERS[1]
+    links = {public: "203.0.113.11:52000", neighbour: "192.168.1.3:53000"}
+    lan, wan = "192.168.1.2:7400", "203.0.113.11:7400"
+    answers = {public: ((), (wan,)), neighbour: ((lan,), ())}
+    reach, asked = await _asked((lan, wan), links, answers)
+    assert asked == {public, neighbour}
+    assert reach.verdicts.verdict(wan) is Verdict.UNREACHABLE
+    assert reach.verdicts.verdict(lan) is Verdict.REACHABLE

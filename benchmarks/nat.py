@@ -1,0 +1,134 @@
+"""The NAT testbed's figures (issue 27): convergence, relay cost, verdict stability.
+
+Builds `tests/e2e/nat_testbed.py`'s namespaces (a public member, three homes
+behind MASQUERADE routers, two members on home 1's LAN), runs real daemons
+with LAN discovery, dial-back and circuits on, and prints:
+
+- `first_sync_s`: from the trust mesh written (every member vouches for every
+  other) to every member holding all of it;
+- `relayed_mesh_s`: until the single members of homes 2 and 3 are in session
+  with every other home member (relayed circuits through the public member);
+- `convergence_s`: per probe attestation written in a home, until every member
+  holds it (median and max; the issue's bar: 10 s);
+- `relayed_per_payload_byte`: circuit bytes the public member forwarded during
+  a bulk phase (`--bulk` attestations written in home 2), over the attestation
+  bytes it received in that phase (each attestation's bytes once, as far as
+  its own counter shows). The circuits carry the home-to-home gossip sessions'
+  whole traffic (sketches, heads, framing, Noise), not just payload;
+- `cpu_s_per_relayed_mb`: the public member's CPU seconds in the bulk phase per
+  relayed MiB: an upper bound, since it also runs its own sessions with each home;
+- `flaps`: reachability verdict changes over the run (the daemons' counters),
+  and whether any member's words changed while watched for `--observe` seconds;
+- punch figures: hole punching is not implemented (issue 27, item 4).
+
+Needs root, iproute2, iptables and curl. The machine's load moves the times;
+run it on a quiet one. `python -m benchmarks.nat [--probes N] [--bulk N]
+[--observe S] [--json]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.nat_testbed import MEMBERS, NatBed, nat_unavailable, open_testbed, wait
+
+HOME_MEMBERS = [m for m in MEMBERS if m != "pub"]
+
+
+def _everyone_holds(bed: NatBed, count: int) -> bool:
+    return all(bed.count(m) >= count for m in MEMBERS)
+
+
+def _relayed_mesh(bed: NatBed) -> bool:
+    return all({bed.ids[o] for o in HOME_MEMBERS if o != m} <= bed.peers(m) for m in ("h2", "h3"))
+
+
+def measure(bed: NatBed, *, probes: int, bulk: int, observe_s: float) -> dict[str, Any]:
+    """Run the phases on a fresh testbed; the figures as a dict."""
+    figures: dict[str, Any] = {}
+    for member in MEMBERS:
+        for other in MEMBERS:
+            if other != member:
+                bed.trust(member, other)
+    total = len(MEMBERS) * (len(MEMBERS) - 1)
+    figures["first_sync_s"] = wait(lambda: _everyone_holds(bed, total), 60)
+    figures["relayed_mesh_s"] = wait(lambda: _relayed_mesh(bed), 60)
+
+    rng = random.Random(27)
+    times: list[float] = []
+    for probe in range(probes):
+        issuer = rng.choice(HOME_MEMBERS)
+        subject = rng.choice([m for m in MEMBERS if m != issuer])
+        bed.trust(issuer, subject, context=f"probe-{probe}")
+        total += 1
+        took = wait(functools.partial(_everyone_holds, bed, total), 30, poll_s=0.1)
+        times.append(float("inf") if took is None else took)
+    figures["convergence_s"] = {
+        "median": statistics.median(times) if times else None,
+        "max": max(times) if times else None,
+        "probes": len(times),
+        "over_10_s": sum(t > 10 for t in times),
+    }
+
+    relayed_before = bed.metric("pub", "circuit_relayed_bytes")
+    payload_before = bed.metric("pub", "payload_received_bytes")
+    cpu_before = bed.cpu_s("pub")
+    for index in range(bulk):
+        bed.trust("h2", rng.choice(["h1a", "h1b", "h3", "pub"]), context=f"bulk-{index}")
+    total += bulk
+    figures["bulk_sync_s"] = wait(lambda: _everyone_holds(bed, total), 60)
+    time.sleep(2)  # the last sessions' closing chatter
+    relayed = bed.metric("pub", "circuit_relayed_bytes") - relayed_before
+    payload = bed.metric("pub", "payload_received_bytes") - payload_before
+    cpu = bed.cpu_s("pub") - cpu_before
+    figures["bulk"] = {"attestations": bulk, "relayed_bytes": relayed, "payload_bytes": payload}
+    figures["relayed_per_payload_byte"] = relayed / payload if payload else None
+    figures["cpu_s_per_relayed_mb"] = cpu / (relayed / 2**20) if relayed else None
+
+    words = {m: bed.status(m)["reachability"] for m in MEMBERS}
+    changed: set[str] = set()
+    deadline = time.monotonic() + observe_s
+    while time.monotonic() < deadline:
+        now = {m: bed.status(m)["reachability"] for m in MEMBERS}
+        changed |= {m for m in MEMBERS if now[m] != words[m]}
+        time.sleep(1)
+    figures["reachability"] = words
+    figures["flaps"] = {m: bed.metric(m, "reachability_flaps") for m in MEMBERS}
+    figures["words_changed_while_observed"] = sorted(changed)
+    figures["observed_s"] = observe_s
+    figures["punch"] = "not coordinated yet (SPEC §15.4): home pairs stay relayed"
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--probes", type=int, default=5)
+    parser.add_argument("--bulk", type=int, default=100)
+    parser.add_argument("--observe", type=float, default=30.0, help="seconds to watch verdicts")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    reason = nat_unavailable()
+    if reason is not None:
+        print(f"cannot build the NAT testbed here: {reason}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as root, open_testbed(Path(root)) as bed:
+        figures = measure(bed, probes=args.probes, bulk=args.bulk, observe_s=args.observe)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        for name, value in figures.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
