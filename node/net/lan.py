@@ -199,12 +199,20 @@ class LanDiscovery:
     async def run(self) -> None:
         """Beacon and listen until cancelled.
 
-        Raises:
-            OSError: the multicast socket cannot be made (no IPv4 interface
-                with multicast, a bad group address).
+        When the multicast socket cannot be made (no IPv4 interface with
+        multicast, no default route, the port taken without SO_REUSEPORT), LAN
+        discovery is off for this run, said once in the log: the node keeps
+        its peers, its API and every other way of finding members (a daemon
+        that stops for an optional feature it cannot have would be worse).
         """
-        with self._socket() as sock:
+        try:
+            sock = self._socket()
             await sock.bind(("", self._config.port))
+        except OSError as error:
+            log.warning("LAN discovery off: no multicast socket on %s (%s)",
+                        self._config.interface, error)  # fmt: skip
+            return
+        with sock:
             log.info(
                 "LAN discovery on %s (group %s:%d)",
                 self._config.interface,
