@@ -44,6 +44,7 @@ __all__ = [
     "Prune",
     "Push",
     "ReaderState",
+    "Redeem",
     "Routes",
     "Sync",
     "Want",
@@ -61,6 +62,7 @@ _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
 _MAX_DETAIL_BYTES = 256
 MAX_PEER_ADDRESSES = 32
+INVITE_NONCE_BYTES = 16  # an invite's nonce (SPEC §12)
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
@@ -82,6 +84,7 @@ class MessageType(enum.IntEnum):
     IHAVE8 = 11
     GRAFT8 = 12
     ROUTES = 13
+    REDEEM = 14
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +258,22 @@ class Routes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Redeem:
+    """A joiner presents its single-use invite's nonce to the inviter (SPEC §9.2, §12).
+
+    Sent only to the invite's inviter, and only when its hello named `invites`;
+    the inviter binds the nonce to the sender's identity (the handshake proved
+    it) or refuses with `invite_used` / `invite_expired`.
+    """
+
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        require(len(self.nonce) == INVITE_NONCE_BYTES, Reason.OUT_OF_RANGE, "a nonce has 16 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IHave:
     """Ids of new attestations announced lazily: the receiver wants the ones it lacks."""
 
@@ -312,6 +331,7 @@ Message: TypeAlias = (
     | IHave8
     | Graft8
     | Routes
+    | Redeem
 )
 
 
@@ -328,6 +348,7 @@ _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
     IHave8: (MessageType.IHAVE8, "prefixes"),
     Graft8: (MessageType.GRAFT8, "prefixes"),
     Routes: (MessageType.ROUTES, "entries"),
+    Redeem: (MessageType.REDEEM, "nonce"),
 }
 
 

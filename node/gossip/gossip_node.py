@@ -34,6 +34,7 @@ from typing import Generic, Protocol, TypeVar
 import trio
 
 from node.errors import StoreError
+from node.gossip.invites import INVITES_CAPABILITY, InviteDesk
 from node.gossip.policy import PEER_POLICY, Action, BanList
 from node.gossip.signatures import SignatureChecker, check_in_thread
 from node.gossip.sketch_fast import NumpySketchBuilder
@@ -60,6 +61,7 @@ from protocol.wire import (
     MAX_PUSH_ENVELOPES,
     MAX_WANT_IDS,
     Deliver,
+    ErrorMessage,
     Graft,
     Graft8,
     Hello,
@@ -70,6 +72,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Redeem,
     Routes,
     Sync,
     Want,
@@ -421,6 +424,8 @@ class GossipNode:
         self._peers: dict[IdentityId, _Peer] = {}
         # What our hello names (SPEC §9.2); tests set fewer to play an older peer.
         self.capabilities: tuple[str, ...] = CAPABILITIES
+        # Single-use invites (SPEC §12): set with `INVITES_CAPABILITY` by the service.
+        self.invites: InviteDesk | None = None
         self.bans = BanList(clock=trio.current_time)
         self.protocol_errors = 0
         self._closing = False  # see close()
@@ -846,15 +851,39 @@ class GossipNode:
             await self._on_peers(peer, message.addresses)
         elif isinstance(message, Push | Deliver):
             await self._on_records(peer, message)
-        elif isinstance(message, Hello):
-            self._on_hello(peer, message.capabilities)
         elif isinstance(message, Routes) and peer.route_budget is not None:
             routes = decode_routes(message.entries)
             await peer.route_budget.take(len(routes))
             self.route_entries_received += len(routes)
             self.routes.receive(peer.identity, routes)
             self._routes_changed()
-        # error carries nothing we act on; routes unasked for are ignored
+        elif isinstance(message, Hello | Redeem | ErrorMessage):
+            await self._on_hello_or_invite(peer, message)
+        # error carries nothing we act on (but an inviter's refusal); routes unasked
+        # for are ignored
+
+    async def _present_invite(self, peer: _Peer, capabilities: tuple[str, ...]) -> None:
+        """Show our inviter our invite's nonce on every connection (SPEC §12): the
+        first binds it to us, the next ones are idempotent."""
+        if self.invites is not None and INVITES_CAPABILITY in capabilities:
+            nonce = self.invites.to_present(peer.identity)
+            if nonce is not None:
+                await peer.send(Redeem(nonce=nonce))
+
+    async def _on_hello_or_invite(
+        self, peer: _Peer, message: Hello | Redeem | ErrorMessage
+    ) -> None:
+        """Hello (then our invite's nonce, if the peer is our inviter); a joiner's
+        `redeem`; the `error` an inviter refused ours with (SPEC §12)."""
+        if isinstance(message, Hello):
+            self._on_hello(peer, message.capabilities)
+            await self._present_invite(peer, message.capabilities)
+        elif self.invites is None:
+            return  # we did not name `invites`: a `redeem` is ignored, as unknown routes
+        elif isinstance(message, Redeem):
+            await self.invites.redeem(peer.identity, message.nonce)
+        else:
+            self.invites.refused(peer.identity, message.code, message.detail)
 
     async def _expect_hello(self, peer: _Peer) -> None:
         """End the session (`timeout`, SPEC §9.2) if the peer's hello does not

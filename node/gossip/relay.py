@@ -73,6 +73,7 @@ class RelayGate:
         self._computed_at: int | None = None
         self.refused = 0
         self._unvouched_stored = 0  # recounted at each refresh, counted up in between
+        self._admitted: frozenset[IdentityId] = frozenset()  # by our single-use invites
 
     def vouched(self, store: AttestationStore) -> frozenset[IdentityId]:
         """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
@@ -83,10 +84,18 @@ class RelayGate:
                 self._vouched = self._accepted(edges)
             else:
                 self._vouched = self._reach(edges)
+            self._vouched |= self._admitted
             self._computed_at = now_ms
             held = sum(store.count_by_issuer(sorted(self._vouched)).values())
             self._unvouched_stored = store.statistics().attestations - held
         return self._vouched
+
+    def admit(self, identities: Iterable[IdentityId]) -> None:
+        """Store without quota what `identities` issue: the joiners our single-use
+        invites were redeemed by (SPEC §12) -- our word for one identity each,
+        as a vouch would be, but not a vouch: nobody else relays them for it."""
+        self._admitted |= frozenset(identities)
+        self.invalidate()
 
     def invalidate(self) -> None:
         """Recompute at the next admission (e.g. after we vouched for someone)."""

@@ -48,6 +48,7 @@ from node.net.addresses import (
     is_local_only,
     own_addresses,
 )
+from node.service.invites import open_invite_desk
 from node.service.prefixes import (
     MAX_CANDIDATES,
     IdentityPrefix,
@@ -152,6 +153,10 @@ class Node:
             # A join checks signatures in a worker process, stores on another core.
             verify_ahead=True,
             signature_checker=self.signature_checker,
+        )
+        # Single-use invites, enforced (node.service.invites); `open_node` opens the files.
+        self.invites = open_invite_desk(
+            None, gossip=self.gossip, gate=self._gate, wall_clock_ms=wall_clock_ms
         )
         self.peer_manager: PeerManager | None = None
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
@@ -346,7 +351,9 @@ class Node:
             )
         except FieldError as exc:
             raise RequestError("bad_value", f"invite addresses: {exc}") from None
-        return sign_invite(made, self._key)
+        code = sign_invite(made, self._key)
+        self.invites.issue(made)  # on disk before the code is handed out
+        return code
 
     # -- names (node.names) -------------------------------------------------------------
 
@@ -699,6 +706,9 @@ async def open_node(
             config, key=key, store=store, reader=reader, wall_clock_ms=wall_clock_ms,
             petnames=petnames,
         )  # fmt: skip
+        node.invites = open_invite_desk(
+            data.path, gossip=node.gossip, gate=node._gate, wall_clock_ms=wall_clock_ms
+        )
         try:
             async with trio.open_nursery() as nursery:
                 node._stop = nursery.cancel_scope
