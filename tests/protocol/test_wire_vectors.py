@@ -24,6 +24,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Redeem,
     Routes,
     Sync,
     Want,
@@ -60,6 +61,8 @@ def _from_fields(kind: str, f: dict[str, Any]) -> Message:
         return Routes(entries=bytes.fromhex(f["entries_hex"]))
     if kind == "peers":
         return Peers(addresses=tuple(f["addresses"]))
+    if kind == "redeem":
+        return Redeem(nonce=bytes.fromhex(f["nonce_hex"]))
     assert kind == "prune"
     return Prune()
 

@@ -39,6 +39,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Redeem,
     Routes,
     Sync,
     Want,
@@ -97,6 +98,8 @@ def fields_of(message: Message) -> Json:
         return {"entries_hex": message.entries.hex()}
     if isinstance(message, Peers):
         return {"addresses": list(message.addresses)}
+    if isinstance(message, Redeem):
+        return {"nonce_hex": message.nonce.hex()}
     return {}
 
 
@@ -114,6 +117,7 @@ _TYPES: dict[type, MessageType] = {
     IHave8: MessageType.IHAVE8,
     Graft8: MessageType.GRAFT8,
     Routes: MessageType.ROUTES,
+    Redeem: MessageType.REDEEM,
 }
 
 
@@ -158,6 +162,8 @@ def positive_vectors() -> list[Json]:
         ("graft8", "one 8-byte prefix", Graft8(prefixes=ID_A[:8])),
         ("routes", "the sender itself at 0, Bob at 2 through the receiver (bit 7)",
          Routes(entries=ROUTES)),
+        ("redeem", "a single-use invite's 16-byte nonce, to its inviter (SPEC §12)",
+         Redeem(nonce=bytes(range(16)))),
     ]  # fmt: skip
     return [positive(name, text, message) for name, text, message in cases]
 
@@ -180,7 +186,7 @@ def negative_vectors() -> list[Json]:
         ("trailing-bytes", "a prune, then one more byte", frame(packb([1, 7]) + b"\x00"),
          "trailing_bytes"),
         ("unknown-version", "wire version 2", frame(packb([2, 7])), "unknown_version"),
-        ("unknown-type", "type 14", _message(14), "unknown_kind"),
+        ("unknown-type", "type 15", _message(15), "unknown_kind"),
         ("type-zero", "type 0", _message(0), "unknown_kind"),
         ("type-not-int", "the type is a string", _message("hello"), "unknown_kind"),
         ("hello-three-fields", "a hello without agent", _message(1, 1, 1, []), "bad_field"),
@@ -228,6 +234,9 @@ def negative_vectors() -> list[Json]:
         ("ihave8-empty", "no prefix", _message(11, b""), "out_of_range"),
         ("graft8-str", "prefixes as a string", _message(12, "abcdefgh"), "bad_field"),
         ("routes-10", "10 bytes of routes", _message(13, bytes(10)), "out_of_range"),
+        ("redeem-15", "a nonce of 15 bytes", _message(14, bytes(15)), "out_of_range"),
+        ("redeem-str", "a nonce that is a string", _message(14, "n" * 16), "bad_field"),
+        ("redeem-bare", "a redeem without its nonce", _message(14), "bad_field"),
         ("non-canonical-version", "min_version 1 as uint8 (0xcc 0x01)",
          frame(hello.replace(b"\x01\x01\x90", b"\xcc\x01\x01\x90", 1)), "non_canonical"),
         ("non-canonical-array16", "the message as array16",
