@@ -296,7 +296,10 @@ class InviteDesk:
                 raise
             if after == record:
                 return  # the joiner's later connections: nothing new
-            await trio.to_thread.run_sync(self.book.put, after)
+            if self.book.path is None:
+                self.book.put(after)  # in memory: nothing to wait for
+            else:
+                await trio.to_thread.run_sync(self.book.put, after)  # fsync off the loop
         self._admit(frozenset({peer}))
         log.info("peer %s redeemed a single-use invite", short_identity_text(peer))
 
