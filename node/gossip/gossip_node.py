@@ -199,6 +199,7 @@ class _Peer:
     )
     routes: bool = False  # we both said `routes`: source trees (SPEC §9.4)
     names: bool = False  # it said `names`: it takes naming records (SPEC §9.2)
+    invites: bool = False  # it said `invites`: it answers `redeem` (SPEC §12.2)
     routes_flush_scheduled: bool = False
     routes_sent_at: float = float("-inf")  # trio time we last sent it our route changes
     route_budget: _ReceiveBudget | None = None  # entries, not bytes (see _ROUTE_ENTRIES_PER_S)
@@ -865,10 +866,18 @@ class GossipNode:
     async def _present_invite(self, peer: _Peer, capabilities: tuple[str, ...]) -> None:
         """Show our inviter our invite's nonce on every connection (SPEC §12): the
         first binds it to us, the next ones are idempotent."""
-        if self.invites is not None and INVITES_CAPABILITY in capabilities:
+        peer.invites = INVITES_CAPABILITY in capabilities
+        if self.invites is not None and peer.invites:
             nonce = self.invites.to_present(peer.identity)
             if nonce is not None:
                 await peer.send(Redeem(nonce=nonce))
+
+    async def present_invite(self, identity: IdentityId) -> None:
+        """Present a ticket taken while connected to its inviter, on that connection
+        (a new dial to a connected peer is dropped, so no new hello would carry it)."""
+        peer = self._peers.get(identity)
+        if peer is not None and peer.greeted.is_set() and peer.invites:
+            await self._present_invite(peer, (INVITES_CAPABILITY,))
 
     async def _on_hello_or_invite(
         self, peer: _Peer, message: Hello | Redeem | ErrorMessage

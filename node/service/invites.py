@@ -23,16 +23,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
-from node.errors import StoreError
+from node.errors import RequestError, StoreError
 from node.gossip.gossip_node import GossipNode
 from node.gossip.invites import INVITES_CAPABILITY
 from node.gossip.relay import RelayGate
+from node.net.addresses import is_dialable
 from protocol.errors import DecodeError, Reason, VerificationError
 from protocol.identity import (
     IdentityId,
@@ -40,7 +41,7 @@ from protocol.identity import (
     encode_identity_text,
     short_identity_text,
 )
-from protocol.invite import Invite, IssuedInvite, redeem
+from protocol.invite import Invite, IssuedInvite, check_invite, decode_invite, redeem
 
 __all__ = [
     "INVITES_FILE",
@@ -241,6 +242,8 @@ class InviteDesk:
         self._clock = wall_clock_ms
         self._admit = admit
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
+        # Shows a new ticket on a live connection to its inviter (the gossip's).
+        self.present: Callable[[IdentityId], Awaitable[None]] | None = None
         admit(book.redeemed_by())
 
     @classmethod
@@ -303,6 +306,46 @@ class InviteDesk:
         self._admit(frozenset({peer}))
         log.info("peer %s redeemed a single-use invite", short_identity_text(peer))
 
+    async def use(
+        self, code: str, *, community_id: bytes, me: IdentityId, connect: Callable[[str], None]
+    ) -> Invite:
+        """A running member uses an invite to its own community (the web app's join).
+
+        A node is one community, so an invite to another one cannot be used here
+        (`trustnode join` makes a new data directory for it). To ours, it adds the
+        inviter's addresses as peers and, for a single-use invite, keeps it as the
+        ticket to present (it replaces an older one: the newest invite is the one
+        its person just chose to use). `code` may be the whole
+        `trustnode join tninvite1_...` line the invite page shows.
+
+        Raises:
+            RemoteProtocolError: the code does not verify, or it has expired.
+            RequestError: `bad_value`, an invite to another community or our own.
+            OSError: the ticket cannot be written.
+        """
+        words = code.split()
+        made = decode_invite(words[-1] if words else "")
+        check_invite(made, now_ms=self._clock())
+        if made.community_id != community_id:
+            raise RequestError(
+                "bad_value",
+                "this invite is to another community: join it in another folder "
+                "(trustnode --community NAME join CODE)",
+            )
+        if made.inviter == me:
+            raise RequestError("bad_value", "this is one of your own invites")
+        for address in made.bootstrap:
+            if is_dialable(address, local=True):
+                connect(address)
+        ticket = InviteTicket.of(made)
+        if ticket is not None:
+            self.ticket = ticket
+            if self._ticket_path is not None:
+                await trio.to_thread.run_sync(ticket.save, self._ticket_path)
+            if self.present is not None:
+                await self.present(made.inviter)  # connected already: no new hello
+        return made
+
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
         ticket = self.ticket
@@ -332,6 +375,7 @@ def open_invite_desk(
     else:
         desk = InviteDesk.in_folder(folder, wall_clock_ms=wall_clock_ms, admit=gate.admit)
     gossip.invites = desk
+    desk.present = gossip.present_invite
     if INVITES_CAPABILITY not in gossip.capabilities:
         gossip.capabilities = (*gossip.capabilities, INVITES_CAPABILITY)
     return desk
