@@ -12,7 +12,7 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.errors import StoreError
+from node.errors import RequestError, StoreError
 from node.service.invites import (
     INVITES_FILE,
     TICKET_FILE,
@@ -20,11 +20,12 @@ from node.service.invites import (
     InviteDesk,
     InviteTicket,
 )
-from protocol.errors import Reason, VerificationError
-from protocol.identity import IdentityId
-from protocol.invite import IssuedInvite
+from protocol.errors import Reason, TrustnodeError, VerificationError
+from protocol.identity import IdentityId, IdentityKey
+from protocol.invite import Invite, IssuedInvite, sign_invite
 
 A, B = IdentityId(bytes([1]) * 32), IdentityId(bytes([2]) * 32)
+INVITER = IdentityKey.from_seed(bytes([3]) * 32)
 
 records = st.builds(
     IssuedInvite,
@@ -97,3 +98,56 @@ async def test_two_racing_identities_one_wins_and_it_is_on_disk(tmp_path: Path) 
     await reopened.redeem(winner, nonce)  # after expiry, the owner is still welcome
     with pytest.raises(VerificationError):
         await reopened.redeem(A if winner == B else B, nonce)
+
+
+def _code(**overrides: object) -> str:
+    fields: dict[str, object] = {
+        "community_id": bytes(32), "community_key": None, "bootstrap": ("127.0.0.1:7401",),
+        "inviter": INVITER.identity, "nonce": bytes(range(16)),
+    }  # fmt: skip
+    fields.update(overrides)
+    return sign_invite(Invite(**fields), INVITER)  # type: ignore[arg-type]
+
+
+async def test_a_member_uses_an_invite_to_its_own_community(tmp_path: Path) -> None:
+    desk = InviteDesk.in_folder(tmp_path, wall_clock_ms=lambda: 5, admit=lambda _: None)
+    shown: list[IdentityId] = []
+
+    async def present(identity: IdentityId) -> None:
+        shown.append(identity)
+
+    desk.present = present
+    dialled: list[str] = []
+    made = await desk.use(f"trustnode join {_code()}", community_id=bytes(32), me=A,
+                          connect=dialled.append)  # fmt: skip
+    assert made.inviter == INVITER.identity
+    assert dialled == ["127.0.0.1:7401"]
+    assert shown == [INVITER.identity]  # on the live connection, if there is one
+    assert desk.to_present(INVITER.identity) == bytes(range(16))
+    assert InviteTicket.load(tmp_path / TICKET_FILE) == desk.ticket
+    await desk.use(_code(nonce=None), community_id=bytes(32), me=A, connect=dialled.append)
+    assert desk.to_present(INVITER.identity) == bytes(range(16))  # a multi-use one: no ticket
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [
+        (_code(community_id=bytes([1]) * 32), "another community"),
+        (_code(expires_at_ms=5), "expired"),
+        ("tninvite1_x", "bad_text"),
+        ("", "invite"),
+    ],
+)
+async def test_an_invite_a_member_cannot_use(code: str, refused: str) -> None:
+    desk = InviteDesk(InviteBook(None), wall_clock_ms=lambda: 5, admit=lambda _: None)
+    dialled: list[str] = []
+    with pytest.raises(TrustnodeError, match=refused):
+        await desk.use(code, community_id=bytes(32), me=A, connect=dialled.append)
+    assert dialled == []
+    assert desk.ticket is None
+
+
+async def test_ones_own_invite_is_not_used() -> None:
+    desk = InviteDesk(InviteBook(None), wall_clock_ms=lambda: 5, admit=lambda _: None)
+    with pytest.raises(RequestError, match="your own"):
+        await desk.use(_code(), community_id=bytes(32), me=INVITER.identity, connect=print)
