@@ -104,7 +104,7 @@ async def run(count: int, folder: Path) -> tuple[float, int, int, float, int]:
     def clock() -> int:
         return now_ms
 
-    # As the daemon (node/service/node.py) runs them: the newcomer checks its
+    # As the daemon (node/service/assemble.py) runs them: the newcomer checks its
     # join's signatures in a worker process (node/signatures).
     checker = SignatureChecker()
     veteran = GossipNode(store=ThreadedStore(old), wall_clock_ms=clock, verify_ahead=True)

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from protocol.attestation import ID_PREFIX_BYTES
+from protocol.attestation import ID_PREFIX_BYTES, is_naming_envelope
 from protocol.wire import MAX_WANT_IDS, Graft, Graft8, IHave, IHave8, Prune, Want
 
 __all__ = [
@@ -56,10 +56,14 @@ class TreeLink:
     pending lists are what forwarding owes it, sent together shortly (see
     `PushTree.flush_delay`); `graft_due` is what it announced that we look at
     again later: (deadline, ids, prefixes), in the order they came, which is
-    also the order they fall due (one timeout for all).
+    also the order they fall due (one timeout for all). `takes_naming`: the
+    peer named `names` in its hello (SPEC §9.2); else naming records are owed
+    to it neither as payloads nor as ids (an id it could never get would only
+    cost it a graft, and the answer would leave the record out).
     """
 
     eager: bool = True
+    takes_naming: bool = True
     pending_push: list[bytes] = field(default_factory=list)
     pending_ihave: list[bytes] = field(default_factory=list)
     last_push_at: float = -math.inf  # when we last forwarded payloads on it
@@ -71,6 +75,12 @@ class TreeLink:
         """Owe new `envelopes` (with their `ids`) to this link: payloads if it is a
         child of their issuers' trees (`children`, one per envelope, from the
         route table), else, without routes, if it is eager; ids otherwise."""
+        if not self.takes_naming:
+            kept = [n for n, e in enumerate(envelopes) if not is_naming_envelope(e)]
+            if len(kept) < len(envelopes):
+                envelopes = [envelopes[n] for n in kept]
+                ids = [ids[n] for n in kept]
+                children = None if children is None else [children[n] for n in kept]
         if children is not None:
             for envelope, identifier, child in zip(envelopes, ids, children, strict=True):
                 if child:

@@ -26,11 +26,17 @@ from protocol.statement import NAME_PATTERN
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_DIALBACK_ADDRESSES",
     "MAX_PEER_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
     "WIRE_VERSION",
+    "CircuitClose",
+    "CircuitData",
+    "CircuitOpen",
     "Deliver",
+    "DialBack",
+    "DialBackResult",
     "ErrorMessage",
     "Graft",
     "Graft8",
@@ -62,6 +68,10 @@ _MAX_CAPABILITIES = 32
 _MAX_AGENT_BYTES = 64
 _MAX_DETAIL_BYTES = 256
 MAX_PEER_ADDRESSES = 32
+MAX_DIALBACK_ADDRESSES = 8
+DIALBACK_NONCE_BYTES = 8
+CIRCUIT_ID_BYTES = 8
+MAX_CIRCUIT_DATA = 65535
 INVITE_NONCE_BYTES = 16  # an invite's nonce (SPEC §12)
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -84,7 +94,12 @@ class MessageType(enum.IntEnum):
     IHAVE8 = 11
     GRAFT8 = 12
     ROUTES = 13
-    REDEEM = 14
+    DIALBACK = 14
+    DIALBACK_RESULT = 15
+    CIRCUIT_OPEN = 16
+    CIRCUIT_DATA = 17
+    CIRCUIT_CLOSE = 18
+    REDEEM = 19
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,6 +324,111 @@ class Peers:
         )
 
 
+def _typed_addresses(addresses: object, what: str) -> None:
+    require(type(addresses) is tuple, Reason.BAD_FIELD, f"{what} is an array")
+    assert isinstance(addresses, tuple)
+    strings = all(type(address) is str for address in addresses)
+    require(strings, Reason.BAD_FIELD, f"an address in {what} is a string")
+
+
+def _addresses_in_range(addresses: tuple[str, ...], what: str, low: int, high: int) -> None:
+    require(low <= len(addresses) <= high, Reason.OUT_OF_RANGE, f"{low}..{high} {what}")
+    require(
+        all(_ADDRESS.fullmatch(address) is not None for address in addresses),
+        Reason.OUT_OF_RANGE,
+        "an address is 1..255 visible ASCII characters",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBack:
+    """Dial me back at these addresses and tell me which reached me (SPEC §15.2).
+
+    AutoNAT's question: a node cannot tell from inside whether its addresses
+    can be dialled from outside; a peer that tries them can.
+    """
+
+    nonce: bytes
+    addresses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Every type check before any range check (SPEC §9.2).
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        _typed_addresses(self.addresses, "addresses")
+        _addresses_in_range(self.addresses, "addresses", 1, MAX_DIALBACK_ADDRESSES)
+        require(len(self.nonce) == DIALBACK_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialBackResult:
+    """The answer to a `dialback`: which addresses reached the asker, which did not,
+    and the asker's address as this connection shows it (`observed`, "" if unknown)."""
+
+    nonce: bytes
+    reached: tuple[str, ...]
+    failed: tuple[str, ...]
+    observed: str
+
+    def __post_init__(self) -> None:
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        require(type(self.observed) is str, Reason.BAD_FIELD, "observed is a string")
+        _typed_addresses(self.reached, "reached")
+        _typed_addresses(self.failed, "failed")
+        _addresses_in_range(self.reached, "reached", 0, MAX_DIALBACK_ADDRESSES)
+        _addresses_in_range(self.failed, "failed", 0, MAX_DIALBACK_ADDRESSES)
+        require(len(self.nonce) == DIALBACK_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+        require(
+            self.observed == "" or _ADDRESS.fullmatch(self.observed) is not None,
+            Reason.OUT_OF_RANGE,
+            "observed is empty or 1..255 visible ASCII characters",
+        )
+
+
+def _check_circuit(circuit: object, other: object, kind: type, name: str) -> None:
+    """A circuit message's two field types, then its circuit id's length (SPEC §9.2 order)."""
+    require(type(circuit) is bytes, Reason.BAD_FIELD, "circuit is binary")
+    require(type(other) is kind, Reason.BAD_FIELD, f"{name} is {kind.__name__}")
+    assert isinstance(circuit, bytes)
+    require(len(circuit) == CIRCUIT_ID_BYTES, Reason.OUT_OF_RANGE, "circuit of 8 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitOpen:
+    """Open a relayed circuit (SPEC §15.3): to a relay, "connect me to `peer`"; from a
+    relay, "`peer` connects to you". The two ends then run their own handshake inside."""
+
+    circuit: bytes
+    peer: bytes
+
+    def __post_init__(self) -> None:
+        _check_circuit(self.circuit, self.peer, bytes, "peer")
+        require(len(self.peer) == _ID_BYTES, Reason.OUT_OF_RANGE, "peer of 32 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitData:
+    """Bytes of a circuit: the ends' handshake and records, opaque to the relay."""
+
+    circuit: bytes
+    data: bytes
+
+    def __post_init__(self) -> None:
+        _check_circuit(self.circuit, self.data, bytes, "data")
+        require(1 <= len(self.data) <= MAX_CIRCUIT_DATA, Reason.OUT_OF_RANGE, "1..65535 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitClose:
+    """The circuit ends (or is refused), with a reason code (`quota`, `refused`, ...)."""
+
+    circuit: bytes
+    code: str
+
+    def __post_init__(self) -> None:
+        _check_circuit(self.circuit, self.code, str, "code")
+        require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
+
+
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
@@ -331,6 +451,11 @@ Message: TypeAlias = (
     | IHave8
     | Graft8
     | Routes
+    | DialBack
+    | DialBackResult
+    | CircuitOpen
+    | CircuitData
+    | CircuitClose
     | Redeem
 )
 
@@ -365,6 +490,22 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.ERROR.value, message.code, message.detail)
     if isinstance(message, Prune):
         return (MessageType.PRUNE.value,)
+    if isinstance(message, DialBack):
+        return (MessageType.DIALBACK.value, message.nonce, message.addresses)
+    if isinstance(message, DialBackResult):
+        return (
+            MessageType.DIALBACK_RESULT.value,
+            message.nonce,
+            message.reached,
+            message.failed,
+            message.observed,
+        )
+    if isinstance(message, CircuitOpen):
+        return (MessageType.CIRCUIT_OPEN.value, message.circuit, message.peer)
+    if isinstance(message, CircuitData):
+        return (MessageType.CIRCUIT_DATA.value, message.circuit, message.data)
+    if isinstance(message, CircuitClose):
+        return (MessageType.CIRCUIT_CLOSE.value, message.circuit, message.code)
     code, name = _ONE_FIELD[type(message)]
     return (code.value, getattr(message, name))
 
@@ -403,6 +544,14 @@ _ONE_FIELD_BY_CODE: dict[int, tuple[type, str]] = {
 }
 
 
+# Circuit messages: two fields each, by type code (SPEC §15.3).
+_TWO_FIELDS: dict[int, tuple[type, tuple[str, str]]] = {
+    MessageType.CIRCUIT_OPEN: (CircuitOpen, ("circuit", "peer")),
+    MessageType.CIRCUIT_DATA: (CircuitData, ("circuit", "data")),
+    MessageType.CIRCUIT_CLOSE: (CircuitClose, ("circuit", "code")),
+}
+
+
 def _build(code: object, fields: tuple[object, ...]) -> Message:
     if type(code) is not int:
         raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
@@ -421,6 +570,25 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
     if code == MessageType.PRUNE:
         require(len(fields) == 0, Reason.BAD_FIELD, "prune has no field")
         return Prune()
+    if code == MessageType.DIALBACK:
+        require(len(fields) == 2, Reason.BAD_FIELD, "dialback has 2 fields")
+        return DialBack(nonce=fields[0], addresses=fields[1])  # type: ignore[arg-type]
+    if code == MessageType.DIALBACK_RESULT:
+        require(len(fields) == 4, Reason.BAD_FIELD, "dialback_result has 4 fields")
+        nonce, reached, failed, observed = fields
+        return DialBackResult(
+            nonce=nonce,  # type: ignore[arg-type]  # checked by DialBackResult itself
+            reached=reached,  # type: ignore[arg-type]
+            failed=failed,  # type: ignore[arg-type]
+            observed=observed,  # type: ignore[arg-type]
+        )
+    if (two := _TWO_FIELDS.get(code)) is not None:
+        kind, (first, second) = two
+        require(
+            len(fields) == 2, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 2 fields"
+        )
+        built: Message = kind(**{first: fields[0], second: fields[1]})  # checked by the class
+        return built
     if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
         kind, name = one
         require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")

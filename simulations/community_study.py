@@ -23,7 +23,10 @@ members), and `insider` (the viewer's closest contact vouches for one
 farm identity and certifies every farm member's claim; g = 1).
 
 Run: `python -m simulations.community_study [--sizes 100,1000] [--seeds 2]
-[--shapes ...] [--attacks ...] [--engine new|old] [--json]`.
+[--shapes ...] [--attacks ...] [--engine new|median|old] [--json]`
+(`median`: the consensus score with the 2026-12-01 thresholds, 0.5 / 0.45 x
+the support's median; `new`: the defaults, thresholds from each viewer's
+score spread).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.trust import TrustEngine
+from node.trust.engine import DecisionParameters
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.identity import IdentityId, IdentityKey
 from protocol.statement import Certify, Statement, Trust
@@ -172,7 +176,18 @@ def _default_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine
     return TrustEngine(viewer, now_ms=NOW, attestations=atts)
 
 
-ENGINES: dict[str, EngineFactory] = {"old": _legacy_factory, "new": _default_factory}
+MEDIAN_RULE = DecisionParameters(accept=0.5, accept_spread=None, claim=0.45, claim_spread=None)
+"""The yes/no rule of 2026-12-01: fixed fractions of the support's median."""
+
+
+def _median_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
+    """The consensus score with the 2026-12-01 thresholds (0.5 / 0.45 x median)."""
+    return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=MEDIAN_RULE)
+
+
+ENGINES: dict[str, EngineFactory] = {
+    "old": _legacy_factory, "median": _median_factory, "new": _default_factory,
+}  # fmt: skip
 
 
 def auc(honest: FloatArray, fake: FloatArray) -> float:

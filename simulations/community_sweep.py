@@ -162,14 +162,14 @@ def sweep_scenario(scenario: Scenario, *, claim_sample: int = 200) -> dict[str, 
     result["score"] = _graded(scores, scenario)
     accept_curve = []
     for fraction in ACCEPT:
-        engine.decision_parameters = DecisionParameters(accept=fraction)
+        engine.decision_parameters = DecisionParameters(accept=fraction, accept_spread=None)
         accept_curve.append({"accept": fraction, **_set_figures(
             frozenset(walk.node(i) for i in engine.accepted()) - {None},  # type: ignore[arg-type]
             engine, scenario)})  # fmt: skip
     result["accept"] = accept_curve
     claim_curve = []
     for fraction in CLAIMS:
-        engine.decision_parameters = DecisionParameters(claim=fraction)
+        engine.decision_parameters = DecisionParameters(claim=fraction, claim_spread=None)
         claim_curve.append({"claim": fraction, **_claims(engine, scenario, claim_sample)})
     result["claim"] = claim_curve
     seeds_curve = []

@@ -29,10 +29,11 @@ Run: `python -m simulations.sybil [--seeds 3] [--viewers 5] [--quick] [--json]`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import networkx as nx
@@ -48,9 +49,12 @@ from node.trust import (
     introducer_validity,
 )
 from node.trust.flow import ADVOGATO_CAPACITIES
+from protocol.identity import IdentityId
 from simulations.graphs import identities_for
+from simulations.members import Members, with_members
 
 FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.int64]
 Weights = dict[tuple[int, int], float]
 
 HONEST_SIZE = 1000
@@ -165,37 +169,68 @@ def evaluate(
     weights: Weights, n_honest: int, viewer: int, attack: list[tuple[int, int]]
 ) -> dict[str, RunFigures]:
     """All metrics from one viewer on a graph with attack edges already in `weights`."""
+    walk = _build(weights, n_honest + FARM_SIZE, viewer)
+    return evaluate_walk(walk, np.arange(n_honest + FARM_SIZE), n_honest, viewer, attack)
+
+
+def member_order(walk: RandomWalk, identities: Sequence[IdentityId]) -> IndexArray:
+    """Member i's node in `walk` (-1: not in it, as a farm no vouch of the viewer reaches)."""
+    return np.array([_node_or_missing(walk, i) for i in identities], dtype=np.int64)
+
+
+def _node_or_missing(walk: RandomWalk, identity: IdentityId) -> int:
+    node = walk.node(identity)
+    return -1 if node is None else node
+
+
+def _in_member_order(vector: FloatArray, order: IndexArray) -> FloatArray:
+    out = np.zeros(len(order))
+    present = order >= 0
+    out[present] = vector[order[present]]
+    return out
+
+
+def evaluate_walk(
+    walk: RandomWalk, order: IndexArray, n_honest: int, viewer: int,
+    attack: list[tuple[int, int]],
+) -> dict[str, RunFigures]:  # fmt: skip
+    """All metrics from one viewer's `walk` (member i is node `order[i]` of it)."""
     size = n_honest + FARM_SIZE
-    walk = _build(weights, size, viewer)
     honest = np.zeros(size, dtype=bool)
     honest[:n_honest] = True
     honest[viewer] = False
     farm = np.zeros(size, dtype=bool)
     farm[n_honest:] = True
-    visits = walk.visits()
+    visits = _in_member_order(walk.visits(), order)
     alpha = walk.parameters.restart
     mass = alpha * visits
     farm_mass = float(mass[farm].sum())
-    crossing = sum(float(mass[u]) * _transition(walk, u, v) / (1 - alpha) for u, v in attack)
+    crossing = sum(
+        float(mass[u]) * _transition(walk, int(order[u]), int(order[v])) / (1 - alpha)
+        for u, v in attack
+        if order[u] >= 0 and order[v] >= 0
+    )
     bound = farm_mass <= crossing * (1 - alpha) / alpha + 1e-12
     total_mass = float(mass.sum() - mass[viewer])
     share = farm_mass / total_mass if total_mass > 0 else 0.0
     results: dict[str, RunFigures] = {}
-    received = np.asarray(walk.weight_matrix().sum(axis=0)).ravel()
+    received = _in_member_order(np.asarray(walk.weight_matrix().sum(axis=0)).ravel(), order)
     per_vouch = visits / np.maximum(received, 1e-12)
-    graded = (("walk", walk.scores_all()), ("walk visits", visits), ("per-vouch", per_vouch))
+    scores = _in_member_order(walk.scores_all(), order)
+    graded = (("walk", scores), ("walk visits", visits), ("per-vouch", per_vouch))
     for name, vector in graded:
         threshold = float(np.quantile(vector[honest], 0.10))
         accepted_farm = int(np.count_nonzero(vector[farm] >= threshold)) if threshold > 0 else 0
         results[name] = RunFigures(
             auc(vector[honest], vector[farm]), share, accepted_farm / ATTACK_EDGES, 0.9, bound
         )
+    member_of = {int(node): member for member, node in enumerate(order) if node >= 0}
     flow = accepted_members(walk).accepted
     advogato = accepted_members(walk, FlowParameters(capacities=ADVOGATO_CAPACITIES)).accepted
     valid = set(introducer_validity(walk).depth)
     for name, chosen in (("flow", flow), ("flow 800", advogato), ("introducers", valid)):
         yes = np.zeros(size)
-        yes[list(chosen)] = 1.0
+        yes[[member_of[n] for n in chosen if n in member_of]] = 1.0
         results[name] = RunFigures(
             auc(yes[honest], yes[farm]), share, float(yes[farm].sum()) / ATTACK_EDGES,
             float(yes[honest].mean()), bound,
@@ -210,15 +245,15 @@ def _transition(walk: RandomWalk, u: int, v: int) -> float:
 
 
 def attack_edges(
-    victims: str, walk: RandomWalk | None, n_honest: int, viewer: int, rng: np.random.Generator
+    victims: str, scores: FloatArray | None, n_honest: int, viewer: int, rng: np.random.Generator
 ) -> list[tuple[int, int]]:
-    """g (victim, farm identity) pairs: random victims or the viewer's closest."""
+    """g (victim, farm identity) pairs: random victims or the viewer's closest
+    (`scores`: the viewer's walk scores of the honest members, in member order)."""
     if victims == "random":
         pool = [i for i in range(n_honest) if i != viewer]
         chosen = rng.choice(pool, ATTACK_EDGES, replace=False).tolist()
     else:
-        assert walk is not None
-        scores = walk.scores_all()
+        assert scores is not None
         order = sorted((i for i in range(n_honest) if i != viewer), key=lambda i: -float(scores[i]))
         chosen = order[:ATTACK_EDGES]
     entries = rng.choice(FARM_SIZE, ATTACK_EDGES, replace=False) + n_honest
@@ -228,7 +263,12 @@ def attack_edges(
 def run_cell(
     graph_kind: str, farm_shape: str, victims: str, *, seeds: int, viewers: int
 ) -> tuple[list[Cell], dict[str, float]]:
-    """Every metric for one (graph, farm, victims) cell; also the flag figures."""
+    """Every metric for one (graph, farm, victims) cell; also the flag figures.
+
+    Each viewer's community is made of `Node`s (`simulations.members`): every
+    vouch and flag is said through its issuer's node, and the figures come
+    from the viewer's node (its trust engine's walk, fed from its own store).
+    """
     per_metric: dict[str, list[RunFigures]] = {m: [] for m in METRICS}
     flags: dict[str, list[float]] = {"flag_drop": [], "wall_ratio": [], "curse_auc_drop": []}
     for seed in range(seeds):
@@ -239,16 +279,14 @@ def run_cell(
         farm_weights = farm_region(farm_shape, n_honest, rng)
         degrees = np.array([honest_graph.degree(i) for i in range(n_honest)])
         for viewer in _viewers(degrees, viewers, rng):
-            base = {**honest_weights, **farm_weights}
-            honest_only = _build(honest_weights, n_honest, viewer) if victims != "random" else None
-            attack = attack_edges(victims, honest_only, n_honest, viewer, rng)
-            for victim, entry in attack:
-                base[(victim, entry)] = 1.0
-                base[(entry, victim)] = 1.0
-            for name, figures in evaluate(base, n_honest, viewer, attack).items():
+            found = with_members(
+                functools.partial(
+                    _one_viewer, honest_weights, farm_weights, n_honest, viewer, victims,
+                    farm_shape == "dense", flags, rng, seed=seed,
+                )
+            )  # fmt: skip
+            for name, figures in found.items():
                 per_metric[name].append(figures)
-            if farm_shape == "dense":
-                _flag_figures(base, n_honest, viewer, flags, rng)
     cells = [
         Cell(
             graph=graph_kind,
@@ -269,6 +307,50 @@ def run_cell(
     return cells, summary
 
 
+async def _one_viewer(
+    honest_weights: Weights, farm_weights: Weights, n_honest: int, viewer: int, victims: str,
+    flag: bool, flags: dict[str, list[float]], rng: np.random.Generator, *, seed: int,
+) -> dict[str, RunFigures]:  # fmt: skip
+    """One viewer's community of nodes: the metrics, and the flag figures if `flag`."""
+    members = Members(n_honest + FARM_SIZE, seed=seed * 1_009 + viewer)
+    await members.say_all(honest_weights.items())
+    honest_scores = None
+    if victims != "random":
+        honest_scores = await _walk_scores(members, viewer)
+    attack = attack_edges(victims, honest_scores, n_honest, viewer, rng)
+    base = {**honest_weights, **farm_weights}
+    await members.say_all(farm_weights.items())
+    for victim, entry in attack:
+        base[(victim, entry)] = 1.0
+        base[(entry, victim)] = 1.0
+        await members.say(victim, entry, 1.0)
+        await members.say(entry, victim, 1.0)
+    node = await members.viewer(viewer)
+    identities = members.identities
+    found = await node.ask(
+        lambda e: evaluate_walk(e.walk(), member_order(e.walk(), identities), n_honest, viewer,
+                                attack)
+    )  # fmt: skip
+    if flag:
+        await _flag_figures(members, base, n_honest, viewer, flags, rng)
+    return found
+
+
+async def _walk_scores(members: Members, viewer: int) -> FloatArray:
+    """The viewer's node's walk scores of every member, in member order."""
+    node = await members.viewer(viewer)
+    identities = members.identities
+    return await node.ask(
+        lambda e: _in_member_order(e.walk().scores_all(), member_order(e.walk(), identities))
+    )
+
+
+async def _walk_score(members: Members, viewer: int, member: int) -> float:
+    node = await members.viewer(viewer)
+    identity = members.identities[member]
+    return await node.ask(lambda e: e.walk().score(identity))
+
+
 def _viewers(degrees: npt.NDArray[np.int64], count: int, rng: np.random.Generator) -> list[int]:
     """Viewers spread over degree quantiles (never an isolated member)."""
     order = np.argsort(degrees, kind="stable")
@@ -277,12 +359,13 @@ def _viewers(degrees: npt.NDArray[np.int64], count: int, rng: np.random.Generato
     return sorted(set(picks)) if count > 1 else [int(rng.choice(order))]
 
 
-def _flag_figures(
-    weights: Weights, n_honest: int, viewer: int, out: dict[str, list[float]],
+async def _flag_figures(
+    members: Members, weights: Weights, n_honest: int, viewer: int, out: dict[str, list[float]],
     rng: np.random.Generator,
 ) -> None:  # fmt: skip
+    """One flag, the viewer's wall and a farm's curse, each said through the nodes."""
     size = n_honest + FARM_SIZE
-    before = _build(weights, size, viewer).scores_all()
+    before = await _walk_scores(members, viewer)
     ranked = [int(i) for i in np.argsort(-before[:n_honest], kind="stable") if i != viewer]
     top = ranked[: n_honest // 10]
     vouched = [x for x in ranked if sum(1 for t in top if weights.get((t, x), 0.0) > 0.0) >= 3]
@@ -292,19 +375,22 @@ def _flag_figures(
         # vouch for the target (a voucher turning flagger first withdraws its
         # vouch: that is a change of mind, not the flag's penalty).
         flagger = next(i for i in ranked if i != target and (i, target) not in weights)
-        flagged = _build({**weights, (flagger, target): -1.0}, size, viewer)
-        out["flag_drop"].append(1.0 - flagged.score_node(target) / prior)
-        walled = _build({**weights, (viewer, target): -1.0}, size, viewer)
-        out["wall_ratio"].append(walled.score_node(target) / prior)
+        await members.say(flagger, target, -1.0)
+        out["flag_drop"].append(1.0 - await _walk_score(members, viewer, target) / prior)
+        await members.withdraw(flagger, target)
+        await members.say(viewer, target, -1.0)  # supersedes the viewer's vouch, if any
+        out["wall_ratio"].append(await _walk_score(members, viewer, target) / prior)
+        await members.withdraw(viewer, target)
+        if (viewer, target) in weights:  # the vouch the wall replaced comes back
+            await members.say(viewer, target, weights[(viewer, target)])
     honest = np.zeros(size, dtype=bool)
     honest[:n_honest] = True
     honest[viewer] = False
-    cursed = dict(weights)
     victims = rng.choice(ranked, 100, replace=False)
     for farm_member in range(n_honest, size):
         for target in rng.choice(victims, 3, replace=False).tolist():
-            cursed[(farm_member, int(target))] = -1.0
-    after = _build(cursed, size, viewer).scores_all()
+            await members.say(farm_member, int(target), -1.0)
+    after = await _walk_scores(members, viewer)
     farm = np.arange(size) >= n_honest
     out["curse_auc_drop"].append(
         auc(before[honest], before[farm]) - auc(after[honest], after[farm])

@@ -1,18 +1,20 @@
 """A simulated community: many full-stack nodes on one `SimNetwork`, in virtual time.
 
-Each `Member` runs the daemon's own code — `GossipNode` (reconciliation, push
-tree, relay quotas) behind a `PeerManager` (active/passive views, peer
-exchange, back-off) over the Noise channel — with an in-memory SQLite store.
-Only the wiring differs from `open_node`: the network is `SimNetwork`, the
-clock is trio's (run under `MockClock(autojump_threshold=0)`), store calls run
-inline, and all members share one cache of verified envelopes (identical bytes
-verify identically, so each signature is checked once per process; see
+Each `Member` is a `Node`, built by the daemon's own assembly
+(`node.service.assemble.build_node`): `GossipNode` (reconciliation, push tree,
+relay quotas) behind a `PeerManager` (active/passive views, peer exchange,
+back-off) over the Noise channel, with an in-memory store and a trust engine
+built on the first question. Only the parts differ from `open_node`: the
+network is a place on `SimNetwork`, the clock is trio's (run under
+`MockClock(autojump_threshold=0)`), store calls and trust answers run inline,
+and all members share one cache of verified envelopes (identical bytes verify
+identically, so each signature is checked once per process; see
 `node.store.ingest`). The daemon never shares such a cache.
 
 `World` adds what scenarios need: publishing, crashes and restarts, fresh
 joins, partitions, and the arrival time of every attestation at every member
-(recorded through the gossip layer's stored-batch hook, so measuring costs
-nothing in virtual time).
+(recorded through the node's stored-batch hook, so measuring costs nothing in
+virtual time).
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import trio
 
-from node.gossip.gossip_node import GossipNode, InlineStore
-from node.gossip.peers import PeerManager, PeerManagerConfig
-from node.gossip.relay import RelayGate, RelayPolicy
 from node.net.simnet import LinkModel, SimNetwork
-from node.net.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
+from node.service import Node, NodeConfig
+from node.service.assemble import (
+    NOISE,
+    Channel,
+    NodeParts,
+    PeerManagerConfig,
+    RelayPolicy,
+    Stores,
+    Tuning,
+    build_node,
+)
+from node.service.networks import SimPlace
 from node.store import AttestationStore, MemoryStore, Store
 from protocol.attestation import Attestation, AttestationBody, AttestationId, sign_attestation
 from protocol.channel import Community
-from protocol.identity import IdentityKey
+from protocol.identity import IdentityId, IdentityKey
 from protocol.statement import Statement
 from simulations.params import LIMITS, check_parameters
 from simulations.plain import open_plain_stream, serve_plain
@@ -92,7 +103,7 @@ class NetworkParameters:
 
 
 class Member:
-    """One simulated node: key, store, gossip and peer manager."""
+    """One simulated member: its `Node` (key, store, gossip, peers, trust), up or down."""
 
     def __init__(self, world: World, index: int) -> None:
         self.index = index
@@ -102,28 +113,39 @@ class Member:
         self.store: AttestationStore = (
             MemoryStore() if parameters.store == "memory" else Store.open(":memory:")
         )
-        gate = None
-        if parameters.relay_quota is not None:
-            gate = RelayGate(
-                anchors=[self.key.identity],
-                policy=RelayPolicy(unvouched_quota=parameters.relay_quota, refresh_ms=5_000),
-                wall_clock_ms=world.clock_ms,
+        self.node: Node = build_node(
+            NodeParts(
+                config=_config(self.name, parameters),
+                key=self.key,
+                stores=Stores.in_memory(self.store),
+                network=SimPlace(world.net, self.name),
+                channel=PLAIN if parameters.channel == "plain" else NOISE,
+                clock=world.clock_ms,
+                rng=random.Random(world.seed * 7919 + index),
+                tuning=Tuning(
+                    relay=None
+                    if parameters.relay_quota is None
+                    else RelayPolicy(unvouched_quota=parameters.relay_quota, refresh_ms=5_000),
+                    peers=PeerManagerConfig(
+                        backoff_initial_s=1.0, backoff_max_s=20.0,
+                        explore_interval_s=parameters.explore_s,
+                    ),
+                    verify_ahead=False,
+                    verified_cache=world.verified_cache,
+                    source_trees=parameters.trees == "source",
+                    on_stored=lambda ids: world.record(self.index, ids),
+                ),
             )
-        self.gate = gate
-        self.gossip = GossipNode(
-            store=InlineStore(self.store),
-            wall_clock_ms=world.clock_ms,
-            admit=gate,
-            resync_interval_s=parameters.resync_s,
-            identity=self.key.identity,
-            verified_cache=world.verified_cache,
-        )
-        if parameters.trees == "shared":
-            self.gossip.capabilities = tuple(c for c in self.gossip.capabilities if c != "routes")
-        self.gossip.stored_hook = lambda ids: world.record(self.index, ids)
+        )  # fmt: skip
+        self.gossip = self.node.gossip
         self.up = True
         self.started = False
         self._world = world
+
+    @property
+    def identity(self) -> IdentityId:
+        """The member's identity."""
+        return self.key.identity
 
     def sign(self, statement: Statement) -> Attestation:
         """An attestation by this member, dated now (virtual time)."""
@@ -134,34 +156,25 @@ class Member:
 
     async def start(self, nursery: trio.Nursery, addresses: Sequence[str]) -> None:
         """Listen and keep connections to `addresses` (and whoever peer exchange adds)."""
-        net = self._world.net
-
-        async def dial(address: str) -> trio.abc.Stream:
-            return await net.connect(self.name, address)
-
-        parameters = self._world.parameters
-        open_channel, serve_channel = _channel(parameters.channel)
-        manager = PeerManager(
-            gossip=self.gossip, identity_key=self.key, community=COMMUNITY, dial=dial,
-            rng=random.Random(self._world.seed * 7919 + self.index),
-            config=PeerManagerConfig(
-                max_active=parameters.max_active, backoff_initial_s=1.0, backoff_max_s=20.0,
-                advertise=(self.name,), explore_interval_s=parameters.explore_s,
-            ),
-            open_channel=open_channel,
-            serve_channel=serve_channel,
-        )  # fmt: skip
-        for address in addresses:
-            manager.add_address(address)
-        nursery.start_soon(manager.run, net.listen(self.name))
+        await self.node.start(nursery, bootstrap=addresses)
         self.started = True
 
 
-def _channel(name: str) -> tuple[OpenChannel, ServeChannel]:
-    """How members connect: the daemon's Noise channel, or the lighter plain one."""
-    if name == "plain":
-        return open_plain_stream, serve_plain
-    return open_secure_stream, serve_secure
+PLAIN = Channel(open=open_plain_stream, serve=serve_plain)
+"""The simulations' lighter channel: no Noise (`simulations.plain`)."""
+
+
+def _config(name: str, parameters: NetworkParameters) -> NodeConfig:
+    """A member's configuration: its name is its address on the simulated network."""
+    return NodeConfig(
+        data_dir=Path(name),  # never opened: the store is in memory
+        community_id=COMMUNITY.id,
+        community_key=COMMUNITY.keys[0],
+        listen=name,
+        advertise=(name,),
+        max_active=parameters.max_active,
+        resync_interval_s=parameters.resync_s,
+    )
 
 
 class World:
@@ -216,10 +229,14 @@ class World:
     async def publish(self, member: Member, statement: Statement) -> Attestation:
         """`member` signs and publishes `statement` now."""
         attestation = member.sign(statement)
-        self.published[attestation.id] = trio.current_time()
-        self.payload_bytes[attestation.id] = len(attestation.data)
+        self.note_published(attestation)
         await member.gossip.publish([attestation])
         return attestation
+
+    def note_published(self, attestation: Attestation) -> None:
+        """`attestation` was published now (by a member's `Node`, or `publish`)."""
+        self.published[attestation.id] = trio.current_time()
+        self.payload_bytes[attestation.id] = len(attestation.data)
 
     def crash(self, member: Member) -> None:
         """`member` goes down: unreachable, its connections break (its store survives)."""

@@ -165,3 +165,95 @@ def test_checker_catches_a_forbidden_import(tmp_path: Path) -> None:
         "os.path",
         "os.path.join",
     ]
+
+
+# -- the rooms of node/ (issue 23): arrows run down, never back up ------------------------
+
+NODE = ROOT / "node"
+# The faces: what a person or an app talks to. `demo` is one (it runs the API and
+# prints with the CLI's rendering), and so is `web` (the browser app on the API);
+# nothing else may import them.
+FACES = {"api", "cli", "demo", "web"}
+# Simulations build members with `node.service` (the assembly) on `node.net`, and
+# may read `node.trust` and `node.store`; gossip is reached only through a Node.
+SIMULATION_ROOMS = ("node.service", "node.net", "node.trust", "node.store", "node.errors")
+# simulations/convergence.py measures the gossip layer alone (GossipNode sessions on
+# fixed links, no peer manager, no trust), as benchmarks.gossip does: it is a study
+# of that room, not a community of members.
+GOSSIP_STUDIES = {ROOT / "simulations" / "convergence.py"}
+
+
+def _modules(*parts: str) -> list[Path]:
+    return sorted(ROOT.joinpath(*parts).rglob("*.py"))
+
+
+def _room_of(path: Path) -> str:
+    relative = path.relative_to(NODE)
+    return relative.parts[0].removesuffix(".py")
+
+
+@pytest.mark.parametrize("path", _modules("protocol"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_protocol_imports_no_node(path: Path) -> None:
+    bad = [n for n in _imports(path) if n == "node" or n.startswith("node.")]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize("path", _modules("node", "trust"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_trust_imports_no_store_or_gossip(path: Path) -> None:
+    below = ("node.store", "node.gossip", "node.net", "node.service", "node.home")
+    bad = [n for n in _imports(path) if any(n == b or n.startswith(b + ".") for b in below)]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def _below_the_faces() -> list[Path]:
+    return [p for p in _modules("node") if _room_of(p) not in FACES]
+
+
+def test_there_are_rooms_below_the_faces() -> None:
+    rooms = {_room_of(p) for p in _below_the_faces()}
+    assert {"service", "trust", "names", "store", "gossip", "net", "home"} <= rooms
+
+
+@pytest.mark.parametrize("path", _below_the_faces(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_below_the_faces_imports_them(path: Path) -> None:
+    faces = tuple(f"node.{face}" for face in FACES)
+    bad = [n for n in _imports(path) if any(n == f or n.startswith(f + ".") for f in faces)]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def _simulation_modules() -> list[Path]:
+    return [p for p in _modules("simulations") if p not in GOSSIP_STUDIES]
+
+
+def _is_simulation_import_allowed(name: str) -> bool:
+    if name != "node" and not name.startswith("node."):
+        return True
+    return any(name == room or name.startswith(room + ".") for room in SIMULATION_ROOMS)
+
+
+@pytest.mark.parametrize("path", _simulation_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_simulations_build_members_through_the_service(path: Path) -> None:
+    bad = [n for n in _imports(path) if not _is_simulation_import_allowed(n)]
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_world_is_built_by_the_assembly() -> None:
+    world = ROOT / "simulations" / "world.py"
+    names = _imports(world)
+    assert "node.service.assemble.build_node" in names
+    assert not [n for n in names if n.startswith(("node.gossip", "node.net.transport"))]
+
+
+def test_simulation_checker_refuses_gossip_and_home(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from node.gossip.gossip_node import GossipNode\nfrom node.home.config import X\n"
+        "from node.service.assemble import build_node\nfrom node.net.simnet import SimNetwork\n"
+        "import numpy\n"
+    )
+    assert [n for n in _imports(sample) if not _is_simulation_import_allowed(n)] == [
+        "node.gossip.gossip_node",
+        "node.gossip.gossip_node.GossipNode",
+        "node.home.config",
+        "node.home.config.X",
+    ]

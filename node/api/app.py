@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from node.api import metrics
+from node.api.identity import add_identity_routes
 from node.api.limits import RequestLimits
 from node.api.models import (
     IDENTITY_OR_PETNAME_PATTERN,
@@ -55,7 +56,7 @@ from node.api.models import (
     StatusView,
     TrustRequest,
 )
-from node.api.naming import add_naming_routes, names_of
+from node.api.naming import add_naming_routes, named_attestations, named_peers, names_of
 from node.api.scores import add_scores_route
 from node.api.views import (
     attestation_view,
@@ -87,7 +88,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "refused (see error.code)"),
         (401, "missing or wrong bearer token"),
         (404, "not found (e.g. revoking a slot that holds nothing; the message names those held)"),
-        (409, "the node cannot do this (e.g. it runs without networking)"),
+        (409, "the node cannot do this (no network; code conflict: a petname already taken)"),
         (413, "the body is over its limit (node.api.limits; SECURITY.md)"),
         (414, "the query is over its limit"),
         (422, "invalid request"),
@@ -125,7 +126,8 @@ def _in_words(error: Mapping[str, Any]) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_request_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestError)
-        status = 404 if exc.code == "not_found" else 400
+        # A petname another identity holds is a conflict with the node's state (409).
+        status = {"not_found": 404, "conflict": 409}.get(exc.code, 400)
         return _error(status, exc.code, str(exc))
 
     async def on_protocol_error(_: Request, exc: Exception) -> JSONResponse:
@@ -211,6 +213,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     add_scores_route(app, node, guarded)
     add_naming_routes(app, node, guarded)
     add_web_app(app, node, guarded)  # the browser's pages under /app/ (node.web)
+    add_identity_routes(app, node, guarded)
     return app
 
 
@@ -294,14 +297,7 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             issuer=None if issuer is None else await node.resolve_identity(issuer),
             subject=None if subject is None else await node.resolve_subject(subject),
         )
-        views = [attestation_view(a) for a in found]
-        names = await names_of(node, [t for v in views for t in (v.issuer, v.subject)])
-        return [
-            v.model_copy(
-                update={"issuer_name": names.get(v.issuer), "subject_name": names.get(v.subject)}
-            )
-            for v in views
-        ]
+        return await named_attestations(node, [attestation_view(a) for a in found])
 
 
 def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
@@ -312,7 +308,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             await node.resolve_identity(request.subject), request.value, context=request.context,
             expires_in_s=request.expires_in_s, name=request.name,
         )  # fmt: skip
-        return attestation_view(made)
+        return (await named_attestations(node, [attestation_view(made)]))[0]
 
     @app.post("/v1/distrust", dependencies=guarded, tags=["attestations"], status_code=201)
     async def distrust(request: DistrustRequest) -> AttestationView:
@@ -321,7 +317,7 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             await node.resolve_identity(request.subject), request.value, context=request.context,
             expires_in_s=request.expires_in_s,
         )  # fmt: skip
-        return attestation_view(made)
+        return (await named_attestations(node, [attestation_view(made)]))[0]
 
     @app.post("/v1/certify", dependencies=guarded, tags=["attestations"], status_code=201)
     async def certify(request: CertifyRequest) -> CertificateView:
@@ -331,7 +327,8 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             private_value=request.private_value, expires_in_s=request.expires_in_s,
         )  # fmt: skip
         salt = None if made.salt is None else made.salt.hex()
-        return CertificateView(attestation=attestation_view(made.attestation), salt=salt)
+        view = (await named_attestations(node, [attestation_view(made.attestation)]))[0]
+        return CertificateView(attestation=view, salt=salt)
 
     @app.post("/v1/rate", dependencies=guarded, tags=["attestations"], status_code=201)
     async def rate(request: RateRequest) -> AttestationView:
@@ -340,14 +337,14 @@ def _add_attest_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
             await node.resolve_subject(request.subject), request.value, context=request.context,
             reference=request.reference, expires_in_s=request.expires_in_s,
         )  # fmt: skip
-        return attestation_view(made)
+        return (await named_attestations(node, [attestation_view(made)]))[0]
 
     @app.post("/v1/revoke", dependencies=guarded, tags=["attestations"], status_code=201)
     async def revoke(request: RevokeRequest) -> AttestationView:
         """Withdraw what this node said of a kind, about a subject, in a scope."""
         kind = Kind[request.kind.upper()]
         made = await node.revoke(kind, await node.resolve_subject(request.subject), request.scope)
-        return attestation_view(made)
+        return (await named_attestations(node, [attestation_view(made)]))[0]
 
 
 def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
@@ -359,7 +356,7 @@ def _add_admin_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     @app.get("/v1/peers", dependencies=guarded, tags=["node"])
     async def peers() -> list[PeerView]:
         """The connected peers."""
-        return [peer_view(p) for p in node.peers()]
+        return await named_peers(node, [peer_view(p) for p in node.peers()])
 
     @app.post("/v1/peers", dependencies=guarded, tags=["node"], status_code=202)
     async def connect(request: ConnectRequest) -> dict[str, str]:

@@ -54,7 +54,10 @@ IDENTITY_PATTERN = r"^tn_[a-z2-7]{6,58}…?$"
 _NOT_TN = r"[^t\x00-\x1f\x7f]|t[^n\x00-\x1f\x7f]|tn[^_\x00-\x1f\x7f]"
 IDENTITY_OR_PETNAME_PATTERN = rf"^(tn_[a-z2-7]{{6,58}}…?|t|tn|({_NOT_TN})[^\x00-\x1f\x7f]{{0,63}})$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._:/-]{0,63}$"  # contexts and claims (SPEC §3.2)
-SUBJECT_PATTERN = r"^(tn_[a-z2-7]{6,58}…?|[a-z][a-z0-9+.-]*:[!-~]+)$"  # an identity or a URI
+# An identity, a thing's URI, or a petname of ours (the node tries a petname first).
+SUBJECT_PATTERN = (
+    rf"^(tn_[a-z2-7]{{6,58}}…?|[a-z][a-z0-9+.-]*:[!-~]+|t|tn|({_NOT_TN})[^\x00-\x1f\x7f]{{0,63}})$"
+)
 REFERENCE_PATTERN = r"^[!-~]{1,256}$"
 HEX_PATTERN = r"^([0-9a-fA-F]{2})+$"
 ADDRESS_PATTERN = r"^[!-~]+:[0-9]{1,5}$"  # ConnectRequest's (spelt out there)
@@ -66,8 +69,9 @@ PATTERN_WORDS = {
     "least 6 of them) or a petname you gave (up to 64 characters, no control characters)",
     NAME_PATTERN: "a name: 1 to 64 lowercase letters, digits and . _ : / -, starting with a "
     "letter or digit",
-    SUBJECT_PATTERN: "a tn_ identity (or at least 6 of its characters) or a thing's URI "
-    "(a lowercase scheme, a colon, then visible ASCII)",
+    SUBJECT_PATTERN: "a tn_ identity (or at least 6 of its characters), a thing's URI "
+    "(a lowercase scheme, a colon, then visible ASCII) or a petname you gave (up to 64 "
+    "characters, no control characters)",
     REFERENCE_PATTERN: "1 to 256 visible ASCII characters",
     HEX_PATTERN: "hexadecimal, two digits a byte",
     ADDRESS_PATTERN: "host:port",
@@ -79,7 +83,7 @@ Label = Annotated[str, Field(min_length=1, max_length=64, description="SPEC §3.
                              "control, bidi or format character; the node checks")]  # fmt: skip
 SubjectText = Annotated[
     str, Field(max_length=512, pattern=SUBJECT_PATTERN,
-               description="a tn_… identity or a thing's URI")
+               description="a tn_… identity, a thing's URI or a petname")
 ]  # fmt: skip
 Context = Annotated[str, Field(pattern=NAME_PATTERN, description="e.g. carpool")]
 Claim = Annotated[str, Field(pattern=NAME_PATTERN, description="e.g. resident:rue-des-lilas")]
@@ -295,6 +299,7 @@ class PeerView(_Strict):
     dialled: bool
     eager: bool
     last_sync_age_s: float | None
+    name: NameView | None = Field(default=None, description="how this node names the peer")
 
 
 class StatusView(_Strict):
@@ -303,6 +308,11 @@ class StatusView(_Strict):
     listen: str | None
     advertised: list[str] = Field(
         description="where this node tells peers to dial it (invites, peer exchange)"
+    )
+    reachability: str | None = Field(
+        default=None,
+        description='"reachable at host:port" or "behind NAT; ..." as peers found by dialling '
+        "back (null without [network] reachability_checks)",
     )
     peers: int
     active_addresses: list[str]

@@ -17,6 +17,7 @@ from node.api.models import (
     AttestationView,
     FoundView,
     NameView,
+    PeerView,
     PetnameRequest,
     PetnameView,
     ProfileRequest,
@@ -26,7 +27,7 @@ from node.names import ResolvedName
 from node.service import Node
 from protocol.identity import IdentityId, decode_identity_text, encode_identity_text
 
-__all__ = ["add_naming_routes", "name_view", "names_of"]
+__all__ = ["add_naming_routes", "name_view", "named_attestations", "named_peers", "names_of"]
 
 NamePath = Annotated[
     str, Path(pattern=IDENTITY_OR_PETNAME_PATTERN, description="a tn_… identity or a petname")
@@ -50,6 +51,23 @@ async def names_of(node: Node, identities: Iterable[str]) -> dict[str, NameView]
     wanted = {t: decode_identity_text(t) for t in set(identities) if t.startswith("tn_")}
     resolved = await node.names(sorted(wanted.values()))
     return {t: name_view(resolved[i]) for t, i in wanted.items()}
+
+
+async def named_attestations(node: Node, views: list[AttestationView]) -> list[AttestationView]:
+    """`views` with the `name` objects of their issuers and (identity) subjects."""
+    names = await names_of(node, [t for v in views for t in (v.issuer, v.subject)])
+    return [
+        v.model_copy(
+            update={"issuer_name": names.get(v.issuer), "subject_name": names.get(v.subject)}
+        )
+        for v in views
+    ]
+
+
+async def named_peers(node: Node, views: list[PeerView]) -> list[PeerView]:
+    """`views` with the `name` object of each peer."""
+    names = await names_of(node, [v.identity for v in views])
+    return [v.model_copy(update={"name": names.get(v.identity)}) for v in views]
 
 
 def add_naming_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
@@ -80,7 +98,8 @@ def add_naming_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     @app.post("/v1/profile", dependencies=guarded, tags=["names"], status_code=201)
     async def profile(request: ProfileRequest) -> AttestationView:
         """Publish your self-chosen name (others see it marked as self-claimed)."""
-        return attestation_view(await node.set_profile(request.name, about=request.about))
+        made = attestation_view(await node.set_profile(request.name, about=request.about))
+        return (await named_attestations(node, [made]))[0]
 
     @app.get("/v1/names/{subject}", dependencies=guarded, tags=["names"])
     async def name(subject: NamePath) -> NameView:

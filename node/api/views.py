@@ -149,6 +149,7 @@ def status_view(status: NodeStatus) -> StatusView:
         community_id=status.community_id.hex(),
         listen=status.listen,
         advertised=list(status.advertised),
+        reachability=status.reachability,
         peers=status.peers,
         active_addresses=list(status.active_addresses),
         passive_addresses=status.passive_addresses,

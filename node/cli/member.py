@@ -53,8 +53,8 @@ def _said(answer: Answer, as_json: bool, what: str, **fields: object) -> None:
     if as_json:
         emit_json(view)
     else:
-        # `who` as the node resolved it (the member may have typed a prefix).
-        fields = {**fields, "who": short(view.subject)}
+        # `who` as the node resolved and names it (the member may have typed a prefix).
+        fields = {**fields, "who": render.named(view.subject, view.subject_name)}
         console.print(render.said_line(what, _where(answer), view, **fields))
 
 
@@ -112,7 +112,8 @@ def certify(ctx: click.Context, subject: str, claim: str, private_value: str | N
         emit_json(view)
         return
     console.print(line("you certify '{claim}' about {who}: {where}", claim=claim,
-                       who=short(view.attestation.subject), where=_where(answer)))  # fmt: skip
+                       who=render.named(view.attestation.subject, view.attestation.subject_name),
+                       where=_where(answer)))  # fmt: skip
     if view.salt:
         console.print(line("salt (give it to the subject only; it opens the commitment): {salt}",
                            salt=view.salt))  # fmt: skip

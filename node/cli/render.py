@@ -388,6 +388,8 @@ def status_table(view: StatusView, *, running: bool) -> Table:
         ("refused", data(f"{view.protocol_errors} protocol errors, "
                          f"{view.relay_refused} over quota")),
     ]  # fmt: skip
+    if view.reachability is not None:
+        rows.insert(6, ("reachability", data(view.reachability)))
     if view.store_errors:
         refused = f"{view.store_errors} writes refused (disk full?)"
         rows.append(("store errors", data(refused, "red")))
@@ -398,9 +400,10 @@ def status_table(view: StatusView, *, running: bool) -> Table:
 
 def peers_table(views: Sequence[PeerView]) -> RenderableType:
     """The connected peers."""
-    table = Table("peer", "direction", "push", "last sync")
+    table = Table("peer", "name", "direction", "push", "last sync")
     for view in views:
         direction = "outbound" if view.dialled else "inbound"
-        table.add_row(data(short(view.identity)), direction, "eager" if view.eager else "lazy",
-                      _age(view.last_sync_age_s))  # fmt: skip
+        shown = "" if view.name is None else named(view.identity, view.name)
+        table.add_row(data(short(view.identity)), data(shown), direction,
+                      "eager" if view.eager else "lazy", _age(view.last_sync_age_s))  # fmt: skip
     return table

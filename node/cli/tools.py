@@ -278,3 +278,37 @@ def listen(
         report("stopped")
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+@click.command()
+@click.option("--key", "key_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A key file (default: this community's node key).")  # fmt: skip
+@click.pass_context
+def backup(ctx: click.Context, key_file: Path | None) -> None:
+    """Print a key as 24 backup words (write them on paper; anyone with them is you)."""
+    from node.cli.common import place_of
+    from node.home.backup import words_of
+    from node.home.datadir import DataDir
+
+    path = key_file if key_file is not None else DataDir(place_of(ctx).data_dir).key_path
+    key = _load(path)
+    words = words_of(key)
+    click.echo(f"identity: {encode_identity_text(key.identity)}")
+    for row in range(0, len(words), 6):
+        click.echo("  ".join(f"{row + i + 1:2d}. {w}" for i, w in enumerate(words[row : row + 6])))
+
+
+@click.command()
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--words", "text", prompt="the 24 backup words", hide_input=True,
+              help="The backup words (asked for, hidden, when not given).")  # fmt: skip
+def restore(out: Path, text: str) -> None:
+    """Write the key that 24 backup WORDS give to OUT (mode 0600) and print its identity."""
+    from node.home.backup import key_from_words
+
+    try:
+        key = key_from_words(text)
+        save_key(key, out)
+    except KeyFileError as exc:
+        fail(str(exc))
+    click.echo(encode_identity_text(key.identity))

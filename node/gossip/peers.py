@@ -123,6 +123,7 @@ class PeerManager:
         self._explored: set[str] = set()  # active addresses `_explore` added: dialled lazy
         self._own: set[str] = set(config.advertise)  # and addresses that reached ourselves
         self._local = is_local_only(config.advertise)
+        self._advertised = config.advertise  # what we share as ours (see set_advertised)
         # Per address, kept while it is in either view: failed dials in a row, and
         # the trio time before which it is not dialled again (the back-off).
         self._failures: dict[str, int] = {}
@@ -158,7 +159,7 @@ class PeerManager:
             self._remember(address, source=None)
         self._changed.set()
 
-    # -- peer exchange (node.gossip.gossip_node.PeerExchange) --------------------------------
+    # -- peer exchange (node.gossip.exchange.PeerExchange) -----------------------------------
 
     def _shareable(self, address: str) -> bool:
         """Worth telling a peer, or trying when a peer told us (hearsay)."""
@@ -168,7 +169,7 @@ class PeerManager:
         """Our own addresses and a random sample of the views, for a peer."""
         known = sorted(a for a in {*self._active, *self._passive} if self._shareable(a))
         picked = self._rng.sample(known, min(self._config.share, len(known)))
-        own = [a for a in self._config.advertise if is_dialable(a, local=self._local)]
+        own = [a for a in self._advertised if is_dialable(a, local=self._local)]
         return tuple(own + picked)
 
     def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
@@ -183,6 +184,29 @@ class PeerManager:
                 return
             self._remember(address, source=source)
         if len(self._active) < self._config.max_active and self._passive:
+            self._changed.set()
+
+    def set_advertised(self, addresses: tuple[str, ...]) -> None:
+        """Share `addresses` as ours from now on: those reachability checks
+        confirmed (SPEC §15.2), instead of every address we could think of."""
+        self._advertised = addresses
+        if len(self._own) < _MAX_OWN:
+            self._own.update(addresses[:8])
+
+    @property
+    def advertised(self) -> tuple[str, ...]:
+        """The addresses we share as our own."""
+        return self._advertised
+
+    def discovered(self, address: str) -> None:
+        """An address a LAN beacon named (`node.net.lan`): hearsay, as peer exchange.
+
+        The LAN layer rate-limits what reaches here; the address is dialled
+        soon when the active view has room, and only the handshake confirms it."""
+        if not self._shareable(address) or address in self._active or address in self._passive:
+            return
+        self._remember(address, source=None)
+        if len(self._active) < self._config.max_active:
             self._changed.set()
 
     def _remember(self, address: str, *, source: IdentityId | None) -> None:

@@ -39,6 +39,8 @@ from node.trust import RandomWalk, TrustGraph, accepted_members
 from protocol.attestation import Attestation
 from protocol.errors import Reason
 from protocol.identity import IdentityId
+from protocol.statement import Trust
+from protocol.succession import IdentityBook
 
 __all__ = ["RelayGate", "RelayPolicy"]
 
@@ -67,6 +69,7 @@ class RelayGate:
         ordered = list(anchors)
         self._viewer = ordered[0] if ordered else None  # flow starts from the first anchor
         self._anchors = frozenset(ordered)
+        self._anchor_order = ordered
         self._policy = policy
         self._clock = wall_clock_ms
         self._vouched: frozenset[IdentityId] = frozenset()
@@ -80,14 +83,36 @@ class RelayGate:
         now_ms = self._clock()
         if self._computed_at is None or now_ms - self._computed_at >= self._policy.refresh_ms:
             edges = store.positive_trust_edges(now_ms=now_ms)
+            book = IdentityBook()
+            for binding in store.key_bindings():
+                book.add(binding)
+            # A device's vouch is its member's, and a vouch for a device is for its member
+            # (SPEC §16.3); the member's devices are then vouched with it, until their cut-off.
+            edges = [
+                (book.member(issuer), book.member(subject))
+                for issuer, subject in edges
+                if book.cutoff(issuer) is None
+            ]
+            edges += _before_cutoffs(store, book, now_ms)
+            anchors = [book.member(anchor) for anchor in self._anchor_order]
             if self._policy.method == "flow":
-                self._vouched = self._accepted(edges)
+                vouched = self._accepted(edges, anchors)
             else:
-                self._vouched = self._reach(edges)
-            self._vouched |= self._admitted
+                vouched = self._reach(edges, anchors)
+            devices = {
+                key
+                for key in book.candidates()
+                if book.member(key) in vouched and book.counts(key, now_ms)
+            }
+            self._vouched = vouched | devices | self._admitted
             self._computed_at = now_ms
             held = sum(store.count_by_issuer(sorted(self._vouched)).values())
             self._unvouched_stored = store.statistics().attestations - held
+        return self._vouched
+
+    @property
+    def last_vouched(self) -> frozenset[IdentityId]:
+        """The vouched set as last computed (no store access: callable anywhere)."""
         return self._vouched
 
     def admit(self, identities: Iterable[IdentityId]) -> None:
@@ -101,24 +126,28 @@ class RelayGate:
         """Recompute at the next admission (e.g. after we vouched for someone)."""
         self._computed_at = None
 
-    def _accepted(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
-        viewer = self._viewer
-        if viewer is None:
+    def _accepted(
+        self, edges: list[tuple[IdentityId, IdentityId]], anchors: list[IdentityId]
+    ) -> frozenset[IdentityId]:
+        """Flow from the first anchor (as a member: a device's node starts from its root)."""
+        if self._viewer is None:
             return frozenset()
         graph = TrustGraph.from_weights(
             dict.fromkeys((pair for pair in edges if pair[0] != pair[1]), 1.0),
-            identities=self._anchors,
+            identities=anchors,
         )
-        walk = RandomWalk(graph, viewer)
+        walk = RandomWalk(graph, anchors[0])
         accepted = accepted_members(walk).accepted
-        return frozenset(walk.identities[n] for n in accepted) | self._anchors
+        return frozenset(walk.identities[n] for n in accepted) | self._anchors | set(anchors)
 
-    def _reach(self, edges: list[tuple[IdentityId, IdentityId]]) -> frozenset[IdentityId]:
+    def _reach(
+        self, edges: list[tuple[IdentityId, IdentityId]], anchors: list[IdentityId]
+    ) -> frozenset[IdentityId]:
         out: dict[IdentityId, list[IdentityId]] = {}
         for issuer, subject in edges:
             out.setdefault(issuer, []).append(subject)
-        seen = set(self._anchors)
-        frontier = deque((anchor, 0) for anchor in self._anchors)
+        seen = set(anchors) | self._anchors
+        frontier = deque((anchor, 0) for anchor in anchors)
         while frontier:
             node, hops = frontier.popleft()
             if hops == self._policy.horizon_hops:
@@ -172,3 +201,23 @@ class RelayGate:
                 self.refused += 1
                 decisions.append(Reason.QUOTA)
         return decisions
+
+
+def _before_cutoffs(
+    store: AttestationStore, book: IdentityBook, now_ms: int
+) -> list[tuple[IdentityId, IdentityId]]:
+    """The positive vouches of revoked devices dated before their cut-off, as members'.
+
+    Revoked devices are few; their edges are read with their times, which the
+    store's edge list leaves out.
+    """
+    edges = []
+    for device in sorted(book.candidates()):
+        cutoff = book.cutoff(device)
+        if cutoff is None:
+            continue
+        for held in store.current_by_issuer(device, now_ms=now_ms):
+            statement = held.statement
+            if isinstance(statement, Trust) and statement.value > 0 and held.issued_at_ms < cutoff:
+                edges.append((book.member(device), book.member(statement.subject)))
+    return edges

@@ -18,6 +18,7 @@ input like any other.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -90,6 +91,10 @@ class NodeConfig:
     unvouched_quota: int = 20
     relay_anchors: tuple[str, ...] = ()  # tn_ identities whose vouches we also follow
     max_skew_s: int = 600
+    lan_discovery: bool = False  # announce on / listen to the LAN (SPEC §15)
+    lan_group: str = "239.255.76.78:7402"  # the beacons' IPv4 multicast group and UDP port
+    reachability_checks: bool = False  # ask peers to dial us back, answer theirs (SPEC §15.2)
+    circuits: bool = False  # relay circuits for members we vouch for; accept ours (SPEC §15.3)
 
     @property
     def community(self) -> Community:
@@ -163,6 +168,19 @@ def _advertise(value: object) -> tuple[object, ...]:  # -> tuple[str, ...]
     if len(addresses) > MAX_OWN_ADDRESSES:
         raise ValueError(f"at most {MAX_OWN_ADDRESSES} addresses (an invite carries 8)")
     return addresses
+
+
+def _multicast_group(value: object) -> str:
+    """An IPv4 multicast `group:port` for LAN beacons (224.0.0.0/4)."""
+    text = _string(value)
+    host, _ = parse_address(text, what="lan_group")
+    try:
+        multicast = ipaddress.IPv4Address(host).is_multicast
+    except ValueError:
+        multicast = False
+    if not multicast:
+        raise ConfigError(f"lan_group must be an IPv4 multicast address:port, not {text!r:.80}")
+    return text
 
 
 def _string_list(item: Parser) -> Parser:
@@ -243,6 +261,10 @@ SCHEMA: dict[tuple[str, str], tuple[str, Parser]] = {
     ("network", "max_active"): ("max_active", _integer(1, 64)),
     ("network", "resync_interval_s"): ("resync_interval_s", _number(1, 86_400)),
     ("network", "max_skew_s"): ("max_skew_s", _integer(0, 86_400)),
+    ("network", "lan_discovery"): ("lan_discovery", _boolean),
+    ("network", "lan_group"): ("lan_group", _multicast_group),
+    ("network", "reachability_checks"): ("reachability_checks", _boolean),
+    ("network", "circuits"): ("circuits", _boolean),
     ("api", "listen"): ("api_listen", _address),
     ("api", "allow_remote"): ("api_allow_remote", _boolean),
     ("api", "cors_origins"): ("cors_origins", _string_list(_string)),
@@ -416,6 +438,10 @@ _COMMENTS = {
     "bootstrap": 'peers to dial at start, e.g. ["192.0.2.7:7400"]',
     "max_active": "how many peers to keep connected (HyParView active view)",
     "resync_interval_s": "seconds between anti-entropy reconciliations with each peer",
+    "lan_discovery": "find members on this network segment by sealed multicast beacons",
+    "circuits": "relay circuits between members we vouch for (both behind NAT), and take ours",
+    "reachability_checks": "ask peers to dial us back (and dial theirs): advertise what works",
+    "lan_group": "the multicast group:port of LAN beacons (every member of a segment the same)",
     "max_skew_s": "how far in the future an attestation's time may be (clock skew)",
     "api_listen": 'the local HTTP API: host:port or "unix:/path/to/socket"',
     "api_allow_remote": "allow the API on a non-loopback address (it is token-protected)",

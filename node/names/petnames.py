@@ -49,6 +49,7 @@ class PetnameBook:
     def __init__(self, path: Path | None, names: Mapping[IdentityId, str] | None = None) -> None:
         self.path = path
         self._names: dict[IdentityId, str] = dict(names or {})
+        self.revision = 0  # counts changes: a cached name book of an older one is stale
 
     @classmethod
     def load(cls, path: Path) -> PetnameBook:
@@ -102,12 +103,14 @@ class PetnameBook:
                 f"{self._names[other]!r} (or one that reads alike); unname it first",
             )
         self._names[identity] = name
+        self.revision += 1
         self._save()
 
     def remove(self, identity: IdentityId) -> str | None:
         """Forget `identity`'s petname (returned; None if it had none) and save."""
         removed = self._names.pop(identity, None)
         if removed is not None:
+            self.revision += 1
             self._save()
         return removed
 

@@ -61,6 +61,13 @@ def _prototypes() -> dict[int, str]:
     return {ord(char): root for char, root in _group_roots(pairs).items() if char != root}
 
 
+# Names repeat from one name book to the next (node.names.index rebuilds it when
+# the store changes): each is folded once. Labels are at most 64 code points
+# (SPEC §3.4), so a full cache holds a few megabytes.
+_CACHED_NAMES = 1 << 16
+
+
+@functools.lru_cache(maxsize=_CACHED_NAMES)
 def skeleton(text: str, *, fold_first: bool = False) -> str:
     """A comparison key of `text`: marks and spaces dropped, look-alikes merged, case folded.
 
@@ -83,6 +90,7 @@ def skeleton(text: str, *, fold_first: bool = False) -> str:
     return bare.translate(table).casefold().translate(table)
 
 
+@functools.lru_cache(maxsize=_CACHED_NAMES)
 def skeletons(text: str) -> frozenset[str]:
     """Both keys of `skeleton` (mapped before and after folding case)."""
     return frozenset((skeleton(text), skeleton(text, fold_first=True)))

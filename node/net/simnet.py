@@ -342,6 +342,8 @@ class SimNetwork:
         self._streams: list[SimStream] = []
         self._groups: list[frozenset[str]] | None = None
         self._down: set[str] = set()
+        self._nat: dict[str, str] = {}  # address -> the public host its connections leave from
+        self._nat_ports = itertools.count(40000)
         self._alarms = _Alarms()
         self.bytes_sent = 0
         self.bytes_received: Counter[str] = Counter()  # by the address of the receiving end
@@ -377,10 +379,16 @@ class SimNetwork:
         listener = self._listeners.get(address)
         if listener is None or not self.reachable(source, address):
             raise ConnectionRefusedError(f"{source} cannot reach {address}")
+        home = self._nat.get(address)
+        if home is not None and self._nat.get(source) != home:
+            raise ConnectionRefusedError(f"{address} is behind a NAT: {source} cannot dial in")
+        seen_from = source
+        if (public := self._nat.get(source)) is not None and public != home:
+            seen_from = f"{public}:{next(self._nat_ports)}"  # a fresh mapping per connection
         forward = _Direction(self.model.window_bytes, self._alarms)
         backward = _Direction(self.model.window_bytes, self._alarms)
         client = SimStream(self, local=source, remote=address, out=forward, into=backward)
-        server = SimStream(self, local=address, remote=source, out=backward, into=forward)
+        server = SimStream(self, local=address, remote=seen_from, out=backward, into=forward)
         self._streams += [client, server]
         listener._send.send_nowait(server)
         return client
@@ -409,6 +417,15 @@ class SimNetwork:
             # A time already on the grid stays there despite float rounding.
             due = math.ceil(due / step - 1e-6) * step
         return due
+
+    def put_behind_nat(self, address: str, public_host: str) -> None:
+        """`address` sits behind a NAT whose public side is `public_host`.
+
+        Its connections reach others as coming from `public_host:<port>`, a
+        fresh port per connection (a port-restricted NAT's mapping, as the
+        far end sees it), and nobody but the members behind the same NAT can
+        connect to it: a home router without port forwarding."""
+        self._nat[address] = public_host
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
         """Split the network; connections between groups break."""

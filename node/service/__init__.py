@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from node.home.config import NodeConfig, load_config
-from node.service.node import Node, open_node
+from node.service.node import Node
+from node.service.opening import open_node
 from node.service.records import Certificate, NodeStatus, PeerInfo
 
 __all__ = [

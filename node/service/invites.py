@@ -23,15 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
 from node.errors import RequestError, StoreError
+from node.gossip.extensions import Send
 from node.gossip.gossip_node import GossipNode
-from node.gossip.invites import INVITES_CAPABILITY
 from node.gossip.relay import RelayGate
 from node.net.addresses import is_dialable
 from protocol.errors import DecodeError, Reason, VerificationError
@@ -42,8 +42,10 @@ from protocol.identity import (
     short_identity_text,
 )
 from protocol.invite import Invite, IssuedInvite, check_invite, decode_invite, redeem
+from protocol.wire import ErrorMessage, Hello, Message, Redeem
 
 __all__ = [
+    "INVITES_CAPABILITY",
     "INVITES_FILE",
     "TICKET_FILE",
     "InviteBook",
@@ -55,6 +57,8 @@ __all__ = [
 
 log = logging.getLogger("trustnode.invites")
 
+# Named in hello by a node that records the invites it makes and answers `redeem`.
+INVITES_CAPABILITY = "invites"
 INVITES_FILE = "invites.json"
 TICKET_FILE = "invite.json"
 _BOOK_FORMAT = "trustnode-invites"
@@ -218,7 +222,8 @@ class InviteTicket:
 
 
 class InviteDesk:
-    """Both ends of single-use invites for one node (`node.gossip.invites.InviteDesk`).
+    """Both ends of single-use invites for one node; a gossip `SessionExtension`
+    (`node.gossip.extensions`) for `redeem` and the `error` that refuses one.
 
     As inviter: `issue` records each single-use invite before its code is
     handed out; `redeem` binds a nonce to the first identity that presents it
@@ -242,8 +247,8 @@ class InviteDesk:
         self._clock = wall_clock_ms
         self._admit = admit
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
-        # Shows a new ticket on a live connection to its inviter (the gossip's).
-        self.present: Callable[[IdentityId], Awaitable[None]] | None = None
+        # How to send on each live session whose peer named `invites` (SessionExtension).
+        self._links: dict[IdentityId, Send] = {}
         admit(book.redeemed_by())
 
     @classmethod
@@ -342,9 +347,52 @@ class InviteDesk:
             self.ticket = ticket
             if self._ticket_path is not None:
                 await trio.to_thread.run_sync(ticket.save, self._ticket_path)
-            if self.present is not None:
-                await self.present(made.inviter)  # connected already: no new hello
+            await self.present(made.inviter)  # connected already: no new hello to carry it
         return made
+
+    # -- the gossip session's side (node.gossip.extensions.SessionExtension) ----------
+
+    def greeted(self, peer: IdentityId, capabilities: tuple[str, ...],
+                stream: object, send: Send) -> None:  # fmt: skip
+        """A peer's hello arrived: remember how to reach it if it answers `redeem`."""
+        if INVITES_CAPABILITY in capabilities:
+            self._links[peer] = send
+        else:
+            self._links.pop(peer, None)
+
+    def ended(self, peer: IdentityId) -> None:
+        """A session ended; a replacing one, greeted already, keeps its link."""
+
+    @staticmethod
+    def handles(message: Message) -> bool:
+        """Ours: hello (to present our ticket after it), `redeem`, and `error`."""
+        return isinstance(message, Hello | Redeem | ErrorMessage)
+
+    async def receive(self, peer: IdentityId, message: Message,
+                      stream: object, send: Send) -> None:  # fmt: skip
+        """Present our ticket after the inviter's hello; judge a `redeem`; note a refusal.
+
+        Raises:
+            VerificationError: a `redeem` refused (`INVITE_USED`, `INVITE_EXPIRED`):
+                the session sends it as `error` and closes.
+        """
+        if isinstance(message, Hello):
+            await self.present(peer)
+        elif isinstance(message, Redeem):
+            await self.redeem(peer, message.nonce)
+        elif isinstance(message, ErrorMessage):
+            self.refused(peer, message.code, message.detail)
+
+    async def present(self, peer: IdentityId) -> None:
+        """Send our ticket's nonce to `peer` if it is our inviter, connected, naming `invites`.
+
+        Every connection to the inviter presents it again: the first binds it,
+        the next ones are idempotent (SPEC §12.2).
+        """
+        send = self._links.get(peer)
+        nonce = self.to_present(peer)
+        if send is not None and nonce is not None:
+            await send(Redeem(nonce=nonce))
 
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
@@ -361,21 +409,28 @@ class InviteDesk:
                 self.ticket.save(self._ticket_path)
 
 
+def _no_admission(identities: frozenset[IdentityId]) -> None:
+    """A node without relay policy stores everything valid: nothing to admit."""
+
+
 def open_invite_desk(
-    folder: Path | None, *, gossip: GossipNode, gate: RelayGate, wall_clock_ms: Callable[[], int]
-) -> InviteDesk:
+    folder: Path | None, *, gossip: GossipNode, gate: RelayGate | None,
+    wall_clock_ms: Callable[[], int],
+) -> InviteDesk:  # fmt: skip
     """The desk of data directory `folder` (None: in memory), wired to the node's
-    gossip (which then names `invites` in hello) and relay gate.
+    gossip (as a session extension, replacing an earlier desk; hello then names
+    `invites`) and relay gate.
 
     Raises:
         StoreError: `invites.json` or `invite.json` is damaged.
     """
+    admit = _no_admission if gate is None else gate.admit
     if folder is None:
-        desk = InviteDesk(InviteBook(None), wall_clock_ms=wall_clock_ms, admit=gate.admit)
+        desk = InviteDesk(InviteBook(None), wall_clock_ms=wall_clock_ms, admit=admit)
     else:
-        desk = InviteDesk.in_folder(folder, wall_clock_ms=wall_clock_ms, admit=gate.admit)
-    gossip.invites = desk
-    desk.present = gossip.present_invite
+        desk = InviteDesk.in_folder(folder, wall_clock_ms=wall_clock_ms, admit=admit)
+    gossip.extensions[:] = [e for e in gossip.extensions if not isinstance(e, InviteDesk)]
+    gossip.extensions.append(desk)
     if INVITES_CAPABILITY not in gossip.capabilities:
         gossip.capabilities = (*gossip.capabilities, INVITES_CAPABILITY)
     return desk

@@ -17,6 +17,7 @@ keys in one byte range, found by the store's unique index.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ __all__ = [
     "IdentityPrefix",
     "choose_by_petname",
     "choose_identity",
+    "is_thing_text",
     "key_range",
     "parse_identity_or_prefix",
 ]
@@ -118,6 +120,15 @@ def choose_identity(prefix: IdentityPrefix, keys: Sequence[bytes]) -> IdentityId
             "ambiguous_identity", f"{prefix.text} could be any of: {shown}{more}; give more of it"
         )
     return found[0]
+
+
+# A thing's URI as SPEC §3.2 allows it (protocol.statement checks the same when signing).
+_THING = re.compile(r"[a-z][a-z0-9+.-]*:[\x21-\x7e]{1,511}")
+
+
+def is_thing_text(text: str) -> bool:
+    """Whether `text` is a thing's URI (a lowercase scheme, a colon, visible ASCII)."""
+    return len(text) <= 512 and _THING.fullmatch(text) is not None
 
 
 def choose_by_petname(text: str, petnames: Mapping[IdentityId, str]) -> IdentityId:

@@ -62,3 +62,5 @@ class NodeStatus:
     dial_failures: int
     last_sync_age_s: float | None  # since any reconciliation last ended (the sync lag)
     uptime_s: float
+    # "reachable at ..." / "behind NAT; ..." with [network] reachability_checks (SPEC §15.2)
+    reachability: str | None = None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from node.store.heads import Row, plan_batch
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from protocol.attestation import Attestation, AttestationId
+from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId
 from protocol.statement import Kind, SlotId, Subject, Trust
 
@@ -139,6 +140,14 @@ class MemoryStore:
         ]
         edges.sort(key=lambda e: (e.issuer, e.subject))
         return edges
+
+    def key_bindings(self) -> list[Attestation]:
+        """Every identity statement held (SPEC §16), superseded ones included."""
+        return [
+            held.attestation
+            for held in self._rows.values()
+            if is_identity_statement(held.attestation.statement)
+        ]
 
     def positive_trust_edges(self, *, now_ms: int) -> list[tuple[IdentityId, IdentityId]]:
         """(issuer, subject) of every current trust with value > 0, any context, once each."""

@@ -78,6 +78,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX by_issuer ON attestations (issuer_ref, is_head)",
         "DROP INDEX heads_by_issuer",
     ),
+    # Version 4: device bindings (SPEC §16), every state. They decide whose key speaks
+    # for whom, so superseded and revoked ones count too; the partial index keeps
+    # the relay's look-up at the few rows that are bindings.
+    (
+        """CREATE INDEX key_bindings ON attestations (issuer_ref)
+            WHERE slot_kind = 2 AND substr(scope, 1, 4) = 'key:'""",
+    ),
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -1,7 +1,8 @@
 """The durable attestation store: SQLite in WAL mode, supersession by slot, indexed heads.
 
 The store holds only *verified* attestations (`Attestation`, never raw bytes
-from a peer): `apply` is the single write path and is all-or-nothing per call.
+from a peer): `apply` is the single write path (node/store/writes) and is
+all-or-nothing per call.
 It implements the reference semantics of `protocol.supersession` with a slot
 high-water mark, so the state it reaches depends only on the set of
 attestations applied, never on their order or batching.
@@ -19,10 +20,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from node.errors import StoreCorruptError, StoreError
-from node.store.heads import Row, plan_batch
 from node.store.health import (
     CORRUPT_HINT,
     is_corruption,
@@ -32,6 +32,7 @@ from node.store.health import (
 )
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from node.store.schema import LATEST_VERSION, migrate
+from node.store.writes import INSERT_ATTESTATION, Writer, existing_ids, rows_where_in
 from protocol.attestation import Attestation, AttestationId, decode_envelope
 from protocol.errors import RemoteProtocolError
 from protocol.identity import IdentityId
@@ -40,25 +41,11 @@ from protocol.statement import Kind, SlotId, Subject
 __all__ = ["INSERT_ATTESTATION", "Store"]
 
 Synchronous = Literal["FULL", "NORMAL"]
-_SQL_CHUNK = 900  # bound on `IN (...)` parameters per statement
 _CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 256 * 1024 * 1024
 _REVOKE = int(Kind.REVOKE)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
-INSERT_ATTESTATION = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind,
-    slot_kind, subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms,
-    is_head, superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_IDENTITY_CACHE_SIZE = 200_000
 _SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
-
-
-class _SlotsHeld(Exception):  # noqa: N818  # a signal between two methods, not an error
-    """A batch settled as if its slots were new met a slot that has a head."""
-
-
-def _no_heads(slot_ids: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
-    del slot_ids
-    return {}
 
 
 def _hint(location: str) -> str:
@@ -69,26 +56,13 @@ def _hint(location: str) -> str:
     return ""
 
 
-def _rows_where_in(
-    connection: sqlite3.Connection, select: str, column: str, keys: Sequence[bytes]
-) -> Iterator[tuple[Any, ...]]:
-    """The rows of `select ... WHERE column IN keys`, asked in chunks (SQLite
-    limits the number of bound parameters in one statement)."""
-    for start in range(0, len(keys), _SQL_CHUNK):
-        chunk = keys[start : start + _SQL_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        # `select` and `column` are this module's constants; values go as parameters.
-        yield from connection.execute(f"{select} WHERE {column} IN ({marks})", chunk)
-
-
 class Store:
     """A community's attestations in one SQLite file (or in memory, for tests)."""
 
     def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._connection = connection
         self._path = path
-        # key -> ref of identities known to be committed (refs never change).
-        self._refs: dict[bytes, int] = {}
+        self._writer = Writer(connection, path)  # the single write path
 
     @classmethod
     def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> Store:
@@ -140,7 +114,7 @@ class Store:
         except sqlite3.Error as exc:
             raise store_error(self._path, "", exc) from exc
 
-    # -- the write path -------------------------------------------------
+    # -- the write path (node/store/writes) -----------------------------
 
     def apply(self, attestations: Sequence[Attestation], *, now_ms: int) -> list[Outcome]:
         """Store verified attestations in one transaction; return one outcome each.
@@ -154,166 +128,12 @@ class Store:
             StoreError: SQLite failed (disk full, read-only, corrupt); the
                 transaction was rolled back and nothing was stored.
         """
-        # Each attempt assumes what gossip mostly brings, and the next one looks
-        # up what the previous one wrongly assumed (its transaction rolled back).
-        try:
-            try:
-                try:
-                    return self._transaction(attestations, now_ms=now_ms, claim=True)
-                except _SlotsHeld:
-                    # Some of its slots already have a head: compare with those.
-                    return self._transaction(attestations, now_ms=now_ms)
-            except sqlite3.IntegrityError:
-                # Something in the batch was already stored: redo it, looking first.
-                return self._transaction(attestations, now_ms=now_ms, probe=True)
-        except sqlite3.Error as exc:
-            raise store_error(self._path, "write failed, nothing stored: ", exc) from exc
-
-    def _transaction(
-        self,
-        attestations: Sequence[Attestation],
-        *,
-        now_ms: int,
-        claim: bool = False,
-        probe: bool = False,
-    ) -> list[Outcome]:
-        connection = self._connection
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            new_refs: dict[bytes, int] = {}
-            outcomes = self._apply_in_transaction(
-                attestations, now_ms=now_ms, claim=claim, probe=probe, new_refs=new_refs
-            )
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        # Only committed refs may be cached: a rolled-back insert frees its ref.
-        if len(self._refs) + len(new_refs) > _IDENTITY_CACHE_SIZE:
-            self._refs.clear()
-        self._refs.update(new_refs)
-        return outcomes
-
-    def _apply_in_transaction(
-        self,
-        attestations: Sequence[Attestation],
-        *,
-        now_ms: int,
-        claim: bool,
-        probe: bool,
-        new_refs: dict[bytes, int],
-    ) -> list[Outcome]:
-        # Gossip mostly brings what we lack, so by default we skip looking ids
-        # up: the UNIQUE index catches a stored one and `apply` retries with
-        # `probe`. Duplicates within the batch are caught in either case.
-        stored = self._existing_ids([a.id for a in attestations]) if probe else set()
-        if claim:
-            # And mostly first statements in their slots: settle the batch as if
-            # no slot had a head, and claim its slots. If one had a head, the
-            # claim says so (SQLite skipped it) and `apply` retries, looking
-            # them up. Looking up every slot of every batch first cost 7 % of
-            # a 1000-member simulation's burst (a store lookup per attestation).
-            plan = plan_batch(attestations, stored=stored, load_heads=_no_heads)
-            self._claim_slots(plan.heads)
-        else:
-            plan = plan_batch(attestations, stored=stored, load_heads=self._slot_heads)
-        refs = self._intern([row.attestation for row in plan.rows], new_refs)
-        self._write(plan.rows, None if claim else plan.heads, plan.demoted, refs, now_ms=now_ms)
-        return plan.outcomes()
-
-    def _claim_slots(self, heads: dict[bytes, tuple[int, bytes]]) -> None:
-        """Give each of these slots its first head; `_SlotsHeld` if one has a head already."""
-        if not heads:
-            return
-        claimed = self._connection.executemany(
-            "INSERT INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (slot_id) DO NOTHING",
-            [
-                (slot_id, issued_at_ms, head_id)
-                for slot_id, (issued_at_ms, head_id) in heads.items()
-            ],
-        ).rowcount
-        if claimed != len(heads):
-            raise _SlotsHeld
-
-    def _intern(
-        self, attestations: Sequence[Attestation], new_refs: dict[bytes, int]
-    ) -> dict[bytes, int]:
-        """Refs of every issuer and identity subject of `attestations`, adding new identities."""
-        refs = self._refs
-        wanted: set[bytes] = set()
-        for attestation in attestations:
-            wanted.add(attestation.issuer)
-            subject = attestation.statement.subject
-            if not isinstance(subject, str):
-                wanted.add(subject)
-        local = {key: refs[key] for key in wanted if key in refs}
-        missing = sorted(key for key in wanted if key not in local)
-        if missing:
-            # Those not cached are mostly new (the cache holds every committed
-            # ref up to its size): give them the next refs and add those not
-            # there. No other writer runs in our transaction, so when every one
-            # was added, their refs are the ones we gave; only when some were
-            # there already do we read the refs back. (Reading them always
-            # cost a lookup per new identity: 10 % of a gossip batch.)
-            connection = self._connection
-            top = connection.execute("SELECT max(ref) FROM identities").fetchone()[0] or 0
-            given = {key: top + n for n, key in enumerate(missing, 1)}
-            added = connection.executemany(
-                "INSERT OR IGNORE INTO identities (ref, key) VALUES (?, ?)",
-                [(ref, key) for key, ref in given.items()],
-            ).rowcount
-            found = given if added == len(missing) else self._lookup_refs(missing)
-            new_refs.update(found)
-            local.update(found)
-        return local
-
-    def _lookup_refs(self, keys: Sequence[bytes]) -> dict[bytes, int]:
-        rows = _rows_where_in(self._connection, "SELECT key, ref FROM identities", "key", keys)
-        return dict(rows)
-
-    def _write(
-        self,
-        rows: list[Row],
-        heads: dict[bytes, tuple[int, bytes]] | None,
-        demoted: list[bytes],
-        refs: dict[bytes, int],
-        *,
-        now_ms: int,
-    ) -> None:
-        """Insert `rows`, demote superseded heads, and record the slots' new `heads`
-        (None: claimed already, `_claim_slots`)."""
-        # Each statement costs even with nothing to do: only those with rows run.
-        connection = self._connection
-        if rows:
-            connection.executemany(INSERT_ATTESTATION, [row.values(refs, now_ms) for row in rows])
-        if demoted:
-            connection.executemany(
-                "UPDATE attestations SET is_head = 0, superseded_at_ms = ? WHERE id = ?",
-                [(now_ms, head_id) for head_id in demoted],
-            )
-        if heads is not None and (new_heads := {row.slot_id for row in rows if row.is_head}):
-            connection.executemany(
-                "INSERT INTO slots (slot_id, head_issued_at_ms, head_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (slot_id) DO UPDATE SET "
-                "head_issued_at_ms = excluded.head_issued_at_ms, head_id = excluded.head_id",
-                [(slot_id, heads[slot_id][0], heads[slot_id][1]) for slot_id in new_heads],
-            )
+        return self._writer.apply(attestations, now_ms=now_ms)
 
     def existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
         """Which of `ids` are stored (one indexed lookup per id, in chunks)."""
-        with self._reading():
-            return self._existing_ids(ids)
-
-    def _existing_ids(self, ids: Sequence[bytes]) -> set[bytes]:
-        rows = _rows_where_in(self._connection, "SELECT id FROM attestations", "id", ids)
-        return {row[0] for row in rows}
-
-    def _slot_heads(self, slot_ids: set[bytes]) -> dict[bytes, tuple[int, bytes]]:
-        select = "SELECT slot_id, head_issued_at_ms, head_id FROM slots"
-        rows = _rows_where_in(self._connection, select, "slot_id", list(slot_ids))
-        return {slot_id: (issued_at_ms, head_id) for slot_id, issued_at_ms, head_id in rows}
+        with self._reading() as connection:
+            return existing_ids(connection, ids)
 
     # -- queries ---------------------------------------------------------
 
@@ -353,7 +173,7 @@ class Store:
         """
         unique = list(dict.fromkeys(ids))
         with self._reading() as connection:
-            rows = _rows_where_in(connection, "SELECT envelope FROM attestations", "id", unique)
+            rows = rows_where_in(connection, "SELECT envelope FROM attestations", "id", unique)
             return [row[0] for row in rows]
 
     def current_by_issuer(self, issuer: IdentityId, *, now_ms: int) -> list[Attestation]:
@@ -417,6 +237,15 @@ class Store:
         with self._reading() as connection:
             rows = connection.execute(query, (now_ms,)).fetchall()
         return [(IdentityId(i), IdentityId(s)) for i, s in rows]
+
+    def key_bindings(self) -> list[Attestation]:
+        """Every identity statement held (SPEC §16: `key:` claims and their revocations),
+        superseded ones included: binding and cut-offs are functions of the whole set."""
+        return self._select_attestations(
+            "SELECT envelope FROM attestations "
+            "WHERE slot_kind = 2 AND substr(scope, 1, 4) = 'key:'",
+            (),
+        )
 
     def count_by_issuer(self, issuers: Sequence[IdentityId]) -> dict[IdentityId, int]:
         """How many attestations (of any state) we store from each of `issuers`."""

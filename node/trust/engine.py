@@ -11,8 +11,10 @@ exactly (the scheduled exact recompute of the incremental scheme).
 Scores are the consensus of `node.trust.consensus` (the viewer's walk
 corroborated by its support; the walk alone below 64 supported members),
 computed for every member at once by `scores()` and cached until the next
-change; `score`, `ranking`, `accepted` and `claim` read that table. Yes/no
-thresholds are fractions of the support's median score (`DecisionParameters`).
+change (then corrected, not solved again: `node.trust.consensus`); `score`,
+`ranking`, `accepted` and `claim` read that table. Yes/no thresholds are
+derived per viewer from its support's score distribution: the median, less
+a multiple of the upper quartile's distance from it (`DecisionParameters`).
 `score_method="walk"` and `decisions="flow"` give the rules before issue 22.
 """
 
@@ -28,6 +30,7 @@ from node.trust.consensus import Consensus, ConsensusParameters, consensus
 from node.trust.explain import Explanation, WhyNot, explain_node
 from node.trust.flow import FlowParameters, accepted_members, independent_paths
 from node.trust.graph import GENERAL_FALLBACK, Edge, FloatArray, TrustGraph
+from node.trust.identity import IdentityLayer, resolve_subject
 from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
 from node.trust.rating import RatingSummary, weighted_rating
 from node.trust.support import Support, score_support
@@ -59,22 +62,47 @@ or `flow` (Advogato capacity flow from the viewer, the rule before issue 22)."""
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecisionParameters:
-    """Thresholds of the yes/no answers, as fractions of the support's median score.
+    """Thresholds of the yes/no answers, derived per viewer from its support's scores.
 
-    Relative, so that they follow the score's scale (a consensus score is a
-    share of the support; a walk score falls with distance) and cannot be
-    moved by identities strangers add (the support's farm share is bounded
-    by the farm's walk mass, `node.trust.support`). Chosen by
-    `simulations.community_study`.
+    A threshold is median x max(floor, 1 - spread x u), where median is the
+    median score of the viewer's support and u its upper spread, (q75 -
+    median) / median (q75: the support's upper quartile). It reads: the
+    honest bulk reaches `spread` times its upper half-width below the
+    median, and never less than `floor` x median.
+
+    Why per viewer: how widely honest scores spread depends on the
+    community's shape (a slow-mixing ring scores nearly everyone alike,
+    u ~ 0.13; a degree-heterogeneous one spreads them, u ~ 0.33), and an
+    identity farm behind a viewer's closest contacts sits just below that
+    bulk, so no single fraction of the median suits every shape (issue 22:
+    0.5 x median let 6 farm members per attack edge through on a ring and
+    rejected up to 10 % of honest members on the spread shapes). Why the upper
+    half: farm members score below the median (or they are accepted
+    anyway), so the spread is read where they are not; the median itself
+    moves by at most the farm's share of the support, which its walk mass
+    bounds (`node.trust.support`), not its identity count. Chosen on two
+    seeds of `simulations.community_study`'s four shapes and five attacks at
+    1 000 members (`simulations/results/community-study-2026-12-02.txt`).
     """
 
-    accept: float = 0.5  # accepted(): score >= accept x median
-    claim: float = 0.45  # claim(): the subject's score >= claim x median
+    accept: float = 0.45  # accepted(): the floor
+    accept_spread: float | None = 2.7  # None: accept x median, the rule before (a sweep's knob)
+    claim: float = 0.45  # claim(): the subject's floor
+    claim_spread: float | None = 3.25  # None: claim x median
     certifier: float = 0.25  # claim(): each certifier (and chain member) >= certifier x median
 
     def __post_init__(self) -> None:
-        if min(self.accept, self.claim, self.certifier) < 0.0:
+        widths = [w for w in (self.accept_spread, self.claim_spread) if w is not None]
+        if min(self.accept, self.claim, self.certifier, *widths) < 0.0:
             raise LocalProtocolError("decision thresholds must be >= 0")
+
+    def threshold(
+        self, median: float, spread: float, *, floor: float, width: float | None
+    ) -> float:
+        """median x max(floor, 1 - width x spread) (class doc); floor x median with no width."""
+        if width is None:
+            return median * floor
+        return median * max(floor, 1.0 - width * spread)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -84,8 +112,11 @@ class _Scored:
     values: FloatArray
     support: Support
     median: float
+    spread: float  # (q75 - median) / median over the support: `DecisionParameters`
     consensus: Consensus | None
-    standing: dict[float, frozenset[int]] = dataclasses.field(default_factory=dict)
+    standing: dict[tuple[float, float | None], frozenset[int]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,13 +181,20 @@ class TrustEngine:
             raise LocalProtocolError(f"decisions must be one of {DECISIONS}")
         if score_method not in SCORES:
             raise LocalProtocolError(f"score_method must be one of {SCORES}")
+        # The key we answer for, and the member it speaks for (`viewer`): a
+        # device's engine sees through its root's eyes (SPEC §16).
+        self.key = viewer
         self.viewer = viewer
+        self._identities = IdentityLayer()
         self.score_method = score_method
         self.consensus_parameters = consensus_parameters or ConsensusParameters()
         self.decisions = decisions
         self.decision_parameters = decision_parameters or DecisionParameters()
         # Per context: every member's score and the support, until the next change.
         self._score_cache: dict[str, _Scored] = {}
+        # Per context: the last consensus computed, kept across changes so that
+        # the next one corrects its seeds' vectors instead of solving them again.
+        self._consensus: dict[str, Consensus] = {}
         self.now_ms = now_ms
         self.walk_parameters = walk_parameters or WalkParameters()
         self.flow_parameters = flow_parameters or FlowParameters()
@@ -182,11 +220,18 @@ class TrustEngine:
     def add(self, attestations: Iterable[Attestation]) -> int:
         """Take verified attestations in any order; returns how many changed a slot head."""
         changed = 0
-        for attestation in attestations:
+        identities = self._identities
+        for signed in attestations:
+            attestation = identities.view(signed)  # keys to members (node.trust.identity)
+            if attestation is None:
+                continue  # refused, or an identity statement (`identities.remapped` may be set)
             slot_id = attestation.slot.id
             head = self._heads.get(slot_id)
             if head is not None and order_key(attestation) <= order_key(head):
+                identities.displaced(attestation)
                 continue
+            if head is not None:
+                identities.displaced(head)
             self._heads[slot_id] = attestation
             changed += 1
             self._score_cache.clear()
@@ -196,21 +241,50 @@ class TrustEngine:
             if attestation.slot.kind is Kind.TRUST:
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
+        if identities.remapped:  # once per batch, however many bindings it brought
+            changed += self._remap()
         return changed
+
+    def _remap(self) -> int:
+        """A device binding changed who speaks for whom: rebuild from the raw attestations."""
+        identities = self._identities
+        identities.remapped = False
+        raw = [identities.raw(head) for head in self._heads.values()]
+        raw.extend(identities.take_kept())
+        self.viewer = identities.member(self.key)
+        self._heads.clear()
+        self._walks.clear()
+        self._score_cache.clear()
+        self._reached = {self.viewer}
+        self._trust_slots.clear()
+        self._certify_slots.clear()
+        return 1 + self.add(raw)
+
+    def member(self, key: IdentityId) -> IdentityId:
+        """The member `key` speaks for: its root if it is an authorised device (SPEC §16)."""
+        return self._identities.member(key)
+
+    def devices(self, root: IdentityId) -> list[tuple[IdentityId, int, int | None]]:
+        """`root`'s devices: (device, granted at, cut-off or None)."""
+        return self._identities.book.devices.devices(root)
 
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
         before, self.now_ms = self.now_ms, now_ms
-        self._score_cache.clear()
+        # The score table depends on the walks alone, so it stays unless an edge
+        # expired: every question moves the clock, and clearing it each time made
+        # every score, explain and name lookup solve all scores again.
         for head in self._heads.values():
             expires = head.expires_at_ms
             if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
+                self._score_cache.clear()
                 self._edge_changed(head.issuer, _identity(head.slot.subject))
 
     def recompute(self) -> None:
         """Drop the incremental state: every walk is rebuilt exactly on next use."""
         self._walks.clear()
         self._score_cache.clear()
+        self._consensus.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
@@ -309,6 +383,7 @@ class TrustEngine:
         The consensus score by default (`node.trust.consensus`); with
         `score_method="walk"`, the viewer's walk alone (reach probability).
         """
+        subject = self.member(subject)
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:
@@ -324,8 +399,11 @@ class TrustEngine:
         vouched for by a reached member); members it never reaches score 0.
         Equal to `score(x)` for each x: `score` reads this table. `ranking`,
         the `GET /v1/scores` route and simulations use it. The table is
-        rebuilt on the first call after any change (about 70 ms at 1 000
-        members with the default 64 seeds; see `benchmarks.trust`).
+        rebuilt on the first call after any change: a full solve takes about
+        70 ms at 1 000 members with the default 64 seeds, a correction after a
+        new vouch about a quarter of that (one solve for the changed row and
+        the seeds that moved, ~75 sparse passes; `node.trust.consensus`,
+        "After an update"; see `benchmarks.trust`).
         """
         walk = self.walk(context)
         values = self._scored(context).values
@@ -338,7 +416,10 @@ class TrustEngine:
             visits = np.asarray(walk.visits())
             found: Consensus | None = None
             if self.score_method == "consensus":
-                found = consensus(walk, self.consensus_parameters)
+                found = consensus(
+                    walk, self.consensus_parameters, previous=self._consensus.get(context)
+                )
+                self._consensus[context] = found
                 values, support = found.scores, found.support
             else:
                 values = walk.scores_all()
@@ -347,7 +428,11 @@ class TrustEngine:
                 )
             members = np.array(sorted(support.members), dtype=np.int64)
             median = float(np.median(values[members])) if members.size else 1.0
-            cached = _Scored(values=values, support=support, median=median, consensus=found)
+            upper = float(np.quantile(values[members], 0.75)) if members.size else 1.0
+            spread = (upper - median) / median if median > 0.0 else 0.0
+            cached = _Scored(
+                values=values, support=support, median=median, spread=spread, consensus=found
+            )
             self._score_cache[context] = cached
         return cached
 
@@ -356,11 +441,11 @@ class TrustEngine:
         walk = self.walk(context)
         return frozenset(walk.identities[i] for i in self._scored(context).support.members)
 
-    def _standing(self, context: str, fraction: float) -> frozenset[int]:
-        """Node numbers scoring at least `fraction` x the support's median (and the viewer);
-        with the walk alone, the support's members."""
+    def _standing(self, context: str, floor: float, width: float | None) -> frozenset[int]:
+        """Node numbers scoring at least the threshold `DecisionParameters.threshold`
+        (and the viewer); with the walk alone, the support's members."""
         scored = self._scored(context)
-        cached = scored.standing.get(fraction)
+        cached = scored.standing.get((floor, width))
         if cached is None:
             viewer = self.walk(context).viewer
             if scored.consensus is None or scored.consensus.seeds == (viewer,):
@@ -369,10 +454,12 @@ class TrustEngine:
                 # far members; standing is the support itself.
                 cached = scored.support.members | {viewer}
             else:
-                threshold = fraction * scored.median
+                threshold = self.decision_parameters.threshold(
+                    scored.median, scored.spread, floor=floor, width=width
+                )
                 chosen = np.flatnonzero((scored.values >= threshold) & (scored.values > 0.0))
                 cached = frozenset(int(i) for i in chosen) | {viewer}
-            scored.standing[fraction] = cached
+            scored.standing[(floor, width)] = cached
         return cached
 
     def ranking(
@@ -391,6 +478,7 @@ class TrustEngine:
         self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
     ) -> TrustExplanation:
         """Everything behind `score(subject, context)`."""
+        subject = self.member(subject)
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:
@@ -458,13 +546,15 @@ class TrustEngine:
     def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
         """Members the viewer accepts (the viewer included).
 
-        By default, those scoring at least `decision_parameters.accept` x the
-        median score of the viewer's support; with `decisions="flow"`, by
+        By default, those scoring at least the viewer's accept threshold,
+        median x max(0.45, 1 - 2.7 u) over its support (`DecisionParameters`:
+        `accept`, `accept_spread`); with `decisions="flow"`, by
         capacity flow from the viewer (Advogato, the rule before issue 22).
         """
         walk = self.walk(context)
         if self.decisions == "support":
-            standing = self._standing(context, self.decision_parameters.accept)
+            parameters = self.decision_parameters
+            standing = self._standing(context, parameters.accept, parameters.accept_spread)
             return frozenset(walk.identities[i] for i in standing)
         acceptance = accepted_members(walk, self.flow_parameters)
         return frozenset(walk.identities[i] for i in acceptance.accepted)
@@ -475,6 +565,7 @@ class TrustEngine:
 
     def certifiers(self, subject: IdentityId, claim: str) -> list[IdentityId]:
         """Issuers of the current certifications of `claim` about `subject`."""
+        subject = self.member(subject)
         heads = (self._heads[slot_id] for slot_id in self._certify_slots.get((subject, claim), ()))
         return sorted(
             h.issuer
@@ -488,8 +579,9 @@ class TrustEngine:
         context: str = GENERAL_CONTEXT,
     ) -> ClaimDecision:  # fmt: skip
         """Accept `claim` about `subject` if the viewer certified it, or if the
-        subject scores at least `decision_parameters.claim` x the support's
-        median score, and vertex-disjoint vouch chains lead from the viewer to
+        subject scores at least the viewer's claim threshold, median x
+        max(0.45, 1 - 3.25 u) (`DecisionParameters`: `claim`,
+        `claim_spread`), and vertex-disjoint vouch chains lead from the viewer to
         `independent` distinct certifiers through members (certifiers
         included) scoring at least `decision_parameters.certifier` x that
         median. Evidence arriving through one member
@@ -502,14 +594,16 @@ class TrustEngine:
         With `decisions="flow"` (the rule before issue 22) certifiers must be
         flow-accepted instead and the subject is not checked.
         """
+        subject = self.member(subject)
         walk = self.walk(context)
         certifiers = self.certifiers(subject, claim)
         nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
         if self.decisions == "support":
-            allowed = self._standing(context, self.decision_parameters.certifier)
+            parameters = self.decision_parameters
+            allowed = self._standing(context, parameters.certifier, None)
             subject_node = walk.node(subject)
             standing = subject_node is not None and (
-                subject_node in self._standing(context, self.decision_parameters.claim)
+                subject_node in self._standing(context, parameters.claim, parameters.claim_spread)
             )
             # Chains through members in standing, at any vouch weight: the score
             # already says how much the viewer stands behind each of them.
@@ -539,6 +633,7 @@ class TrustEngine:
 
         `counted` in the result holds node numbers of `walk(context)`.
         """
+        subject = resolve_subject(self._identities, subject)
         walk = self.walk(context)
         pairs: list[tuple[int, float]] = []
         unreached = 0  # raters the viewer's walk does not even contain

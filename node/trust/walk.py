@@ -203,6 +203,13 @@ class RandomWalk:
         """Distrust of `node` by members other than the viewer: flagger -> strength."""
         return {i: s for i, s in self._distrust.get(node, {}).items() if i != self.viewer}
 
+    def flagged(self) -> list[int]:
+        """Nodes that members other than the viewer distrust, in order (see `flags_on`)."""
+        return sorted(
+            node for node, issuers in self._distrust.items()
+            if any(issuer != self.viewer for issuer in issuers)
+        )  # fmt: skip
+
     def matrix(self) -> sp.csr_matrix:
         """The current transition matrix M as one CSR matrix (cached until the next update)."""
         return self._transitions.matrix()

@@ -1,10 +1,10 @@
 """Scenario `revocation`: how fast a withdrawn vouch reaches everyone, and what it does to scores.
 
-Every member vouches for `vouches` random others. The most vouched-for member
-is the target; one of its vouchers withdraws the vouch. `viewers` random
-members each run a trust engine on their own store (fed by the store's change
-feed, as the daemon does) and we follow their scores of the target as the
-revocation spreads.
+Every member vouches for `vouches` random others (`Node.trust`). The most
+vouched-for member is the target; one of its vouchers withdraws the vouch
+(`Node.revoke`). We ask `viewers` random members' nodes for their scores of
+the target (`Node.score`: each node's trust engine, caught up with its own
+store's change feed, as the daemon answers) as the revocation spreads.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from collections import Counter
 
 import trio
 
-from node.store.feed import follow_feed
-from node.trust import TrustEngine
-from protocol.statement import Kind, Revoke, Trust
+from protocol.statement import Kind, Trust
 from simulations.runner import Run
 from simulations.scenarios.common import in_virtual_time, new_world, quantile_time
 from simulations.world import Member, World
@@ -30,31 +28,20 @@ def run(sim: Run) -> None:
     in_virtual_time(lambda: _main(sim), seed=sim.seed)
 
 
-class _Viewer:
-    def __init__(self, member: Member, world: World) -> None:
-        self.member = member
-        self.engine = TrustEngine(member.key.identity, now_ms=world.clock_ms())
-        self.cursor = 0
-        self._world = world
-
-    def score(self, target: Member) -> float:
-        self.cursor = follow_feed(self.engine, self.member.store, cursor=self.cursor)
-        self.engine.advance(self._world.clock_ms())
-        return self.engine.score(target.key.identity)
-
-
 async def _vouch_everywhere(sim: Run, world: World) -> Counter[int]:
     vouched: Counter[int] = Counter()
     for member in world.members:
         others = [m for m in world.members if m is not member]
         chosen = world.rng.sample(others, min(int(sim.params["vouches"]), len(others)))
-        made = [member.sign(Trust(subject=c.key.identity, value=world.rng.randint(30, 100)))
-                for c in chosen]  # fmt: skip
-        for attestation in made:
-            world.published[attestation.id] = trio.current_time()
-        await member.gossip.publish(made)
+        for subject in chosen:
+            value = world.rng.randint(30, 100)
+            world.note_published(await member.node.trust(subject.identity, value))
         vouched.update(c.index for c in chosen)
     return vouched
+
+
+async def _mean_score(viewers: list[Member], target: Member) -> float:
+    return statistics.fmean([await v.node.score(target.identity) for v in viewers])
 
 
 async def _main(sim: Run) -> None:
@@ -69,22 +56,18 @@ async def _main(sim: Run) -> None:
         vouchers = [
             m for m in world.members
             if m is not target and any(
-                isinstance(a.statement, Trust) and a.statement.subject == target.key.identity
-                for a in m.store.current_by_issuer(m.key.identity, now_ms=world.clock_ms())
+                isinstance(a.statement, Trust) and a.statement.subject == target.identity
+                for a in await m.node.attestations(issuer=m.identity)
             )
         ]  # fmt: skip
         # The voucher others trust most: its vouch carries the most of the target's trust.
         voucher = max(vouchers, key=lambda m: (vouched[m.index], -m.index))
         pool = [m for m in world.members if m not in (target, voucher)]
-        viewers = [
-            _Viewer(m, world)
-            for m in world.rng.sample(pool, min(int(sim.params["viewers"]), len(pool)))
-        ]
-        before = [v.score(target) for v in viewers]
+        viewers = world.rng.sample(pool, min(int(sim.params["viewers"]), len(pool)))
+        before = [await v.node.score(target.identity) for v in viewers]
         sim.progress(0.5, "revoking")
-        revocation = await world.publish(
-            voucher, Revoke(target_kind=Kind.TRUST, subject=target.key.identity, scope="general")
-        )
+        revocation = await voucher.node.revoke(Kind.TRUST, target.identity, "general")
+        world.note_published(revocation)
         started = trio.current_time()
         sim.axis("scores", "Viewers' mean trust in the target as the revocation spreads",
                  y="mean score")  # fmt: skip
@@ -92,9 +75,9 @@ async def _main(sim: Run) -> None:
             if trio.current_time() - started > 3 * resync:
                 break
             sim.point("scores/mean of the viewers", trio.current_time() - started,
-                      statistics.fmean(v.score(target) for v in viewers))  # fmt: skip
+                      await _mean_score(viewers, target))  # fmt: skip
             await trio.sleep(SAMPLE_S)
-        after = [v.score(target) for v in viewers]
+        after = [await v.node.score(target.identity) for v in viewers]
         sim.point(
             "scores/mean of the viewers", trio.current_time() - started, statistics.fmean(after)
         )

@@ -8,6 +8,10 @@ identity, and so does every vouch it had earned. Each day, with probability
 `viewers` members' mean trust in the old identity (before and after the flags)
 and in the new one, day by day: whitewashing escapes the flags only by giving
 up all earned trust, and regains it only as fast as real members vouch again.
+
+Every member is a `Node` (`simulations.members`): vouches, flags and the old
+identity's withdrawals go through `Node.trust`/`distrust`/`revoke`, and the
+scores are the viewers' `Node.score` answers (the consensus score members run).
 """
 
 from __future__ import annotations
@@ -17,16 +21,22 @@ import statistics
 import networkx as nx
 import numpy as np
 
+from simulations.members import Members, with_members
 from simulations.runner import Run
-from simulations.sybil import Weights, _build, _vouches
+from simulations.sybil import _vouches
 
 
-def _mean_score(weights: Weights, size: int, viewers: list[int], member: int) -> float:
-    return statistics.fmean(_build(weights, size, v).score_node(member) for v in viewers)
+async def _mean_score(members: Members, viewers: list[int], member: int) -> float:
+    identity = members.identities[member]
+    return statistics.fmean([await (await members.viewer(v)).score(identity) for v in viewers])
 
 
 def run(sim: Run) -> None:
     """See the module doc."""
+    with_members(lambda: _main(sim))
+
+
+async def _main(sim: Run) -> None:
     rng = np.random.default_rng(sim.seed)
     n = sim.nodes
     graph = nx.barabasi_albert_graph(n, 4, seed=int(rng.integers(1 << 31)))
@@ -35,27 +45,28 @@ def run(sim: Run) -> None:
     member = int(np.argsort(degrees, kind="stable")[int(0.6 * n)])  # well integrated, not a hub
     others = [i for i in range(n) if i != member]
     viewers = [int(v) for v in rng.choice(others, int(sim.params["viewers"]), replace=False)]
-    size = n + 1  # node n is the new identity
-    original = _mean_score(weights, size, viewers, member)
+    members = Members(n + 1, seed=sim.seed)  # member n is the new identity
+    await members.say_all(weights.items())
+    original = await _mean_score(members, viewers, member)
     flaggers = rng.choice([i for i in others if i not in viewers], int(sim.params["flaggers"]),
                           replace=False)  # fmt: skip
-    flagged_weights = {**weights, **{(int(f), member): -1.0 for f in flaggers}}
-    flagged = _mean_score(flagged_weights, size, viewers, member)
+    # A flagger that vouched for the member changes its mind: the flag replaces the vouch.
+    await members.say_all(((int(f), member), -1.0) for f in flaggers)
+    flagged = await _mean_score(members, viewers, member)
     sim.progress(0.2, "flagged")
-    fresh_weights = dict(flagged_weights)
-    for issuer, subject in [k for k in fresh_weights if k[0] == member]:
-        del fresh_weights[(issuer, subject)]  # it stops vouching as the old identity
+    for subject in sorted(s for i, s in weights if i == member):
+        await members.withdraw(member, subject)  # it stops vouching as the old identity
     days, chance = int(sim.params["days"]), float(sim.params["vouch_chance"])
-    scores = [_mean_score(fresh_weights, size, viewers, n)]
+    scores = [await _mean_score(members, viewers, n)]
     sim.axis("trust", "Mean trust of the viewers, day by day", x="day", y="mean score")
     vouchers = 0
     for day in range(1, days + 1):
         if rng.random() < chance:
             voucher = int(rng.choice(others))
-            fresh_weights[(voucher, n)] = 0.5
-            fresh_weights[(n, voucher)] = 0.5
+            await members.say(voucher, n, 0.5)
+            await members.say(n, voucher, 0.5)
             vouchers += 1
-            scores.append(_mean_score(fresh_weights, size, viewers, n))
+            scores.append(await _mean_score(members, viewers, n))
         else:
             scores.append(scores[-1])
         sim.progress(0.2 + 0.8 * day / days, f"day {day}")

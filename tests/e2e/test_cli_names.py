@@ -60,5 +60,12 @@ def test_petnames_profiles_find_and_an_impostor_in_the_cli(tmp_path: Path) -> No
     assert "\u202e" not in refused.output
     taken = _run(ann, "name", EVE, "BOB (rue des Lilas)")
     assert taken.exit_code != 0, taken.output
+    assert "conflict" in taken.output
+    assert BOB in taken.output  # the holder, named
+    # Rate and revoke take petnames too; the signing line names the subject as we do.
+    rated = _ok(ann, "rate", "Bob (rue des Lilas)", "40", "--context", "carpool")
+    assert "you rate Bob (rue des Lilas) +40 in 'carpool'" in rated
+    revoked = _ok(ann, "revoke", "rate", "bob", "carpool")
+    assert "you withdraw your rate of Bob (rue des Lilas) in 'carpool'" in revoked
     _ok(ann, "unname", "Bob (rue des Lilas)")
     assert "no petnames" in _ok(ann, "names")

@@ -9,7 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from node.gossip.gossip_node import CAPABILITIES, GossipNode, InlineStore, ThreadedStore, _Peer
+from node.gossip.gossip_node import CAPABILITIES, GossipNode, InlineStore, ThreadedStore
+from node.gossip.session import PeerSession
 from node.gossip.signatures import SignatureChecker, check_in_thread
 from node.net.simnet import SimNetwork
 from node.store import AttestationStore, Store
@@ -294,7 +295,7 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
             verify_ahead=ahead,
             signature_checker=worker,
         )
-        peer = _Peer(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+        peer = PeerSession(identity=other.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
         reasons: list[Reason] = []
         with trio.fail_after(60):
             try:
@@ -302,7 +303,7 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
                     peer.nursery = nursery
                     for start in range(0, len(delivery), 1000):
                         message = Deliver(envelopes=tuple(delivery[start : start + 1000]))
-                        await node._on_records(peer, message)
+                        await node.intake.on_records(peer, message)
                     await trio.sleep_forever()  # until the refused record ends the session
             except* RemoteProtocolError as group:
                 reasons = [e.reason for e in _leaves(group) if isinstance(e, RemoteProtocolError)]
@@ -343,21 +344,21 @@ async def test_a_dialled_peer_delivering_a_farm_gets_few_signature_checks(
         checked.append(len(envelopes))
         return real_check(envelopes)
 
-    monkeypatch.setattr("node.gossip.gossip_node.check_in_thread", counting)
+    monkeypatch.setattr("node.gossip.intake.check_in_thread", counting)
     farm, victim = Member("farm", 3), Member("victim", 4)
     store = Store.open(":memory:")
     gate = _RefuseFarm(farm.key.identity)
     node_ = GossipNode(
         store=ThreadedStore(store), wall_clock_ms=lambda: T0, verify_ahead=True, admit=gate
     )
-    peer = _Peer(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+    peer = PeerSession(identity=farm.key.identity, stream=None, dialled=True)  # type: ignore[arg-type]
     deliveries = 20
     records = [farm.attest(victim, n).data for n in range(1000 * deliveries)]
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             peer.nursery = nursery
             for start in range(0, len(records), 1000):
-                await node_._on_records(
+                await node_.intake.on_records(
                     peer, Deliver(envelopes=tuple(records[start : start + 1000]))
                 )
             nursery.cancel_scope.cancel()
@@ -390,3 +391,48 @@ async def test_connection_events_are_one_line_each_naming_the_peer_as_tn(
         " disconnected: it broke the protocol (malformed)",
     ]
     assert not any(b.key.identity.hex()[:16] in r.message for r in caplog.records)
+
+
+class _Addresses:
+    """A peer exchange that hands out one address and remembers what it learns."""
+
+    def __init__(self) -> None:
+        self.learned: list[tuple[str, ...]] = []
+
+    def sample(self) -> tuple[str, ...]:
+        return ("127.0.0.1:7000",)
+
+    def learn(self, addresses: tuple[str, ...], *, source: IdentityId) -> None:
+        self.learned.append(addresses)
+
+
+async def test_the_nodes_figures_and_hooks_are_its_parts() -> None:
+    """What callers read and set on a GossipNode (the service, simulations,
+    benchmarks, the peer manager) reaches the part that keeps it."""
+    node = GossipNode(store=InlineStore(Store.open(":memory:")), wall_clock_ms=lambda: T0)
+    stored: list[int] = []
+    node.stored_hook = lambda ids: stored.append(len(ids))
+    assert node.intake.stored_hook is node.stored_hook
+    exchange = _Addresses()
+    node.exchange = exchange
+    assert node.sharing.source is exchange
+    assert node.exchange is exchange
+    author, other = Member("author", 1), Member("other", 2)
+    report = await node.publish([author.attest(other, n) for n in range(3)])
+    assert len(report.stored_ids) == 3
+    assert stored == [3]
+    assert node.last_stored_at is not None
+    assert node.tree is node.push.tree
+    assert node.routes is node.source_trees.routes
+    assert (node.stored_from_peers, node.grafts_sent, node.sync_bytes_sent) == (0, 0, 0)
+    assert (node.last_sync_at, node.route_entries_received) == ({}, 0)
+
+
+def test_a_session_uses_the_sync_forms_only_both_sides_name() -> None:
+    ours = tuple(c for c in CAPABILITIES if c != "sync-sketch")
+    peer = PeerSession(identity=IdentityKey.from_seed(b"\x05" * 32).identity, stream=None)  # type: ignore[arg-type]
+    assert not peer.hear_hello(CAPABILITIES, ours[:-2])  # we do not say `routes`
+    assert (peer.compact_sync, peer.sketch_sync) == (True, False)  # it said both, we one
+    assert (peer.grafts, peer.delivers, peer.short_ids, peer.names) == (True,) * 4
+    assert peer.hear_hello(("push", "routes"), CAPABILITIES)
+    assert (peer.compact_sync, peer.grafts, peer.names) == (False,) * 3

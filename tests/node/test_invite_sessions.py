@@ -8,9 +8,14 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from node.gossip.invites import INVITES_CAPABILITY
 from node.gossip.relay import RelayGate
-from node.service.invites import InviteBook, InviteDesk, InviteTicket, open_invite_desk
+from node.service.invites import (
+    INVITES_CAPABILITY,
+    InviteBook,
+    InviteDesk,
+    InviteTicket,
+    open_invite_desk,
+)
 from protocol.identity import IdentityKey
 from protocol.invite import IssuedInvite
 from protocol.wire import ErrorMessage, Hello, Redeem, encode_message
@@ -98,7 +103,7 @@ async def _joiner_hears(ticket: InviteTicket, capabilities: tuple[str, ...]) -> 
     desk = InviteDesk(
         InviteBook(None), ticket=ticket, wall_clock_ms=lambda: 0, admit=lambda _: None
     )
-    member.gossip.invites = desk
+    member.gossip.extensions.append(desk)
     async with trio.open_nursery() as nursery:
         stream = await _scripted_peer(nursery, member)
         await stream.send_all(encode_message(Hello(capabilities=capabilities)))

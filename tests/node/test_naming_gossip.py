@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from node.gossip.gossip_node import CAPABILITIES, _Peer
+from node.gossip.session import CAPABILITIES, PeerSession
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityKey
 from protocol.statement import Profile, Trust
@@ -25,7 +25,7 @@ def _records() -> tuple[bytes, bytes, bytes]:
     )
 
 
-def _sent(peer: _Peer) -> list[Message]:
+def _sent(peer: PeerSession) -> list[Message]:
     out: list[Message] = []
     while True:
         try:
@@ -37,7 +37,7 @@ def _sent(peer: _Peer) -> list[Message]:
 
 async def test_old_peers_get_no_naming_records() -> None:
     plain, named, profile = _records()
-    old = _Peer(identity=BOB.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+    old = PeerSession(identity=BOB.identity, stream=None, dialled=True)  # type: ignore[arg-type]
     await old.send(Push(envelopes=(plain, named, profile)))
     await old.send(Deliver(envelopes=(named, profile)))  # nothing left: nothing sent
     assert _sent(old) == [Push(envelopes=(plain,))]
@@ -46,7 +46,7 @@ async def test_old_peers_get_no_naming_records() -> None:
 async def test_peers_that_say_names_get_everything() -> None:
     assert "names" in CAPABILITIES
     plain, named, profile = _records()
-    new = _Peer(identity=BOB.identity, stream=None, dialled=True)  # type: ignore[arg-type]
+    new = PeerSession(identity=BOB.identity, stream=None, dialled=True)  # type: ignore[arg-type]
     new.names = True
     await new.send(Push(envelopes=(plain, named, profile)))
     assert _sent(new) == [Push(envelopes=(plain, named, profile))]

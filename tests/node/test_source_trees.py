@@ -122,7 +122,7 @@ async def test_a_member_that_forwards_nothing_costs_a_graft_not_a_loss(
     _, net, members, edges = _community(count, 8)
     hub = max(range(count), key=lambda v: sum(v in e for e in edges))
     # It keeps telling honest routes (it is many members' parent) and never forwards.
-    members[hub].gossip._forward = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    members[hub].gossip.push.forward = lambda *args, **kwargs: None  # type: ignore[method-assign]
     async with trio.open_nursery() as nursery:
         await _link_all(net, nursery, members, edges)
         await trio.sleep(15)

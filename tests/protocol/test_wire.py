@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 from protocol.errors import DecodeError, FieldError, LocalProtocolError, Reason, RemoteProtocolError
 from protocol.events import NEED_DATA, NeedData
 from protocol.wire import (
+    CircuitClose,
+    CircuitData,
+    CircuitOpen,
     Deliver,
+    DialBack,
+    DialBackResult,
     ErrorMessage,
     Graft,
     Graft8,
@@ -30,6 +35,7 @@ from protocol.wire import (
 )
 from tests.strategies import envelopes
 
+_addresses = st.from_regex(r"[\x21-\x7e]{1,40}", fullmatch=True)
 names = st.from_regex(r"[a-z0-9][a-z0-9._:/-]{0,20}", fullmatch=True)
 texts = st.from_regex(r"[\x20-\x7e]{0,64}", fullmatch=True)
 messages: st.SearchStrategy[Message] = st.one_of(
@@ -76,7 +82,20 @@ messages: st.SearchStrategy[Message] = st.one_of(
         Routes,
         entries=st.integers(1, 6).flatmap(lambda n: st.binary(min_size=9 * n, max_size=9 * n)),
     ),
-)
+    # SPEC §15.2, §15.3
+    st.builds(DialBack, nonce=st.binary(min_size=8, max_size=8),
+              addresses=st.lists(_addresses, min_size=1, max_size=8).map(tuple)),
+    st.builds(DialBackResult, nonce=st.binary(min_size=8, max_size=8),
+              reached=st.lists(_addresses, max_size=8).map(tuple),
+              failed=st.lists(_addresses, max_size=8).map(tuple),
+              observed=st.just("") | _addresses),
+    st.builds(CircuitOpen, circuit=st.binary(min_size=8, max_size=8),
+              peer=st.binary(min_size=32, max_size=32)),
+    st.builds(CircuitData, circuit=st.binary(min_size=8, max_size=8),
+              data=st.binary(min_size=1, max_size=300)),
+    st.builds(CircuitClose, circuit=st.binary(min_size=8, max_size=8),
+              code=st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True)),
+)  # fmt: skip
 
 
 def read_all(reader: MessageReader) -> list[Message]:

@@ -11,7 +11,12 @@ from protocol.errors import DecodeError, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.greeting import Greeting
 from protocol.wire import (
+    CircuitClose,
+    CircuitData,
+    CircuitOpen,
     Deliver,
+    DialBack,
+    DialBackResult,
     ErrorMessage,
     Graft,
     Graft8,
@@ -40,7 +45,7 @@ def _hexes(values: list[str]) -> tuple[bytes, ...]:
     return tuple(bytes.fromhex(h) for h in values)
 
 
-def _from_fields(kind: str, f: dict[str, Any]) -> Message:
+def _from_fields(kind: str, f: dict[str, Any]) -> Message:  # noqa: C901 - one branch per type
     """The message a vector's JSON fields describe, built independently of the builder."""
     if kind == "hello":
         return Hello(min_version=f["min_version"], max_version=f["max_version"],
@@ -61,6 +66,18 @@ def _from_fields(kind: str, f: dict[str, Any]) -> Message:
         return Routes(entries=bytes.fromhex(f["entries_hex"]))
     if kind == "peers":
         return Peers(addresses=tuple(f["addresses"]))
+    if kind == "dialback":
+        return DialBack(nonce=bytes.fromhex(f["nonce_hex"]), addresses=tuple(f["addresses"]))
+    if kind == "dialback_result":
+        return DialBackResult(nonce=bytes.fromhex(f["nonce_hex"]), reached=tuple(f["reached"]),
+                              failed=tuple(f["failed"]), observed=f["observed"])  # fmt: skip
+    circuit = bytes.fromhex(f.get("circuit_hex", ""))
+    if kind == "circuit_open":
+        return CircuitOpen(circuit=circuit, peer=bytes.fromhex(f["peer_hex"]))
+    if kind == "circuit_data":
+        return CircuitData(circuit=circuit, data=bytes.fromhex(f["data_hex"]))
+    if kind == "circuit_close":
+        return CircuitClose(circuit=circuit, code=f["code"])
     if kind == "redeem":
         return Redeem(nonce=bytes.fromhex(f["nonce_hex"]))
     assert kind == "prune"

@@ -102,7 +102,9 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
         ("POST", "/v1/trust", {"subject": BOB, "value": 0}, 422, "invalid_request"),
         ("POST", "/v1/trust", {"subject": BOB, "surprise": 1}, 422, "invalid_request"),
         ("POST", "/v1/trust", "not json", 422, "invalid_request"),
-        ("POST", "/v1/rate", {"subject": "bad uri", "value": 5}, 422, "invalid_request"),
+        # Neither an identity nor a URI: read as a petname (SPEC names), none fits.
+        ("POST", "/v1/rate", {"subject": "bad uri", "value": 5}, 400, "bad_identity"),
+        ("POST", "/v1/rate", {"subject": "bad\nuri", "value": 5}, 422, "invalid_request"),
         ("POST", "/v1/trust", {"subject": BOB, "context": "Carpool"}, 422, "invalid_request"),
         ("GET", "/v1/attestations", None, 400, "bad_value"),
         ("POST", "/v1/import", {"envelopes": ["zz"]}, 422, "invalid_request"),

@@ -82,3 +82,60 @@ async def test_hostile_names_are_refused_typed(
 ) -> None:
     answer = await client.request(method, path, json=body, headers=AUTH)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
+
+
+async def test_a_petname_taken_by_another_identity_is_a_conflict_naming_its_holder(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/petnames", json={"subject": BOB, "name": "Grace"}, headers=AUTH)
+    for taken in ("Grace", "GRACE", "Gr\u0430ce"):  # the same name, or one read alike
+        answer = await client.post(
+            "/v1/petnames", json={"subject": EVE, "name": taken}, headers=AUTH
+        )
+        assert answer.status_code == 409, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "conflict"
+        assert BOB in error["message"]
+        assert "'Grace'" in error["message"]
+    # Renaming the holder itself is no conflict.
+    again = await client.post("/v1/petnames", json={"subject": BOB, "name": "GRACE"}, headers=AUTH)
+    assert again.status_code == 201
+
+
+async def test_petnames_and_prefixes_name_subjects_in_every_route(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/v1/trust", json={"subject": BOB, "value": 60}, headers=AUTH)
+    await client.post("/v1/petnames", json={"subject": BOB, "name": "Bob (rue)"}, headers=AUTH)
+    for typed in ("Bob (rue)", "bob", BOB[:10]):
+        rated = await client.post(
+            "/v1/rate", json={"subject": typed, "value": 40, "context": "carpool"}, headers=AUTH
+        )
+        assert rated.status_code == 201, rated.text
+        assert rated.json()["subject"] == BOB
+        # What was signed names its subject as we do (the CLI's signing line shows it).
+        assert rated.json()["subject_name"]["label"] == "Bob (rue)"
+        rating = await client.get(
+            "/v1/rating", params={"subject": typed, "context": "carpool"}, headers=AUTH
+        )
+        assert rating.json()["subject"] == BOB, rating.text
+        ratings = await client.get("/v1/ratings", params={"subject": typed}, headers=AUTH)
+        assert [r["subject"] for r in ratings.json()] == [BOB]
+        about = await client.get("/v1/attestations", params={"subject": typed}, headers=AUTH)
+        assert {a["subject"] for a in about.json()} == {BOB}
+        claims = await client.get(
+            "/v1/claims/" + quote(typed, safe=""), params={"claim": "x"}, headers=AUTH
+        )
+        assert claims.json()["subject"] == BOB, claims.text
+    withdrawn = {"kind": "rate", "subject": "Bob (rue)", "scope": "carpool"}
+    revoked = await client.post("/v1/revoke", json=withdrawn, headers=AUTH)
+    assert revoked.status_code == 201, revoked.text
+    assert revoked.json()["subject"] == BOB
+    # A thing's URI is still a thing; text that is neither is refused in words.
+    thing = await client.post(
+        "/v1/rate", json={"subject": "https://example.org/bike", "value": 10}, headers=AUTH
+    )
+    assert thing.json()["subject"] == "https://example.org/bike"
+    unknown = await client.post("/v1/rate", json={"subject": "Zed", "value": 10}, headers=AUTH)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (400, "bad_identity")
+    assert "petname" in unknown.json()["error"]["message"]

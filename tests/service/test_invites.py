@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from node.errors import RequestError, StoreError
 from node.service.invites import (
+    INVITES_CAPABILITY,
     INVITES_FILE,
     TICKET_FILE,
     InviteBook,
@@ -23,6 +24,7 @@ from node.service.invites import (
 from protocol.errors import Reason, TrustnodeError, VerificationError
 from protocol.identity import IdentityId, IdentityKey
 from protocol.invite import Invite, IssuedInvite, sign_invite
+from protocol.wire import Message, Redeem
 
 A, B = IdentityId(bytes([1]) * 32), IdentityId(bytes([2]) * 32)
 INVITER = IdentityKey.from_seed(bytes([3]) * 32)
@@ -111,18 +113,18 @@ def _code(**overrides: object) -> str:
 
 async def test_a_member_uses_an_invite_to_its_own_community(tmp_path: Path) -> None:
     desk = InviteDesk.in_folder(tmp_path, wall_clock_ms=lambda: 5, admit=lambda _: None)
-    shown: list[IdentityId] = []
+    shown: list[Message] = []
 
-    async def present(identity: IdentityId) -> None:
-        shown.append(identity)
+    async def send(message: Message) -> None:
+        shown.append(message)
 
-    desk.present = present
+    desk.greeted(INVITER.identity, (INVITES_CAPABILITY,), None, send)  # connected already
     dialled: list[str] = []
     made = await desk.use(f"trustnode join {_code()}", community_id=bytes(32), me=A,
                           connect=dialled.append)  # fmt: skip
     assert made.inviter == INVITER.identity
     assert dialled == ["127.0.0.1:7401"]
-    assert shown == [INVITER.identity]  # on the live connection, if there is one
+    assert shown == [Redeem(nonce=bytes(range(16)))]  # on the live connection
     assert desk.to_present(INVITER.identity) == bytes(range(16))
     assert InviteTicket.load(tmp_path / TICKET_FILE) == desk.ticket
     await desk.use(_code(nonce=None), community_id=bytes(32), me=A, connect=dialled.append)

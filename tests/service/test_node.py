@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from node.errors import ConfigError, RequestError
+from node.gossip.gossip_node import ThreadedStore
 from node.service import Node, NodeConfig, open_node
 from protocol.attestation import AttestationBody, sign_attestation
 from protocol.identity import IdentityKey
@@ -201,7 +202,9 @@ async def test_queries_do_not_wait_for_the_writer(tmp_path: Path) -> None:
     async with open_node(config(tmp_path, "ann"), network=False) as ann:
         friend = IdentityKey.generate().identity
         made = await ann.trust(friend, 70)
-        async with ann._store._lock:  # the writer is busy
+        writer = ann._store
+        assert isinstance(writer, ThreadedStore)
+        async with writer._lock:  # the writer is busy
             with trio.fail_after(5):
                 assert (await ann.status()).attestations == 1
                 assert await ann.holds(made.id)

@@ -79,3 +79,38 @@ async def test_names_from_every_source_and_an_impostor(tmp_path: Path) -> None:
     async with open_node(_config(tmp_path), network=False) as again:
         assert again.petnames() == {grace.identity: "Grace"}  # durable
         assert encode_identity_text(await again.resolve_identity("Grace")).startswith("tn_")
+
+
+async def test_the_name_book_is_kept_until_the_store_petnames_or_time_change(
+    tmp_path: Path,
+) -> None:
+    alice, grace = IdentityKey.generate(), IdentityKey.generate()
+    now = [T0]
+    async with open_node(_config(tmp_path), network=False, wall_clock_ms=lambda: now[0]) as node:
+        await node.trust(alice.identity, 80)
+        first = await node.name_book()
+        assert await node.name_book() is first  # nothing changed: the same book
+        await node.import_envelopes(
+            [_signed(alice, Trust(subject=grace.identity, value=70, name="Grace"), at_ms=T0)]
+        )
+        after_vouch = await node.name_book()  # the store changed: a new book sees it
+        assert after_vouch is not first
+        assert after_vouch.resolve(grace.identity).name == "Grace"
+        await node.set_petname(grace.identity, "Grace (rue des Lilas)")
+        after_petname = await node.name_book()
+        assert after_petname.resolve(grace.identity).label == "Grace (rue des Lilas)"
+        assert await node.name_book() is after_petname
+        now[0] += 61_000  # past the book's time to live (statements may have expired)
+        assert await node.name_book() is not after_petname
+
+
+async def test_log_lines_name_peers_as_the_node_does(tmp_path: Path) -> None:
+    alice, stranger = IdentityKey.generate(), IdentityKey.generate()
+    async with open_node(_config(tmp_path), network=False) as node:
+        describe = node.gossip.describe  # what GossipNode's connection lines print
+        short = encode_identity_text(alice.identity)[:11] + "…"
+        assert describe(alice.identity) == short  # no book built yet: the short id
+        await node.set_petname(alice.identity, "Alice (voisine)")
+        await node.name_book()
+        assert describe(alice.identity) == f"{short} (Alice (voisine))"
+        assert describe(stranger.identity) == encode_identity_text(stranger.identity)[:11] + "…"

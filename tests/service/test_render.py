@@ -170,10 +170,10 @@ def test_import_lines(reason: str) -> None:
 
 @given(
     identity=hostile, community=hostile, listen=hostile, advertised=hostile,
-    errors=st.integers(0, 2),
+    errors=st.integers(0, 2), reachability=hostile,
 )  # fmt: skip
 def test_status_table(
-    identity: str, community: str, listen: str, advertised: str, errors: int
+    identity: str, community: str, listen: str, advertised: str, errors: int, reachability: str
 ) -> None:
     view = StatusView(
         identity=identity, community_id=community, listen=listen, advertised=[advertised],
@@ -181,9 +181,10 @@ def test_status_table(
         active_addresses=[listen], passive_addresses=0, attestations=1, heads=1, store_bytes=1,
         stored_from_peers=0, payload_bytes_received=0, protocol_errors=0, store_errors=errors,
         relay_refused=0, dial_failures=0, last_sync_age_s=None, uptime_s=1.0,
+        reachability=reachability,  # words with addresses peers observed: theirs to choose
     )  # fmt: skip
     shown_table = shown(render.status_table(view, running=True))
-    assert_inert(shown_table, identity, community, listen, advertised)
+    assert_inert(shown_table, identity, community, listen, advertised, reachability)
 
 
 @given(identity=hostile)
@@ -283,6 +284,16 @@ def _every_named_view(identity: str, name: NameView) -> list[RenderableType]:
             ],
             subject=identity,
         ),
+        render.peers_table(
+            [PeerView(identity=identity, dialled=True, eager=True, last_sync_age_s=None, name=name)]
+        ),
+        # The line printed after signing (trust, rate, revoke, ... in node.cli.member).
+        render.said_line(
+            "you vouch for {who}",
+            "committed",
+            _attestation("trust", identity, identity, "x"),
+            who=render.named(identity, name),
+        ),
     ]
 
 
@@ -305,7 +316,7 @@ def test_no_view_shows_a_self_claimed_name_without_its_mark(claimed: str) -> Non
             # Shown as the name: marked; quoted bare only by the impostor warning.
             assert out[at - 1] == "~" or out[:at].endswith("goes by "), out
             at = out.find(shown_name, at + 1)
-    assert seen >= 8  # every view named the subject
+    assert seen >= 10  # every view named the subject
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,8 @@ score, flow decisions) fail the same checks: that is the regression.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from simulations.community import SHAPES, certifications, community, farm
@@ -56,17 +58,33 @@ def test_generators_are_seeded_and_shaped() -> None:
 
 _MISSED = pytest.mark.xfail(
     strict=True,
-    reason="no single fraction of the support's median meets every shape: open "
-    "(simulations/results/community-sweep-1000-2026-12-01.txt)",
+    reason="farm claims per attack edge still above 1 with thresholds from the viewer's "
+    "score spread (simulations/results/community-study-2026-12-02.txt)",
 )
+
+
+@functools.cache
+def _targeted(shape: str) -> Figures:
+    """The default engine's figures at 1 000 under the targeted attack (seed 0), once."""
+    return measure(build(shape, 1000, "targeted", 0), ENGINES["new"], claim_sample=100)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_score_holds_at_1000_under_a_targeted_attack(shape: str) -> None:
-    figures = measure(build(shape, 1000, "targeted", 0), ENGINES["new"], claim_sample=100)
+    figures = _targeted(shape)
     assert figures.auc >= 0.95, figures
     assert figures.farm_above_p10_per_edge <= 3.0, figures
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", SHAPES)
+def test_accepted_meets_its_targets_at_1000_under_a_targeted_attack(shape: str) -> None:
+    """>= 90 % of honest members with <= 2 farm members per attack edge, on every
+    shape (the 0.5 x median rule let 6 per edge through on the ring)."""
+    figures = _targeted(shape)
+    assert figures.honest_accepted_pct >= 90.0, figures
+    assert figures.farm_accepted_per_edge <= 2.0, figures
 
 
 @pytest.mark.slow
@@ -74,13 +92,13 @@ def test_the_score_holds_at_1000_under_a_targeted_attack(shape: str) -> None:
     "shape",
     [
         "hubs",
-        pytest.param("small-world", marks=_MISSED),  # farm claims 7.0, accepted 6.0 per edge
-        pytest.param("streets", marks=_MISSED),  # farm claims 1.1 per edge
-        pytest.param("sbm", marks=_MISSED),  # farm claims 1.4 per edge
+        "streets",
+        pytest.param("small-world", marks=_MISSED),  # farm claims 2.6 per edge (was 7.0)
+        pytest.param("sbm", marks=_MISSED),  # farm claims 1.4 per edge (unchanged)
     ],
 )
 def test_decisions_meet_the_targets_at_1000_under_a_targeted_attack(shape: str) -> None:
-    figures = measure(build(shape, 1000, "targeted", 0), ENGINES["new"], claim_sample=100)
+    figures = _targeted(shape)
     assert _meets_targets(figures) == [], figures
 
 

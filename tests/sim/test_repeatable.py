@@ -32,15 +32,15 @@ _SCRIPT = textwrap.dedent(
     if mode == "allocate":
         gc.set_threshold(97, 3, 3)
         junk.extend([object() for _ in range(3333)] + [[n] for n in range(777)])
-        from node.gossip.gossip_node import GossipNode
+        from node.gossip.intake import Intake
 
-        ingest = GossipNode._ingest
+        ingest = Intake.ingest
 
         async def _ingest(self, *args, **kwargs):
             junk.append([object() for _ in range(len(junk) % 7)])
             return await ingest(self, *args, **kwargs)
 
-        GossipNode._ingest = _ingest
+        Intake.ingest = _ingest
 
     from simulations.runner import run_scenario
 

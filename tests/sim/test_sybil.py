@@ -18,7 +18,7 @@ def _setup(victims: str) -> tuple[sybil.Weights, int, int, list[tuple[int, int]]
     weights = {**honest_weights, **sybil.farm_region("dense", n_honest, rng)}
     viewer = 7
     walk = sybil._build(honest_weights, n_honest, viewer)
-    attack = sybil.attack_edges(victims, walk, n_honest, viewer, rng)
+    attack = sybil.attack_edges(victims, walk.scores_all(), n_honest, viewer, rng)
     for victim, entry in attack:
         weights[(victim, entry)] = 1.0
         weights[(entry, victim)] = 1.0

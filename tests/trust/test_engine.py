@@ -245,3 +245,32 @@ def test_identities_nobody_reached_stay_out_of_the_walk_until_reached() -> None:
         assert engine.score(member.identity) == pytest.approx(
             whole.score(member.identity), rel=1e-3, abs=1e-9
         )
+
+
+def test_moving_the_clock_keeps_the_score_table_unless_an_edge_expires() -> None:
+    """Every question the node asks moves the engine's clock; the table of all
+    scores must survive that, or each score, explain and name lookup solves
+    every score again (the name book's first lookup took seconds)."""
+    engine = TrustEngine(
+        ME.identity,
+        now_ms=NOW,
+        attestations=[*_community(), trust(ANN, GUS, 100, expires=NOW + 50)],
+    )
+    table = engine.scores()
+    solves = 0
+    real = engine._scored
+
+    def counting(context: str):  # type: ignore[no-untyped-def]
+        nonlocal solves
+        before = engine._score_cache.get(context)
+        result = real(context)
+        solves += before is None
+        return result
+
+    engine._scored = counting  # type: ignore[method-assign]
+    engine.advance(NOW + 10)
+    assert engine.scores() == table
+    assert solves == 0
+    engine.advance(NOW + 50)  # ANN's vouch for GUS expires: the table is solved again
+    assert engine.scores()[GUS.identity] == 0.0
+    assert solves == 1

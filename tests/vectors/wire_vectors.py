@@ -27,7 +27,12 @@ from protocol.statement import Trust
 from protocol.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
     WIRE_VERSION,
+    CircuitClose,
+    CircuitData,
+    CircuitOpen,
     Deliver,
+    DialBack,
+    DialBackResult,
     ErrorMessage,
     Graft,
     Graft8,
@@ -75,7 +80,7 @@ def frame(payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + payload
 
 
-def fields_of(message: Message) -> Json:
+def fields_of(message: Message) -> Json:  # noqa: C901 - one branch per type
     """The message's fields in the vector file's JSON form (binary as hex)."""
     if isinstance(message, Hello):
         return {
@@ -98,6 +103,21 @@ def fields_of(message: Message) -> Json:
         return {"entries_hex": message.entries.hex()}
     if isinstance(message, Peers):
         return {"addresses": list(message.addresses)}
+    if isinstance(message, DialBack):
+        return {"nonce_hex": message.nonce.hex(), "addresses": list(message.addresses)}
+    if isinstance(message, DialBackResult):
+        return {
+            "nonce_hex": message.nonce.hex(),
+            "reached": list(message.reached),
+            "failed": list(message.failed),
+            "observed": message.observed,
+        }
+    if isinstance(message, CircuitOpen):
+        return {"circuit_hex": message.circuit.hex(), "peer_hex": message.peer.hex()}
+    if isinstance(message, CircuitData):
+        return {"circuit_hex": message.circuit.hex(), "data_hex": message.data.hex()}
+    if isinstance(message, CircuitClose):
+        return {"circuit_hex": message.circuit.hex(), "code": message.code}
     if isinstance(message, Redeem):
         return {"nonce_hex": message.nonce.hex()}
     return {}
@@ -117,6 +137,11 @@ _TYPES: dict[type, MessageType] = {
     IHave8: MessageType.IHAVE8,
     Graft8: MessageType.GRAFT8,
     Routes: MessageType.ROUTES,
+    DialBack: MessageType.DIALBACK,
+    DialBackResult: MessageType.DIALBACK_RESULT,
+    CircuitOpen: MessageType.CIRCUIT_OPEN,
+    CircuitData: MessageType.CIRCUIT_DATA,
+    CircuitClose: MessageType.CIRCUIT_CLOSE,
     Redeem: MessageType.REDEEM,
 }
 
@@ -162,6 +187,19 @@ def positive_vectors() -> list[Json]:
         ("graft8", "one 8-byte prefix", Graft8(prefixes=ID_A[:8])),
         ("routes", "the sender itself at 0, Bob at 2 through the receiver (bit 7)",
          Routes(entries=ROUTES)),
+        ("dialback", "dial me back at two addresses (SPEC §15.2)",
+         DialBack(nonce=bytes(range(8)), addresses=("203.0.113.5:7400", "192.168.1.20:7400"))),
+        ("dialback-result", "one reached, one not dialled, and where the asker comes from",
+         DialBackResult(nonce=bytes(range(8)), reached=("203.0.113.5:7400",), failed=(),
+                        observed="203.0.113.5:51234")),
+        ("dialback-result-bare", "nothing dialled, nothing observed",
+         DialBackResult(nonce=bytes(8), reached=(), failed=(), observed="")),
+        ("circuit-open", "connect me to Bob through you (SPEC §15.3)",
+         CircuitOpen(circuit=bytes(range(8)), peer=BOB.identity)),
+        ("circuit-data", "three opaque bytes of the ends' channel",
+         CircuitData(circuit=bytes(range(8)), data=b"\x00\x01\x02")),
+        ("circuit-close", "over the relay quota",
+         CircuitClose(circuit=bytes(range(8)), code="quota")),
         ("redeem", "a single-use invite's 16-byte nonce, to its inviter (SPEC §12)",
          Redeem(nonce=bytes(range(16)))),
     ]  # fmt: skip
@@ -186,7 +224,7 @@ def negative_vectors() -> list[Json]:
         ("trailing-bytes", "a prune, then one more byte", frame(packb([1, 7]) + b"\x00"),
          "trailing_bytes"),
         ("unknown-version", "wire version 2", frame(packb([2, 7])), "unknown_version"),
-        ("unknown-type", "type 15", _message(15), "unknown_kind"),
+        ("unknown-type", "type 20", _message(20), "unknown_kind"),
         ("type-zero", "type 0", _message(0), "unknown_kind"),
         ("type-not-int", "the type is a string", _message("hello"), "unknown_kind"),
         ("hello-three-fields", "a hello without agent", _message(1, 1, 1, []), "bad_field"),
@@ -234,9 +272,31 @@ def negative_vectors() -> list[Json]:
         ("ihave8-empty", "no prefix", _message(11, b""), "out_of_range"),
         ("graft8-str", "prefixes as a string", _message(12, "abcdefgh"), "bad_field"),
         ("routes-10", "10 bytes of routes", _message(13, bytes(10)), "out_of_range"),
-        ("redeem-15", "a nonce of 15 bytes", _message(14, bytes(15)), "out_of_range"),
-        ("redeem-str", "a nonce that is a string", _message(14, "n" * 16), "bad_field"),
-        ("redeem-bare", "a redeem without its nonce", _message(14), "bad_field"),
+        ("dialback-no-address", "a dialback of no address", _message(14, bytes(8), []),
+         "out_of_range"),
+        ("dialback-9", "a dialback of 9 addresses", _message(14, bytes(8), ["h:1"] * 9),
+         "out_of_range"),
+        ("dialback-nonce-7", "a nonce of 7 bytes", _message(14, bytes(7), ["h:1"]),
+         "out_of_range"),
+        ("dialback-nonce-str", "a nonce that is a string", _message(14, "n" * 8, ["h:1"]),
+         "bad_field"),
+        ("dialback-result-3", "a dialback_result of 3 fields",
+         _message(15, bytes(8), [], []), "bad_field"),
+        ("dialback-result-observed-space", "an observed address with a space",
+         _message(15, bytes(8), [], [], "h 1"), "out_of_range"),
+        ("several-dialback-result", "9 reached (out_of_range), then a binary failed address",
+         _message(15, bytes(8), ["h:1"] * 9, [b"h:1"], ""), "bad_field"),
+        ("circuit-open-short-peer", "a peer of 31 bytes", _message(16, bytes(8), bytes(31)),
+         "out_of_range"),
+        ("circuit-data-empty", "no data", _message(17, bytes(8), b""), "out_of_range"),
+        ("circuit-close-int", "a code that is an integer", _message(18, bytes(8), 5), "bad_field"),
+        ("circuit-open-one-field", "a circuit_open without peer", _message(16, bytes(8)),
+         "bad_field"),
+        ("several-circuit", "a circuit of 7 bytes (out_of_range), data a string",
+         _message(17, bytes(7), "x"), "bad_field"),
+        ("redeem-15", "a nonce of 15 bytes", _message(19, bytes(15)), "out_of_range"),
+        ("redeem-str", "a nonce that is a string", _message(19, "n" * 16), "bad_field"),
+        ("redeem-bare", "a redeem without its nonce", _message(19), "bad_field"),
         ("non-canonical-version", "min_version 1 as uint8 (0xcc 0x01)",
          frame(hello.replace(b"\x01\x01\x90", b"\xcc\x01\x01\x90", 1)), "non_canonical"),
         ("non-canonical-array16", "the message as array16",
