@@ -52,7 +52,7 @@ def test_the_second_identity_with_a_single_use_invite_is_refused(
 
     # Acknowledged is on disk: a SIGKILL right after does not forget who used it.
     daemons[0].process.send_signal(signal.SIGKILL)
-    daemons[0].process.wait()
+    daemons[0].process.communicate(timeout=30)  # reaps it and closes its pipes
     daemons.append(Daemon(ann))
     assert _book(ann)[0]["used_by"] == ben_id
 
@@ -72,3 +72,5 @@ def test_the_second_identity_with_a_single_use_invite_is_refused(
     # ben's later connections present the invite again and stay welcome.
     ok(ben, "status")
     assert _ticket(ben)["refused"] is None
+    for daemon in daemons[1:3]:  # ben, and ann restarted: a clean stop closes their pipes
+        daemon.stop()
