@@ -20,6 +20,7 @@ still complete handshakes (SPEC §12's threat model).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -392,7 +393,9 @@ class InviteDesk:
         send = self._links.get(peer)
         nonce = self.to_present(peer)
         if send is not None and nonce is not None:
-            await send(Redeem(nonce=nonce))
+            # A link of a session that ended since: the next connection presents it.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await send(Redeem(nonce=nonce))
 
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
