@@ -70,6 +70,10 @@ class Reason(enum.Enum):
     # A peer that stays silent where the protocol expects it to speak (no
     # `hello` within HELLO_TIMEOUT_S of the handshake: SPEC §9.2).
     TIMEOUT = "timeout"
+    # Invites (SPEC §12): a single-use invite's nonce another identity redeemed
+    # already, or one presented for the first time after its expiry.
+    INVITE_USED = "invite_used"
+    INVITE_EXPIRED = "invite_expired"
 
     @property
     def severity(self) -> Severity:
@@ -88,6 +92,9 @@ _SEVERITY: dict[Reason, Severity] = {
     Reason.BAD_CHECKSUM: Severity.BENIGN,
     # A slow or overloaded honest peer can miss a deadline.
     Reason.TIMEOUT: Severity.BENIGN,
+    # A forwarded or stale invite: its holder may not know someone used it first.
+    Reason.INVITE_USED: Severity.BENIGN,
+    Reason.INVITE_EXPIRED: Severity.BENIGN,
 }
 
 

@@ -24,10 +24,12 @@ from protocol.text import decode_base32, encode_base32
 __all__ = [
     "INVITE_PREFIX",
     "Invite",
+    "IssuedInvite",
     "check_invite",
     "decode_invite",
     "encode_invite",
     "open_community_key",
+    "redeem",
     "sign_invite",
 ]
 
@@ -202,3 +204,35 @@ def check_invite(invite: Invite, *, now_ms: int) -> None:
     """
     if invite.expires_at_ms is not None and now_ms >= invite.expires_at_ms:
         raise VerificationError(Reason.EXPIRED, "the invite has expired")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedInvite:
+    """What an inviter's node remembers of a single-use invite it made (SPEC §12).
+
+    `used_by` is the first identity that presented the nonce, None until then.
+    """
+
+    nonce: bytes
+    expires_at_ms: int | None
+    used_by: IdentityId | None = None
+
+
+def redeem(issued: IssuedInvite, joiner: IdentityId, *, now_ms: int) -> IssuedInvite:
+    """The record after `joiner` presents `issued`'s nonce (SPEC §12).
+
+    The first identity to present it before expiry gets it; the same identity
+    presenting it again (every connection does) is still let in, even after
+    expiry: the invite was used in time. Anyone else is refused.
+
+    Raises:
+        VerificationError: `INVITE_USED` (bound to another identity),
+            `INVITE_EXPIRED` (never used, and now past its expiry).
+    """
+    if issued.used_by is not None:
+        if issued.used_by != joiner:
+            raise VerificationError(Reason.INVITE_USED, "this invite was used by someone else")
+        return issued
+    if issued.expires_at_ms is not None and now_ms >= issued.expires_at_ms:
+        raise VerificationError(Reason.INVITE_EXPIRED, "this invite expired before it was used")
+    return IssuedInvite(nonce=issued.nonce, expires_at_ms=issued.expires_at_ms, used_by=joiner)

@@ -50,6 +50,7 @@ __all__ = [
     "Prune",
     "Push",
     "ReaderState",
+    "Redeem",
     "Routes",
     "Sync",
     "Want",
@@ -71,6 +72,7 @@ MAX_DIALBACK_ADDRESSES = 8
 DIALBACK_NONCE_BYTES = 8
 CIRCUIT_ID_BYTES = 8
 MAX_CIRCUIT_DATA = 65535
+INVITE_NONCE_BYTES = 16  # an invite's nonce (SPEC §12)
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
@@ -97,6 +99,7 @@ class MessageType(enum.IntEnum):
     CIRCUIT_OPEN = 16
     CIRCUIT_DATA = 17
     CIRCUIT_CLOSE = 18
+    REDEEM = 19
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,6 +273,22 @@ class Routes:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Redeem:
+    """A joiner presents its single-use invite's nonce to the inviter (SPEC §9.2, §12).
+
+    Sent only to the invite's inviter, and only when its hello named `invites`;
+    the inviter binds the nonce to the sender's identity (the handshake proved
+    it) or refuses with `invite_used` / `invite_expired`.
+    """
+
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        require(len(self.nonce) == INVITE_NONCE_BYTES, Reason.OUT_OF_RANGE, "a nonce has 16 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IHave:
     """Ids of new attestations announced lazily: the receiver wants the ones it lacks."""
 
@@ -437,6 +456,7 @@ Message: TypeAlias = (
     | CircuitOpen
     | CircuitData
     | CircuitClose
+    | Redeem
 )
 
 
@@ -453,6 +473,7 @@ _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
     IHave8: (MessageType.IHAVE8, "prefixes"),
     Graft8: (MessageType.GRAFT8, "prefixes"),
     Routes: (MessageType.ROUTES, "entries"),
+    Redeem: (MessageType.REDEEM, "nonce"),
 }
 
 

@@ -45,7 +45,7 @@ from node.home.logs import configure_logging
 from node.net.addresses import is_dialable, is_local_only
 from protocol.errors import RemoteProtocolError
 from protocol.identity import encode_identity_text
-from protocol.invite import check_invite, decode_invite
+from protocol.invite import Invite, check_invite, decode_invite
 
 log = logging.getLogger("trustnode.daemon")
 _LISTEN = click.option("--listen", help="Where peers connect (host:port).")
@@ -190,6 +190,7 @@ def join(
         community_key=made.community_key, bootstrap=bootstrap, relay_anchors=(inviter,),
     )  # fmt: skip
     identity = _create(place, _apply_flags(config, listen, api_listen, (), advertise))
+    _keep_ticket(place.data_dir, made)
     if as_json:
         emit_json({**view, "identity": identity, "data_dir": str(place.data_dir)})
         return
@@ -197,8 +198,19 @@ def join(
                        id=made.community_id.hex()[:16], folder=str(place.data_dir)))  # fmt: skip
     console.print(line("  your identity: {identity}", identity=identity))
     console.print(line("  invited by:    {inviter}", inviter=inviter))
+    if made.nonce is not None:
+        console.print("  single-use:    your node redeems it when it first reaches the inviter")
     console.print("Next: [bold]trustnode run[/]; ask your inviter to vouch for you:")
     console.print(line("  trustnode trust {identity}", identity=identity))
+
+
+def _keep_ticket(data_dir: Path, made: Invite) -> None:
+    """A single-use invite's nonce, for the daemon to present to the inviter (SPEC §12)."""
+    from node.service.invites import TICKET_FILE, InviteTicket  # the daemon's weight
+
+    ticket = InviteTicket.of(made)
+    if ticket is not None:
+        ticket.save(data_dir / TICKET_FILE)
 
 
 def _dialable(addresses: tuple[str, ...]) -> tuple[str, ...]:
@@ -323,7 +335,9 @@ def _first_of(error: BaseException, kinds: tuple[type[Exception], ...]) -> Excep
 @click.option("--expires-in", "expires_in_s", type=click.IntRange(min=1), default=7 * 86_400,
               show_default=True, help="Seconds.")  # fmt: skip
 @click.option(
-    "--single-use", is_flag=True, help="Marked single-use (see README: not enforced yet)."
+    "--single-use",
+    is_flag=True,
+    help="One identity only: this node binds it to the first joiner that presents it.",
 )
 @_ADVERTISE
 @_JSON

@@ -52,6 +52,10 @@ PEER_POLICY: dict[Reason, Action] = {
     Reason.UNEXPECTED_MESSAGE: Action.CLOSE,
     # Only ever a session rule (no hello in time): the connection ends, no ban.
     Reason.TIMEOUT: Action.DROP,
+    # A refused invite (SPEC §12): as for a timeout, being a session rule the
+    # connection ends; no ban (an honest holder of a forwarded invite causes it).
+    Reason.INVITE_USED: Action.DROP,
+    Reason.INVITE_EXPIRED: Action.DROP,
 }
 
 _FIRST_BAN_S = 3600.0

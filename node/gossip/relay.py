@@ -76,6 +76,7 @@ class RelayGate:
         self._computed_at: int | None = None
         self.refused = 0
         self._unvouched_stored = 0  # recounted at each refresh, counted up in between
+        self._admitted: frozenset[IdentityId] = frozenset()  # by our single-use invites
 
     def vouched(self, store: AttestationStore) -> frozenset[IdentityId]:
         """Identities within the trust horizon (recomputed at most every `refresh_ms`)."""
@@ -103,7 +104,7 @@ class RelayGate:
                 for key in book.candidates()
                 if book.member(key) in vouched and book.counts(key, now_ms)
             }
-            self._vouched = vouched | devices
+            self._vouched = vouched | devices | self._admitted
             self._computed_at = now_ms
             held = sum(store.count_by_issuer(sorted(self._vouched)).values())
             self._unvouched_stored = store.statistics().attestations - held
@@ -113,6 +114,13 @@ class RelayGate:
     def last_vouched(self) -> frozenset[IdentityId]:
         """The vouched set as last computed (no store access: callable anywhere)."""
         return self._vouched
+
+    def admit(self, identities: Iterable[IdentityId]) -> None:
+        """Store without quota what `identities` issue: the joiners our single-use
+        invites were redeemed by (SPEC §12) -- our word for one identity each,
+        as a vouch would be, but not a vouch: nobody else relays them for it."""
+        self._admitted |= frozenset(identities)
+        self.invalidate()
 
     def invalidate(self) -> None:
         """Recompute at the next admission (e.g. after we vouched for someone)."""

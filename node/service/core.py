@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -26,6 +27,7 @@ from node.names import NameSource, PetnameBook
 from node.names.index import NameIndex
 from node.net.lan import LanDiscovery
 from node.net.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
+from node.service.invites import open_invite_desk
 from node.service.networks import Network
 from node.trust import TrustEngine
 from protocol.identity import IdentityId, IdentityKey, short_identity_text
@@ -110,6 +112,18 @@ class NodeCore:
         self._engine: TrustEngine | None = None  # built on the first question
         self._engine_lock = trio.Lock()
         self._cursor = 0  # how far the engine has read the change feed
+        # Single-use invites, enforced (SPEC §12.2); in memory until `keep_invites_in`.
+        self.invites = open_invite_desk(None, gossip=gossip, gate=gate, wall_clock_ms=clock)
+
+    def keep_invites_in(self, folder: Path) -> None:
+        """Keep the invite book and ticket in `folder` (the data directory: durable).
+
+        Raises:
+            StoreError: `invites.json` or `invite.json` there is damaged.
+        """
+        self.invites = open_invite_desk(
+            folder, gossip=self.gossip, gate=self._gate, wall_clock_ms=self._clock
+        )
 
     def _describe_peer(self, identity: IdentityId) -> str:
         """A peer in log lines: its short id, and our name for it if we have one. From

@@ -163,7 +163,9 @@ class Networking(NodeCore):
             )
         except FieldError as exc:
             raise RequestError("bad_value", f"invite addresses: {exc}") from None
-        return sign_invite(made, self._key)
+        code = sign_invite(made, self._key)
+        self.invites.issue(made)  # on disk before the code is handed out
+        return code
 
     def peers(self) -> list[PeerInfo]:
         """The connected peers."""

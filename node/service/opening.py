@@ -77,6 +77,7 @@ async def open_node(
                 petnames=PetnameBook.load(data.path / PETNAMES_FILE),
             )
         )
+        node.keep_invites_in(data.path)
         try:
             async with trio.open_nursery() as nursery:
                 node.stop_with(nursery.cancel_scope)

@@ -33,6 +33,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from node.api.naming import names_of
 from node.api.views import attestation_view, claim_view, explanation_view, rating_view
 from node.service import Node
+from node.service.invites import refusal_words
 from node.web.picture import draw_explanation
 from node.web.security import SESSION_COOKIE, Logins, Session, WebGuard
 from node.web.text import visible
@@ -351,7 +352,10 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
     async def invite(request: Request) -> Response:
         if web.session_of(request) is None:
             return web.logged_out(request)
-        return web.page(request, "invite.html", code=None)
+        ticket = node.invites.ticket  # the single-use invite we came in with, if any
+        refused = None if ticket is None or ticket.refused is None else ticket.refused
+        return web.page(request, "invite.html", code=None,
+                        refused=refused and refusal_words(refused))  # fmt: skip
 
 
 def _qr_svg(text: str) -> str:
@@ -380,6 +384,25 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
             return web.page(request, "refused.html", status=400, why=str(exc))
         return web.page(request, "invite.html", code=code, qr=_qr_svg(code),
                         single_use=fields.get("single_use") == "on")  # fmt: skip
+
+    @router.post("/invite/use")
+    async def use_invite(request: Request) -> Response:
+        posted = await web.form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, fields = posted
+        try:
+            made = await node.invites.use(
+                fields.get("code", ""), community_id=node.config.community_id,
+                me=node.identity, connect=node.connect,
+            )  # fmt: skip
+        except (TrustnodeError, OSError) as exc:
+            session.notices.append(("error", f"Not used: {exc}"))
+        else:
+            inviter = encode_identity_text(made.inviter)
+            once = " Your node presents it when it reaches them." if made.nonce else ""
+            session.notices.append(("ok", f"Connecting to {inviter}.{once}"))
+        return RedirectResponse(f"{PREFIX}/invite", status_code=303)
 
     @router.post("/things/rate")
     async def rate_thing(request: Request) -> Response:

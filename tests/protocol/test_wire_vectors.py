@@ -29,6 +29,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Redeem,
     Routes,
     Sync,
     Want,
@@ -77,6 +78,8 @@ def _from_fields(kind: str, f: dict[str, Any]) -> Message:  # noqa: C901 - one b
         return CircuitData(circuit=circuit, data=bytes.fromhex(f["data_hex"]))
     if kind == "circuit_close":
         return CircuitClose(circuit=circuit, code=f["code"])
+    if kind == "redeem":
+        return Redeem(nonce=bytes.fromhex(f["nonce_hex"]))
     assert kind == "prune"
     return Prune()
 

@@ -44,6 +44,7 @@ from protocol.wire import (
     Peers,
     Prune,
     Push,
+    Redeem,
     Routes,
     Sync,
     Want,
@@ -117,6 +118,8 @@ def fields_of(message: Message) -> Json:  # noqa: C901 - one branch per type
         return {"circuit_hex": message.circuit.hex(), "data_hex": message.data.hex()}
     if isinstance(message, CircuitClose):
         return {"circuit_hex": message.circuit.hex(), "code": message.code}
+    if isinstance(message, Redeem):
+        return {"nonce_hex": message.nonce.hex()}
     return {}
 
 
@@ -139,6 +142,7 @@ _TYPES: dict[type, MessageType] = {
     CircuitOpen: MessageType.CIRCUIT_OPEN,
     CircuitData: MessageType.CIRCUIT_DATA,
     CircuitClose: MessageType.CIRCUIT_CLOSE,
+    Redeem: MessageType.REDEEM,
 }
 
 
@@ -196,6 +200,8 @@ def positive_vectors() -> list[Json]:
          CircuitData(circuit=bytes(range(8)), data=b"\x00\x01\x02")),
         ("circuit-close", "over the relay quota",
          CircuitClose(circuit=bytes(range(8)), code="quota")),
+        ("redeem", "a single-use invite's 16-byte nonce, to its inviter (SPEC §12)",
+         Redeem(nonce=bytes(range(16)))),
     ]  # fmt: skip
     return [positive(name, text, message) for name, text, message in cases]
 
@@ -218,7 +224,7 @@ def negative_vectors() -> list[Json]:
         ("trailing-bytes", "a prune, then one more byte", frame(packb([1, 7]) + b"\x00"),
          "trailing_bytes"),
         ("unknown-version", "wire version 2", frame(packb([2, 7])), "unknown_version"),
-        ("unknown-type", "type 19", _message(19), "unknown_kind"),
+        ("unknown-type", "type 20", _message(20), "unknown_kind"),
         ("type-zero", "type 0", _message(0), "unknown_kind"),
         ("type-not-int", "the type is a string", _message("hello"), "unknown_kind"),
         ("hello-three-fields", "a hello without agent", _message(1, 1, 1, []), "bad_field"),
@@ -288,6 +294,9 @@ def negative_vectors() -> list[Json]:
          "bad_field"),
         ("several-circuit", "a circuit of 7 bytes (out_of_range), data a string",
          _message(17, bytes(7), "x"), "bad_field"),
+        ("redeem-15", "a nonce of 15 bytes", _message(19, bytes(15)), "out_of_range"),
+        ("redeem-str", "a nonce that is a string", _message(19, "n" * 16), "bad_field"),
+        ("redeem-bare", "a redeem without its nonce", _message(19), "bad_field"),
         ("non-canonical-version", "min_version 1 as uint8 (0xcc 0x01)",
          frame(hello.replace(b"\x01\x01\x90", b"\xcc\x01\x01\x90", 1)), "non_canonical"),
         ("non-canonical-array16", "the message as array16",

@@ -1,0 +1,439 @@
+"""Single-use invites, enforced by the inviter's node (SPEC §12).
+
+Two small files in the data directory, each written atomically (a temporary
+file, fsync, rename, fsync of the folder) before the step it records is
+acknowledged, so a kill -9 never forgets an invite it handed out or a
+redemption it accepted:
+
+* `invites.json`, the inviter's book: each single-use invite this node made
+  (nonce, expiry) and, once redeemed, the identity it is bound to;
+* `invite.json`, the joiner's ticket: the invite `trustnode join` used
+  (inviter, nonce) and, if the inviter refused it, why.
+
+What a redeemed invite grants is deliberately small: the inviter's node stores
+(and so relays) the joiner's attestations without the unvouched quota, as if
+it vouched for them (`RelayGate.admit`). It is not a vouch: other nodes see
+nothing of it and keep their own quota until someone vouches. The community
+key itself is not single-use: whoever holds a closed community's code can
+still complete handshakes (SPEC §12's threat model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from node.errors import RequestError, StoreError
+from node.gossip.extensions import Send
+from node.gossip.gossip_node import GossipNode
+from node.gossip.relay import RelayGate
+from node.net.addresses import is_dialable
+from protocol.errors import DecodeError, Reason, VerificationError
+from protocol.identity import (
+    IdentityId,
+    decode_identity_text,
+    encode_identity_text,
+    short_identity_text,
+)
+from protocol.invite import Invite, IssuedInvite, check_invite, decode_invite, redeem
+from protocol.wire import ErrorMessage, Hello, Message, Redeem
+
+__all__ = [
+    "INVITES_CAPABILITY",
+    "INVITES_FILE",
+    "TICKET_FILE",
+    "InviteBook",
+    "InviteDesk",
+    "InviteTicket",
+    "open_invite_desk",
+    "refusal_words",
+]
+
+log = logging.getLogger("trustnode.invites")
+
+# Named in hello by a node that records the invites it makes and answers `redeem`.
+INVITES_CAPABILITY = "invites"
+INVITES_FILE = "invites.json"
+TICKET_FILE = "invite.json"
+_BOOK_FORMAT = "trustnode-invites"
+_TICKET_FORMAT = "trustnode-invite-ticket"
+_MAX_FILE_BYTES = 16 << 20
+_REFUSALS = {Reason.INVITE_USED.value, Reason.INVITE_EXPIRED.value}
+
+
+def refusal_words(code: str) -> str:
+    """What an inviter's refusal means, for the person whose node it refused."""
+    if code == Reason.INVITE_USED.value:
+        return "this single-use invite was already used by another identity; ask for a new one"
+    return "this invite expired before your node reached the inviter; ask for a new one"
+
+
+def _write_atomically(path: Path, document: object) -> None:
+    data = json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+    temporary = path.with_name(path.name + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a crash
+    finally:
+        os.close(directory)
+
+
+def _read(path: Path, what: str) -> object | None:
+    try:
+        with path.open("rb") as file:
+            data = file.read(_MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > _MAX_FILE_BYTES:
+        raise StoreError(f"{path} is too large for {what}")
+    try:
+        document: object = json.loads(data)
+    except ValueError as exc:
+        raise StoreError(f"{path} is not {what}: {exc}") from None
+    return document
+
+
+class InviteBook:
+    """The single-use invites this node made, by nonce (`path` None: in memory)."""
+
+    def __init__(self, path: Path | None, records: dict[bytes, IssuedInvite] | None = None) -> None:
+        self.path = path
+        self._records = dict(records or {})
+
+    @classmethod
+    def load(cls, path: Path) -> InviteBook:
+        """Read `path` (missing: no invites made yet).
+
+        Raises:
+            StoreError: the file is not an invite book we wrote (we never guess).
+        """
+        document = _read(path, "an invite book")
+        if document is None:
+            return cls(path)
+        try:
+            if not isinstance(document, dict) or document.get("format") != _BOOK_FORMAT:
+                raise ValueError("not an invite book")
+            records = {}
+            for entry in document["invites"]:
+                nonce = bytes.fromhex(entry["nonce"])
+                expires = entry["expires_at_ms"]
+                used = entry["used_by"]
+                if len(nonce) != 16 or not (expires is None or type(expires) is int):
+                    raise ValueError("a bad invite record")
+                records[nonce] = IssuedInvite(
+                    nonce=nonce,
+                    expires_at_ms=expires,
+                    used_by=None if used is None else decode_identity_text(used),
+                )
+        except (ValueError, KeyError, TypeError, DecodeError) as exc:
+            raise StoreError(f"{path} is not a valid invite book: {exc}") from None
+        return cls(path, records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, nonce: bytes) -> IssuedInvite | None:
+        """The record of the invite with `nonce`, None if this node never made it."""
+        return self._records.get(nonce)
+
+    def put(self, record: IssuedInvite) -> None:
+        """Record `record` (a new invite, or its redemption), durably before returning."""
+        self._records[record.nonce] = record
+        self._save()
+
+    def redeemed_by(self) -> frozenset[IdentityId]:
+        """The identities our invites are bound to."""
+        return frozenset(r.used_by for r in self._records.values() if r.used_by is not None)
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        entries = [
+            {
+                "nonce": r.nonce.hex(),
+                "expires_at_ms": r.expires_at_ms,
+                "used_by": None if r.used_by is None else encode_identity_text(r.used_by),
+            }
+            for r in sorted(self._records.values(), key=lambda r: r.nonce)
+        ]
+        _write_atomically(self.path, {"format": _BOOK_FORMAT, "version": 1, "invites": entries})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InviteTicket:
+    """The single-use invite a joiner came in with; `refused` is the inviter's code."""
+
+    inviter: IdentityId
+    nonce: bytes
+    refused: str | None = None
+
+    @classmethod
+    def of(cls, invite: Invite) -> InviteTicket | None:
+        """The ticket to keep for `invite` (None: not single-use, nothing to present)."""
+        return None if invite.nonce is None else cls(inviter=invite.inviter, nonce=invite.nonce)
+
+    @classmethod
+    def load(cls, path: Path) -> InviteTicket | None:
+        """Read `path` (missing: this node did not join with a single-use invite).
+
+        Raises:
+            StoreError: the file is not a ticket we wrote.
+        """
+        document = _read(path, "an invite ticket")
+        if document is None:
+            return None
+        try:
+            if not isinstance(document, dict) or document.get("format") != _TICKET_FORMAT:
+                raise ValueError("not an invite ticket")
+            refused = document["refused"]
+            if refused is not None and refused not in _REFUSALS:
+                raise ValueError("an unknown refusal")
+            nonce = bytes.fromhex(document["nonce"])
+            if len(nonce) != 16:
+                raise ValueError("a nonce has 16 bytes")
+            return cls(
+                inviter=decode_identity_text(document["inviter"]), nonce=nonce, refused=refused
+            )
+        except (ValueError, KeyError, TypeError, DecodeError) as exc:
+            raise StoreError(f"{path} is not a valid invite ticket: {exc}") from None
+
+    def save(self, path: Path) -> None:
+        """Write the ticket to `path`, durably."""
+        document = {
+            "format": _TICKET_FORMAT,
+            "version": 1,
+            "inviter": encode_identity_text(self.inviter),
+            "nonce": self.nonce.hex(),
+            "refused": self.refused,
+        }
+        _write_atomically(path, document)
+
+
+class InviteDesk:
+    """Both ends of single-use invites for one node; a gossip `SessionExtension`
+    (`node.gossip.extensions`) for `redeem` and the `error` that refuses one.
+
+    As inviter: `issue` records each single-use invite before its code is
+    handed out; `redeem` binds a nonce to the first identity that presents it
+    in time, refuses any other, and admits the joiner (`admit`). As joiner:
+    `to_present` gives the ticket's nonce to the inviter, `refused` keeps the
+    inviter's refusal (and stops presenting a ticket that cannot work).
+    """
+
+    def __init__(
+        self,
+        book: InviteBook,
+        *,
+        ticket: InviteTicket | None = None,
+        ticket_path: Path | None = None,
+        wall_clock_ms: Callable[[], int],
+        admit: Callable[[frozenset[IdentityId]], None],
+    ) -> None:
+        self.book = book
+        self.ticket = ticket
+        self._ticket_path = ticket_path
+        self._clock = wall_clock_ms
+        self._admit = admit
+        self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
+        # How to send on each live session whose peer named `invites` (SessionExtension).
+        self._links: dict[IdentityId, Send] = {}
+        admit(book.redeemed_by())
+
+    @classmethod
+    def in_folder(
+        cls, folder: Path, *, wall_clock_ms: Callable[[], int],
+        admit: Callable[[frozenset[IdentityId]], None],
+    ) -> InviteDesk:  # fmt: skip
+        """The desk of the data directory `folder`.
+
+        Raises:
+            StoreError: `invites.json` or `invite.json` is damaged.
+        """
+        return cls(
+            InviteBook.load(folder / INVITES_FILE),
+            ticket=InviteTicket.load(folder / TICKET_FILE),
+            ticket_path=folder / TICKET_FILE,
+            wall_clock_ms=wall_clock_ms,
+            admit=admit,
+        )
+
+    def issue(self, invite: Invite) -> None:
+        """Record a single-use invite (durably) before its code leaves the node."""
+        if invite.nonce is not None:
+            self.book.put(IssuedInvite(nonce=invite.nonce, expires_at_ms=invite.expires_at_ms))
+
+    def to_present(self, peer: IdentityId) -> bytes | None:
+        """The ticket's nonce when `peer` is our inviter and has not refused it."""
+        ticket = self.ticket
+        if ticket is None or ticket.refused is not None or ticket.inviter != peer:
+            return None
+        return ticket.nonce
+
+    async def redeem(self, peer: IdentityId, nonce: bytes) -> None:
+        """Bind `nonce` to `peer` (durably, then admit it), or refuse.
+
+        A nonce this node never issued grants nothing and is ignored (invites
+        made before the book existed, or a guess: both harmless).
+
+        Raises:
+            VerificationError: `INVITE_USED` or `INVITE_EXPIRED`.
+        """
+        async with self._lock:
+            record = self.book.get(nonce)
+            if record is None:
+                log.info("peer %s presented an invite we did not make", short_identity_text(peer))
+                return
+            try:
+                after = redeem(record, peer, now_ms=self._clock())
+            except VerificationError as exc:
+                log.warning(
+                    "peer %s: invite refused (%s)", short_identity_text(peer), exc.reason.value
+                )
+                raise
+            if after == record:
+                return  # the joiner's later connections: nothing new
+            if self.book.path is None:
+                self.book.put(after)  # in memory: nothing to wait for
+            else:
+                await trio.to_thread.run_sync(self.book.put, after)  # fsync off the loop
+        self._admit(frozenset({peer}))
+        log.info("peer %s redeemed a single-use invite", short_identity_text(peer))
+
+    async def use(
+        self, code: str, *, community_id: bytes, me: IdentityId, connect: Callable[[str], None]
+    ) -> Invite:
+        """A running member uses an invite to its own community (the web app's join).
+
+        A node is one community, so an invite to another one cannot be used here
+        (`trustnode join` makes a new data directory for it). To ours, it adds the
+        inviter's addresses as peers and, for a single-use invite, keeps it as the
+        ticket to present (it replaces an older one: the newest invite is the one
+        its person just chose to use). `code` may be the whole
+        `trustnode join tninvite1_...` line the invite page shows.
+
+        Raises:
+            RemoteProtocolError: the code does not verify, or it has expired.
+            RequestError: `bad_value`, an invite to another community or our own.
+            OSError: the ticket cannot be written.
+        """
+        words = code.split()
+        made = decode_invite(words[-1] if words else "")
+        check_invite(made, now_ms=self._clock())
+        if made.community_id != community_id:
+            raise RequestError(
+                "bad_value",
+                "this invite is to another community: join it in another folder "
+                "(trustnode --community NAME join CODE)",
+            )
+        if made.inviter == me:
+            raise RequestError("bad_value", "this is one of your own invites")
+        for address in made.bootstrap:
+            if is_dialable(address, local=True):
+                connect(address)
+        ticket = InviteTicket.of(made)
+        if ticket is not None:
+            self.ticket = ticket
+            if self._ticket_path is not None:
+                await trio.to_thread.run_sync(ticket.save, self._ticket_path)
+            await self.present(made.inviter)  # connected already: no new hello to carry it
+        return made
+
+    # -- the gossip session's side (node.gossip.extensions.SessionExtension) ----------
+
+    def greeted(self, peer: IdentityId, capabilities: tuple[str, ...],
+                stream: object, send: Send) -> None:  # fmt: skip
+        """A peer's hello arrived: remember how to reach it if it answers `redeem`."""
+        if INVITES_CAPABILITY in capabilities:
+            self._links[peer] = send
+        else:
+            self._links.pop(peer, None)
+
+    def ended(self, peer: IdentityId) -> None:
+        """A session ended; a replacing one, greeted already, keeps its link."""
+
+    @staticmethod
+    def handles(message: Message) -> bool:
+        """Ours: hello (to present our ticket after it), `redeem`, and `error`."""
+        return isinstance(message, Hello | Redeem | ErrorMessage)
+
+    async def receive(self, peer: IdentityId, message: Message,
+                      stream: object, send: Send) -> None:  # fmt: skip
+        """Present our ticket after the inviter's hello; judge a `redeem`; note a refusal.
+
+        Raises:
+            VerificationError: a `redeem` refused (`INVITE_USED`, `INVITE_EXPIRED`):
+                the session sends it as `error` and closes.
+        """
+        if isinstance(message, Hello):
+            await self.present(peer)
+        elif isinstance(message, Redeem):
+            await self.redeem(peer, message.nonce)
+        elif isinstance(message, ErrorMessage):
+            self.refused(peer, message.code, message.detail)
+
+    async def present(self, peer: IdentityId) -> None:
+        """Send our ticket's nonce to `peer` if it is our inviter, connected, naming `invites`.
+
+        Every connection to the inviter presents it again: the first binds it,
+        the next ones are idempotent (SPEC §12.2).
+        """
+        send = self._links.get(peer)
+        nonce = self.to_present(peer)
+        if send is not None and nonce is not None:
+            # A link of a session that ended since: the next connection presents it.
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await send(Redeem(nonce=nonce))
+
+    def refused(self, peer: IdentityId, code: str, detail: str) -> None:
+        """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
+        ticket = self.ticket
+        if ticket is None or ticket.inviter != peer or code not in _REFUSALS:
+            return
+        log.error(
+            "the inviter %s refused our invite (%s): %s",
+            short_identity_text(peer), code, refusal_words(code),
+        )  # fmt: skip
+        if ticket.refused is None:
+            self.ticket = InviteTicket(inviter=ticket.inviter, nonce=ticket.nonce, refused=code)
+            if self._ticket_path is not None:
+                self.ticket.save(self._ticket_path)
+
+
+def _no_admission(identities: frozenset[IdentityId]) -> None:
+    """A node without relay policy stores everything valid: nothing to admit."""
+
+
+def open_invite_desk(
+    folder: Path | None, *, gossip: GossipNode, gate: RelayGate | None,
+    wall_clock_ms: Callable[[], int],
+) -> InviteDesk:  # fmt: skip
+    """The desk of data directory `folder` (None: in memory), wired to the node's
+    gossip (as a session extension, replacing an earlier desk; hello then names
+    `invites`) and relay gate.
+
+    Raises:
+        StoreError: `invites.json` or `invite.json` is damaged.
+    """
+    admit = _no_admission if gate is None else gate.admit
+    if folder is None:
+        desk = InviteDesk(InviteBook(None), wall_clock_ms=wall_clock_ms, admit=admit)
+    else:
+        desk = InviteDesk.in_folder(folder, wall_clock_ms=wall_clock_ms, admit=admit)
+    gossip.extensions[:] = [e for e in gossip.extensions if not isinstance(e, InviteDesk)]
+    gossip.extensions.append(desk)
+    if INVITES_CAPABILITY not in gossip.capabilities:
+        gossip.capabilities = (*gossip.capabilities, INVITES_CAPABILITY)
+    return desk
