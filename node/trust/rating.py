@@ -11,6 +11,7 @@ farm, hence the horizon.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,8 +19,10 @@ import numpy as np
 import scipy.sparse.csgraph as csgraph
 
 from node.trust.walk import RandomWalk
+from protocol.attestation import Attestation
+from protocol.statement import Rate, Subject
 
-__all__ = ["RatingSummary", "weighted_rating"]
+__all__ = ["RatingSummary", "rated_contexts", "rating_of", "weighted_rating"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,4 +63,39 @@ def weighted_rating(
         total_weight=total,
         counted=tuple(counted),
         ignored=len(pairs) - len(counted),
+    )
+
+
+def rating_of(
+    walk: RandomWalk,
+    heads: Iterable[Attestation],
+    subject: Subject,
+    context: str,
+    *,
+    max_hops: int = 3,
+) -> RatingSummary:
+    """`weighted_rating` over the current `heads` rating `subject` in `context`;
+    raters the viewer's walk does not even contain count as ignored."""
+    pairs: list[tuple[int, float]] = []
+    unreached = 0
+    for head in heads:
+        statement = head.statement
+        if (
+            isinstance(statement, Rate)
+            and statement.subject == subject
+            and statement.context == context
+        ):
+            node = walk.node(head.issuer)
+            if node is None:
+                unreached += 1
+            else:
+                pairs.append((node, statement.value / 100.0))
+    summary = weighted_rating(walk, pairs, max_hops=max_hops)
+    return dataclasses.replace(summary, ignored=summary.ignored + unreached)
+
+
+def rated_contexts(heads: Iterable[Attestation], subject: Subject) -> list[str]:
+    """The contexts `subject` has current ratings in among `heads`, sorted."""
+    return sorted(
+        {s.context for h in heads if isinstance(s := h.statement, Rate) and s.subject == subject}
     )
