@@ -15,7 +15,7 @@ from node.api.views import attestation_view
 from node.errors import RequestError
 from node.service import Node
 from node.service.recovery import CustodianReport
-from protocol.identity import encode_identity_text
+from protocol.identity import IdentityId, encode_identity_text
 from protocol.recovery import MAX_CUSTODIANS
 
 __all__ = [
@@ -83,7 +83,7 @@ class CustodiansView(_Strict):
 
 
 def _text(key: bytes) -> str:
-    return encode_identity_text(key)
+    return encode_identity_text(IdentityId(key))
 
 
 def _vetoes(found: tuple[tuple[bytes, int], ...]) -> list[VetoView]:
@@ -151,6 +151,7 @@ def add_recovery_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         """As a key of the member: veto a recovery (by its new key) or a designation."""
         if (request.recovery is None) == (request.designation is None):
             raise RequestError("bad_value", "give exactly one of recovery and designation")
+        target: bytes
         if request.recovery is not None:
             target = await node.resolve_identity(request.recovery)
         else:
