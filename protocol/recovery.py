@@ -191,6 +191,21 @@ class RecoveryBook:
     def __bool__(self) -> bool:
         return bool(self._recoveries or self._designations)
 
+    def changes_between(self, before_ms: int, now_ms: int) -> bool:
+        """Whether a reading at `now_ms` may differ from one at `before_ms` (same set).
+
+        Time enters the reading only as "a designation's lock is over" and "a
+        recovery's waiting period is over", and each such instant is a
+        statement's time plus the lock or the wait: a superset of the instants
+        at which any answer can change, so a clock that moves without crossing
+        one changes nothing (the engine asks this on every question).
+        """
+        low, high = min(before_ms, now_ms), max(before_ms, now_ms)
+        for slots in self._designations.values():
+            if any(low < at + self.lock_ms <= high for at in slots.values()):
+                return True
+        return any(low < at + self.wait_ms <= high for (at, _), _ in self._recoveries.values())
+
     def designations(
         self, member: IdentityId, *, of: Member, counts: Counts, is_root: IsRoot
     ) -> list[Designation]:

@@ -106,10 +106,10 @@ class IdentityBook:
 
     def set_now(self, now_ms: int) -> bool:
         """Read recoveries at `now_ms` from now on; True when that may change an answer."""
-        if now_ms == self.now_ms:
+        before, self.now_ms = self.now_ms, now_ms
+        if now_ms == before or not self.recovery:
             return False
-        self.now_ms = now_ms
-        if not self.recovery:
+        if before is not None and not self.recovery.changes_between(before, now_ms):
             return False
         self._successor = None
         return True

@@ -183,3 +183,18 @@ def test_any_arrival_order_gives_the_same_successor(
     for a in shuffled:
         engine.add([a])
     assert (engine.member(K1.identity) == K0.identity) == (expected is not None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(DONE - 2 * DEFAULT_WAIT_MS, AFTER + 2 * DEFAULT_LOCK_MS), min_size=1))
+def test_moving_the_clock_reads_as_a_fresh_book(times: list[int]) -> None:
+    """`set_now` skips work between thresholds; every step must still read as from scratch."""
+    history = [*base_history(), *(recover(c, K1, DONE - i) for i, c in enumerate([C1, C2, C3]))]
+    history += designate(K0, 2, [C4, C5], DONE)  # a swap whose lock ends inside the range
+    history += [recover(c, T2, DONE + 5) for c in (C4, C5)]
+    moving = book_at(history, times[0])
+    for t in times:
+        moving.set_now(t)
+        fresh = book_at(history, t)
+        assert moving.successor(K0.identity) == fresh.successor(K0.identity)
+        assert moving.member(T2.identity) == fresh.member(T2.identity)
