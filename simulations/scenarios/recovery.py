@@ -8,7 +8,9 @@ five members after them as custodians, 3 of 5 (`Node.custodians.designate`):
   recoveries naming it (`Node.custodians.recover`);
 * **bob is attacked**: 2 of his custodians (k-1) name a thief's key; the other
   3 (k, all compromised) name a second thief key, and bob's phone (a device
-  paired with bob's root, SPEC §16) vetoes that one within the wait.
+  paired with bob's root, SPEC §16) vetoes that one within the wait; a thief
+  holding bob's root key designates a 1-of-1 custodian set of its own, which
+  the phone vetoes within the time lock.
 
 Once every statement has spread, the network stops and the virtual clock
 jumps past the waiting period (72 h; nothing else runs then, so it costs
@@ -24,7 +26,7 @@ import statistics
 import trio
 
 from protocol.identity import IdentityId, IdentityKey
-from protocol.recovery import DEFAULT_WAIT_MS
+from protocol.recovery import DEFAULT_WAIT_MS, custodian_set_digest
 from simulations.runner import Run
 from simulations.scenarios.common import in_virtual_time, new_world
 from simulations.world import Member, World
@@ -90,15 +92,21 @@ async def _main(sim: Run) -> None:
             world.note_published(await c.node.custodians.recover(bob.identity, thief_small))
         for c in bob_custodians[K - 1 :]:
             world.note_published(await c.node.custodians.recover(bob.identity, thief_k))
+        # The thief also holds bob's root key: it swaps his custodians for one it controls.
+        swap = await bob.node.custodians.designate(1, [bob_custodians[0].identity])
+        for a in swap:
+            world.note_published(a)
         await trio.sleep(1.0)
         world.note_published(await phone.node.custodians.veto(thief_k))
+        digest = custodian_set_digest(1, [bob_custodians[0].identity])  # the swap's D
+        world.note_published(await phone.node.custodians.veto(digest))
         spread = await world.wait_complete(list(world.published), timeout_s=3 * resync)
         world.stop(nursery)
     sim.phase("after the waiting period")
     early = await viewers[0].node.ask(lambda e: e.member(new_key))
     await trio.sleep(DEFAULT_WAIT_MS / 1000 + 60)  # nothing runs: the clock jumps
     found = await _measure(viewers, before, alice, bob, phone, (new_key, thief_small, thief_k))
-    ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete = found
+    ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete, kept = found
     sim.figure("statements spread in", spread if spread is not None else float("inf"), "s")
     sim.figure("viewers", len(viewers))
     sim.figure("alice: new key's score / old key's, min", min(ratios) if ratios else 0.0)
@@ -116,6 +124,8 @@ async def _main(sim: Run) -> None:
     sim.claim("the phone's veto is visible in every node's recovery view of bob", veto_seen)
     sim.claim("the k-custodian attack was complete and past its wait (only the veto stopped it)",
               attack_complete)  # fmt: skip
+    sim.claim("a thief with bob's root key swaps his custodians: the phone vetoes it, the "
+              "original 3 of 5 stays in force at every node (past the lock)", kept)  # fmt: skip
 
 
 async def _measure(
@@ -125,11 +135,12 @@ async def _measure(
     bob: Member,
     phone: Member,
     keys: tuple[IdentityId, IdentityId, IdentityId],
-) -> tuple[list[float], bool, bool, bool, bool]:
+) -> tuple[list[float], bool, bool, bool, bool, bool]:
     """Every viewer's reading: score ratios, successor, thieves, veto seen, attack complete."""
     new_key, thief_small, thief_k = keys
     ratios: list[float] = []
     successor_everywhere = thieves_nowhere = veto_seen = attack_complete = True
+    original_kept = True
     for m in viewers:
         node = m.node
         seen = await node.ask(lambda e: [e.member(k) for k in keys])
@@ -143,4 +154,7 @@ async def _measure(
         veto_seen &= bool(vetoed) and any(k == phone.identity for k, _ in vetoed[0].vetoed_by)
         effective = vetoed[0].effective_at_ms if vetoed else None
         attack_complete &= effective is not None and effective <= report.now_ms
-    return ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete
+        # The swapped-in designation is vetoed: the original 3 of 5 stays in force.
+        original_kept &= report.in_force is not None and report.in_force.k == K
+        original_kept &= any(v for _, _, v in report.designations)
+    return ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete, original_kept
