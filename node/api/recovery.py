@@ -146,7 +146,7 @@ def add_recovery_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         new = await node.resolve_identity(request.new)
         return attestation_view(await node.custodians.recover(old, new))
 
-    @app.post("/v1/recoveries/veto", dependencies=guarded, tags=["identity"], status_code=201)
+    @app.post("/v1/vetoes", dependencies=guarded, tags=["identity"], status_code=201)
     async def veto(request: VetoRequest) -> AttestationView:
         """As a key of the member: veto a recovery (by its new key) or a designation."""
         if (request.recovery is None) == (request.designation is None):

@@ -119,7 +119,7 @@ def veto(ctx: click.Context, target: str, as_json: bool) -> None:
     """Veto the recovery to key TARGET, or the designation whose digest is TARGET (hex)."""
     is_digest = len(target) == 64 and all(c in "0123456789abcdef" for c in target)
     body = {"designation": target} if is_digest else {"recovery": target}
-    answer = call(place_of(ctx), "POST", "/v1/recoveries/veto", json=body)
+    answer = call(place_of(ctx), "POST", "/v1/vetoes", json=body)
     view = AttestationView.model_validate(answer.body)
     if as_json:
         emit_json(view)

@@ -43,9 +43,9 @@ async def test_designate_list_recover_and_veto(node: Node, client: httpx.AsyncCl
     assert view["recoveries"][0]["counts"] is False
     # A veto names exactly one target.
     both = {"recovery": encode_identity_text(new), "designation": "00" * 32}
-    assert (await client.post("/v1/recoveries/veto", json=both, headers=AUTH)).status_code == 400
+    assert (await client.post("/v1/vetoes", json=both, headers=AUTH)).status_code == 400
     digest = listed["in_force"]["digest"]
-    vetoed = await client.post("/v1/recoveries/veto", json={"designation": digest}, headers=AUTH)
+    vetoed = await client.post("/v1/vetoes", json={"designation": digest}, headers=AUTH)
     assert vetoed.status_code == 201, vetoed.text
     after = (await client.get("/v1/custodians", headers=AUTH)).json()
     assert after["in_force"] is None  # our own key vetoed our only designation
