@@ -47,7 +47,9 @@ class Node(Publishing, Questions, Reading, Networking):
     @functools.cached_property
     def devices(self) -> DeviceKeys:
         """Device keys (SPEC §16): pairing, approval, revocation (node.service.identity)."""
-        return DeviceKeys(identity=self.identity, store=self._store, issue=self.issue)
+        return DeviceKeys(
+            identity=self.identity, store=self._store, issue=self.issue, clock=self._clock
+        )
 
     @functools.cached_property
     def custodians(self) -> Custodians:

@@ -107,6 +107,8 @@ async def _main(sim: Run) -> None:
     await trio.sleep(DEFAULT_WAIT_MS / 1000 + 60)  # nothing runs: the clock jumps
     found = await _measure(viewers, before, alice, bob, phone, (new_key, thief_small, thief_k))
     ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete, kept = found
+    chains = [await m.node.devices.succession(new_key) for m in viewers]
+    chain_shown = all([k for k, _ in c.chain] == [alice.identity, new_key] for c in chains)
     sim.figure("statements spread in", spread if spread is not None else float("inf"), "s")
     sim.figure("viewers", len(viewers))
     sim.figure("alice: new key's score / old key's, min", min(ratios) if ratios else 0.0)
@@ -122,6 +124,8 @@ async def _main(sim: Run) -> None:
     sim.claim("k-1 custodians cannot recover, and k are vetoed by bob's phone: neither thief "
               "key is bob's at any node", thieves_nowhere)  # fmt: skip
     sim.claim("the phone's veto is visible in every node's recovery view of bob", veto_seen)
+    sim.claim("every node's identity chain view shows alice's lost key, then the new one",
+              chain_shown)  # fmt: skip
     sim.claim("the k-custodian attack was complete and past its wait (only the veto stopped it)",
               attack_complete)  # fmt: skip
     sim.claim("a thief with bob's root key swaps his custodians: the phone vetoes it, the "
