@@ -22,12 +22,13 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from protocol.attestation import Attestation
 from protocol.devices import DeviceBook, is_identity_statement
 from protocol.identity import IdentityId
+from protocol.recovery import RecoveryBook
 from protocol.statement import Certify, Trust
 
 __all__ = [
@@ -67,6 +68,9 @@ class IdentityBook:
     """Devices and rotations: whom each key speaks for, and until when (SPEC §16-§17)."""
 
     devices: DeviceBook = field(default_factory=DeviceBook)
+    # Custodian recovery (SPEC §18): time-dependent, read at `now_ms` (None: never counts).
+    recovery: RecoveryBook = field(default_factory=RecoveryBook)
+    now_ms: int | None = None
     # key -> digests it committed to (key:next statements, and rotations it signed).
     _commitments: dict[IdentityId, set[bytes]] = field(default_factory=dict)
     # (old, new) -> earliest issued_at_ms of a rotation by `new` naming `old`.
@@ -78,6 +82,9 @@ class IdentityBook:
     def add(self, attestation: Attestation) -> bool:
         """Take one attestation; True when it is an identity statement not seen before."""
         if self.devices.add(attestation):
+            self._successor = None
+            return True
+        if self.recovery.add(attestation):
             self._successor = None
             return True
         statement = attestation.statement
@@ -97,10 +104,67 @@ class IdentityBook:
         self._successor = None
         return True
 
+    def set_now(self, now_ms: int) -> bool:
+        """Read recoveries at `now_ms` from now on; True when that may change an answer."""
+        before, self.now_ms = self.now_ms, now_ms
+        if now_ms == before or not self.recovery:
+            return False
+        if before is not None and not self.recovery.changes_between(before, now_ms):
+            return False
+        self._successor = None
+        return True
+
     def _successors(self) -> dict[IdentityId, tuple[IdentityId, int]]:
-        """old -> (new, rotation time), for every rotation that counts (SPEC §17.2)."""
+        """old -> (new, time), for every rotation (§17.2) and recovery (§18.3) that counts.
+
+        A recovery of a key replaces its rotation, if any: recovery is what
+        settles a disputed chain, or a next key that leaked. Custodians, vetoers
+        and designators are read with devices and rotations only (no recovery
+        feeds another: the reading stays one pass, hence order-free).
+        """
         if self._successor is not None:
             return self._successor
+        merged = dict(self._rotation_successors())
+        if self.recovery and self.now_ms is not None:
+            of, counts, is_root = self.base_readers()
+            merged.update(
+                self.recovery.successors_at(self.now_ms, of=of, counts=counts, is_root=is_root)
+            )
+            olds_of: dict[IdentityId, int] = {}
+            for new, _ in merged.values():
+                olds_of[new] = olds_of.get(new, 0) + 1
+            merged = {old: v for old, v in merged.items() if olds_of[v[0]] == 1}
+        self._successor = merged
+        return merged
+
+    def base_readers(
+        self,
+    ) -> tuple[
+        Callable[[IdentityId], IdentityId],
+        Callable[[IdentityId, int], bool],
+        Callable[[IdentityId], bool],
+    ]:
+        """(member, counts, is_root) as recovery reads them: devices and rotations only."""
+        rotated = self._rotation_successors()
+        predecessor = {new: old for old, (new, _) in rotated.items()}
+        devices = self.devices
+
+        def of(key: IdentityId) -> IdentityId:
+            return _inception(predecessor, devices.member(key))
+
+        def counts(key: IdentityId, at: int) -> bool:
+            cutoff = devices.cutoff(key)
+            if cutoff is None and key in rotated:
+                cutoff = rotated[key][1]
+            return cutoff is None or at < cutoff
+
+        def is_root(key: IdentityId) -> bool:
+            return devices.root_of(key) is None
+
+        return of, counts, is_root
+
+    def _rotation_successors(self) -> dict[IdentityId, tuple[IdentityId, int]]:
+        """old -> (new, rotation time), for every rotation that counts (SPEC §17.2)."""
         valid: dict[IdentityId, tuple[IdentityId, int]] = {}
         olds_of: dict[IdentityId, set[IdentityId]] = {}
         for (old, new), at in self._rotations.items():
@@ -115,10 +179,7 @@ class IdentityBook:
                 valid[old] = (new, at)
                 olds_of.setdefault(new, set()).add(old)
         # A key that succeeds two identities merges nothing: neither rotation counts.
-        self._successor = {
-            old: (new, at) for old, (new, at) in valid.items() if len(olds_of[new]) == 1
-        }
-        return self._successor
+        return {old: (new, at) for old, (new, at) in valid.items() if len(olds_of[new]) == 1}
 
     def successor(self, key: IdentityId) -> tuple[IdentityId, int] | None:
         """The key that succeeded `key` and when, or None."""
@@ -126,16 +187,7 @@ class IdentityBook:
 
     def inception(self, key: IdentityId) -> IdentityId:
         """The first key of `key`'s chain: the member's stable identity."""
-        predecessor = {new: old for old, (new, _) in self._successors().items()}
-        seen = {key}
-        current = key
-        for _ in range(_MAX_CHAIN):
-            before = predecessor.get(current)
-            if before is None or before in seen:
-                break
-            seen.add(before)
-            current = before
-        return current
+        return _inception({new: old for old, (new, _) in self._successors().items()}, key)
 
     def member(self, key: IdentityId) -> IdentityId:
         """The member `key` speaks for: its root's chain if a device, else its own chain."""
@@ -177,8 +229,20 @@ class IdentityBook:
         return keys
 
 
+def _inception(predecessor: dict[IdentityId, IdentityId], key: IdentityId) -> IdentityId:
+    seen = {key}
+    current = key
+    for _ in range(_MAX_CHAIN):
+        before = predecessor.get(current)
+        if before is None or before in seen:
+            break
+        seen.add(before)
+        current = before
+    return current
+
+
 def member_trust_heads(
-    attestations: Iterable[Attestation],
+    attestations: Iterable[Attestation], *, now_ms: int | None = None
 ) -> dict[tuple[IdentityId, IdentityId, str], Attestation]:
     """The head of every member trust slot (SPEC §16.3, §17.2), read over the set.
 
@@ -187,7 +251,7 @@ def member_trust_heads(
     Whether a head is current (expiry, revocation) is the caller's next step.
     """
     held = list(attestations)
-    book = IdentityBook()
+    book = IdentityBook(now_ms=now_ms)
     for attestation in held:
         book.add(attestation)
     heads: dict[tuple[IdentityId, IdentityId, str], Attestation] = {}

@@ -198,6 +198,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("sybil", "simulations.scenarios.sybil",
                  "identity farms vs every trust metric: AUC, farm members accepted per attack "
                  "edge", 0, {"graph": "BA", "farm": "dense", "victims": "random", "viewers": 2}),
+        Scenario("recovery", "simulations.scenarios.recovery",
+                 "custodians recover a lost key (3 of 5); k-1 cannot; k are vetoed by the "
+                 "member's device: successor and scores at every node", 16,
+                 {**_NETWORK, "vouches": 3}),
         Scenario("flag", "simulations.scenarios.flag",
                  "what one flag, the viewer's own wall and a farm's mass flagging do to scores",
                  0, {"graph": "BA", "viewers": 2}),

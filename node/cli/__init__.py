@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("node.cli.member:export_", "Write every stored attestation to a portable export file."),
     "import": ("node.cli.member:import_", "Verify and store the attestations of an export FILE (each one checked)."),
     "device": ("node.cli.devices:device", "One identity on several machines: pair, approve, list and revoke device keys."),
+    "custodians": ("node.cli.recovery:custodians", "List your custodians (who can recover a lost key), or designate them: set K NAME…"),
+    "recover": ("node.cli.recovery:recover", "Recovery of a lost key by custodians: sign (as a custodian), veto, status."),
     "simulate": ("node.cli.simulate:simulate", "Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."),
     "open": ("node.cli.web:open_", "Open the web app of the running daemon in your browser, logged in by a one-time link."),
     "demo": ("node.cli.demo:demo", "Start a small community of real nodes on this machine and show whom each trusts, and why."),

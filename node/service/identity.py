@@ -73,15 +73,17 @@ class DeviceKeys:
         identity: IdentityId,
         store: _StoreRunner,
         issue: Callable[[Statement], Awaitable[Attestation]],
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self._identity = identity
         self._store = store
         self._issue = issue
+        self._clock = clock  # recoveries (SPEC §18) are read at it; None: never
 
     async def book(self) -> IdentityBook:
         """Every binding this node holds, read as SPEC §16 says."""
         found = await self._store.run(lambda s: s.key_bindings())
-        book = IdentityBook()
+        book = IdentityBook(now_ms=None if self._clock is None else self._clock())
         assert isinstance(found, list)
         for attestation in found:
             book.add(attestation)

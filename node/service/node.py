@@ -32,6 +32,7 @@ from node.service.networking import Networking
 from node.service.publishing import Publishing
 from node.service.questions import Questions
 from node.service.reading import Reading
+from node.service.recovery import Custodians
 
 __all__ = ["Node"]
 
@@ -46,4 +47,13 @@ class Node(Publishing, Questions, Reading, Networking):
     @functools.cached_property
     def devices(self) -> DeviceKeys:
         """Device keys (SPEC §16): pairing, approval, revocation (node.service.identity)."""
-        return DeviceKeys(identity=self.identity, store=self._store, issue=self.issue)
+        return DeviceKeys(
+            identity=self.identity, store=self._store, issue=self.issue, clock=self._clock
+        )
+
+    @functools.cached_property
+    def custodians(self) -> Custodians:
+        """Custodians and recovery (SPEC §18): designate, recover, veto (node.service.recovery)."""
+        return Custodians(
+            identity=self.identity, store=self._store, issue=self.issue, clock=self._clock
+        )

@@ -114,6 +114,7 @@ class TrustEngine:
         self.key = viewer
         self.viewer = viewer
         self._identities = IdentityLayer()
+        self._identities.advance(now_ms)  # recoveries (SPEC §18) are read at the clock
         self.score_method = score_method
         self.consensus_parameters = consensus_parameters or ConsensusParameters()
         self.decisions = decisions
@@ -199,6 +200,9 @@ class TrustEngine:
     def advance(self, now_ms: int) -> None:
         """Move the engine's clock: attestations that expire by `now_ms` stop counting."""
         before, self.now_ms = self.now_ms, now_ms
+        self._identities.advance(now_ms)
+        if self._identities.remapped:  # a recovery took effect (SPEC §18.3)
+            self._remap()
         # The score table depends on the walks alone, so it stays unless an edge
         # expired: every question moves the clock, and clearing it each time made
         # every score, explain and name lookup solve all scores again.

@@ -14,7 +14,9 @@ when it enters the engine, to what it says for the member:
 * signed by a root key at or after its rotation (SPEC §17): refused; a
   statement by or about any key of a rotated chain is the chain's member's
   (its inception key);
-* an identity statement itself (`key:` claims): never evidence.
+* an identity statement itself (`key:` claims): never evidence;
+* a key recovered by custodians (SPEC §18): like a rotation, from the
+  recovery's effective time, read at the engine's clock (`advance`).
 
 Why a mapping on entry rather than a second supersession pass: the engine's
 incremental state (heads, walks, reached set) is keyed by slot and identity,
@@ -83,6 +85,15 @@ class IdentityLayer:
     _refused: dict[AttestationId, Attestation] = field(default_factory=dict)
     _spare: dict[AttestationId, Attestation] = field(default_factory=dict)
     remapped: bool = False
+
+    def advance(self, now_ms: int) -> None:
+        """Move the clock recoveries are read at (SPEC §18.3): one may take effect or lapse.
+
+        Sets `remapped` when the mapping changed (the caller rebuilds); costs
+        nothing while no recovery statement was ever seen.
+        """
+        if self.book.set_now(now_ms):
+            self._refresh()
 
     def member(self, key: IdentityId) -> IdentityId:
         """The member `key` speaks for (itself unless it is a device)."""

@@ -1,4 +1,4 @@
-"""The code against protocol/vectors/devices-v1.json and rotation-v1.json (SPEC §16, §17)."""
+"""The code against protocol/vectors/{devices,rotation,recovery}-v1.json (SPEC §16-§18)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from protocol.attestation import decode_attestation, sign_attestation
 from protocol.devices import is_identity_statement
 from protocol.identity import IdentityId, IdentityKey
 from protocol.succession import IdentityBook
-from tests.vectors import device_vectors, rotation_vectors
+from tests.vectors import device_vectors, recovery_vectors, rotation_vectors
 from tests.vectors.vector_file import render
 
-BUILDERS = (device_vectors, rotation_vectors)
+BUILDERS = (device_vectors, rotation_vectors, recovery_vectors)
 FILES = [json.loads(b.VECTORS_PATH.read_text(encoding="utf-8")) for b in BUILDERS]
 POSITIVE = [v for f in FILES for v in f["positive"]]
 CASES = [c for f in FILES for c in f["cases"]]
@@ -41,7 +41,7 @@ def test_positive_vector(vector: dict[str, Any]) -> None:
 def test_resolution_case(case: dict[str, Any]) -> None:
     attestations = [decode_attestation(bytes.fromhex(h)) for h in case["envelopes_hex"]]
     for order in (attestations, attestations[::-1]):
-        book = IdentityBook()
+        book = IdentityBook(now_ms=case.get("now_ms"))  # recoveries are read at a time (§18)
         for a in order:
             book.add(a)
         for query in case["keys"]:
@@ -49,7 +49,8 @@ def test_resolution_case(case: dict[str, Any]) -> None:
             assert book.counts(key, query["issued_at_ms"]) is query["counts"]
             assert book.member(key).hex() == query["member_hex"]
         # The trust engine reaches the same member edges (viewer: an outsider).
-        engine = TrustEngine(IdentityId(bytes(32)), now_ms=2**52, attestations=order)
+        now = case.get("now_ms", 2**52)
+        engine = TrustEngine(IdentityId(bytes(32)), now_ms=now, attestations=order)
         edges = {(e.issuer, e.subject, e.value) for e in engine.edges()}
         expected = {
             (bytes.fromhex(e["issuer_hex"]), bytes.fromhex(e["subject_hex"]), e["value"])

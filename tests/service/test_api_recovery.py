@@ -1,0 +1,58 @@
+"""Custodians and recovery through the HTTP API and the service (SPEC §18)."""
+
+from __future__ import annotations
+
+import httpx
+
+from node.service import Node
+from protocol.identity import IdentityKey, encode_identity_text
+from tests.service.api_app import TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+async def test_designate_list_recover_and_veto(node: Node, client: httpx.AsyncClient) -> None:
+    friends = [IdentityKey.generate().identity for _ in range(3)]
+    stranger = IdentityKey.generate().identity
+    for f in friends:
+        await node.trust(f, 80)
+    texts = [encode_identity_text(f) for f in friends]
+    # Custodians must be members we vouch for, and k within 1..n.
+    refused = await client.post(
+        "/v1/custodians", json={"k": 2, "custodians": [*texts[:2], encode_identity_text(stranger)]},
+        headers=AUTH,
+    )  # fmt: skip
+    assert refused.status_code == 400, refused.text
+    too_many = await client.post("/v1/custodians", json={"k": 4, "custodians": texts}, headers=AUTH)
+    assert too_many.status_code in (400, 422)
+    made = await client.post("/v1/custodians", json={"k": 2, "custodians": texts}, headers=AUTH)
+    assert made.status_code == 201, made.text
+    assert len(made.json()) == 3
+    listed = (await client.get("/v1/custodians", headers=AUTH)).json()
+    assert listed["in_force"]["k"] == 2
+    assert sorted(listed["in_force"]["custodians"]) == sorted(texts)
+    # As a custodian of someone else: sign a recovery; the view of that member shows it.
+    lost, new = IdentityKey.generate().identity, IdentityKey.generate().identity
+    body = {"old": encode_identity_text(lost), "new": encode_identity_text(new)}
+    signed = await client.post("/v1/recoveries", json=body, headers=AUTH)
+    assert signed.status_code == 201, signed.text
+    view = (await client.get(f"/v1/recoveries/{encode_identity_text(lost)}", headers=AUTH)).json()
+    # The lost key never designated us: our recovery is listed but counts for nothing.
+    assert [r["new"] for r in view["recoveries"]] == [encode_identity_text(new)]
+    assert view["recoveries"][0]["custodians"] == []
+    assert view["recoveries"][0]["counts"] is False
+    # A veto names exactly one target.
+    both = {"recovery": encode_identity_text(new), "designation": "00" * 32}
+    assert (await client.post("/v1/vetoes", json=both, headers=AUTH)).status_code == 400
+    digest = listed["in_force"]["digest"]
+    vetoed = await client.post("/v1/vetoes", json={"designation": digest}, headers=AUTH)
+    assert vetoed.status_code == 201, vetoed.text
+    after = (await client.get("/v1/custodians", headers=AUTH)).json()
+    assert after["in_force"] is None  # our own key vetoed our only designation
+    assert after["designations"][0]["vetoes"][0]["key"] == encode_identity_text(node.identity)
+
+
+async def test_a_member_cannot_be_its_own_custodian(node: Node, client: httpx.AsyncClient) -> None:
+    me = encode_identity_text(node.identity)
+    answer = await client.post("/v1/custodians", json={"k": 1, "custodians": [me]}, headers=AUTH)
+    assert answer.status_code == 400
