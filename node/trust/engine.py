@@ -20,9 +20,7 @@ a multiple of the upper quartile's distance from it (`DecisionParameters`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,18 +32,19 @@ from node.trust.answers import (
     named_explanation,
 )
 from node.trust.consensus import Consensus, ConsensusParameters, consensus
+from node.trust.decisions import Decisions, Scored
 from node.trust.explain import WhyNot, explain_node
-from node.trust.flow import FlowParameters, accepted_members, independent_paths
-from node.trust.graph import GENERAL_FALLBACK, Edge, FloatArray, TrustGraph
+from node.trust.flow import FlowParameters
+from node.trust.graph import GENERAL_FALLBACK, Edge, TrustGraph
 from node.trust.identity import IdentityLayer, resolve_subject
-from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
+from node.trust.introducer import IntroducerParameters
 from node.trust.rating import RatingSummary, rated_contexts, rating_of
-from node.trust.support import Support, score_support
+from node.trust.support import score_support
 from node.trust.walk import RandomWalk, WalkParameters
 from protocol.attestation import Attestation
 from protocol.errors import LocalProtocolError
 from protocol.identity import IdentityId
-from protocol.statement import GENERAL_CONTEXT, Certify, Kind, Slot, SlotId, Subject, Trust
+from protocol.statement import GENERAL_CONTEXT, Kind, Slot, SlotId, Subject, Trust
 from protocol.supersession import is_current, order_key
 
 __all__ = [
@@ -67,27 +66,13 @@ DECISIONS = ("support", "flow")
 or `flow` (Advogato capacity flow from the viewer, the rule before issue 22)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class _Scored:
-    """One context's scores and everything derived from them, until the next change."""
-
-    values: FloatArray
-    support: Support
-    median: float
-    spread: float  # (q75 - median) / median over the support: `DecisionParameters`
-    consensus: Consensus | None
-    standing: dict[tuple[float, float | None], frozenset[int]] = dataclasses.field(
-        default_factory=dict
-    )
-
-
 def _identity(subject: Subject) -> IdentityId:
     """A trust slot's subject is always an identity (SPEC §3.2)."""
     assert isinstance(subject, bytes)
     return IdentityId(subject)
 
 
-class TrustEngine:
+class TrustEngine(Decisions):
     """Trust from `viewer`'s point of view; see the module doc."""
 
     def __init__(
@@ -120,7 +105,7 @@ class TrustEngine:
         self.decisions = decisions
         self.decision_parameters = decision_parameters or DecisionParameters()
         # Per context: every member's score and the support, until the next change.
-        self._score_cache: dict[str, _Scored] = {}
+        self._score_cache: dict[str, Scored] = {}
         # Per context: the last consensus computed, kept across changes so that
         # the next one corrects its seeds' vectors instead of solving them again.
         self._consensus: dict[str, Consensus] = {}
@@ -341,7 +326,7 @@ class TrustEngine:
         values = self._scored(context).values
         return {identity: float(values[i]) for i, identity in enumerate(walk.identities)}
 
-    def _scored(self, context: str) -> _Scored:
+    def _scored(self, context: str) -> Scored:
         cached = self._score_cache.get(context)
         if cached is None:
             walk = self.walk(context)
@@ -362,7 +347,7 @@ class TrustEngine:
             median = float(np.median(values[members])) if members.size else 1.0
             upper = float(np.quantile(values[members], 0.75)) if members.size else 1.0
             spread = (upper - median) / median if median > 0.0 else 0.0
-            cached = _Scored(
+            cached = Scored(
                 values=values, support=support, median=median, spread=spread, consensus=found
             )
             self._score_cache[context] = cached
@@ -372,27 +357,6 @@ class TrustEngine:
         """The viewer's support (`node.trust.support`): whose views corroborate scores."""
         walk = self.walk(context)
         return frozenset(walk.identities[i] for i in self._scored(context).support.members)
-
-    def _standing(self, context: str, floor: float, width: float | None) -> frozenset[int]:
-        """Node numbers scoring at least the threshold `DecisionParameters.threshold`
-        (and the viewer); with the walk alone, the support's members."""
-        scored = self._scored(context)
-        cached = scored.standing.get((floor, width))
-        if cached is None:
-            viewer = self.walk(context).viewer
-            if scored.consensus is None or scored.consensus.seeds == (viewer,):
-                # The walk alone (a small support, or `score_method="walk"`): its
-                # scores fall with distance, so a fraction of the median would cut
-                # far members; standing is the support itself.
-                cached = scored.support.members | {viewer}
-            else:
-                threshold = self.decision_parameters.threshold(
-                    scored.median, scored.spread, floor=floor, width=width
-                )
-                chosen = np.flatnonzero((scored.values >= threshold) & (scored.values > 0.0))
-                cached = frozenset(int(i) for i in chosen) | {viewer}
-            scored.standing[(floor, width)] = cached
-        return cached
 
     def ranking(
         self, context: str = GENERAL_CONTEXT, *, limit: int = 20
@@ -429,91 +393,6 @@ class TrustEngine:
         if scored.consensus is None or node == walk.viewer:
             return named
         return corroborated(named, scored.consensus, walk, node)
-
-    # -- flow, introducers, claims, ratings --------------------------------------------------
-
-    def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
-        """Members the viewer accepts (the viewer included).
-
-        By default, those scoring at least the viewer's accept threshold,
-        median x max(0.45, 1 - 2.7 u) over its support (`DecisionParameters`:
-        `accept`, `accept_spread`); with `decisions="flow"`, by
-        capacity flow from the viewer (Advogato, the rule before issue 22).
-        """
-        walk = self.walk(context)
-        if self.decisions == "support":
-            parameters = self.decision_parameters
-            standing = self._standing(context, parameters.accept, parameters.accept_spread)
-            return frozenset(walk.identities[i] for i in standing)
-        acceptance = accepted_members(walk, self.flow_parameters)
-        return frozenset(walk.identities[i] for i in acceptance.accepted)
-
-    def validity(self, context: str = GENERAL_CONTEXT) -> Validity:
-        """OpenPGP-style introducer validity (node numbers of `walk(context)`)."""
-        return introducer_validity(self.walk(context), self.introducer_parameters)
-
-    def certifiers(self, subject: IdentityId, claim: str) -> list[IdentityId]:
-        """Issuers of the current certifications of `claim` about `subject`."""
-        subject = self.member(subject)
-        heads = (self._heads[slot_id] for slot_id in self._certify_slots.get((subject, claim), ()))
-        return sorted(
-            h.issuer
-            for h in heads
-            if is_current(h, now_ms=self.now_ms)
-            and isinstance(s := h.statement, Certify) and s.subject == subject and s.claim == claim
-        )  # fmt: skip
-
-    def claim(
-        self, subject: IdentityId, claim: str, *, independent: int = 2,
-        context: str = GENERAL_CONTEXT,
-    ) -> ClaimDecision:  # fmt: skip
-        """Accept `claim` about `subject` if the viewer certified it, or if the
-        subject scores at least the viewer's claim threshold, median x
-        max(0.45, 1 - 3.25 u) (`DecisionParameters`: `claim`,
-        `claim_spread`), and vertex-disjoint vouch chains lead from the viewer to
-        `independent` distinct certifiers through members (certifiers
-        included) scoring at least `decision_parameters.certifier` x that
-        median. Evidence arriving through one member
-        counts once.
-
-        Why the subject too: certifying costs a farm nothing, so a farm whose
-        best-placed identities are supported could certify all its members;
-        requiring the subject's own standing bounds the farm's accepted claims
-        by its members in standing.
-        With `decisions="flow"` (the rule before issue 22) certifiers must be
-        flow-accepted instead and the subject is not checked.
-        """
-        subject = self.member(subject)
-        walk = self.walk(context)
-        certifiers = self.certifiers(subject, claim)
-        nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
-        if self.decisions == "support":
-            parameters = self.decision_parameters
-            allowed = self._standing(context, parameters.certifier, None)
-            subject_node = walk.node(subject)
-            standing = subject_node is not None and (
-                subject_node in self._standing(context, parameters.claim, parameters.claim_spread)
-            )
-            # Chains through members in standing, at any vouch weight: the score
-            # already says how much the viewer stands behind each of them.
-            min_weight = 0.0
-        else:
-            standing = True
-            allowed = accepted_members(walk, self.flow_parameters).accepted | {walk.viewer}
-            min_weight = self.flow_parameters.min_weight
-        result = independent_paths(walk, nodes, min_weight=min_weight, allowed=allowed)
-        own = self.viewer in certifiers
-        paths = tuple(tuple(walk.identities[n] for n in p) for p in result.paths)
-        return ClaimDecision(
-            subject=subject,
-            claim=claim,
-            accepted=own or (standing and result.count >= independent),
-            required=independent,
-            independent=result.count,
-            certifiers=tuple(certifiers),
-            paths=paths,
-            own_certification=own,
-        )
 
     def rating(
         self, subject: Subject, context: str = GENERAL_CONTEXT, *, max_hops: int = 3

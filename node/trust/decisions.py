@@ -1,0 +1,178 @@
+"""The yes/no answers of the trust engine: who is accepted, which claims hold.
+
+`Decisions` is the part of `TrustEngine` that turns the score table into
+decisions (the thresholds of `DecisionParameters`, or capacity flow with
+`decisions="flow"`); `TrustEngine` owns the incremental state it reads
+(slot heads, walks, the score table). Kept apart so that each is read on its
+own: the engine is about keeping answers exact as attestations arrive, this
+is about what a yes means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.trust.answers import ClaimDecision, DecisionParameters
+from node.trust.consensus import Consensus
+from node.trust.flow import FlowParameters, accepted_members, independent_paths
+from node.trust.graph import FloatArray
+from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
+from node.trust.support import Support
+from node.trust.walk import RandomWalk
+from protocol.attestation import Attestation
+from protocol.identity import IdentityId
+from protocol.statement import GENERAL_CONTEXT, Certify, SlotId
+from protocol.supersession import is_current
+
+__all__ = ["Decisions", "Scored"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Scored:
+    """One context's scores and everything derived from them, until the next change."""
+
+    values: FloatArray
+    support: Support
+    median: float
+    spread: float  # (q75 - median) / median over the support: `DecisionParameters`
+    consensus: Consensus | None
+    standing: dict[tuple[float, float | None], frozenset[int]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+class Decisions:
+    """`accepted`, `validity`, `certifiers`, `claim`: the engine's yes/no answers.
+
+    A base of `TrustEngine`, which provides the state and the three methods
+    below (declared here so that each half type-checks on its own).
+    """
+
+    viewer: IdentityId
+    now_ms: int
+    decisions: str
+    decision_parameters: DecisionParameters
+    flow_parameters: FlowParameters
+    introducer_parameters: IntroducerParameters
+    _heads: dict[SlotId, Attestation]
+    _certify_slots: dict[tuple[IdentityId, str], set[SlotId]]
+
+    def walk(self, context: str = GENERAL_CONTEXT) -> RandomWalk:
+        """The viewer's walk in `context` (`TrustEngine.walk`)."""
+        raise NotImplementedError
+
+    def member(self, key: IdentityId) -> IdentityId:
+        """The member `key` speaks for (`TrustEngine.member`)."""
+        raise NotImplementedError
+
+    def _scored(self, context: str) -> Scored:
+        raise NotImplementedError
+
+    def _standing(self, context: str, floor: float, width: float | None) -> frozenset[int]:
+        """Node numbers scoring at least the threshold `DecisionParameters.threshold`
+        (and the viewer); with the walk alone, the support's members."""
+        scored = self._scored(context)
+        cached = scored.standing.get((floor, width))
+        if cached is None:
+            viewer = self.walk(context).viewer
+            if scored.consensus is None or scored.consensus.seeds == (viewer,):
+                # The walk alone (a small support, or `score_method="walk"`): its
+                # scores fall with distance, so a fraction of the median would cut
+                # far members; standing is the support itself.
+                cached = scored.support.members | {viewer}
+            else:
+                threshold = self.decision_parameters.threshold(
+                    scored.median, scored.spread, floor=floor, width=width
+                )
+                chosen = np.flatnonzero((scored.values >= threshold) & (scored.values > 0.0))
+                cached = frozenset(int(i) for i in chosen) | {viewer}
+            scored.standing[(floor, width)] = cached
+        return cached
+
+    # -- flow, introducers, claims --------------------------------------------------
+
+    def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
+        """Members the viewer accepts (the viewer included).
+
+        By default, those scoring at least the viewer's accept threshold,
+        median x max(0.45, 1 - 2.7 u) over its support (`DecisionParameters`:
+        `accept`, `accept_spread`); with `decisions="flow"`, by
+        capacity flow from the viewer (Advogato, the rule before issue 22).
+        """
+        walk = self.walk(context)
+        if self.decisions == "support":
+            parameters = self.decision_parameters
+            standing = self._standing(context, parameters.accept, parameters.accept_spread)
+            return frozenset(walk.identities[i] for i in standing)
+        acceptance = accepted_members(walk, self.flow_parameters)
+        return frozenset(walk.identities[i] for i in acceptance.accepted)
+
+    def validity(self, context: str = GENERAL_CONTEXT) -> Validity:
+        """OpenPGP-style introducer validity (node numbers of `walk(context)`)."""
+        return introducer_validity(self.walk(context), self.introducer_parameters)
+
+    def certifiers(self, subject: IdentityId, claim: str) -> list[IdentityId]:
+        """Issuers of the current certifications of `claim` about `subject`."""
+        subject = self.member(subject)
+        heads = (self._heads[slot_id] for slot_id in self._certify_slots.get((subject, claim), ()))
+        return sorted(
+            h.issuer
+            for h in heads
+            if is_current(h, now_ms=self.now_ms)
+            and isinstance(s := h.statement, Certify) and s.subject == subject and s.claim == claim
+        )  # fmt: skip
+
+    def claim(
+        self, subject: IdentityId, claim: str, *, independent: int = 2,
+        context: str = GENERAL_CONTEXT,
+    ) -> ClaimDecision:  # fmt: skip
+        """Accept `claim` about `subject` if the viewer certified it, or if the
+        subject scores at least the viewer's claim threshold, median x
+        max(0.45, 1 - 3.25 u) (`DecisionParameters`: `claim`,
+        `claim_spread`), and vertex-disjoint vouch chains lead from the viewer to
+        `independent` distinct certifiers through members (certifiers
+        included) scoring at least `decision_parameters.certifier` x that
+        median. Evidence arriving through one member
+        counts once.
+
+        Why the subject too: certifying costs a farm nothing, so a farm whose
+        best-placed identities are supported could certify all its members;
+        requiring the subject's own standing bounds the farm's accepted claims
+        by its members in standing.
+        With `decisions="flow"` (the rule before issue 22) certifiers must be
+        flow-accepted instead and the subject is not checked.
+        """
+        subject = self.member(subject)
+        walk = self.walk(context)
+        certifiers = self.certifiers(subject, claim)
+        nodes = [n for c in certifiers if (n := walk.node(c)) is not None]
+        if self.decisions == "support":
+            parameters = self.decision_parameters
+            allowed = self._standing(context, parameters.certifier, None)
+            subject_node = walk.node(subject)
+            standing = subject_node is not None and (
+                subject_node in self._standing(context, parameters.claim, parameters.claim_spread)
+            )
+            # Chains through members in standing, at any vouch weight: the score
+            # already says how much the viewer stands behind each of them.
+            min_weight = 0.0
+        else:
+            standing = True
+            allowed = accepted_members(walk, self.flow_parameters).accepted | {walk.viewer}
+            min_weight = self.flow_parameters.min_weight
+        result = independent_paths(walk, nodes, min_weight=min_weight, allowed=allowed)
+        own = self.viewer in certifiers
+        paths = tuple(tuple(walk.identities[n] for n in p) for p in result.paths)
+        return ClaimDecision(
+            subject=subject,
+            claim=claim,
+            accepted=own or (standing and result.count >= independent),
+            required=independent,
+            independent=result.count,
+            certifiers=tuple(certifiers),
+            paths=paths,
+            own_certification=own,
+        )
