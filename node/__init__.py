@@ -7,9 +7,11 @@ Where a change goes:
 - `trust/`    the trust engine: scores, explanations, claims (pure);
 - `names/`    petnames, self-chosen names, names contacts give, impostor checks;
 - `store/`    the SQLite store, the in-memory store, the ingest pipeline;
-- `gossip/`   replication: sessions, push tree, reconciliation, peers, relay policy;
-- `net/`      streams: the Noise transport, the simulated network, addresses;
+- `gossip/`   replication: sessions, push tree, reconciliation, intake, peers, relay
+              policy, relayed circuits;
+- `net/`      streams: the Noise transport, the simulated network, addresses, LAN
+              beacons, dial-back checks, hole punching;
 - `home/`     a member's folder: config, data directory, key file, logs, lock;
-- `api/`, `cli/`  the two faces: the local HTTP API and the command line;
+- `api/`, `cli/`, `web/`  the faces: the local HTTP API, the command line, the web app;
 - `demo/`     the demo community and the offline walkthrough.
 """
