@@ -1,4 +1,4 @@
-"""trustnode's runtime: the member's node, its rooms, and the two faces (DESIGN §2).
+"""trustnode's runtime: the member's node, its rooms, and its faces (DESIGN §2).
 
 Unlike `protocol/`, this package does I/O (except `node.trust`, which is pure).
 Where a change goes:
