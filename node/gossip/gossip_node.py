@@ -48,7 +48,7 @@ from node.net.transport import PeerStream
 from node.store import IngestReport
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationId
-from protocol.errors import RemoteProtocolError
+from protocol.errors import Reason, RemoteProtocolError
 from protocol.events import NeedData
 from protocol.greeting import HELLO_TIMEOUT_S
 from protocol.identity import IdentityId, short_identity_text
@@ -382,11 +382,23 @@ class GossipNode:
     async def _read_loop(self, peer: PeerSession) -> None:
         reader = MessageReader()
         budget = ReceiveBudget(rate=self._receive_rate, burst=self._receive_burst)
-        while data := await peer.stream.receive_some():
+        while data := await self._receive(peer, unfinished=reader.buffered_bytes > 0):
             await budget.take(len(data))
             reader.receive_data(data)
             while not isinstance(message := reader.next_event(), NeedData):
                 await self._handle(peer, message)
+
+    async def _receive(self, peer: PeerSession, *, unfinished: bool) -> bytes:
+        """The next bytes from `peer`. Idle between messages is a peer's right; in
+        the middle of one, 10 s without a byte ends the session (`timeout`, SPEC
+        §9.2): a length prefix and then silence would hold it, and its buffer, for ever."""
+        if not unfinished:
+            return await peer.stream.receive_some()
+        with trio.move_on_after(self.hello_timeout_s):
+            return await peer.stream.receive_some()
+        raise RemoteProtocolError(
+            Reason.TIMEOUT, f"a message left unfinished for {self.hello_timeout_s:g} s"
+        )
 
     async def _handle(self, peer: PeerSession, message: Message) -> None:
         """Hand one message to the part that owns it."""

@@ -74,6 +74,12 @@ async def _garbage(stream: SecureStream) -> None:
     await stream.send_all(secrets.token_bytes(3000))
 
 
+async def _unfinished(stream: SecureStream) -> None:
+    # A length prefix promising 900 000 bytes, 3 000 of them, then silence (before the
+    # fix the node waited for the rest for ever; random garbage found it 1 run in 4 096).
+    await stream.send_all((900_000).to_bytes(4, "big") + secrets.token_bytes(2996))
+
+
 async def _forged_push(stream: SecureStream) -> None:
     someone = IdentityKey.generate()
     body = AttestationBody(issuer=someone.identity, issued_at_ms=1_800_000_000_000,
@@ -117,6 +123,7 @@ async def _attack_quietly(
 ATTACKS: dict[str, tuple[Callable[[SecureStream], Awaitable[None]], bool]] = {
     # name: (attack, whether the policy bans the identity)
     "garbage bytes": (_garbage, False),
+    "unfinished message": (_unfinished, False),
     "forged signature": (_forged_push, True),
     "oversized frame": (_oversized, False),
     "non-canonical envelope": (_non_canonical_push, True),
