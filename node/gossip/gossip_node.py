@@ -191,6 +191,8 @@ class GossipNode:
         self._receive_rate = max_receive_bytes_per_s
         self._receive_burst = receive_burst_bytes
         self.hello_timeout_s = HELLO_TIMEOUT_S  # SPEC §9.2; tests may shorten it
+        # SPEC §9.2: no byte for this long in the middle of a message ends the session.
+        self.unfinished_timeout_s = 10.0
         self._resync_interval_s = resync_interval_s
         # What our hello names (SPEC §9.2); tests set fewer to play an older peer.
         self.capabilities: tuple[str, ...] = CAPABILITIES
@@ -394,10 +396,10 @@ class GossipNode:
         §9.2): a length prefix and then silence would hold it, and its buffer, for ever."""
         if not unfinished:
             return await peer.stream.receive_some()
-        with trio.move_on_after(self.hello_timeout_s):
+        with trio.move_on_after(self.unfinished_timeout_s):
             return await peer.stream.receive_some()
         raise RemoteProtocolError(
-            Reason.TIMEOUT, f"a message left unfinished for {self.hello_timeout_s:g} s"
+            Reason.TIMEOUT, f"a message left unfinished for {self.unfinished_timeout_s:g} s"
         )
 
     async def _handle(self, peer: PeerSession, message: Message) -> None:
