@@ -229,9 +229,10 @@ class NatBed:
         self.api(member, "POST", "/v1/trust",
                  {"subject": self.ids[subject], "value": 70, "context": context})  # fmt: skip
 
-    def init(self, member: str) -> subprocess.Popen[str]:
+    def init(self, member: str, *, bootstrap: str = f"{PUBLIC}:{PORT}") -> subprocess.Popen[str]:
+        """`trustnode init` in the member's namespace; all but `pub` bootstrap from it."""
         community, key = self.community
-        flags = [] if member == "pub" else [f"--bootstrap={PUBLIC}:{PORT}"]
+        flags = [] if member == "pub" else [f"--bootstrap={bootstrap}"]
         return subprocess.Popen(
             ["ip", "netns", "exec", self.names[member], *COMMAND, "--data-dir",
              str(self.folders[member]), "init", "--community-id", community, "--community-key",
@@ -239,13 +240,14 @@ class NatBed:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-    def start(self, member: str) -> None:
-        """Run the member's daemon with LAN discovery, dial-back and circuits on."""
+    def start(self, member: str, *, features: dict[str, str] = FEATURES) -> None:
+        """Run the member's daemon with LAN discovery, dial-back and circuits on
+        (or with the `TRUSTNODE_*` settings of `features`)."""
         process = subprocess.Popen(
             ["ip", "netns", "exec", self.names[member], *COMMAND, "--data-dir",
              str(self.folders[member]), "run"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **FEATURES},
+            env={**os.environ, **features},
         )  # fmt: skip
         assert process.stdout is not None
         line = process.stdout.readline()
