@@ -20,6 +20,7 @@ without a mapping and logs why.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import math
 from collections.abc import Callable
@@ -41,6 +42,22 @@ async def _in_a_thread(call: Callable[[], _T]) -> _T:
     """Run a blocking IGD call in a worker thread; a cancelled wait abandons it
     (its own timeouts bound it)."""
     return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+def _wan_address(text: object) -> str:
+    """The router's WAN address, if it is one: an IPv4 address in dotted form (what
+    IGD's GetExternalIPAddress answers). The router is a device on our LAN, not
+    to be believed blindly; dial-back checks what it says anyway.
+
+    Raises:
+        LookupError: none, or not an IPv4 address.
+    """
+    if not isinstance(text, str) or not text:
+        raise LookupError("the router does not know its WAN address")
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise LookupError(f"the router's WAN address is not one: {text[:64]!r}") from None
 
 
 class Blocking(Protocol):
@@ -134,9 +151,7 @@ class PortMapper:
         if client.discover() < 1:
             raise LookupError("no UPnP device answered on this network")
         client.selectigd()  # raises when none of them is an IGD
-        host = client.externalipaddress()
-        if not host:
-            raise LookupError("the router does not know its WAN address")
+        host = _wan_address(client.externalipaddress())
         if not client.addportmapping(
             self._port, _PROTOCOL, client.lanaddr, self._port, self.config.description, "",
             self.config.lease_s,

@@ -129,6 +129,17 @@ async def test_without_miniupnpc_it_says_so_once_and_stops(
     assert mapper.mapping is None
 
 
+@pytest.mark.parametrize("wan", ["", "not an address", "198.51.100.7:80", "::1", "1.2.3.4\n"])
+async def test_a_wan_address_that_is_not_an_ipv4_address_makes_no_mapping(
+    autojump_clock: trio.testing.MockClock, wan: str
+) -> None:
+    router = Router(wan=wan)
+    mapper = PortMapper(7400, client=router.client, config=CONFIG, blocking=inline)
+    with trio.move_on_after(CONFIG.retry_s / 2):
+        await mapper.run()
+    assert (mapper.mapping, mapper.failures, router.added) == (None, 1, [])
+
+
 @pytest.mark.parametrize("port", [0, 65536, -1])
 def test_a_port_outside_1_65535_is_refused(port: int) -> None:
     with pytest.raises(ValueError, match="port"):
