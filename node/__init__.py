@@ -10,7 +10,7 @@ Where a change goes:
 - `gossip/`   replication: sessions, push tree, reconciliation, intake, peers, relay
               policy, relayed circuits;
 - `net/`      streams: the Noise transport, the simulated network, addresses, LAN
-              beacons, dial-back checks, hole punching;
+              beacons, dial-back checks, hole punching, port mapping (UPnP-IGD);
 - `home/`     a member's folder: config, data directory, key file, logs, lock;
 - `api/`, `cli/`, `web/`  the faces: the local HTTP API, the command line, the web app;
 - `demo/`     the demo community and the offline walkthrough.

@@ -26,6 +26,7 @@ from node.home.config import NodeConfig
 from node.names import NameSource, PetnameBook
 from node.names.index import NameIndex
 from node.net.lan import LanDiscovery
+from node.net.portmap import PortMapper
 from node.net.transport import OpenChannel, ServeChannel, open_secure_stream, serve_secure
 from node.service.invites import open_invite_desk
 from node.service.networks import Network
@@ -105,6 +106,7 @@ class NodeCore:
         self.lan: LanDiscovery | None = None  # with [network] lan_discovery
         self.reachability: Reachability | None = None  # with [network] reachability_checks
         self.circuits: Circuits | None = None  # with [network] circuits
+        self.port_mapper: PortMapper | None = None  # with [network] port_mapping
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has

@@ -22,6 +22,7 @@ from node.gossip.reachability import Reachability
 from node.home.config import parse_address
 from node.net.addresses import detect_host_addresses, is_dialable, is_local_only, own_addresses
 from node.net.lan import LanDiscovery
+from node.net.portmap import PortMapper
 from node.service.core import NodeCore
 from node.service.records import NodeStatus, PeerInfo
 from protocol.errors import FieldError
@@ -78,7 +79,8 @@ class Networking(NodeCore):
     def _start_extensions(
         self, nursery: trio.Nursery, bound: tuple[str, int], advertise: tuple[str, ...]
     ) -> None:
-        """Relay circuits, dial-back checks and LAN beacons, each when configured."""
+        """Relay circuits, dial-back checks, LAN beacons and a router's port mapping,
+        each when configured."""
         bound_host, bound_port = bound
         manager, gate = self.peer_manager, self._gate
         assert manager is not None
@@ -101,6 +103,12 @@ class Networking(NodeCore):
                 wall_clock_ms=self._clock, rng=self._rng,
             )  # fmt: skip
             nursery.start_soon(self.lan.run)
+        if self.config.port_mapping:  # UPnP-IGD: a candidate for the dial-back checks
+            self.port_mapper = PortMapper(bound_port)
+            if self.reachability is None:
+                log.warning("port_mapping without reachability_checks: the mapped address is "
+                            "never confirmed, so never advertised")  # fmt: skip
+            nursery.start_soon(self.port_mapper.run)
 
     def _reachability(self, port: int, own: tuple[str, ...]) -> Reachability:
         """Dial-back checks; from the first verdict on, the peer manager shares the
@@ -113,9 +121,13 @@ class Networking(NodeCore):
             manager.set_advertised(tuple(dict.fromkeys((*self.config.advertise, *addresses))))
             self.advertised = manager.advertised
 
+        def candidates() -> tuple[str, ...]:  # a router's mapping is a claim to check too
+            mapping = self.port_mapper.mapping if self.port_mapper is not None else None
+            return own if mapping is None else (*own, mapping.external)
+
         checks = Reachability(
             identity_key=self._key, community=self.config.community, dial=network.dial,
-            candidates=lambda: own, listen_port=port, rng=self._rng, confirmed_changed=confirmed,
+            candidates=candidates, listen_port=port, rng=self._rng, confirmed_changed=confirmed,
             relays=None if circuits is None else lambda: circuits.relays_in_use,
         )  # fmt: skip
         checks.attach(self.gossip)

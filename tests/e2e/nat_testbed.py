@@ -18,6 +18,18 @@ router) with two members. Linux MASQUERADE keeps the source port when it is
 free and keeps a mapping per connection (conntrack): an endpoint-independent,
 cone-like mapping for TCP in practice.
 
+In RFC 4787's terms homes 1-3 are *port-restricted cones*: the mapping is
+endpoint-independent (one public port for every destination, the source port
+kept) and the filtering address-and-port-dependent (conntrack lets in only
+packets of a connection we started, from that exact remote address and port).
+
+`topology(symmetric_home=True)` adds home 4 (router r4 .14, member h4
+192.168.4.2) whose router masquerades with `--random-fully`: every connection
+out gets a fresh random public port, whatever its source port - an
+endpoint-dependent, *symmetric-like* mapping. The port a peer observes h4 at
+says nothing about the port the next peer will see, so a hole punch towards
+h4 aims at a port that is not mapped: its member stays relayed.
+
 Used by `tests/e2e/test_nat_testbed.py` and `benchmarks/nat.py`. Needs root,
 iproute2 and iptables (`nat_unavailable` says why not).
 """
@@ -45,7 +57,10 @@ __all__ = [
     "MEMBERS",
     "PORT",
     "PUBLIC",
+    "SYMMETRIC_HOME",
+    "SYMMETRIC_MEMBER",
     "NatBed",
+    "bed_members",
     "nat_unavailable",
     "open_testbed",
     "topology",
@@ -64,12 +79,27 @@ MEMBERS = {
     "h3": (3, "192.168.3.2"),
 }
 HOMES = (1, 2, 3)
+SYMMETRIC_HOME = 4  # optional: behind a symmetric-like NAT (`topology(symmetric_home=True)`)
+SYMMETRIC_MEMBER = "h4"
 FEATURES = {
     "TRUSTNODE_NETWORK_LAN_DISCOVERY": "true",
     "TRUSTNODE_NETWORK_REACHABILITY_CHECKS": "true",
     "TRUSTNODE_NETWORK_CIRCUITS": "true",
     "TRUSTNODE_LOG_FORMAT": "json",
 }
+
+
+def bed_members(symmetric_home: bool = False) -> dict[str, tuple[int, str]]:
+    """`MEMBERS`, and home 4's member when the symmetric-like home is built."""
+    if not symmetric_home:
+        return dict(MEMBERS)
+    return MEMBERS | {SYMMETRIC_MEMBER: (SYMMETRIC_HOME, f"192.168.{SYMMETRIC_HOME}.2")}
+
+
+def _masquerade(home: int) -> tuple[str, ...]:
+    """The router's source NAT: keep the source port when free (cone-like), or a
+    random port per connection for the symmetric-like home."""
+    return ("-j", "MASQUERADE", *(("--random-fully",) if home == SYMMETRIC_HOME else ()))
 
 
 def nat_unavailable() -> str | None:
@@ -94,11 +124,15 @@ def _in_ns(ns: str, *argv: str) -> None:
 
 
 @contextmanager
-def topology() -> Iterator[dict[str, str]]:
-    """Build the namespaces; yields member (and router) name -> namespace name."""
+def topology(*, symmetric_home: bool = False) -> Iterator[dict[str, str]]:
+    """Build the namespaces; yields member (and router) name -> namespace name.
+
+    `symmetric_home` adds home 4, behind a symmetric-like NAT (the module's doc)."""
     tag = f"{os.getpid() % 10000}"
     switch = f"tn{tag}wan"
-    names = {m: f"tn{tag}{m}" for m in MEMBERS} | {f"r{h}": f"tn{tag}r{h}" for h in HOMES}
+    members = bed_members(symmetric_home)
+    homes = (*HOMES, SYMMETRIC_HOME) if symmetric_home else HOMES
+    names = {m: f"tn{tag}{m}" for m in members} | {f"r{h}": f"tn{tag}r{h}" for h in homes}
     try:
         _ip("netns", "add", switch)
         _ip("-n", switch, "link", "add", "br0", "type", "bridge")
@@ -120,7 +154,7 @@ def topology() -> Iterator[dict[str, str]]:
         _ip("-n", names["pub"], "addr", "add", f"{PUBLIC}/24", "dev", "wan0")
         # A public host has a default route (LAN discovery's multicast needs one).
         _ip("-n", names["pub"], "route", "add", "default", "dev", "wan0")
-        for home in HOMES:
+        for home in homes:
             router = names[f"r{home}"]
             wire(router, "wan0", switch, f"w{tag}r{home}", "br0")
             _ip("-n", router, "addr", "add", f"203.0.113.{10 + home}/24", "dev", "wan0")
@@ -129,11 +163,11 @@ def topology() -> Iterator[dict[str, str]]:
             _ip("-n", router, "link", "set", "lan0", "up")
             _in_ns(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             _in_ns(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan0",
-                   "-j", "MASQUERADE")  # fmt: skip
+                   *_masquerade(home))  # fmt: skip
             for chain in ("FORWARD", "INPUT"):  # unsolicited: dropped, not answered (stealth)
                 _in_ns(router, "iptables", "-A", chain, "-i", "wan0", "-m", "conntrack",
                        "--ctstate", "NEW", "-j", "DROP")  # fmt: skip
-        for member, (home, address) in MEMBERS.items():
+        for member, (home, address) in members.items():
             if home == 0:
                 continue
             ns = names[member]
@@ -156,6 +190,11 @@ class NatBed:
     daemons: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The testbed's members, the public one first (h4 too in a symmetric testbed)."""
+        return tuple(self.folders)
 
     def api(self, member: str, method: str, path: str, body: Any = None) -> Any:
         """One API call inside the member's namespace (curl: no interpreter start-up)."""
@@ -190,9 +229,10 @@ class NatBed:
         self.api(member, "POST", "/v1/trust",
                  {"subject": self.ids[subject], "value": 70, "context": context})  # fmt: skip
 
-    def init(self, member: str) -> subprocess.Popen[str]:
+    def init(self, member: str, *, bootstrap: str = f"{PUBLIC}:{PORT}") -> subprocess.Popen[str]:
+        """`trustnode init` in the member's namespace; all but `pub` bootstrap from it."""
         community, key = self.community
-        flags = [] if member == "pub" else [f"--bootstrap={PUBLIC}:{PORT}"]
+        flags = [] if member == "pub" else [f"--bootstrap={bootstrap}"]
         return subprocess.Popen(
             ["ip", "netns", "exec", self.names[member], *COMMAND, "--data-dir",
              str(self.folders[member]), "init", "--community-id", community, "--community-key",
@@ -200,13 +240,14 @@ class NatBed:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
-    def start(self, member: str) -> None:
-        """Run the member's daemon with LAN discovery, dial-back and circuits on."""
+    def start(self, member: str, *, features: dict[str, str] = FEATURES) -> None:
+        """Run the member's daemon with LAN discovery, dial-back and circuits on
+        (or with the `TRUSTNODE_*` settings of `features`)."""
         process = subprocess.Popen(
             ["ip", "netns", "exec", self.names[member], *COMMAND, "--data-dir",
              str(self.folders[member]), "run"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **FEATURES},
+            env={**os.environ, **features},
         )  # fmt: skip
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -231,19 +272,21 @@ class NatBed:
 
 
 @contextmanager
-def open_testbed(root: Path) -> Iterator[NatBed]:
-    """The topology with one initialised, running, identified daemon per member."""
-    with topology() as names:
-        bed = NatBed(names=names, folders={m: root / m for m in MEMBERS},
+def open_testbed(root: Path, *, symmetric_home: bool = False) -> Iterator[NatBed]:
+    """The topology with one initialised, running, identified daemon per member
+    (`symmetric_home`: with home 4 and its member, `topology`'s)."""
+    members = bed_members(symmetric_home)
+    with topology(symmetric_home=symmetric_home) as names:
+        bed = NatBed(names=names, folders={m: root / m for m in members},
                       community=(os.urandom(32).hex(), os.urandom(32).hex()))  # fmt: skip
-        inits = {m: bed.init(m) for m in MEMBERS}  # in parallel: the CLI starts slowly
+        inits = {m: bed.init(m) for m in members}  # in parallel: the CLI starts slowly
         for member, process in inits.items():
             _, err = process.communicate(timeout=120)
             assert process.returncode == 0, (member, err)
         try:
-            for member in MEMBERS:
+            for member in members:
                 bed.start(member)
-            bed.ids = {m: bed.status(m)["identity"] for m in MEMBERS}
+            bed.ids = {m: bed.status(m)["identity"] for m in members}
             yield bed
         finally:
             for member in list(bed.daemons):
