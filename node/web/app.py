@@ -9,8 +9,11 @@ are server-sent events from `Node.changes()`: the page's script refetches the
 page and swaps the regions marked `data-live` (parsed as HTML from our own
 origin, never built from strings in script).
 
-Every page needs a session (see `node.web.security`); every POST needs the
-session's CSRF token. Peers' strings reach the templates as data only.
+Every route but the login page needs a session (see `node.web.security`): they
+all hang from one router whose dependency, `WebApp.require_session`, refuses a
+browser without one, so a new route cannot forget it (tests/web/test_guard.py
+walks them all). Every POST also needs the session's CSRF token. Peers' strings
+reach the templates as data only.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from urllib.parse import parse_qs, quote
 
 import segno
 import trio
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -62,6 +65,10 @@ def _templates() -> Environment:
     env.filters["score"] = lambda v: f"{float(v):.3f}"
     env.filters["q"] = lambda v: quote(str(v), safe="")
     return env
+
+
+class LoggedOut(Exception):  # noqa: N818  # not an error: the browser is simply not logged in
+    """A request for a page or an action without a live session."""
 
 
 class _Stream:
@@ -107,24 +114,37 @@ class WebApp:
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
 
-    def logged_out(self, request: Request) -> Response:
-        return self.page(request, "login.html", status=401)
+    def require_session(self, request: Request) -> Session:
+        """The request's live session (a dependency of every route but the login page).
 
-    async def form(self, request: Request) -> tuple[Session, dict[str, str]] | Response:
-        """The posted form of a logged-in session with its CSRF token; else a 403 page."""
+        Raises:
+            LoggedOut: the request has no live session (`refuse_logged_out` answers).
+        """
         found = self.session_of(request)
         if found is None:
-            return self.page(request, "refused.html", status=403, why="You are not logged in.")
+            raise LoggedOut
+        return found[1]
+
+    async def refuse_logged_out(self, request: Request, exc: Exception) -> Response:
+        """A page asks to log in (401); an action, which must never run, is refused (403)."""
+        if request.method in {"GET", "HEAD"}:
+            return self.page(request, "login.html", status=401)
+        return self.page(request, "refused.html", status=403, why="You are not logged in.")
+
+    async def form(self, request: Request) -> tuple[Session, dict[str, str]] | Response:
+        """The posted form of the session, with its CSRF token, from our origin; else a
+        403 page. (The router's dependency has already refused a request without a session.)"""
+        session = self.require_session(request)
         origin = request.headers.get("origin")
         if origin is not None and origin != f"http://{request.headers.get('host', '')}":
             return self.page(request, "refused.html", status=403, why="Cross-site request.")
         body = (await request.body()).decode("utf-8", errors="replace")
         fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-        if not hmac.compare_digest(fields.get("csrf", ""), found[1].csrf):
+        if not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
             return self.page(
                 request, "refused.html", status=403, why="Missing or stale form token."
             )
-        return found[1], fields
+        return session, fields
 
     async def names(self, identities: list[str]) -> dict[str, Any]:
         return dict(await names_of(self.node, identities))
@@ -210,7 +230,14 @@ def add_web_app(app: FastAPI, node: Node, guarded: list[Any], logins: Logins | N
         """A one-time login link for the web app (five minutes, one use): `trustnode open`."""
         return {"path": f"{PREFIX}/login?secret={web.logins.new_secret()}"}
 
-    router = APIRouter(prefix=PREFIX, include_in_schema=False)
+    app.add_exception_handler(LoggedOut, web.refuse_logged_out)
+    public = APIRouter(prefix=PREFIX, include_in_schema=False)
+    _add_login(public, web)
+    app.include_router(public)
+    # Everything else needs a session: the check is the router's, not each route's.
+    router = APIRouter(
+        prefix=PREFIX, include_in_schema=False, dependencies=[Depends(web.require_session)]
+    )
     _add_session_routes(router, web)
     _add_pages(router, web)
     _add_actions(router, web)
@@ -219,7 +246,7 @@ def add_web_app(app: FastAPI, node: Node, guarded: list[Any], logins: Logins | N
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="web-static")
 
 
-def _add_session_routes(router: APIRouter, web: WebApp) -> None:
+def _add_login(router: APIRouter, web: WebApp) -> None:
     @router.get("/login")
     async def login(request: Request, secret: str = "") -> Response:
         session_id = web.logins.redeem(secret)
@@ -232,6 +259,8 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
         )  # fmt: skip
         return answer
 
+
+def _add_session_routes(router: APIRouter, web: WebApp) -> None:
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         posted = await web.form(request)
@@ -245,9 +274,6 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
     @router.get("/events")
     async def events(request: Request, after: int = 0) -> Response:
         """Server-sent events: one `change` event per stored attestation after `after`."""
-        if web.session_of(request) is None:
-            return Response(status_code=401)
-
         return StreamingResponse(
             web.event_stream(after),
             media_type="text/event-stream",
@@ -255,13 +281,11 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
         )
 
 
-def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one closure a page
+def _add_pages(router: APIRouter, web: WebApp) -> None:
     node = web.node
 
     @router.get("/")
     async def home(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         mine, mine_names = await web.views(await node.attestations(issuer=node.identity))
         about, about_names = await web.views(await node.attestations(subject=node.identity))
         about = [a for a in about if a.issuer != web.me]
@@ -275,8 +299,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/person/{subject}")
     async def person(request: Request, subject: str, context: str = GENERAL_CONTEXT) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         try:
             who = await node.resolve_identity(subject)
             text = encode_identity_text(who)
@@ -307,8 +329,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/community")
     async def community(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         status = await node.status()
         peers = node.peers()
         names = await web.names([encode_identity_text(p.identity) for p in peers])
@@ -320,8 +340,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/search")
     async def search(request: Request, q: str = "") -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         text = q.strip()[:64]
         found = await node.find(text) if text else []
         return web.page(
@@ -331,8 +349,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/things")
     async def things(request: Request, uri: str = "") -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         uri = uri.strip()[:512]
         ratings: list[Any] = []
         names: dict[str, Any] = {}
@@ -350,8 +366,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/invite")
     async def invite(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         ticket = node.invites.ticket  # the single-use invite we came in with, if any
         refused = None if ticket is None or ticket.refused is None else ticket.refused
         return web.page(request, "invite.html", code=None,
