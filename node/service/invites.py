@@ -36,6 +36,7 @@ from node.gossip.gossip_node import GossipNode
 from node.gossip.relay import RelayGate
 from node.net.addresses import is_dialable
 from node.service.invite_book import INVITES_FILE, InviteBook, read_document, write_atomically
+from node.service.invite_refusals import UNKNOWN, RedeemRefusals
 from protocol.errors import DecodeError, Reason, VerificationError
 from protocol.identity import (
     IdentityId,
@@ -148,6 +149,7 @@ class InviteDesk:
         self._ticket_path = ticket_path
         self._clock = wall_clock_ms
         self._admit = admit
+        self.refusals = RedeemRefusals()  # for `trustnode status`: why a neighbour could not join
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
         # How to send on each live session whose peer named `invites` (SessionExtension).
         self._links: dict[IdentityId, Send] = {}
@@ -200,16 +202,18 @@ class InviteDesk:
         """
         async with self._lock:
             record = self.book.get(nonce)
+            now_ms = self._clock()
             if record is None:
                 log.info("peer %s presented an invite we did not make", short_identity_text(peer))
+                self.refusals.note(peer, nonce, UNKNOWN, now_ms=now_ms)
                 return
-            now_ms = self._clock()
             try:
                 after = redeem(record, peer, now_ms=now_ms)
             except VerificationError as exc:
                 log.warning(
                     "peer %s: invite refused (%s)", short_identity_text(peer), exc.reason.value
                 )
+                self.refusals.note(peer, nonce, exc.reason.value, now_ms=now_ms)
                 raise
             if after == record:
                 return  # the joiner's later connections: nothing new
