@@ -1,8 +1,9 @@
-"""Every route of the web app refuses a browser without a session (no Chromium needed).
+"""Every route of the web app refuses a browser without a session, and every action
+one without the form's CSRF token or from another origin (no Chromium needed).
 
-The walk reads the routes from the app itself, so a route added later is walked
-too: one registered without the session check answers, and the walk names it
-(the second test shows that it would).
+The walks read the routes from the app itself, so a route added later is walked
+too: one registered without the check answers, and the walk names it (the
+`..._added_without_...` tests show that it would).
 """
 
 from __future__ import annotations
@@ -76,6 +77,34 @@ async def _unguarded(app: FastAPI, node: Node) -> list[str]:
     return answered
 
 
+async def _unchecked_actions(app: FastAPI) -> list[str]:
+    """The POST routes under /app/ that, for a logged-in browser, did not refuse a form
+    with a stale token, or one with the right token from another origin."""
+    answered = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
+        made = await browser.post("/v1/login-links", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert (await browser.get(made.json()["path"])).status_code == 303
+        home = (await browser.get("/app/")).text
+        token = re.findall(r'name="csrf" value="([^"]+)"', home)[0]
+        for method, path in _web_routes(app):
+            if method != "POST":
+                continue
+            for origin, csrf in ((BASE, "stale"), ("http://evil.example", token)):
+                data = {**FORM, "csrf": csrf}
+                answer = await browser.post(path, data=data, headers={"origin": origin})
+                if answer.status_code != 403:
+                    answered.append(f"POST {path} {answer.status_code} ({origin})")
+        # The control: the same browser's right token from our origin is let through.
+        done = await browser.post(
+            f"/app/person/{BOB}/petname",
+            data={"csrf": token, "petname": "Bob"},
+            headers={"origin": BASE},
+        )
+        assert done.status_code == 303, done.text
+    return answered
+
+
 async def test_every_web_route_refuses_a_browser_without_a_session(node: Node) -> None:
     app = create_app(node, token=TOKEN)
     walked = _web_routes(app)
@@ -84,6 +113,28 @@ async def test_every_web_route_refuses_a_browser_without_a_session(node: Node) -
     assert (await node.status()).attestations == 0  # nothing was signed
     assert len(node.invites.book) == 0  # no invite was made
     assert node.petnames() == {}
+
+
+async def test_every_web_action_refuses_a_stale_token_or_another_origin(node: Node) -> None:
+    app = create_app(node, token=TOKEN)
+    assert len([m for m, _ in _web_routes(app) if m == "POST"]) >= 5, _web_routes(app)
+    assert await _unchecked_actions(app) == []
+    assert (await node.status()).attestations == 0
+    assert len(node.invites.book) == 0
+    assert list(node.petnames().values()) == ["Bob"]  # the control's, and no other
+
+
+async def test_the_walk_names_an_action_added_without_the_form_check(node: Node) -> None:
+    app = create_app(node, token=TOKEN)
+
+    @app.post("/app/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {"signed": "anything"}
+
+    assert await _unchecked_actions(app) == [
+        "POST /app/forgotten 200 (http://127.0.0.1:8080)",
+        "POST /app/forgotten 200 (http://evil.example)",
+    ]
 
 
 async def test_the_walk_names_a_route_added_without_the_check(node: Node) -> None:
