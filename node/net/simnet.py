@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import trio
 
 from node.errors import ConfigError
+from node.net.conflicts import ConflictDetector
 
 __all__ = ["LinkModel", "LinkModelError", "SimListener", "SimNetwork", "SimStream"]
 
@@ -172,23 +173,6 @@ class _Direction:
         self.buffered += len(chunk)
 
 
-class _OneTask:
-    """Refuses a second task while one is inside: a trio stream has at most one task
-    sending and one receiving at a time (`BusyResourceError`, as trio's own streams)."""
-
-    def __init__(self, doing: str) -> None:
-        self._doing = doing
-        self._held = False
-
-    def __enter__(self) -> None:
-        if self._held:
-            raise trio.BusyResourceError(f"another task is {self._doing}")
-        self._held = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._held = False
-
-
 class SimStream(trio.abc.Stream):
     """One end of a simulated connection."""
 
@@ -201,8 +185,8 @@ class SimStream(trio.abc.Stream):
         self._out = out
         self._in = into
         self._closed = False
-        self._sending = _OneTask("sending")
-        self._receiving = _OneTask("receiving")
+        self._sending = ConflictDetector("sending")
+        self._receiving = ConflictDetector("receiving")
 
     def _check(self) -> None:
         if self._closed:
