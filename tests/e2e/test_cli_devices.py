@@ -7,23 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from node.cli import cli
+from tests.e2e.test_cli_recovery import _ok, _run
 
 pytestmark = pytest.mark.slow
 COMMUNITY = ["--open", "--community-id", "ab" * 32, "--listen", "127.0.0.1:0",
              "--api-listen", "127.0.0.1:1"]  # fmt: skip
-
-
-def _run(folder: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--data-dir", str(folder), *args])
-
-
-def _ok(folder: Path, *args: str) -> str:
-    result = _run(folder, *args)
-    assert result.exit_code == 0, (args, result.output)
-    return result.output
 
 
 def test_pair_approve_chain_and_revoke_a_device_in_the_cli(tmp_path: Path) -> None:
