@@ -11,6 +11,9 @@ redemption it accepted:
 * `invite.json`, the joiner's ticket: the invite `trustnode join` used
   (inviter, nonce) and, if the inviter refused it, why.
 
+The inviter's side of a refusal is counted in memory (`node.service.invite_refusals`)
+so that `trustnode status` can tell the inviter why a neighbour could not join.
+
 What a redeemed invite grants is deliberately small: the inviter's node stores
 (and so relays) the joiner's attestations without the unvouched quota, as if
 it vouched for them (`RelayGate.admit`). It is not a vouch: other nodes see
