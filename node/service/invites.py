@@ -156,7 +156,8 @@ class InviteDesk:
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
         # How to send on each live session whose peer named `invites` (SessionExtension).
         self._links: dict[IdentityId, Send] = {}
-        book.forget_settled(wall_clock_ms())  # what a restart after a long stop finds settled
+        if len(book):  # what a restart after a long stop finds settled (a new book: nothing)
+            book.forget_settled(wall_clock_ms())
         admit(book.redeemed_by())
 
     @classmethod
