@@ -328,6 +328,11 @@ class StatusView(_Strict):
     dial_failures: int
     last_sync_age_s: float | None = Field(description="since a reconciliation last ended")
     uptime_s: float
+    invite_refusals: str | None = Field(
+        default=None,
+        description="redeems of this node's single-use invites it refused in the last 24 h, "
+        'in words: "1 invite redemption refused in the last 24 h: already used" (null: none)',
+    )
 
 
 class ImportRequest(_Strict):

@@ -164,6 +164,7 @@ def status_view(status: NodeStatus) -> StatusView:
         dial_failures=status.dial_failures,
         last_sync_age_s=status.last_sync_age_s,
         uptime_s=status.uptime_s,
+        invite_refusals=status.invite_refusals,
     )
 
 

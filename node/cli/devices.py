@@ -14,11 +14,9 @@ import click
 
 from node.api.identity import DevicesView, PairingView, SuccessionView
 from node.api.models import AttestationView
-from node.cli.client import call
-from node.cli.common import console, emit_json, place_of
+from node.cli.common import console
 from node.cli.render import line, short
-
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+from node.cli.replies import JSON_OPTION, answer_with
 
 
 @click.group()
@@ -28,15 +26,15 @@ def device() -> None:
 
 @device.command("add")
 @click.argument("root")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def add(ctx: click.Context, root: str, as_json: bool) -> None:
     """Ask to speak for ROOT (a tn_ identity) from this machine; prints the pairing code."""
-    answer = call(place_of(ctx), "POST", "/v1/devices/pair", json={"root": root})
-    view = PairingView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
+    answer_with(ctx, "POST", "/v1/devices/pair", json={"root": root},
+                read=PairingView.model_validate, show=_show_pairing, as_json=as_json)  # fmt: skip
+
+
+def _show_pairing(view: PairingView) -> None:
     console.print(line("pairing code: [bold]{code}[/bold]", code=view.code))
     console.print(
         line("on a machine holding {root}'s key, run: trustnode device approve {code}",
@@ -46,41 +44,41 @@ def add(ctx: click.Context, root: str, as_json: bool) -> None:
 
 @device.command("approve")
 @click.argument("code")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def approve(ctx: click.Context, code: str, as_json: bool) -> None:
     """Authorise the device that shows CODE to speak for this identity."""
-    answer = call(place_of(ctx), "POST", "/v1/devices/approve", json={"code": code.lower()})
-    view = AttestationView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
-    console.print(line("{device} now speaks for you", device=view.subject))
+    answer_with(
+        ctx, "POST", "/v1/devices/approve", json={"code": code.lower()},
+        read=AttestationView.model_validate, as_json=as_json,
+        show=lambda view: console.print(line("{device} now speaks for you", device=view.subject)),
+    )  # fmt: skip
 
 
 @device.command("revoke")
 @click.argument("key")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def revoke(ctx: click.Context, key: str, as_json: bool) -> None:
     """Revoke device KEY from now on (what it signed before keeps counting)."""
-    answer = call(place_of(ctx), "POST", "/v1/devices/revoke", json={"device": key})
-    view = AttestationView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
-    console.print(line("{device} is revoked from now on", device=view.subject))
+    answer_with(
+        ctx, "POST", "/v1/devices/revoke", json={"device": key},
+        read=AttestationView.model_validate, as_json=as_json,
+        show=lambda view: console.print(
+            line("{device} is revoked from now on", device=view.subject)),
+    )  # fmt: skip
 
 
 @device.command("list")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Whom this node speaks for, its devices and pending pairing requests."""
-    view = DevicesView.model_validate(call(place_of(ctx), "GET", "/v1/devices").body)
-    if as_json:
-        emit_json(view)
-        return
+    answer_with(ctx, "GET", "/v1/devices", read=DevicesView.model_validate, show=_show_devices,
+                as_json=as_json)  # fmt: skip
+
+
+def _show_devices(view: DevicesView) -> None:
     if view.member == view.key:
         console.print(line("this key {key} is its own identity", key=view.key))
     else:
@@ -94,15 +92,15 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 @device.command("chain")
 @click.argument("subject")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def chain(ctx: click.Context, subject: str, as_json: bool) -> None:
     """SUBJECT as a member: its rotated root keys (first to current) and its devices."""
-    answer = call(place_of(ctx), "GET", f"/v1/identity/{quote(subject, safe='')}")
-    view = SuccessionView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
+    answer_with(ctx, "GET", f"/v1/identity/{quote(subject, safe='')}",
+                read=SuccessionView.model_validate, show=_show_chain, as_json=as_json)  # fmt: skip
+
+
+def _show_chain(view: SuccessionView) -> None:
     console.print(line("member {member}", member=view.member))
     for link in view.chain:
         when = "current" if link.rotated_at_ms is None else f"rotated away at {link.rotated_at_ms}"

@@ -16,11 +16,9 @@ import click
 
 from node.api.models import AttestationView
 from node.api.recovery import CustodiansView
-from node.cli.client import call
-from node.cli.common import console, emit_json, place_of
+from node.cli.common import console
 from node.cli.render import line
-
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+from node.cli.replies import JSON_OPTION, answer_with
 
 
 def _show(view: CustodiansView) -> None:
@@ -53,23 +51,19 @@ def _show(view: CustodiansView) -> None:
 
 
 @click.group(invoke_without_command=True)
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def custodians(ctx: click.Context, as_json: bool) -> None:
     """List this identity's custodians (or designate them: `custodians set K NAME…`)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    view = CustodiansView.model_validate(call(place_of(ctx), "GET", "/v1/custodians").body)
-    if as_json:
-        emit_json(view)
-        return
-    _show(view)
+    if ctx.invoked_subcommand is None:
+        answer_with(ctx, "GET", "/v1/custodians", read=CustodiansView.model_validate, show=_show,
+                    as_json=as_json)  # fmt: skip
 
 
 @custodians.command("set")
 @click.argument("k", type=int)
 @click.argument("names", nargs=-1, required=True)
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def set_(ctx: click.Context, k: int, names: tuple[str, ...], as_json: bool) -> None:
     """Designate NAMES (members you vouch for) as custodians, any K of whom can recover you.
@@ -77,14 +71,12 @@ def set_(ctx: click.Context, k: int, names: tuple[str, ...], as_json: bool) -> N
     A change takes effect after the time lock (72 h); until then the old
     custodians stay in force, and any key of yours can veto it.
     """
-    body = {"k": k, "custodians": list(names)}
-    answer = call(place_of(ctx), "POST", "/v1/custodians", json=body)
-    made = [AttestationView.model_validate(a) for a in answer.body]
-    if as_json:
-        emit_json(made)
-        return
-    console.print(line("designated {n} custodians; any {k} can recover you", n=str(len(made)),
-                       k=str(k)))  # fmt: skip
+    answer_with(
+        ctx, "POST", "/v1/custodians", json={"k": k, "custodians": list(names)},
+        read=lambda body: [AttestationView.model_validate(a) for a in body], as_json=as_json,
+        show=lambda made: console.print(line(
+            "designated {n} custodians; any {k} can recover you", n=str(len(made)), k=str(k))),
+    )  # fmt: skip
 
 
 @click.group()
@@ -95,7 +87,7 @@ def recover() -> None:
 @recover.command("sign")
 @click.argument("old")
 @click.argument("new")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def sign(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
     """As a custodian: say NEW is really the member whose key OLD was lost.
@@ -103,39 +95,33 @@ def sign(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
     Check it in person or over a channel you trust first: k of these take
     over the member's standing after the waiting period.
     """
-    answer = call(place_of(ctx), "POST", "/v1/recoveries", json={"old": old, "new": new})
-    view = AttestationView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
-    console.print(line("you vouched that {new} recovers {old}", new=new, old=view.subject))
+    answer_with(
+        ctx, "POST", "/v1/recoveries", json={"old": old, "new": new},
+        read=AttestationView.model_validate, as_json=as_json,
+        show=lambda view: console.print(
+            line("you vouched that {new} recovers {old}", new=new, old=view.subject)),
+    )  # fmt: skip
 
 
 @recover.command("veto")
 @click.argument("target")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def veto(ctx: click.Context, target: str, as_json: bool) -> None:
     """Veto the recovery to key TARGET, or the designation whose digest is TARGET (hex)."""
     is_digest = len(target) == 64 and all(c in "0123456789abcdef" for c in target)
     body = {"designation": target} if is_digest else {"recovery": target}
-    answer = call(place_of(ctx), "POST", "/v1/vetoes", json=body)
-    view = AttestationView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
-    console.print(line("vetoed {target}", target=target))
+    answer_with(
+        ctx, "POST", "/v1/vetoes", json=body, read=AttestationView.model_validate,
+        show=lambda _: console.print(line("vetoed {target}", target=target)), as_json=as_json,
+    )  # fmt: skip
 
 
 @recover.command("status")
 @click.argument("subject")
-@_JSON
+@JSON_OPTION
 @click.pass_context
 def status(ctx: click.Context, subject: str, as_json: bool) -> None:
     """Where recoveries of SUBJECT's keys stand: custodians, waiting period, vetoes."""
-    answer = call(place_of(ctx), "GET", f"/v1/recoveries/{quote(subject, safe='')}")
-    view = CustodiansView.model_validate(answer.body)
-    if as_json:
-        emit_json(view)
-        return
-    _show(view)
+    answer_with(ctx, "GET", f"/v1/recoveries/{quote(subject, safe='')}",
+                read=CustodiansView.model_validate, show=_show, as_json=as_json)  # fmt: skip

@@ -390,6 +390,8 @@ def status_table(view: StatusView, *, running: bool) -> Table:
     ]  # fmt: skip
     if view.reachability is not None:
         rows.insert(6, ("reachability", data(view.reachability)))
+    if view.invite_refusals is not None:  # an inviter learns why a neighbour could not join
+        rows.append(("invites", data(view.invite_refusals, "yellow")))
     if view.store_errors:
         refused = f"{view.store_errors} writes refused (disk full?)"
         rows.append(("store errors", data(refused, "red")))

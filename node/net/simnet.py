@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import trio
 
 from node.errors import ConfigError
+from node.net.conflicts import ConflictDetector
 
 __all__ = ["LinkModel", "LinkModelError", "SimListener", "SimNetwork", "SimStream"]
 
@@ -184,8 +185,8 @@ class SimStream(trio.abc.Stream):
         self._out = out
         self._in = into
         self._closed = False
-        self._sending = False
-        self._receiving = False
+        self._sending = ConflictDetector("sending")
+        self._receiving = ConflictDetector("receiving")
 
     def _check(self) -> None:
         if self._closed:
@@ -193,10 +194,7 @@ class SimStream(trio.abc.Stream):
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Queue `data` for delivery after the link's latency; blocks on a full window."""
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending")
-        self._sending = True
-        try:
+        with self._sending:
             self._check()
             await trio.lowlevel.checkpoint()
             payload = bytes(data)
@@ -211,8 +209,6 @@ class SimStream(trio.abc.Stream):
                 self._out.queue(due, chunk)
                 self._network.bytes_sent += len(chunk)
                 self._network.bytes_received[self.remote] += len(chunk)
-        finally:
-            self._sending = False
 
     async def _wait_for_window(self) -> None:
         while True:
@@ -225,14 +221,9 @@ class SimStream(trio.abc.Stream):
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the window has room."""
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending")
-        self._sending = True
-        try:
+        with self._sending:
             await trio.lowlevel.checkpoint()
             await self._wait_for_window()
-        finally:
-            self._sending = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """The next bytes once they are due; b"" after the peer closed."""
@@ -240,10 +231,7 @@ class SimStream(trio.abc.Stream):
             max_bytes = operator.index(max_bytes)
             if max_bytes < 1:
                 raise ValueError("max_bytes must be >= 1")
-        if self._receiving:
-            raise trio.BusyResourceError("another task is receiving")
-        self._receiving = True
-        try:
+        with self._receiving:
             self._check()
             # A checkpoint, as trio's streams promise: a cancellation point now,
             # and a schedule point either while waiting below or just before
@@ -253,8 +241,6 @@ class SimStream(trio.abc.Stream):
             if not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data
-        finally:
-            self._receiving = False
 
     async def _receive(self, max_bytes: int | None) -> tuple[bytes, bool]:
         waited = False

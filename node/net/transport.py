@@ -24,6 +24,7 @@ from typing import Protocol
 import nacl.utils
 import trio
 
+from node.net.conflicts import ConflictDetector
 from protocol.channel import (
     LENGTH_BYTES,
     ChannelHandshake,
@@ -73,22 +74,6 @@ DEFAULT_LIMITS = TransportLimits()
 def new_static_key() -> KeyPair:
     """A fresh X25519 key for this node's Noise static identity (from libsodium)."""
     return KeyPair.from_private(nacl.utils.random(32))
-
-
-class _ConflictDetector:
-    """Raise BusyResourceError when two tasks use one direction at once (trio's rule)."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._held = False
-
-    def __enter__(self) -> None:
-        if self._held:
-            raise trio.BusyResourceError(f"another task is already {self._what}")
-        self._held = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._held = False
 
 
 class PeerStream(trio.abc.Stream):
@@ -152,8 +137,8 @@ class SecureStream(PeerStream):
         # up record nonces the peer never saw, or left half a record on the wire:
         # whatever we sent after it would fail the peer's AEAD check (a ban).
         self._send_broken = False
-        self._send_guard = _ConflictDetector("sending")
-        self._receive_guard = _ConflictDetector("receiving")
+        self._send_guard = ConflictDetector("sending")
+        self._receive_guard = ConflictDetector("receiving")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Encrypt and send `data`; waits until the transport took all of it."""

@@ -5,10 +5,14 @@ file, fsync, rename, fsync of the folder) before the step it records is
 acknowledged, so a kill -9 never forgets an invite it handed out or a
 redemption it accepted:
 
-* `invites.json`, the inviter's book: each single-use invite this node made
-  (nonce, expiry) and, once redeemed, the identity it is bound to;
+* `invites.json`, the inviter's book (`node.service.invite_book`): each
+  single-use invite this node made (nonce, expiry) and, once redeemed, the
+  identity it is bound to, until 30 days after it was redeemed or expired;
 * `invite.json`, the joiner's ticket: the invite `trustnode join` used
   (inviter, nonce) and, if the inviter refused it, why.
+
+The inviter's side of a refusal is counted in memory (`node.service.invite_refusals`)
+so that `trustnode status` can tell the inviter why a neighbour could not join.
 
 What a redeemed invite grants is deliberately small: the inviter's node stores
 (and so relays) the joiner's attestations without the unvouched quota, as if
@@ -21,9 +25,8 @@ still complete handshakes (SPEC §12's threat model).
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,8 @@ from node.gossip.extensions import Send
 from node.gossip.gossip_node import GossipNode
 from node.gossip.relay import RelayGate
 from node.net.addresses import is_dialable
+from node.service.invite_book import INVITES_FILE, InviteBook, read_document, write_atomically
+from node.service.invite_refusals import UNKNOWN, RedeemRefusals
 from protocol.errors import DecodeError, Reason, VerificationError
 from protocol.identity import (
     IdentityId,
@@ -60,11 +65,8 @@ log = logging.getLogger("trustnode.invites")
 
 # Named in hello by a node that records the invites it makes and answers `redeem`.
 INVITES_CAPABILITY = "invites"
-INVITES_FILE = "invites.json"
 TICKET_FILE = "invite.json"
-_BOOK_FORMAT = "trustnode-invites"
 _TICKET_FORMAT = "trustnode-invite-ticket"
-_MAX_FILE_BYTES = 16 << 20
 _REFUSALS = {Reason.INVITE_USED.value, Reason.INVITE_EXPIRED.value}
 
 
@@ -73,103 +75,6 @@ def refusal_words(code: str) -> str:
     if code == Reason.INVITE_USED.value:
         return "this single-use invite was already used by another identity; ask for a new one"
     return "this invite expired before your node reached the inviter; ask for a new one"
-
-
-def _write_atomically(path: Path, document: object) -> None:
-    data = json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a crash
-    finally:
-        os.close(directory)
-
-
-def _read(path: Path, what: str) -> object | None:
-    try:
-        with path.open("rb") as file:
-            data = file.read(_MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return None
-    if len(data) > _MAX_FILE_BYTES:
-        raise StoreError(f"{path} is too large for {what}")
-    try:
-        document: object = json.loads(data)
-    except ValueError as exc:
-        raise StoreError(f"{path} is not {what}: {exc}") from None
-    return document
-
-
-class InviteBook:
-    """The single-use invites this node made, by nonce (`path` None: in memory)."""
-
-    def __init__(self, path: Path | None, records: dict[bytes, IssuedInvite] | None = None) -> None:
-        self.path = path
-        self._records = dict(records or {})
-
-    @classmethod
-    def load(cls, path: Path) -> InviteBook:
-        """Read `path` (missing: no invites made yet).
-
-        Raises:
-            StoreError: the file is not an invite book we wrote (we never guess).
-        """
-        document = _read(path, "an invite book")
-        if document is None:
-            return cls(path)
-        try:
-            if not isinstance(document, dict) or document.get("format") != _BOOK_FORMAT:
-                raise ValueError("not an invite book")
-            records = {}
-            for entry in document["invites"]:
-                nonce = bytes.fromhex(entry["nonce"])
-                expires = entry["expires_at_ms"]
-                used = entry["used_by"]
-                if len(nonce) != 16 or not (expires is None or type(expires) is int):
-                    raise ValueError("a bad invite record")
-                records[nonce] = IssuedInvite(
-                    nonce=nonce,
-                    expires_at_ms=expires,
-                    used_by=None if used is None else decode_identity_text(used),
-                )
-        except (ValueError, KeyError, TypeError, DecodeError) as exc:
-            raise StoreError(f"{path} is not a valid invite book: {exc}") from None
-        return cls(path, records)
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def get(self, nonce: bytes) -> IssuedInvite | None:
-        """The record of the invite with `nonce`, None if this node never made it."""
-        return self._records.get(nonce)
-
-    def put(self, record: IssuedInvite) -> None:
-        """Record `record` (a new invite, or its redemption), durably before returning."""
-        self._records[record.nonce] = record
-        self._save()
-
-    def redeemed_by(self) -> frozenset[IdentityId]:
-        """The identities our invites are bound to."""
-        return frozenset(r.used_by for r in self._records.values() if r.used_by is not None)
-
-    def _save(self) -> None:
-        if self.path is None:
-            return
-        entries = [
-            {
-                "nonce": r.nonce.hex(),
-                "expires_at_ms": r.expires_at_ms,
-                "used_by": None if r.used_by is None else encode_identity_text(r.used_by),
-            }
-            for r in sorted(self._records.values(), key=lambda r: r.nonce)
-        ]
-        _write_atomically(self.path, {"format": _BOOK_FORMAT, "version": 1, "invites": entries})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -192,7 +97,7 @@ class InviteTicket:
         Raises:
             StoreError: the file is not a ticket we wrote.
         """
-        document = _read(path, "an invite ticket")
+        document = read_document(path, "an invite ticket")
         if document is None:
             return None
         try:
@@ -219,7 +124,7 @@ class InviteTicket:
             "nonce": self.nonce.hex(),
             "refused": self.refused,
         }
-        _write_atomically(path, document)
+        write_atomically(path, document)
 
 
 class InviteDesk:
@@ -247,9 +152,12 @@ class InviteDesk:
         self._ticket_path = ticket_path
         self._clock = wall_clock_ms
         self._admit = admit
+        self.refusals = RedeemRefusals()  # for `trustnode status`: why a neighbour could not join
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
         # How to send on each live session whose peer named `invites` (SessionExtension).
         self._links: dict[IdentityId, Send] = {}
+        if len(book):  # what a restart after a long stop finds settled (a new book: nothing)
+            book.forget_settled(wall_clock_ms())
         admit(book.redeemed_by())
 
     @classmethod
@@ -271,9 +179,14 @@ class InviteDesk:
         )
 
     def issue(self, invite: Invite) -> None:
-        """Record a single-use invite (durably) before its code leaves the node."""
+        """Record a single-use invite (durably) before its code leaves the node.
+
+        Raises:
+            RequestError: `conflict`, too many single-use invites kept (`MAX_INVITES`).
+        """
         if invite.nonce is not None:
-            self.book.put(IssuedInvite(nonce=invite.nonce, expires_at_ms=invite.expires_at_ms))
+            made = IssuedInvite(nonce=invite.nonce, expires_at_ms=invite.expires_at_ms)
+            self.book.put(made, now_ms=self._clock())
 
     def to_present(self, peer: IdentityId) -> bytes | None:
         """The ticket's nonce when `peer` is our inviter and has not refused it."""
@@ -293,22 +206,26 @@ class InviteDesk:
         """
         async with self._lock:
             record = self.book.get(nonce)
+            now_ms = self._clock()
             if record is None:
                 log.info("peer %s presented an invite we did not make", short_identity_text(peer))
+                self.refusals.note(peer, nonce, UNKNOWN, now_ms=now_ms)
                 return
             try:
-                after = redeem(record, peer, now_ms=self._clock())
+                after = redeem(record, peer, now_ms=now_ms)
             except VerificationError as exc:
                 log.warning(
                     "peer %s: invite refused (%s)", short_identity_text(peer), exc.reason.value
                 )
+                self.refusals.note(peer, nonce, exc.reason.value, now_ms=now_ms)
                 raise
             if after == record:
                 return  # the joiner's later connections: nothing new
+            put = functools.partial(self.book.put, after, now_ms=now_ms)
             if self.book.path is None:
-                self.book.put(after)  # in memory: nothing to wait for
+                put()  # in memory: nothing to wait for
             else:
-                await trio.to_thread.run_sync(self.book.put, after)  # fsync off the loop
+                await trio.to_thread.run_sync(put)  # fsync off the loop
         self._admit(frozenset({peer}))
         log.info("peer %s redeemed a single-use invite", short_identity_text(peer))
 

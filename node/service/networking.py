@@ -232,4 +232,5 @@ class Networking(NodeCore):
             reachability_flaps=self.reachability.verdicts.flaps if self.reachability else 0,
             circuit_relayed_bytes=self.circuits.relayed_bytes if self.circuits else 0,
             circuits_refused=self.circuits.refused if self.circuits else 0,
+            invite_refusals=self.invites.refusals.describe(now_ms=self._clock()),
         )

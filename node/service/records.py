@@ -67,3 +67,5 @@ class NodeStatus:
     reachability_flaps: int = 0  # verdicts that changed between reachable and not (§15.2)
     circuit_relayed_bytes: int = 0  # circuit bytes we forwarded for others (§15.3)
     circuits_refused: int = 0  # circuits we refused or closed over quota
+    # "1 invite redemption refused in the last 24 h: already used" (SPEC §12.2), or None
+    invite_refusals: str | None = None

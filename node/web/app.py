@@ -9,8 +9,13 @@ are server-sent events from `Node.changes()`: the page's script refetches the
 page and swaps the regions marked `data-live` (parsed as HTML from our own
 origin, never built from strings in script).
 
-Every page needs a session (see `node.web.security`); every POST needs the
-session's CSRF token. Peers' strings reach the templates as data only.
+Every route but the login page needs a session (see `node.web.security`), and
+every action (a POST) the session's CSRF token from our own origin. Neither is a
+line in each route: pages hang from a router whose dependency,
+`WebApp.require_session`, refuses a browser without a session, and actions from
+one whose dependency, `posted_form`, also checks the form, so a new route cannot
+forget them (tests/web/test_guard.py walks them all). Peers' strings reach the
+templates as data only.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 import segno
 import trio
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -35,7 +40,15 @@ from node.api.views import attestation_view, claim_view, explanation_view, ratin
 from node.service import Node
 from node.service.invites import refusal_words
 from node.web.picture import draw_explanation
-from node.web.security import SESSION_COOKIE, Logins, Session, WebGuard
+from node.web.security import (
+    SESSION_COOKIE,
+    LoggedOut,
+    Logins,
+    PostedForm,
+    Refused,
+    Session,
+    WebGuard,
+)
 from node.web.text import visible
 from protocol.errors import TrustnodeError
 from protocol.identity import encode_identity_text
@@ -107,24 +120,44 @@ class WebApp:
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
 
-    def logged_out(self, request: Request) -> Response:
-        return self.page(request, "login.html", status=401)
+    def require_session(self, request: Request) -> Session:
+        """The request's live session (a dependency of every route but the login page).
 
-    async def form(self, request: Request) -> tuple[Session, dict[str, str]] | Response:
-        """The posted form of a logged-in session with its CSRF token; else a 403 page."""
+        Raises:
+            LoggedOut: the request has no live session (`refuse_logged_out` answers).
+        """
         found = self.session_of(request)
         if found is None:
-            return self.page(request, "refused.html", status=403, why="You are not logged in.")
+            raise LoggedOut
+        return found[1]
+
+    async def refuse_logged_out(self, request: Request, exc: Exception) -> Response:
+        """A page asks to log in (401); an action, which must never run, is refused (403)."""
+        if request.method in {"GET", "HEAD"}:
+            return self.page(request, "login.html", status=401)
+        return self.page(request, "refused.html", status=403, why="You are not logged in.")
+
+    async def posted_form(self, request: Request) -> PostedForm:
+        """The posted form of a live session, from our origin, with its CSRF token.
+
+        Raises:
+            LoggedOut: no live session.
+            Refused: another origin, or a missing or stale token (`refuse` answers 403).
+        """
+        session = self.require_session(request)
         origin = request.headers.get("origin")
         if origin is not None and origin != f"http://{request.headers.get('host', '')}":
-            return self.page(request, "refused.html", status=403, why="Cross-site request.")
+            raise Refused("Cross-site request.")
         body = (await request.body()).decode("utf-8", errors="replace")
         fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-        if not hmac.compare_digest(fields.get("csrf", ""), found[1].csrf):
-            return self.page(
-                request, "refused.html", status=403, why="Missing or stale form token."
-            )
-        return found[1], fields
+        if not hmac.compare_digest(fields.get("csrf", ""), session.csrf):
+            raise Refused("Missing or stale form token.")
+        return PostedForm(session, fields)
+
+    async def refuse(self, request: Request, exc: Exception) -> Response:
+        """The refused page for an action checked and refused (`Refused`)."""
+        assert isinstance(exc, Refused)
+        return self.page(request, "refused.html", status=403, why=exc.why)
 
     async def names(self, identities: list[str]) -> dict[str, Any]:
         return dict(await names_of(self.node, identities))
@@ -199,6 +232,17 @@ class WebApp:
         return views, names
 
 
+async def _posted_form(request: Request) -> PostedForm:
+    """The dependency of every action: `WebApp.posted_form` of the app's web app."""
+    web = request.app.state.web
+    assert isinstance(web, WebApp)
+    return await web.posted_form(request)
+
+
+# What an action takes: FastAPI computes it once a request (the router's own check).
+Posted = Annotated[PostedForm, Depends(_posted_form)]
+
+
 def add_web_app(app: FastAPI, node: Node, guarded: list[Any], logins: Logins | None = None) -> None:
     """Mount the web app on `app` under `/app/`, and the bearer-token route that
     makes its one-time login links (`POST /v1/login-links`)."""
@@ -210,16 +254,31 @@ def add_web_app(app: FastAPI, node: Node, guarded: list[Any], logins: Logins | N
         """A one-time login link for the web app (five minutes, one use): `trustnode open`."""
         return {"path": f"{PREFIX}/login?secret={web.logins.new_secret()}"}
 
-    router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    _add_session_routes(router, web)
-    _add_pages(router, web)
-    _add_actions(router, web)
-    app.include_router(router)
+    app.state.web = web
+    app.add_exception_handler(LoggedOut, web.refuse_logged_out)
+    app.add_exception_handler(Refused, web.refuse)
+    public = APIRouter(prefix=PREFIX, include_in_schema=False)
+    _add_login(public, web)
+    app.include_router(public)
+    # Everything else needs a session, and an action its form checked: the checks are
+    # the routers', not each route's.
+    pages = APIRouter(
+        prefix=PREFIX, include_in_schema=False, dependencies=[Depends(web.require_session)]
+    )
+    _add_events(pages, web)
+    _add_pages(pages, web)
+    app.include_router(pages)
+    actions = APIRouter(
+        prefix=PREFIX, include_in_schema=False, dependencies=[Depends(_posted_form)]
+    )
+    _add_logout(actions, web)
+    _add_actions(actions, web)
+    app.include_router(actions)
     static = resources.files("node.web") / "static"
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(static)), name="web-static")
 
 
-def _add_session_routes(router: APIRouter, web: WebApp) -> None:
+def _add_login(router: APIRouter, web: WebApp) -> None:
     @router.get("/login")
     async def login(request: Request, secret: str = "") -> Response:
         session_id = web.logins.redeem(secret)
@@ -232,22 +291,20 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
         )  # fmt: skip
         return answer
 
+
+def _add_logout(router: APIRouter, web: WebApp) -> None:
     @router.post("/logout")
-    async def logout(request: Request) -> Response:
-        posted = await web.form(request)
-        if isinstance(posted, Response):
-            return posted
+    async def logout(request: Request) -> Response:  # the router checked its form
         web.logins.end(request.cookies.get(SESSION_COOKIE))
         answer = web.page(request, "login.html", status=200, bye=True)
         answer.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return answer
 
+
+def _add_events(router: APIRouter, web: WebApp) -> None:
     @router.get("/events")
     async def events(request: Request, after: int = 0) -> Response:
         """Server-sent events: one `change` event per stored attestation after `after`."""
-        if web.session_of(request) is None:
-            return Response(status_code=401)
-
         return StreamingResponse(
             web.event_stream(after),
             media_type="text/event-stream",
@@ -255,13 +312,11 @@ def _add_session_routes(router: APIRouter, web: WebApp) -> None:
         )
 
 
-def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one closure a page
+def _add_pages(router: APIRouter, web: WebApp) -> None:
     node = web.node
 
     @router.get("/")
     async def home(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         mine, mine_names = await web.views(await node.attestations(issuer=node.identity))
         about, about_names = await web.views(await node.attestations(subject=node.identity))
         about = [a for a in about if a.issuer != web.me]
@@ -275,8 +330,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/person/{subject}")
     async def person(request: Request, subject: str, context: str = GENERAL_CONTEXT) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         try:
             who = await node.resolve_identity(subject)
             text = encode_identity_text(who)
@@ -307,8 +360,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/community")
     async def community(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         status = await node.status()
         peers = node.peers()
         names = await web.names([encode_identity_text(p.identity) for p in peers])
@@ -320,8 +371,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/search")
     async def search(request: Request, q: str = "") -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         text = q.strip()[:64]
         found = await node.find(text) if text else []
         return web.page(
@@ -331,8 +380,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/things")
     async def things(request: Request, uri: str = "") -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         uri = uri.strip()[:512]
         ratings: list[Any] = []
         names: dict[str, Any] = {}
@@ -350,8 +397,6 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one clo
 
     @router.get("/invite")
     async def invite(request: Request) -> Response:
-        if web.session_of(request) is None:
-            return web.logged_out(request)
         ticket = node.invites.ticket  # the single-use invite we came in with, if any
         refused = None if ticket is None or ticket.refused is None else ticket.refused
         return web.page(request, "invite.html", code=None,
@@ -369,11 +414,8 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
     node = web.node
 
     @router.post("/invite")
-    async def make_invite(request: Request) -> Response:
-        posted = await web.form(request)
-        if isinstance(posted, Response):
-            return posted
-        _, fields = posted
+    async def make_invite(request: Request, form: Posted) -> Response:
+        fields = form.fields
         try:
             days = int(fields.get("days", "7") or "7")
             code = node.invite(
@@ -386,11 +428,8 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
                         single_use=fields.get("single_use") == "on")  # fmt: skip
 
     @router.post("/invite/use")
-    async def use_invite(request: Request) -> Response:
-        posted = await web.form(request)
-        if isinstance(posted, Response):
-            return posted
-        session, fields = posted
+    async def use_invite(request: Request, form: Posted) -> Response:
+        session, fields = form.session, form.fields
         try:
             made = await node.invites.use(
                 fields.get("code", ""), community_id=node.config.community_id,
@@ -405,11 +444,8 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
         return RedirectResponse(f"{PREFIX}/invite", status_code=303)
 
     @router.post("/things/rate")
-    async def rate_thing(request: Request) -> Response:
-        posted = await web.form(request)
-        if isinstance(posted, Response):
-            return posted
-        session, fields = posted
+    async def rate_thing(request: Request, form: Posted) -> Response:
+        session, fields = form.session, form.fields
         uri = fields.get("uri", "").strip()[:512]
         try:
             context = fields.get("context", "").strip() or GENERAL_CONTEXT
@@ -421,11 +457,8 @@ def _add_actions(router: APIRouter, web: WebApp) -> None:  # noqa: C901  # one b
         return RedirectResponse(f"{PREFIX}/things?uri={quote(uri, safe='')}", status_code=303)
 
     @router.post("/person/{subject}/{action}")
-    async def act(request: Request, subject: str, action: str) -> Response:
-        posted = await web.form(request)
-        if isinstance(posted, Response):
-            return posted
-        session, fields = posted
+    async def act(request: Request, form: Posted, subject: str, action: str) -> Response:
+        session, fields = form.session, form.fields
         back = f"{PREFIX}/person/{quote(subject, safe='')}"
         try:
             who = await node.resolve_identity(subject)

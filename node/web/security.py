@@ -33,7 +33,10 @@ from typing import Any
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "SESSION_COOKIE",
+    "LoggedOut",
     "Logins",
+    "PostedForm",
+    "Refused",
     "Session",
     "WebGuard",
     "allowed_hosts",
@@ -72,6 +75,26 @@ class Session:
     csrf: str
     expires_at: float
     notices: list[tuple[str, str]] = field(default_factory=list)  # (kind, text), shown once
+
+
+class LoggedOut(Exception):  # noqa: N818  # not an error: the browser is simply not logged in
+    """A request for a page or an action without a live session."""
+
+
+class Refused(Exception):  # noqa: N818  # an answer (a 403 page), not an error of ours
+    """An action refused before it runs: `why`, in words, on the refused page."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+@dataclass(frozen=True, slots=True)
+class PostedForm:
+    """An action's form, checked: its session, and its fields (first value of each)."""
+
+    session: Session
+    fields: dict[str, str]
 
 
 class Logins:

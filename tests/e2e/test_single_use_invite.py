@@ -62,6 +62,10 @@ def test_the_second_identity_with_a_single_use_invite_is_refused(
     daemons.append(cat_daemon)
     wait_until(lambda: _ticket(cat)["refused"] == "invite_used")
     assert _book(ann)[0]["used_by"] == ben_id  # still ben's
+    # ... and ann, whom cat will ask, reads why in her status (the daemon's, over the API).
+    said = "1 invite redemption refused in the last 24 h: already used"
+    assert as_json(ann, "status")["invite_refusals"] == said
+    assert said in " ".join(ok(ann, "status").split())
 
     cat_daemon.process.send_signal(signal.SIGTERM)
     _, err = cat_daemon.process.communicate(timeout=30)

@@ -28,11 +28,14 @@ SOMEONE = IdentityKey.from_seed(bytes([7]) * 32).identity
 
 def _inviter(*records: IssuedInvite) -> tuple[Member, InviteDesk, RelayGate]:
     member = Member("ann", 1)
-    clock = lambda: T0 + int(trio.current_time() * 1000)  # noqa: E731  # as Member's
+
+    def clock() -> int:  # as Member's
+        return T0 + int(trio.current_time() * 1000)
+
     gate = RelayGate(anchors=[member.key.identity], wall_clock_ms=clock)
     desk = open_invite_desk(None, gossip=member.gossip, gate=gate, wall_clock_ms=clock)
     for record in records:
-        desk.book.put(record)
+        desk.book.put(record, now_ms=clock())
     return member, desk, gate
 
 
@@ -73,12 +76,12 @@ async def test_a_second_identity_is_refused_with_invite_used(
 
 
 async def test_an_expired_unused_invite_is_refused(autojump_clock: trio.testing.MockClock) -> None:
-    member, desk, _ = _inviter(IssuedInvite(nonce=NONCE, expires_at_ms=0))
+    member, desk, _ = _inviter(IssuedInvite(nonce=NONCE, expires_at_ms=T0))
     heard = await _refused_with(member, Hello(), Redeem(nonce=NONCE))
     last = heard.messages[-1]
     assert isinstance(last, ErrorMessage)
     assert last.code == "invite_expired"
-    assert desk.book.get(NONCE) == IssuedInvite(nonce=NONCE, expires_at_ms=0)
+    assert desk.book.get(NONCE) == IssuedInvite(nonce=NONCE, expires_at_ms=T0)
 
 
 async def test_a_nonce_never_issued_grants_nothing(autojump_clock: trio.testing.MockClock) -> None:

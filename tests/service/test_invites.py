@@ -4,6 +4,7 @@ lets exactly one of two racing identities redeem a nonce."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.errors import RequestError, StoreError
+from node.service import invite_book
+from node.service.invite_book import KEEP_SETTLED_MS
 from node.service.invites import (
     INVITES_CAPABILITY,
     INVITES_FILE,
@@ -22,7 +25,7 @@ from node.service.invites import (
     InviteTicket,
 )
 from protocol.errors import Reason, TrustnodeError, VerificationError
-from protocol.identity import IdentityId, IdentityKey
+from protocol.identity import IdentityId, IdentityKey, encode_identity_text
 from protocol.invite import Invite, IssuedInvite, sign_invite
 from protocol.wire import Message, Redeem
 
@@ -43,12 +46,85 @@ def test_the_book_round_trips_through_its_file(tmp_path_factory: pytest.TempPath
     path = tmp_path_factory.mktemp("book") / INVITES_FILE
     book = InviteBook(path)
     for record in made:
-        book.put(record)
+        book.put(record, now_ms=0)
     again = InviteBook.load(path) if made else InviteBook(path)
     expected = {r.nonce: r for r in made}  # a later record of a nonce replaces the earlier
     assert {n: again.get(n) for n in expected} == expected
     assert len(again) == len(expected)
     assert again.redeemed_by() == {r.used_by for r in expected.values() if r.used_by}
+
+
+def _kept(path: Path) -> list[str]:
+    """The nonces (hex) the book's file holds."""
+    return sorted(e["nonce"] for e in json.loads(path.read_text())["invites"])
+
+
+def test_settled_invites_are_forgotten_after_thirty_days(tmp_path: Path) -> None:
+    path = tmp_path / INVITES_FILE
+    book = InviteBook(path)
+    expired, forever, redeemed, later, last = (bytes([n]) * 16 for n in range(1, 6))
+    book.put(IssuedInvite(nonce=expired, expires_at_ms=1_000), now_ms=0)
+    book.put(IssuedInvite(nonce=forever, expires_at_ms=None), now_ms=0)
+    book.put(IssuedInvite(nonce=redeemed, expires_at_ms=None), now_ms=0)
+    book.put(IssuedInvite(nonce=redeemed, expires_at_ms=None, used_by=A), now_ms=500)
+    book.put(IssuedInvite(nonce=later, expires_at_ms=None), now_ms=500 + KEEP_SETTLED_MS - 1)
+    assert len(_kept(path)) == 4  # not yet: a late redeem is still answered as it should be
+    book.put(IssuedInvite(nonce=last, expires_at_ms=None), now_ms=1_000 + KEEP_SETTLED_MS)
+    assert _kept(path) == sorted(n.hex() for n in (forever, later, last))
+    assert book.get(expired) is None
+    assert book.get(redeemed) is None
+    assert book.redeemed_by() == frozenset()
+    assert len(InviteBook.load(path)) == 3
+    assert not (tmp_path / (INVITES_FILE + ".tmp")).exists()  # written as before: atomically
+
+
+def test_a_book_without_redemption_times_keeps_its_bound_invites_from_now(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / INVITES_FILE
+    invites = [
+        {"nonce": "01" * 16, "expires_at_ms": 0, "used_by": None},
+        {"nonce": "02" * 16, "expires_at_ms": 0, "used_by": encode_identity_text(A)},
+    ]
+    path.write_text(json.dumps({"format": "trustnode-invites", "version": 1, "invites": invites}))
+    book = InviteBook.load(path)
+    now = 10**12
+    assert book.forget_settled(now) == 1  # the expired one; the bound one, from now
+    assert book.redeemed_by() == {A}
+    assert book.forget_settled(now + KEEP_SETTLED_MS - 1) == 0
+    assert InviteBook.load(path).redeemed_by() == {A}  # its time was written down
+    assert InviteBook.load(path).forget_settled(now + KEEP_SETTLED_MS) == 1
+    assert _kept(path) == []
+
+
+def test_the_book_keeps_at_most_max_invites(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(invite_book, "MAX_INVITES", 3)
+    book = InviteBook(None)
+    for n in range(3):
+        book.put(IssuedInvite(nonce=bytes([n]) * 16, expires_at_ms=None), now_ms=0)
+    with pytest.raises(RequestError) as full:
+        book.put(IssuedInvite(nonce=bytes([9]) * 16, expires_at_ms=None), now_ms=0)
+    assert full.value.code == "conflict"
+    book.put(IssuedInvite(nonce=bytes(16), expires_at_ms=None, used_by=A), now_ms=0)  # redeemed
+    assert book.redeemed_by() == {A}
+
+
+async def test_a_late_redeem_is_answered_until_the_invite_is_forgotten(tmp_path: Path) -> None:
+    now = [0]
+    desk = InviteDesk.in_folder(tmp_path, wall_clock_ms=lambda: now[0], admit=lambda _: None)
+    nonce = bytes(range(16))
+    desk.book.put(IssuedInvite(nonce=nonce, expires_at_ms=10), now_ms=0)
+    now[0] = 10 + KEEP_SETTLED_MS - 1
+    with pytest.raises(VerificationError) as late:
+        await desk.redeem(A, nonce)
+    assert late.value.reason is Reason.INVITE_EXPIRED
+    now[0] += 1
+    admitted: list[frozenset[IdentityId]] = []
+    restarted = InviteDesk.in_folder(tmp_path, wall_clock_ms=lambda: now[0], admit=admitted.append)
+    assert len(restarted.book) == 0
+    assert _kept(tmp_path / INVITES_FILE) == []
+    await restarted.redeem(A, nonce)  # a nonce we no longer know: ignored, grants nothing
+    assert admitted == [frozenset()]
 
 
 def test_missing_files_are_empty_and_damaged_ones_refused(tmp_path: Path) -> None:
@@ -77,7 +153,7 @@ async def test_two_racing_identities_one_wins_and_it_is_on_disk(tmp_path: Path) 
     admitted: list[frozenset[IdentityId]] = []
     desk = InviteDesk.in_folder(tmp_path, wall_clock_ms=lambda: 5, admit=admitted.append)
     nonce = bytes(range(16))
-    desk.book.put(IssuedInvite(nonce=nonce, expires_at_ms=10))
+    desk.book.put(IssuedInvite(nonce=nonce, expires_at_ms=10), now_ms=5)
     outcomes: dict[IdentityId, Reason | None] = {}
 
     async def present(joiner: IdentityId) -> None:
