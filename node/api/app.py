@@ -240,6 +240,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         view = explanation_view(answer)
         named = [view.subject, *(h.via for h in view.first_hops), *(f.flagger for f in view.flags)]
         named += [n for p in view.paths for n in p.route]
+        named += [c for r in view.keys.recoveries for c in r.custodians]
+        named += [c for step in view.keys.chain for c in step.custodians]
         return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/ranking", dependencies=guarded, tags=["trust"])

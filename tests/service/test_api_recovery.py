@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from node.service import Node
+from node.store import Outcome
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.devices import accept_statement, grant_statement
 from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Statement, Trust
+from protocol.succession import commit_statement, rotation_statement
 from tests.service.api_app import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -56,3 +63,45 @@ async def test_a_member_cannot_be_its_own_custodian(node: Node, client: httpx.As
     me = encode_identity_text(node.identity)
     answer = await client.post("/v1/custodians", json={"k": 1, "custodians": [me]}, headers=AUTH)
     assert answer.status_code == 400
+
+
+async def test_explain_says_which_keys_carried_the_trust(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    """Issue 26: a vouch for a member's previous key, and a device's vouch, in explain."""
+    alice, bob, bob2, phone = (IdentityKey.generate() for _ in range(4))
+    now = int(time.time() * 1000)
+    await node.trust(alice.identity, 90)
+    signed = [
+        _att(alice, Trust(subject=bob.identity, value=80), now - 5000),
+        _att(bob, commit_statement(bob2.identity), now - 4000),
+        _att(bob2, rotation_statement(bob.identity, None), now - 3000),
+        _att(alice, grant_statement(phone.identity), now - 4000),
+        _att(phone, accept_statement(alice.identity), now - 4000),
+        _att(phone, Trust(subject=bob2.identity, value=70, context="carpool"), now - 2000),
+    ]
+    report = await node.import_envelopes([a.data for a in signed])
+    assert report.counts[Outcome.NEW] == len(signed), report
+    answer = await client.get(f"/v1/explain/{encode_identity_text(bob2.identity)}", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    keys = answer.json()["keys"]
+    assert keys["current"] == encode_identity_text(bob2.identity)
+    assert [(s["how"], s["new"]) for s in keys["chain"]] == [
+        ("rotation", encode_identity_text(bob2.identity))
+    ]
+    (note,) = keys["notes"]
+    assert note["about"] == encode_identity_text(bob.identity)
+    assert note["about_role"] == "previous"
+    assert note["issued_at_ms"] == now - 5000
+    carpool = await client.get(
+        f"/v1/explain/{encode_identity_text(bob.identity)}",
+        params={"context": "carpool"}, headers=AUTH,
+    )  # fmt: skip
+    (device_note,) = carpool.json()["keys"]["notes"]
+    assert device_note["signer_role"] == "device"
+    assert device_note["signed_by"] == encode_identity_text(phone.identity)
+
+
+def _att(key: IdentityKey, statement: Statement, at: int) -> Attestation:
+    body = AttestationBody(issuer=key.identity, issued_at_ms=at, statement=statement)
+    return sign_attestation(body, key)
