@@ -6,8 +6,9 @@ identity layer maps keys to members, `node.trust.identity`), then the walk is
 built and solved. We time exactly that on one seeded Barabasi-Albert graph
 (m = 5, both directions, as `benchmarks.trust`), twice per round: with the
 layer, and with its `view` replaced by the identity function (what the engine
-did before issue 26). Nobody has bound a key, rotated or designated: the
-common case, which must cost <= 5 % more.
+did before issue 26; the engine's one type test per attestation that guards
+the call stays on both sides). Nobody has bound a key, rotated or designated:
+the common case, which must cost <= 5 % more.
 
 Under load (2 shared cores), wall time is noise, so each side is timed in
 CPU time (`time.process_time`), the two sides alternate in every round (the

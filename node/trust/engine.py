@@ -137,10 +137,18 @@ class TrustEngine(Decisions):
         """Take verified attestations in any order; returns how many changed a slot head."""
         changed = 0
         identities = self._identities
+        # While no key is bound or rotated, a vouch maps to itself: skip the call
+        # (the common case; issue 26's cost target). Anything else goes through
+        # the layer, which may switch mapping on.
+        mapping = identities.active
         for signed in attestations:
-            attestation = identities.view(signed)  # keys to members (node.trust.identity)
-            if attestation is None:
-                continue  # refused, or an identity statement (`identities.remapped` may be set)
+            if mapping or type(signed.envelope.body.statement) is not Trust:
+                attestation = identities.view(signed)  # keys to members (node.trust.identity)
+                mapping = identities.active
+                if attestation is None:
+                    continue  # refused, or an identity statement (`identities.remapped` may be set)
+            else:
+                attestation = signed
             slot_id = attestation.slot.id
             head = self._heads.get(slot_id)
             if head is not None and order_key(attestation) <= order_key(head):

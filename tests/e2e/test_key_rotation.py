@@ -19,9 +19,10 @@ from node.home.datadir import DataDir
 from node.home.keyfile import save_key
 from node.home.nextkey import KeyFiles
 from node.store import Store
-from protocol.attestation import AttestationBody, sign_attestation
-from protocol.identity import encode_identity_text
-from protocol.succession import rotation_statement
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Statement
+from protocol.succession import commit_statement, rotation_statement
 from tests.e2e.test_daemon import Daemon, as_json, cli, daemons, free_port, ok, wait_until
 
 pytestmark = pytest.mark.slow
@@ -80,22 +81,27 @@ def test_a_daemon_rotates_and_its_peer_sees_one_member(
     daemons[0].stop()
 
 
+def _signed(key: IdentityKey, statement: Statement, at: int) -> Attestation:
+    body = AttestationBody(issuer=key.identity, issued_at_ms=at, statement=statement)
+    return sign_attestation(body, key)
+
+
 def _offline_state(folder: Path, *, stored: bool, moved: str) -> tuple[str, str, str]:
     """Build, offline, what a kill -9 in `rotate` leaves; returns (old, next, after) texts."""
     files = KeyFiles(DataDir.open(folder))
     current = files.current()
     nxt = files.ensure_next()
     after = files.stage()
+    now = int(time.time() * 1000)
+    # `key commit` ran before: the commitment to the next key is published.
+    made = [_signed(current, commit_statement(nxt.identity), now - 1000)]
     if stored:
-        body = AttestationBody(
-            issuer=nxt.identity, issued_at_ms=int(time.time() * 1000),
-            statement=rotation_statement(current.identity, after.identity),
-        )  # fmt: skip
-        store = Store.open(files.data.store_path)
-        try:
-            store.apply([sign_attestation(body, nxt)], now_ms=int(time.time() * 1000))
-        finally:
-            store.close()
+        made.append(_signed(nxt, rotation_statement(current.identity, after.identity), now))
+    store = Store.open(files.data.store_path)
+    try:
+        store.apply(made, now_ms=now)
+    finally:
+        store.close()
     if moved in ("key", "both"):
         save_key(nxt, files.data.key_path, overwrite=True)
     if moved == "both":
