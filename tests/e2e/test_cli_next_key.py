@@ -36,8 +36,6 @@ def test_the_next_key_is_backed_up_restored_and_rotated_to(tmp_path: Path) -> No
     printed = _ok(ann, "backup", "--next")
     heading = f"next key (it can rotate you: keep it offline): {committed['next_key']}"
     assert printed.startswith(heading)
-        f"next key (it can rotate you: keep it offline): {committed['next_key']}"
-    )
     words = _words(printed)
     assert len(words.split()) == 24
     assert "never on the machine that holds the current key" in _ok(ann, "backup", "--help")
