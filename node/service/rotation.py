@@ -30,6 +30,7 @@ from node.errors import RequestError
 from node.home.nextkey import KeyFiles
 from node.store import AttestationStore, IngestReport, Outcome
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.devices import DeviceBook
 from protocol.identity import IdentityId, IdentityKey
 from protocol.statement import Certify, Statement
 from protocol.succession import (
@@ -111,7 +112,13 @@ class KeyRotation:
         return self._files
 
     async def _commitments(self, key: IdentityId) -> set[bytes]:
+        """`key`'s commitments; refuses a device key (only roots rotate, SPEC §17.2)."""
         bindings = await self._store.run(lambda s: s.key_bindings())
+        devices = DeviceBook()
+        for attestation in bindings:
+            devices.add(attestation)
+        if devices.root_of(key) is not None:
+            raise RequestError("bad_value", "a device key does not rotate: its root key does")
         return commitments_of(bindings, key)
 
     async def report(self) -> RotationReport:

@@ -105,3 +105,30 @@ async def test_explain_says_which_keys_carried_the_trust(
 def _att(key: IdentityKey, statement: Statement, at: int) -> Attestation:
     body = AttestationBody(issuer=key.identity, issued_at_ms=at, statement=statement)
     return sign_attestation(body, key)
+
+
+async def test_a_node_without_key_files_cannot_rotate(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    node.key_files = None  # an embedded node in memory keeps no key files
+    node.__dict__.pop("keys", None)
+    answer = await client.post("/v1/key/rotate", headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "unavailable"
+
+
+async def test_commit_then_rotate_over_the_api(node: Node, client: httpx.AsyncClient) -> None:
+    old = encode_identity_text(node.identity)
+    assert (await client.post("/v1/key/rotate", headers=AUTH)).status_code == 409
+    committed = (await client.post("/v1/key/commit", headers=AUTH)).json()
+    assert committed["statement"]["claim"] == "key:next"
+    rotated = await client.post("/v1/key/rotate", headers=AUTH)
+    assert rotated.status_code == 201, rotated.text
+    body = rotated.json()
+    assert body["key"] == committed["next_key"]
+    assert body["statement"]["subject"] == old
+    assert encode_identity_text(node.identity) == body["key"]
+    assert (await client.get("/v1/key", headers=AUTH)).json()["committed"] is True
+    # Our own chain: one member, the old key its inception.
+    mine = (await client.get(f"/v1/identity/{body['key']}", headers=AUTH)).json()
+    assert mine["member"] == old
