@@ -19,7 +19,11 @@ run:
   recompute afterwards (target <= 1e-6 L1);
 * `explain` (reverse solve + first-hop split + top-5 paths) for close and far
   members, median and p99 (target <= 50 ms);
-* one `score` on a 10k-member community after an update, and peak RSS.
+* one `score` on a 10k-member community after an update, and peak RSS;
+* the identity layer's cost (issue 26): the engine's full recompute from the
+  attestations with the layer and without it, nobody bound, at 20k and 1M
+  arcs, alternating rounds in CPU time (`benchmarks.identity_recompute`;
+  target <= 5 %; `--identity-only` runs just that).
 
 Run from the repository root: `python -m benchmarks.trust [--sizes 1000000,10000000]
 [--json]`; the comparators need `pip install -e '.[bench]'`.
@@ -40,6 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from benchmarks.identity_recompute import measure as identity_cost
+from benchmarks.identity_recompute import print_cost as print_identity_cost
 from node.trust import RandomWalk, TrustEngine, WalkParameters, explain_node
 from node.trust.solve import power_iteration
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
@@ -370,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--members", type=int, default=1000, help="community size (targets are for 1 000)"
     )
+    parser.add_argument("--identity-sizes", default="20000,1000000")
+    parser.add_argument("--identity-rounds", type=int, default=5)
+    parser.add_argument("--identity-only", action="store_true")
     arguments = parser.parse_args(argv)
+    if arguments.identity_only:
+        _identity_figures(arguments.identity_sizes, arguments.identity_rounds, arguments.seed)
+        return 0
     community = engine_scores_ms(arguments.seed, members=arguments.members)
     community_line = (
         f"{arguments.members}-member community, {community['arcs']:,.0f} arcs, through "
@@ -401,7 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(community_line)
     print(f"peak RSS {peak_mib:,.0f} MiB")
+    _identity_figures(arguments.identity_sizes, arguments.identity_rounds, arguments.seed)
     return 0
+
+
+def _identity_figures(sizes: str, rounds: int, seed: int) -> None:
+    print("\nidentity layer (issue 26), nobody bound:")
+    for size in sizes.split(","):
+        # Small sizes take well under a second a round: more rounds, for the same noise.
+        many = rounds if int(size) >= 500_000 else 4 * rounds
+        cost = identity_cost(int(size), seed=seed, rounds=many)
+        with open("/proc/loadavg") as load:
+            print_identity_cost(cost, load=" ".join(load.read().split()[:3]))
 
 
 if __name__ == "__main__":

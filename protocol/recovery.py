@@ -14,7 +14,11 @@ Statements (v1 certifications with reserved `key:` claims, SPEC §16.1):
   `certify(subject=C, claim="key:custodian/" + hex(D[:16]), commitment=D)`,
   `D = custodian_set_digest(k, custodians)`. The claim carries the digest so
   that each designation has slots of its own: a later designation never
-  supersedes an earlier one in the store, and every node can still read both;
+  supersedes an earlier one in the store, and every node can still read both.
+  A designation may carry its own waiting period `W` (24 h to 30 days, whole
+  hours): the claim ends in `/<hours>` and `D` is hashed with it (domain v2),
+  so every node reads the same `W` from the statements themselves, never
+  from its own configuration; without it, `W` is 72 h (domain v1);
 * recovery, by a custodian: `certify(subject=old, claim="key:recover",
   commitment=new)`: one slot per (custodian, old key), the newest counts;
 * veto, by a key of the member: `certify(subject=target, claim="key:veto")`,
@@ -40,6 +44,8 @@ __all__ = [
     "DEFAULT_LOCK_MS",
     "DEFAULT_WAIT_MS",
     "MAX_CUSTODIANS",
+    "MAX_WAIT_MS",
+    "MIN_WAIT_MS",
     "RECOVER_CLAIM",
     "VETO_CLAIM",
     "Designation",
@@ -59,28 +65,81 @@ DEFAULT_WAIT_MS = 72 * 3600 * 1000
 DEFAULT_LOCK_MS = 72 * 3600 * 1000
 """How long a new designation waits before it replaces the previous one (SPEC §18.2)."""
 MAX_CUSTODIANS = 32  # a bound on n, so reading a designation's k costs at most n hashes
+_HOUR_MS = 3600 * 1000
+MIN_WAIT_MS = 24 * _HOUR_MS
+"""The shortest waiting period a designation may carry (SPEC §18.1): a day to notice."""
+MAX_WAIT_MS = 30 * 24 * _HOUR_MS
+"""The longest: a member locked out for more than a month is better served by a fresh key."""
 _SET_DOMAIN = b"trustnode/custodians/v1\x00"
+_SET_DOMAIN_V2 = b"trustnode/custodians/v2\x00"  # with the designation's own wait
 _TAG_BYTES = 16
+_TAG_HEX = 2 * _TAG_BYTES
 
 
-def custodian_set_digest(k: int, custodians: Iterable[IdentityId]) -> bytes:
-    """`H("trustnode/custodians/v1\\0" || u8(k) || sorted custodians)` (SPEC §18.1)."""
+def _check_wait(wait_ms: int) -> None:
+    if wait_ms % _HOUR_MS or not MIN_WAIT_MS <= wait_ms <= MAX_WAIT_MS:
+        raise ValueError("a designation's wait is whole hours, from 24 h to 30 days")
+
+
+def custodian_set_digest(
+    k: int, custodians: Iterable[IdentityId], *, wait_ms: int | None = None
+) -> bytes:
+    """The set digest D (SPEC §18.1).
+
+    `H("trustnode/custodians/v1\\0" || u8(k) || sorted custodians)`, or with a
+    wait of its own, `H("trustnode/custodians/v2\\0" || u8(k) || u16(hours) ||
+    sorted custodians)`: the wait is bound into D, so no statement of the set
+    can carry another.
+
+    Raises:
+        ValueError: k or n out of range, or a wait outside 24 h..30 days.
+    """
     keys = sorted(set(custodians))
     if not 1 <= k <= len(keys) <= MAX_CUSTODIANS:
         raise ValueError(f"need 1 <= k <= n <= {MAX_CUSTODIANS}, got k={k}, n={len(keys)}")
-    return hashlib.blake2b(_SET_DOMAIN + bytes([k]) + b"".join(keys), digest_size=32).digest()
+    if wait_ms is None:
+        head = _SET_DOMAIN + bytes([k])
+    else:
+        _check_wait(wait_ms)
+        head = _SET_DOMAIN_V2 + bytes([k]) + (wait_ms // _HOUR_MS).to_bytes(2, "big")
+    return hashlib.blake2b(head + b"".join(keys), digest_size=32).digest()
 
 
-def designation_claim(digest: bytes) -> str:
-    """The claim of a designation's statements: `key:custodian/` and 32 hex digits."""
-    return CUSTODIAN_CLAIM_PREFIX + digest[:_TAG_BYTES].hex()
+def designation_claim(digest: bytes, *, wait_ms: int | None = None) -> str:
+    """A designation's claim: `key:custodian/` + 32 hex digits (+ `/<hours>` with a wait)."""
+    tag = CUSTODIAN_CLAIM_PREFIX + digest[:_TAG_BYTES].hex()
+    return tag if wait_ms is None else f"{tag}/{wait_ms // _HOUR_MS}"
 
 
-def designation_statements(k: int, custodians: Iterable[IdentityId]) -> list[Certify]:
-    """What a root signs to designate `custodians`, any `k` of whom can recover it."""
+def designation_wait(claim: str) -> int | None:
+    """The wait a designation claim carries, in ms (None: none, so 72 h).
+
+    Raises:
+        ValueError: a suffix that is not the canonical decimal hours of an
+            allowed wait (reject, never repair: `/096` or `/12` designate nothing).
+    """
+    rest = claim[len(CUSTODIAN_CLAIM_PREFIX) + _TAG_HEX :]
+    if not rest:
+        return None
+    hours = rest[1:]
+    if rest[0] != "/" or not hours.isdigit() or not hours.isascii() or str(int(hours)) != hours:
+        raise ValueError("not a designation's wait")
+    wait_ms = int(hours) * _HOUR_MS
+    _check_wait(wait_ms)
+    return wait_ms
+
+
+def designation_statements(
+    k: int, custodians: Iterable[IdentityId], *, wait_ms: int | None = None
+) -> list[Certify]:
+    """What a root signs to designate `custodians`, any `k` of whom can recover it.
+
+    With `wait_ms`, recoveries under this designation wait that long, and a
+    later designation replaces it only that long after it (SPEC §18.2-§18.3).
+    """
     keys = sorted(set(custodians))
-    digest = custodian_set_digest(k, keys)
-    claim = designation_claim(digest)
+    digest = custodian_set_digest(k, keys, wait_ms=wait_ms)
+    claim = designation_claim(digest, wait_ms=wait_ms)
     return [Certify(subject=c, claim=claim, commitment=digest) for c in keys]
 
 
@@ -103,6 +162,8 @@ class Designation:
     custodians: tuple[IdentityId, ...]
     issued_at_ms: int
     issuers: frozenset[IdentityId]
+    # Its waiting period and lock (SPEC §18.1); None: it carries none (the book's default).
+    own_wait_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +190,8 @@ class RecoveryBook:
 
     wait_ms: int = DEFAULT_WAIT_MS
     lock_ms: int = DEFAULT_LOCK_MS
-    # digest -> {(issuer, custodian): issued_at_ms}
-    _designations: dict[bytes, dict[tuple[IdentityId, IdentityId], int]] = field(
+    # (digest, its own wait or None) -> {(issuer, custodian): issued_at_ms}
+    _designations: dict[tuple[bytes, int | None], dict[tuple[IdentityId, IdentityId], int]] = field(
         default_factory=dict
     )
     # (custodian key, old) -> ((issued_at_ms, id), new or None when withdrawn)
@@ -152,9 +213,13 @@ class RecoveryBook:
             claim = statement.claim
             if claim.startswith(CUSTODIAN_CLAIM_PREFIX):
                 digest = statement.commitment
-                if digest is None or claim != designation_claim(digest):
+                try:
+                    wait = designation_wait(claim)
+                except ValueError:
+                    return False
+                if digest is None or claim != designation_claim(digest, wait_ms=wait):
                     return False  # a malformed designation designates nothing
-                slots = self._designations.setdefault(digest, {})
+                slots = self._designations.setdefault((digest, wait), {})
                 pair = (issuer, IdentityId(statement.subject))
                 slots[pair] = min(slots.get(pair, at), at)
             elif claim == RECOVER_CLAIM:
@@ -201,10 +266,23 @@ class RecoveryBook:
         one changes nothing (the engine asks this on every question).
         """
         low, high = min(before_ms, now_ms), max(before_ms, now_ms)
+        # Which designation's wait applies depends on the reading; every one that
+        # some designation carries is a candidate (a handful), so take them all.
+        waits = {self.lock_ms, self.wait_ms} | {w for _, w in self._designations if w is not None}
         for slots in self._designations.values():
-            if any(low < at + self.lock_ms <= high for at in slots.values()):
+            if any(low < at + w <= high for at in slots.values() for w in waits):
                 return True
-        return any(low < at + self.wait_ms <= high for (at, _), _ in self._recoveries.values())
+        return any(low < at + w <= high for (at, _), _ in self._recoveries.values() for w in waits)
+
+    def lock_of(self, designation: Designation) -> int:
+        """How long a change waits while `designation` is in force (SPEC §18.2)."""
+        own = designation.own_wait_ms
+        return self.lock_ms if own is None else own
+
+    def wait_of(self, designation: Designation) -> int:
+        """How long a complete recovery under `designation` waits (SPEC §18.3)."""
+        own = designation.own_wait_ms
+        return self.wait_ms if own is None else own
 
     def designations(
         self, member: IdentityId, *, of: Member, counts: Counts, is_root: IsRoot
@@ -216,7 +294,7 @@ class RecoveryBook:
         complete when the subjects of its statements hash, with some k, to D.
         """
         found: list[Designation] = []
-        for digest, slots in self._designations.items():
+        for (digest, wait), slots in self._designations.items():
             mine = {
                 pair: at
                 for pair, at in slots.items()
@@ -228,10 +306,10 @@ class RecoveryBook:
             if len(keys) > MAX_CUSTODIANS:
                 continue
             for k in range(1, len(keys) + 1):
-                if custodian_set_digest(k, keys) == digest:
+                if custodian_set_digest(k, keys, wait_ms=wait) == digest:
                     found.append(Designation(
                         digest, k, tuple(keys), max(mine.values()),
-                        frozenset(issuer for issuer, _ in mine),
+                        frozenset(issuer for issuer, _ in mine), wait,
                     ))  # fmt: skip
                     break
         return sorted(found, key=lambda d: (d.issued_at_ms, d.digest))
@@ -254,7 +332,9 @@ class RecoveryBook:
 
         The newest complete one that is not vetoed and whose time lock has
         passed; the first designation a member ever made has no lock (there
-        is nothing to swap yet).
+        is nothing to swap yet). The lock is the one the designation in force
+        carries (`lock_of`): a thief's new designation cannot shorten the wait
+        that protects the member's current one.
         """
         usable = [
             d
@@ -263,7 +343,7 @@ class RecoveryBook:
         ]
         current: Designation | None = None
         for d in usable:  # oldest first
-            if current is None or d.issued_at_ms + self.lock_ms <= now_ms:
+            if current is None or d.issued_at_ms + self.lock_of(current) <= now_ms:
                 current = d
         return current
 
@@ -287,7 +367,7 @@ class RecoveryBook:
             complete = effective = None
             if design is not None and len(times) >= design.k:
                 complete = times[design.k - 1]
-                effective = complete + self.wait_ms
+                effective = complete + self.wait_of(design)
             found.append(Recovery(
                 old, new, tuple(sorted(w for w in votes if w in allowed)),
                 None if design is None else design.k, complete, effective,

@@ -58,6 +58,7 @@ from node.api.models import (
 )
 from node.api.naming import add_naming_routes, named_attestations, named_peers, names_of
 from node.api.recovery import add_recovery_routes
+from node.api.rotation import add_rotation_routes
 from node.api.scores import add_scores_route
 from node.api.views import (
     attestation_view,
@@ -216,6 +217,7 @@ def create_app(node: Node, *, token: str, cors_origins: tuple[str, ...] = ()) ->
     add_web_app(app, node, guarded)  # the browser's pages under /app/ (node.web)
     add_identity_routes(app, node, guarded)
     add_recovery_routes(app, node, guarded)  # custodians (SPEC §18)
+    add_rotation_routes(app, node, guarded)  # the node's own key (SPEC §17)
     return app
 
 
@@ -240,6 +242,8 @@ def _add_query_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         view = explanation_view(answer)
         named = [view.subject, *(h.via for h in view.first_hops), *(f.flagger for f in view.flags)]
         named += [n for p in view.paths for n in p.route]
+        named += [c for r in view.keys.recoveries for c in r.custodians]
+        named += [c for step in view.keys.chain for c in step.custodians]
         return view.model_copy(update={"names": await names_of(node, named)})
 
     @app.get("/v1/ranking", dependencies=guarded, tags=["trust"])

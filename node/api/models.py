@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from node.api.key_models import KeyHistoryView
 from node.net.addresses import is_wildcard_host
 
 __all__ = [
@@ -244,6 +245,11 @@ class ExplanationView(_Strict):
     paths: list[PathView] = Field(description="the strongest routes, strongest first")
     path_coverage: float
     why_not: Literal["unknown", "no_path", "walled", "flagged"] | None
+    keys: KeyHistoryView = Field(
+        default_factory=KeyHistoryView,
+        description="the subject's keys (rotations, recoveries, devices, vetoed recoveries)"
+        " and the vouches above that were signed by or name another key of their member",
+    )
     names: dict[str, NameView] = Field(
         default_factory=dict, description="how this node names the identities above"
     )

@@ -16,7 +16,7 @@ from node.errors import RequestError
 from node.service import Node
 from node.service.recovery import CustodianReport
 from protocol.identity import IdentityId, encode_identity_text
-from protocol.recovery import MAX_CUSTODIANS
+from protocol.recovery import DEFAULT_WAIT_MS, MAX_CUSTODIANS
 
 __all__ = [
     "CustodiansRequest",
@@ -36,6 +36,11 @@ class _Strict(BaseModel):
 class CustodiansRequest(_Strict):
     k: int = Field(ge=1, le=MAX_CUSTODIANS, description="how many custodians recover")
     custodians: list[Identity] = Field(min_length=1, max_length=MAX_CUSTODIANS)
+    wait_hours: int | None = Field(
+        default=None, ge=24, le=720,
+        description="the designation's own waiting period and lock, in hours (SPEC §18.1;"
+        " every node reads it from the statements); default 72",
+    )  # fmt: skip
 
 
 class RecoverRequest(_Strict):
@@ -59,6 +64,10 @@ class DesignationView(_Strict):
     custodians: list[str]
     issued_at_ms: int
     lock_ends_ms: int = Field(description="it replaces the previous designation from then")
+    wait_ms: int = Field(
+        default=DEFAULT_WAIT_MS,
+        description="how long a recovery under it waits, and a change of it is locked",
+    )
     vetoes: list[VetoView]
 
 
@@ -96,6 +105,7 @@ def custodians_view(report: CustodianReport) -> CustodiansView:
         DesignationView(
             digest=d.digest.hex(), k=d.k, custodians=[_text(c) for c in d.custodians],
             issued_at_ms=d.issued_at_ms, lock_ends_ms=lock, vetoes=_vetoes(vetoes),
+            wait_ms=DEFAULT_WAIT_MS if d.own_wait_ms is None else d.own_wait_ms,
         )
         for d, lock, vetoes in report.designations
     ]  # fmt: skip
@@ -137,7 +147,9 @@ def add_recovery_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
     async def designate(request: CustodiansRequest) -> list[AttestationView]:
         """Designate k-of-n custodians among members this node vouches for (SPEC §18.1)."""
         keys = [await node.resolve_identity(c) for c in request.custodians]
-        return [attestation_view(a) for a in await node.custodians.designate(request.k, keys)]
+        wait = None if request.wait_hours is None else request.wait_hours * 3600 * 1000
+        made = await node.custodians.designate(request.k, keys, wait_ms=wait)
+        return [attestation_view(a) for a in made]
 
     @app.post("/v1/recoveries", dependencies=guarded, tags=["identity"], status_code=201)
     async def recover(request: RecoverRequest) -> AttestationView:

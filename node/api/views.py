@@ -6,6 +6,16 @@ what `GET /v1/score/{subject}` returns, whichever path answered.
 
 from __future__ import annotations
 
+from node.api.key_models import (
+    DeviceNoteView,
+    KeyHistoryView,
+    KeyNoteView,
+    KeyRoleCode,
+    KeyStepView,
+    RecoveryNoteView,
+    RecoveryStateCode,
+    VetoNoteView,
+)
 from node.api.models import (
     AttestationView,
     ClaimView,
@@ -27,6 +37,7 @@ from node.service.attestation_json import attestation_to_json
 from node.service.records import NodeStatus, PeerInfo
 from node.store import IngestReport, Outcome
 from node.trust import ClaimDecision, RatingSummary, TrustExplanation
+from node.trust.key_history import KeyHistory, KeyRole, RecoveryState
 from protocol.attestation import Attestation
 from protocol.errors import DecodeError
 from protocol.identity import IdentityId, decode_identity_text, encode_identity_text
@@ -90,7 +101,52 @@ def explanation_view(explanation: TrustExplanation) -> ExplanationView:
         paths=[PathView(route=[_name(n) for n in r], share=s) for r, s in explanation.paths],
         path_coverage=explanation.path_coverage,
         why_not=None if why_not is None else why_not.value,
+        keys=key_history_view(explanation.keys),
     )
+
+
+_ROLES: dict[KeyRole, KeyRoleCode] = {
+    KeyRole.CURRENT: "current",
+    KeyRole.PREVIOUS: "previous",
+    KeyRole.DEVICE: "device",
+}
+_STATES: dict[RecoveryState, RecoveryStateCode] = {
+    RecoveryState.COUNTS: "counts", RecoveryState.WAITING: "waiting",
+    RecoveryState.INCOMPLETE: "incomplete", RecoveryState.VETOED: "vetoed",
+    RecoveryState.OTHER: "other",
+}  # fmt: skip
+
+
+def key_history_view(history: KeyHistory) -> KeyHistoryView:
+    """Succession, devices, recoveries and key notes, as JSON (`node.trust.key_history`)."""
+    return KeyHistoryView(
+        current=None if history.current is None else _name(history.current),
+        chain=[
+            KeyStepView(old=_name(s.old), new=_name(s.new), at_ms=s.at_ms,
+                        how="recovery" if s.how == "recovery" else "rotation",
+                        custodians=[_name(c) for c in s.custodians])
+            for s in history.chain
+        ],
+        devices=[DeviceNoteView(key=_name(d), granted_at_ms=g, cutoff_ms=c)
+                 for d, g, c in history.devices],
+        recoveries=[
+            RecoveryNoteView(
+                old=_name(r.old), new=_name(r.new), state=_STATES[r.state],
+                custodians=[_name(c) for c in r.custodians], k=r.k,
+                complete_at_ms=r.complete_at_ms, effective_at_ms=r.effective_at_ms,
+                vetoed_by=[VetoNoteView(key=_name(k), at_ms=at) for k, at in r.vetoed_by],
+            )
+            for r in history.recoveries
+        ],
+        notes=[
+            KeyNoteView(
+                issuer=_name(n.issuer), subject=_name(n.subject), signed_by=_name(n.signed_by),
+                signer_role=_ROLES[n.signer_role], about=_name(n.about),
+                about_role=_ROLES[n.about_role], issued_at_ms=n.issued_at_ms,
+            )
+            for n in history.notes
+        ],
+    )  # fmt: skip
 
 
 def claim_view(decision: ClaimDecision) -> ClaimView:

@@ -25,7 +25,7 @@ from node.api.models import (
     RejectedView,
     ScoreView,
 )
-from node.cli import render
+from node.cli import render, render_keys
 from node.cli.client import Answer, call, load
 from node.cli.common import EXIT_INVALID, console, emit_json, fail, place_of
 from node.cli.render import line, short
@@ -185,7 +185,7 @@ def explain(ctx: click.Context, subject: str, context: str, paths: int, as_json:
     if as_json:
         emit_json(view)
         return
-    for text in render.explanation_lines(view):
+    for text in [*render.explanation_lines(view), *render_keys.key_lines(view)]:
         console.print(text)
 
 

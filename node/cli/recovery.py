@@ -27,7 +27,9 @@ def _show(view: CustodiansView) -> None:
         console.print("  no custodians in force (designate some: trustnode custodians set K NAME…)")
     else:
         d = view.in_force
-        console.print(line("  in force: any {k} of {n}", k=str(d.k), n=str(len(d.custodians))))
+        hours = str(d.wait_ms // 3_600_000)
+        console.print(line("  in force: any {k} of {n}; a recovery waits {h} h for your veto",
+                           k=str(d.k), n=str(len(d.custodians)), h=hours))  # fmt: skip
         for c in d.custodians:
             console.print(line("    custodian {key}", key=c))
     for d in view.designations:
@@ -60,19 +62,37 @@ def custodians(ctx: click.Context, as_json: bool) -> None:
                     as_json=as_json)  # fmt: skip
 
 
+def _hours(text: str) -> int:
+    """`96h`, `4d` or `96` (hours) as whole hours."""
+    unit = 24 if text.endswith("d") else 1
+    digits = text[:-1] if text[-1:] in ("h", "d") else text
+    if not digits.isascii() or not digits.isdigit():
+        raise click.BadParameter(f"{text!r}: say hours or days, e.g. 96h or 4d")
+    return int(digits) * unit
+
+
 @custodians.command("set")
 @click.argument("k", type=int)
 @click.argument("names", nargs=-1, required=True)
+@click.option("--wait", "wait", default=None, metavar="96h|4d",
+              help="How long a recovery waits for your veto, and a later change of custodians"
+              " is locked: 24h to 30d (default 72h). Written into the designation, so every"
+              " node waits the same.")  # fmt: skip
 @JSON_OPTION
 @click.pass_context
-def set_(ctx: click.Context, k: int, names: tuple[str, ...], as_json: bool) -> None:
+def set_(ctx: click.Context, k: int, names: tuple[str, ...], wait: str | None,
+         as_json: bool) -> None:  # fmt: skip
     """Designate NAMES (members you vouch for) as custodians, any K of whom can recover you.
 
-    A change takes effect after the time lock (72 h); until then the old
-    custodians stay in force, and any key of yours can veto it.
+    A change takes effect after the time lock of the designation in force (72 h
+    unless it set another); until then the old custodians stay in force, and
+    any key of yours can veto it.
     """
+    body: dict[str, object] = {"k": k, "custodians": list(names)}
+    if wait is not None:
+        body["wait_hours"] = _hours(wait)
     answer_with(
-        ctx, "POST", "/v1/custodians", json={"k": k, "custodians": list(names)},
+        ctx, "POST", "/v1/custodians", json=body,
         read=lambda body: [AttestationView.model_validate(a) for a in body], as_json=as_json,
         show=lambda made: console.print(line(
             "designated {n} custodians; any {k} can recover you", n=str(len(made)), k=str(k))),

@@ -21,7 +21,7 @@ import trio
 
 from node.cli.common import EXIT_INVALID, fail
 from node.cli.listen import run_listener
-from node.errors import KeyFileError
+from node.errors import KeyFileError, StoreError
 from node.home.keyfile import load_key, save_key
 from node.service.attestation_json import attestation_to_json
 from protocol.attestation import (
@@ -280,35 +280,66 @@ def listen(
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
-@click.command()
+_WHICH_KEY = (
+    "Two keys, kept apart: the current key (default) signs as you, so its words let anyone "
+    "be you until you rotate; keep them where you keep your passport. The next key (--next, "
+    "made by `trustnode key commit`) is the only key that can rotate you, even after the "
+    "current one is lost or stolen; keep its words offline (paper, a safe) and never on the "
+    "machine that holds the current key."
+)
+
+
+@click.command(epilog=_WHICH_KEY)
 @click.option("--key", "key_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="A key file (default: this community's node key).")  # fmt: skip
+@click.option("--next", "next_key", is_flag=True,
+              help="The next-rotation key kept in the data directory (SPEC §17).")  # fmt: skip
 @click.pass_context
-def backup(ctx: click.Context, key_file: Path | None) -> None:
+def backup(ctx: click.Context, key_file: Path | None, next_key: bool) -> None:
     """Print a key as 24 backup words (write them on paper; anyone with them is you)."""
     from node.cli.common import place_of
     from node.home.backup import words_of
     from node.home.datadir import DataDir
+    from node.home.nextkey import NEXT_KEY_FILE
 
-    path = key_file if key_file is not None else DataDir(place_of(ctx).data_dir).key_path
+    data = DataDir(place_of(ctx).data_dir)
+    path = key_file if key_file is not None else data.key_path
+    if next_key and key_file is None:
+        path = data.path / NEXT_KEY_FILE
+        if not path.exists():
+            fail("no next key kept here: run `trustnode key commit` first")
     key = _load(path)
     words = words_of(key)
-    click.echo(f"identity: {encode_identity_text(key.identity)}")
+    label = "next key (it can rotate you: keep it offline)" if next_key else "identity"
+    click.echo(f"{label}: {encode_identity_text(key.identity)}")
     for row in range(0, len(words), 6):
         click.echo("  ".join(f"{row + i + 1:2d}. {w}" for i, w in enumerate(words[row : row + 6])))
 
 
-@click.command()
-@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.command(epilog=_WHICH_KEY)
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Where to write the key (--next without it: the next-key file).")  # fmt: skip
+@click.option("--next", "next_key", is_flag=True,
+              help="The words are the next-rotation key: this node's next key.")  # fmt: skip
 @click.option("--words", "text", prompt="the 24 backup words", hide_input=True,
               help="The backup words (asked for, hidden, when not given).")  # fmt: skip
-def restore(out: Path, text: str) -> None:
+@click.pass_context
+def restore(ctx: click.Context, out: Path | None, next_key: bool, text: str) -> None:
     """Write the key that 24 backup WORDS give to OUT (mode 0600) and print its identity."""
+    from node.cli.common import place_of
     from node.home.backup import key_from_words
+    from node.home.datadir import DataDir
+    from node.home.nextkey import NEXT_KEY_FILE
 
+    if out is None and not next_key:
+        fail("say where: --out FILE (or --next for this node's next key)")
     try:
         key = key_from_words(text)
+        if out is None:
+            out = DataDir.open(place_of(ctx).data_dir).path / NEXT_KEY_FILE
         save_key(key, out)
-    except KeyFileError as exc:
+    except (KeyFileError, StoreError) as exc:
         fail(str(exc))
     click.echo(encode_identity_text(key.identity))
+    if next_key:
+        click.echo("kept as the next key: `trustnode key` shows whether it is the one committed")

@@ -39,6 +39,7 @@ __all__ = [
     "WrongPassphraseError",
     "load_key",
     "save_key",
+    "sync_directory",
 ]
 
 KEY_FILE_FORMAT = "trustnode-key"
@@ -144,8 +145,18 @@ def save_key(
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+        sync_directory(path.parent)  # the rename itself must survive a power cut
     except OSError as exc:
         raise KeyFileError(f"cannot write key file {path}: {exc.strerror}") from exc
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so that a rename or unlink in it is durable (POSIX)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def load_key(path: Path, *, passphrase: bytes | None = None) -> IdentityKey:

@@ -23,6 +23,7 @@ from node.gossip.reachability import Reachability
 from node.gossip.relay import RelayGate
 from node.gossip.signatures import SignatureChecker
 from node.home.config import NodeConfig
+from node.home.nextkey import KeyFiles
 from node.names import NameSource, PetnameBook
 from node.names.index import NameIndex
 from node.net.lan import LanDiscovery
@@ -80,6 +81,9 @@ class NodeCore:
     ) -> None:
         self.config = config
         self._key = key
+        # Where the key files live (the daemon's data directory; None in memory): a
+        # rotation writes them (node.service.rotation, node.home.nextkey).
+        self.key_files: KeyFiles | None = None
         self._anchors = anchors  # relay anchors; also names `resolve_identity` may complete
         self._store = store
         # Queries read through a second connection when the store has one: in WAL

@@ -33,6 +33,8 @@ from node.service.publishing import Publishing
 from node.service.questions import Questions
 from node.service.reading import Reading
 from node.service.recovery import Custodians
+from node.service.rotation import KeyRotation
+from protocol.identity import IdentityKey
 
 __all__ = ["Node"]
 
@@ -57,3 +59,22 @@ class Node(Publishing, Questions, Reading, Networking):
         return Custodians(
             identity=self.identity, store=self._store, issue=self.issue, clock=self._clock
         )
+
+    @functools.cached_property
+    def keys(self) -> KeyRotation:
+        """This node's own key (SPEC §17): commit to a next key, rotate (node.service.rotation)."""
+        return KeyRotation(
+            files=self.key_files, key=lambda: self._key, store=self._store, issue=self.issue,
+            ingest=self.import_envelopes, replace_key=self.replace_key, clock=self._clock,
+        )  # fmt: skip
+
+    def replace_key(self, key: IdentityKey) -> None:
+        """Sign with `key` from now on: the next key, once a rotation is stored (§17).
+
+        The device and custodian views are rebuilt on their next use, with the
+        new key; the network parts keep the key they started with until the
+        next start (node.service.rotation explains why that is safe).
+        """
+        self._key = key
+        for view in ("devices", "custodians"):
+            self.__dict__.pop(view, None)

@@ -18,11 +18,14 @@ import trio
 from node.home.config import NodeConfig
 from node.home.datadir import DataDir
 from node.home.dirlock import lock_data_dir
+from node.home.nextkey import KeyFiles
 from node.names import PETNAMES_FILE, PetnameBook
 from node.service.assemble import NodeParts, Stores, build_node, system_clock_ms
 from node.service.networks import TcpNetwork
 from node.service.node import Node
+from node.service.rotation import has_rotation
 from node.store import Store
+from protocol.identity import IdentityKey
 
 __all__ = ["open_node"]
 
@@ -66,6 +69,8 @@ async def open_node(
     with lock_data_dir(data.path), _opened_store(data) as (store, reader):
         if network:  # the daemon: refuse a damaged store before saying `ready`
             await trio.to_thread.run_sync(_check_store, store)
+        files = KeyFiles(data, passphrase)
+        key = await trio.to_thread.run_sync(_settled_key, files, store)
         node = build_node(
             NodeParts(
                 config=config,
@@ -78,6 +83,7 @@ async def open_node(
             )
         )
         node.keep_invites_in(data.path)
+        node.key_files = files
         try:
             async with trio.open_nursery() as nursery:
                 node.stop_with(nursery.cancel_scope)
@@ -112,6 +118,12 @@ def _opened_store(data: DataDir) -> Iterator[tuple[Store, Store]]:
             reader.close()
     finally:
         store.close()
+
+
+def _settled_key(files: KeyFiles, store: Store) -> IdentityKey:
+    """The key to sign with, after finishing a rotation a crash interrupted (nextkey.py)."""
+    bindings = store.key_bindings()
+    return files.settle(lambda old, new: has_rotation(bindings, old, new))
 
 
 def _check_store(store: Store) -> None:

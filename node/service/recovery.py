@@ -82,13 +82,16 @@ class Custodians:
         key = self._identity if key is None else key
         member = of(key)
         rb = book.recovery
+        found = rb.designations(member, of=of, counts=counts, is_root=is_root)
+        # A change waits for the lock of the designation it replaces (SPEC §18.2):
+        # shown against the one before it (the first has no lock).
         designations = tuple(
             (
                 d,
-                d.issued_at_ms + rb.lock_ms,
+                d.issued_at_ms + (rb.lock_of(found[i - 1]) if i else 0),
                 tuple(rb.vetoes(d.digest, member, of=of, counts=counts)),
             )
-            for d in rb.designations(member, of=of, counts=counts, is_root=is_root)
+            for i, d in enumerate(found)
         )
         every = rb.recoveries(now, of=of, counts=counts, is_root=is_root)
         recoveries = tuple(r for r in every if of(r.old) == member)
@@ -101,12 +104,18 @@ class Custodians:
             now_ms=now,
         )
 
-    async def designate(self, k: int, custodians: list[IdentityId]) -> list[Attestation]:
+    async def designate(
+        self, k: int, custodians: list[IdentityId], *, wait_ms: int | None = None
+    ) -> list[Attestation]:
         """Name `custodians`, any `k` of whom can recover this identity (SPEC §18.1).
 
+        `wait_ms` (whole hours, 24 h to 30 days; None: 72 h) is written into the
+        designation, so every node waits as long before a recovery under it
+        takes effect, and before a later designation replaces it.
+
         Raises:
-            RequestError: `bad_value` for a bad k or set, a device key (only a
-                root designates), or a custodian this node does not vouch for.
+            RequestError: `bad_value` for a bad k, set or wait, a device key (only
+                a root designates), or a custodian this node does not vouch for.
         """
         chosen = sorted(set(custodians))
         if not 1 <= k <= len(chosen) <= MAX_CUSTODIANS:
@@ -126,7 +135,11 @@ class Custodians:
             raise RequestError(
                 "bad_value", f"custodians must be members you vouch for ({len(missing)} are not)"
             )
-        return [await self._issue(s) for s in designation_statements(k, chosen)]
+        try:
+            statements = designation_statements(k, chosen, wait_ms=wait_ms)
+        except ValueError as exc:
+            raise RequestError("bad_value", str(exc)) from None
+        return [await self._issue(s) for s in statements]
 
     async def recover(self, old: IdentityId, new: IdentityId) -> Attestation:
         """As a custodian: say that `new` is really the member whose key `old` was lost.

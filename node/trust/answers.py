@@ -9,10 +9,12 @@ owns the incremental state, so that each reads on its own.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 from node.trust.consensus import Consensus
 from node.trust.explain import Explanation, WhyNot
+from node.trust.key_history import KeyHistory
 from node.trust.walk import RandomWalk
 from protocol.errors import LocalProtocolError
 from protocol.identity import IdentityId
@@ -89,6 +91,15 @@ class TrustExplanation:
     # The consensus score's parts: (seed, part); the parts sum to `score`.
     # Empty with `score_method="walk"` (then `first_hops` sum to the score).
     seeds: tuple[tuple[IdentityId, float], ...] = ()
+    # Succession, devices and recoveries behind the subject and the listed edges
+    # (node.trust.key_history): "vouched for her previous key on ...".
+    keys: KeyHistory = field(default_factory=KeyHistory)
+
+    def edges(self, viewer: IdentityId) -> list[tuple[IdentityId, IdentityId]]:
+        """The (issuer, subject) member pairs this explanation shows: first hops, then routes."""
+        found = [(viewer, via) for via, _ in self.first_hops]
+        found += [(a, b) for route, _ in self.paths for a, b in itertools.pairwise(route)]
+        return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

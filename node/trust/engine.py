@@ -20,6 +20,7 @@ a multiple of the upper quartile's distance from it (`DecisionParameters`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import numpy as np
@@ -38,6 +39,7 @@ from node.trust.flow import FlowParameters
 from node.trust.graph import GENERAL_FALLBACK, Edge, TrustGraph
 from node.trust.identity import IdentityLayer, resolve_subject
 from node.trust.introducer import IntroducerParameters
+from node.trust.key_history import key_history
 from node.trust.rating import RatingSummary, rated_contexts, rating_of
 from node.trust.support import score_support
 from node.trust.walk import RandomWalk, WalkParameters
@@ -135,10 +137,18 @@ class TrustEngine(Decisions):
         """Take verified attestations in any order; returns how many changed a slot head."""
         changed = 0
         identities = self._identities
+        # While no key is bound or rotated, a vouch maps to itself: skip the call
+        # (the common case; issue 26's cost target). Anything else goes through
+        # the layer, which may switch mapping on.
+        mapping = identities.active
         for signed in attestations:
-            attestation = identities.view(signed)  # keys to members (node.trust.identity)
-            if attestation is None:
-                continue  # refused, or an identity statement (`identities.remapped` may be set)
+            if mapping or type(signed.envelope.body.statement) is not Trust:
+                attestation = identities.view(signed)  # keys to members (node.trust.identity)
+                mapping = identities.active
+                if attestation is None:
+                    continue  # refused, or an identity statement (`identities.remapped` may be set)
+            else:
+                attestation = signed
             slot_id = attestation.slot.id
             head = self._heads.get(slot_id)
             if head is not None and order_key(attestation) <= order_key(head):
@@ -374,7 +384,14 @@ class TrustEngine(Decisions):
         self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
     ) -> TrustExplanation:
         """Everything behind `score(subject, context)`."""
-        subject = self.member(subject)
+        explanation = self._explain(self.member(subject), context, top_paths=top_paths)
+        keys = key_history(
+            self._identities, self._heads, subject=explanation.subject,
+            edges=explanation.edges(self.viewer), context=context,
+        )  # fmt: skip
+        return dataclasses.replace(explanation, keys=keys)
+
+    def _explain(self, subject: IdentityId, context: str, *, top_paths: int) -> TrustExplanation:
         walk = self.walk(context)
         node = walk.node(subject)
         if node is None:

@@ -85,6 +85,9 @@ class IdentityLayer:
     _refused: dict[AttestationId, Attestation] = field(default_factory=dict)
     _spare: dict[AttestationId, Attestation] = field(default_factory=dict)
     remapped: bool = False
+    # Whether any key maps to another member or has a cut-off: while not, `view`
+    # returns every trust statement unchanged (the engine skips the call).
+    active: bool = False
 
     def advance(self, now_ms: int) -> None:
         """Move the clock recoveries are read at (SPEC §18.3): one may take effect or lapse.
@@ -176,6 +179,7 @@ class IdentityLayer:
         if members != self._members or cutoffs != self._cutoffs:
             self._members, self._cutoffs = members, cutoffs
             self.remapped = True
+        self.active = bool(members or cutoffs)
 
 
 def resolve_subject(layer: IdentityLayer, subject: Subject) -> Subject:

@@ -24,6 +24,7 @@ import contextlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -74,6 +75,9 @@ def _templates() -> Environment:
     env.filters["pct"] = lambda v: f"{float(v):.0%}"
     env.filters["score"] = lambda v: f"{float(v):.3f}"
     env.filters["q"] = lambda v: quote(str(v), safe="")
+    env.filters["when"] = lambda ms: datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
     return env
 
 
@@ -345,7 +349,10 @@ def _add_pages(router: APIRouter, web: WebApp) -> None:
         claims = [claim_view(await node.claim(who, claim)) for claim in certified]
         ratings = [rating_view(text, c, s, r) for c, s, r in await node.ratings(who)]
         named = [*explanation.names, *(n for c in claims for p in c.paths for n in p),
-                 *(r.rater for v in ratings for r in v.counted)]  # fmt: skip
+                 *(r.rater for v in ratings for r in v.counted),
+                 *(c for r in explanation.keys.recoveries for c in r.custodians),
+                 *(c for s in explanation.keys.chain for c in s.custodians),
+                 *(m for n in explanation.keys.notes for m in (n.issuer, n.subject))]  # fmt: skip
         names.update(await web.names([text, *named, *(f.flagger for f in explanation.flags)]))
         explanation = explanation.model_copy(update={"names": names})
         picture = draw_explanation(explanation, me=web.me)

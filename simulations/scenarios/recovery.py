@@ -25,6 +25,7 @@ import statistics
 
 import trio
 
+from node.trust.key_history import RecoveryState
 from protocol.identity import IdentityId, IdentityKey
 from protocol.recovery import DEFAULT_WAIT_MS, custodian_set_digest
 from simulations.runner import Run
@@ -109,6 +110,7 @@ async def _main(sim: Run) -> None:
     ratios, successor_everywhere, thieves_nowhere, veto_seen, attack_complete, kept = found
     chains = [await m.node.devices.succession(new_key) for m in viewers]
     chain_shown = all([k for k, _ in c.chain] == [alice.identity, new_key] for c in chains)
+    explained = [await _explained(m, alice, bob, phone, new_key, thief_k) for m in viewers]
     sim.figure("statements spread in", spread if spread is not None else float("inf"), "s")
     sim.figure("viewers", len(viewers))
     sim.figure("alice: new key's score / old key's, min", min(ratios) if ratios else 0.0)
@@ -124,12 +126,29 @@ async def _main(sim: Run) -> None:
     sim.claim("k-1 custodians cannot recover, and k are vetoed by bob's phone: neither thief "
               "key is bob's at any node", thieves_nowhere)  # fmt: skip
     sim.claim("the phone's veto is visible in every node's recovery view of bob", veto_seen)
+    sim.claim("explain at every node says alice's key was recovered by custodians, and shows "
+              "the phone's veto of the attack on bob", all(explained))  # fmt: skip
     sim.claim("every node's identity chain view shows alice's lost key, then the new one",
               chain_shown)  # fmt: skip
     sim.claim("the k-custodian attack was complete and past its wait (only the veto stopped it)",
               attack_complete)  # fmt: skip
     sim.claim("a thief with bob's root key swaps his custodians: the phone vetoes it, the "
               "original 3 of 5 stays in force at every node (past the lock)", kept)  # fmt: skip
+
+
+async def _explained(
+    m: Member, alice: Member, bob: Member, phone: Member, new_key: IdentityId, thief: IdentityId
+) -> bool:
+    """Issue 26: `explain` shows succession, and a veto that blocked a recovery."""
+    alice_why = await m.node.explain(new_key)
+    steps = [(s.old, s.new, s.how) for s in alice_why.keys.chain]
+    bob_why = await m.node.explain(bob.identity)
+    vetoed = [
+        r for r in bob_why.keys.recoveries
+        if r.new == thief and r.state is RecoveryState.VETOED
+        and any(key == phone.identity for key, _ in r.vetoed_by)
+    ]  # fmt: skip
+    return steps == [(alice.identity, new_key, "recovery")] and bool(vetoed)
 
 
 async def _measure(

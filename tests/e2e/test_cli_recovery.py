@@ -43,3 +43,17 @@ def test_custodians_set_list_and_recover_in_the_cli(tmp_path: Path) -> None:
     assert "recovery" in _ok(ann, "recover", "status", LOST)
     _ok(ann, "recover", "veto", listed["in_force"]["digest"])
     assert "vetoed" in _ok(ann, "custodians")
+
+
+def test_custodians_set_with_a_wait_of_its_own(tmp_path: Path) -> None:
+    ann = tmp_path / "ann"
+    _ok(ann, "init", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:1")
+    for friend in FRIENDS:
+        _ok(ann, "trust", friend, "--value", "80")
+    assert _run(ann, "custodians", "set", "2", *FRIENDS, "--wait", "12h").exit_code != 0
+    assert _run(ann, "custodians", "set", "2", *FRIENDS, "--wait", "soon").exit_code != 0
+    made = json.loads(_ok(ann, "custodians", "set", "2", *FRIENDS, "--wait", "96h", "--json"))
+    assert all(a["claim"].endswith("/96") for a in made)
+    listed = json.loads(_ok(ann, "custodians", "--json"))
+    assert listed["in_force"]["wait_ms"] == 96 * 3600 * 1000
+    assert "a recovery waits 96 h" in _ok(ann, "custodians")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from node.service import Node
+from node.store import Outcome
+from protocol.attestation import Attestation, AttestationBody, sign_attestation
+from protocol.devices import accept_statement, grant_statement
 from protocol.identity import IdentityKey, encode_identity_text
+from protocol.statement import Statement, Trust
+from protocol.succession import commit_statement, rotation_statement
 from tests.service.api_app import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -56,3 +63,72 @@ async def test_a_member_cannot_be_its_own_custodian(node: Node, client: httpx.As
     me = encode_identity_text(node.identity)
     answer = await client.post("/v1/custodians", json={"k": 1, "custodians": [me]}, headers=AUTH)
     assert answer.status_code == 400
+
+
+async def test_explain_says_which_keys_carried_the_trust(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    """Issue 26: a vouch for a member's previous key, and a device's vouch, in explain."""
+    alice, bob, bob2, phone = (IdentityKey.generate() for _ in range(4))
+    now = int(time.time() * 1000)
+    await node.trust(alice.identity, 90)
+    signed = [
+        _att(alice, Trust(subject=bob.identity, value=80), now - 5000),
+        _att(bob, commit_statement(bob2.identity), now - 4000),
+        _att(bob2, rotation_statement(bob.identity, None), now - 3000),
+        _att(alice, grant_statement(phone.identity), now - 4000),
+        _att(phone, accept_statement(alice.identity), now - 4000),
+        _att(phone, Trust(subject=bob2.identity, value=70, context="carpool"), now - 2000),
+    ]
+    report = await node.import_envelopes([a.data for a in signed])
+    assert report.counts[Outcome.NEW] == len(signed), report
+    answer = await client.get(f"/v1/explain/{encode_identity_text(bob2.identity)}", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    keys = answer.json()["keys"]
+    assert keys["current"] == encode_identity_text(bob2.identity)
+    assert [(s["how"], s["new"]) for s in keys["chain"]] == [
+        ("rotation", encode_identity_text(bob2.identity))
+    ]
+    (note,) = keys["notes"]
+    assert note["about"] == encode_identity_text(bob.identity)
+    assert note["about_role"] == "previous"
+    assert note["issued_at_ms"] == now - 5000
+    carpool = await client.get(
+        f"/v1/explain/{encode_identity_text(bob.identity)}",
+        params={"context": "carpool"}, headers=AUTH,
+    )  # fmt: skip
+    (device_note,) = carpool.json()["keys"]["notes"]
+    assert device_note["signer_role"] == "device"
+    assert device_note["signed_by"] == encode_identity_text(phone.identity)
+
+
+def _att(key: IdentityKey, statement: Statement, at: int) -> Attestation:
+    body = AttestationBody(issuer=key.identity, issued_at_ms=at, statement=statement)
+    return sign_attestation(body, key)
+
+
+async def test_a_node_without_key_files_cannot_rotate(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    node.key_files = None  # an embedded node in memory keeps no key files
+    node.__dict__.pop("keys", None)
+    answer = await client.post("/v1/key/rotate", headers=AUTH)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "unavailable"
+
+
+async def test_commit_then_rotate_over_the_api(node: Node, client: httpx.AsyncClient) -> None:
+    old = encode_identity_text(node.identity)
+    assert (await client.post("/v1/key/rotate", headers=AUTH)).status_code == 409
+    committed = (await client.post("/v1/key/commit", headers=AUTH)).json()
+    assert committed["statement"]["claim"] == "key:next"
+    rotated = await client.post("/v1/key/rotate", headers=AUTH)
+    assert rotated.status_code == 201, rotated.text
+    body = rotated.json()
+    assert body["key"] == committed["next_key"]
+    assert body["statement"]["subject"] == old
+    assert encode_identity_text(node.identity) == body["key"]
+    assert (await client.get("/v1/key", headers=AUTH)).json()["committed"] is True
+    # Our own chain: one member, the old key its inception.
+    mine = (await client.get(f"/v1/identity/{body['key']}", headers=AUTH)).json()
+    assert mine["member"] == old

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,12 +13,16 @@ from protocol.identity import IdentityKey
 from protocol.recovery import (
     DEFAULT_LOCK_MS,
     DEFAULT_WAIT_MS,
+    MAX_WAIT_MS,
+    MIN_WAIT_MS,
     custodian_set_digest,
+    designation_claim,
     designation_statements,
+    designation_wait,
     recovery_statement,
     veto_statement,
 )
-from protocol.statement import Statement, Trust
+from protocol.statement import Certify, Statement, Trust
 from protocol.succession import IdentityBook, commit_statement, rotation_statement
 
 KEYS = [IdentityKey.from_seed(bytes([n + 160]) * 32) for n in range(12)]
@@ -198,3 +203,52 @@ def test_moving_the_clock_reads_as_a_fresh_book(times: list[int]) -> None:
         fresh = book_at(history, t)
         assert moving.successor(K0.identity) == fresh.successor(K0.identity)
         assert moving.member(T2.identity) == fresh.member(T2.identity)
+
+
+HOUR = 3600 * 1000
+
+
+def test_a_designation_carries_its_own_wait_and_every_reader_uses_it() -> None:
+    # 3 of 5 under a 96 h designation: 72 h after the third recovery, still waiting.
+    history = [vouch(ME, K0), *(vouch(K0, c) for c in CUSTODIANS)]
+    ids = [c.identity for c in CUSTODIANS]
+    history += [att(K0, s) for s in designation_statements(3, ids, wait_ms=96 * HOUR)]
+    history += [recover(c, K1) for c in (C1, C2, C3)]
+    assert book_at(history, DONE + DEFAULT_WAIT_MS).successor(K0.identity) is None
+    assert book_at(history, DONE + 96 * HOUR).successor(K0.identity) == (
+        K1.identity, DONE + 96 * HOUR,
+    )  # fmt: skip
+
+
+def test_the_wait_is_bound_into_the_digest() -> None:
+    ids = [c.identity for c in CUSTODIANS]
+    assert custodian_set_digest(3, ids, wait_ms=96 * HOUR) != custodian_set_digest(3, ids)
+    assert custodian_set_digest(3, ids, wait_ms=96 * HOUR) != custodian_set_digest(
+        3, ids, wait_ms=97 * HOUR
+    )
+    # Statements whose claim names another wait than their digest designate nothing.
+    forged = [
+        att(K0, Certify(subject=s.subject, claim=s.claim[:-2] + "24", commitment=s.commitment))
+        for s in designation_statements(3, ids, wait_ms=96 * HOUR)
+    ]
+    book = book_at(forged, T0)
+    of, counts, is_root = book.base_readers()
+    assert book.recovery.designations(K0.identity, of=of, counts=counts, is_root=is_root) == []
+
+
+@given(suffix=st.text(alphabet="/0123456789a-", max_size=6))
+def test_a_wait_suffix_is_canonical_or_refused(suffix: str) -> None:
+    claim = "key:custodian/" + "ab" * 16 + suffix
+    try:
+        wait = designation_wait(claim)
+    except ValueError:
+        return
+    assert wait is None or (MIN_WAIT_MS <= wait <= MAX_WAIT_MS and wait % HOUR == 0)
+    assert designation_claim(bytes.fromhex("ab" * 16), wait_ms=wait) == claim
+
+
+def test_waits_outside_a_day_to_a_month_are_refused() -> None:
+    ids = [c.identity for c in CUSTODIANS]
+    for wait in (23 * HOUR, 31 * 24 * HOUR, 96 * HOUR + 1):
+        with pytest.raises(ValueError, match="24 h to 30 days"):
+            designation_statements(3, ids, wait_ms=wait)

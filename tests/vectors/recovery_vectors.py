@@ -53,9 +53,11 @@ def vouch(name: str, subject: str, value: int, at: int) -> Attestation:
     return sign(name, Trust(subject=KEY[subject].identity, value=value), at)
 
 
-def designate(name: str, k: int, custodians: list[str], at: int) -> list[Attestation]:
+def designate(
+    name: str, k: int, custodians: list[str], at: int, *, wait_ms: int | None = None
+) -> list[Attestation]:
     ids = [KEY[c].identity for c in custodians]
-    return [sign(name, s, at) for s in designation_statements(k, ids)]
+    return [sign(name, s, at) for s in designation_statements(k, ids, wait_ms=wait_ms)]
 
 
 def recover(custodian: str, new: str, at: int = DONE) -> Attestation:
@@ -129,7 +131,7 @@ def build_vectors() -> Json:
         "format_version": 1,
         "spec": "protocol/SPEC.md#18-identity-lifecycle-recovery-by-custodians",
         "claims": {
-            "designate": "key:custodian/<hex D[0..16]>",
+            "designate": "key:custodian/<hex D[0..16]>[/<wait in hours>]",
             "recover": "key:recover",
             "veto": "key:veto",
         },
@@ -141,10 +143,24 @@ def build_vectors() -> Json:
                 "custodians_hex": sorted(KEY[c].identity.hex() for c in CUSTODIANS),
                 "digest_hex": digest.hex(),
             },
+            {
+                "k": 3,
+                "wait_hours": 96,
+                "custodians_hex": sorted(KEY[c].identity.hex() for c in CUSTODIANS),
+                "digest_hex": custodian_set_digest(
+                    3, [KEY[c].identity for c in CUSTODIANS], wait_ms=WAIT_96H
+                ).hex(),
+            },
         ],
         "positive": [
             _positive(
                 "designate", "k0 names c1 (one of five; 3 of 5 recover)", "k0", designation[0]
+            ),
+            _positive(
+                "designate-96h",
+                "k0 names c1 (3 of 5) in a designation that carries a 96 h wait and lock",
+                "k0",
+                designate("k0", 3, CUSTODIANS, T0, wait_ms=WAIT_96H)[0],
             ),
             _positive(
                 "recover", "c1: k1 is really the member whose key k0 was lost", "c1", three[0]
@@ -212,8 +228,47 @@ def build_vectors() -> Json:
                 TL + 2 * DEFAULT_LOCK_MS + DEFAULT_WAIT_MS,
                 [("thief", TL + 1)],
             ),
+            *_wait_cases(three),
         ],
     }
+
+
+WAIT_96H = 96 * 3600 * 1000
+WAIT_24H = 24 * 3600 * 1000
+
+
+def _wait_cases(three: list[Attestation]) -> list[Json]:
+    """A designation that carries its own wait (SPEC §18.1): every node reads the same one."""
+    own = [*designate("k0", 3, CUSTODIANS, T0, wait_ms=WAIT_96H), vouch("bob", "k0", 80, T0)]
+    own.append(vouch("k1", "bob", 60, DONE + WAIT_96H))
+    queries = [("k1", DONE + WAIT_96H), ("k0", DONE + WAIT_96H)]
+    short = designate("k0", 1, ["thief"], TL, wait_ms=WAIT_24H)
+    return [
+        _case(
+            "own-wait-not-yet",
+            "3 of 5 under a 96 h designation: at DONE + 72 h (the default wait) no successor",
+            [*own, *three], DONE + DEFAULT_WAIT_MS, queries,
+        ),
+        _case(
+            "own-wait-over",
+            "the same set at DONE + 96 h: k1 succeeds k0",
+            [*own, *three], DONE + WAIT_96H, queries,
+        ),
+        _case(
+            "own-lock",
+            "under the 96 h designation, a thief's 24 h designation of itself is not in "
+            "force 73 h after it: the lock is the one in force's (96 h), not the newcomer's",
+            [*own, *short, recover("thief", "thief", TL + 1)],
+            TL + DEFAULT_LOCK_MS + 3600_000, [("thief", TL + 1), ("k0", TL + 2)],
+        ),
+        _case(
+            "own-lock-over",
+            "the same swap 96 h after it: in force, and the thief's recovery (24 h wait) counts "
+            "(what the member's veto within the lock is for)",
+            [*own, *short, recover("thief", "thief", TL + 1)],
+            TL + WAIT_96H, [("thief", TL + 1)],
+        ),
+    ]  # fmt: skip
 
 
 def _grant(device: str) -> Statement:

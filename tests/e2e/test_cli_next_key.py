@@ -1,0 +1,52 @@
+"""`trustnode key`, `backup --next` and `restore --next` in-process against an offline node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from node.cli import cli
+
+pytestmark = pytest.mark.slow
+
+
+def _run(folder: Path, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--data-dir", str(folder), *args], input=stdin)
+
+
+def _ok(folder: Path, *args: str, stdin: str | None = None) -> str:
+    result = _run(folder, *args, stdin=stdin)
+    assert result.exit_code == 0, (args, result.output)
+    return result.output
+
+
+def _words(output: str) -> str:
+    lines = output.splitlines()[1:]
+    return " ".join(w for line in lines for w in line.split() if not w.endswith("."))
+
+
+def test_the_next_key_is_backed_up_restored_and_rotated_to(tmp_path: Path) -> None:
+    ann = tmp_path / "ann"
+    _ok(ann, "init", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:1")
+    assert _run(ann, "backup", "--next").exit_code != 0  # nothing kept yet
+    committed = json.loads(_ok(ann, "key", "commit", "--json"))
+    printed = _ok(ann, "backup", "--next")
+    heading = f"next key (it can rotate you: keep it offline): {committed['next_key']}"
+    assert printed.startswith(heading)
+    words = _words(printed)
+    assert len(words.split()) == 24
+    assert "never on the machine that holds the current key" in _ok(ann, "backup", "--help")
+    # The machine loses the next key file; the paper brings it back.
+    (ann / "next-key.json").unlink()
+    assert "none kept" in _ok(ann, "key")
+    restored = _ok(ann, "restore", "--next", "--words", words)
+    assert restored.splitlines()[0] == committed["next_key"]
+    assert json.loads(_ok(ann, "key", "--json"))["committed"] is True
+    assert _run(ann, "restore", "--next", "--words", words).exit_code != 0  # never overwrites
+    rotated = json.loads(_ok(ann, "key", "rotate", "--json"))
+    assert rotated["key"] == committed["next_key"]
+    assert json.loads(_ok(ann, "status", "--json"))["identity"] == committed["next_key"]
+    assert _run(ann, "restore", "--words", words).exit_code != 0  # where to? refused

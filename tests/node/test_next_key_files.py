@@ -1,0 +1,91 @@
+"""The next-key files survive a crash between any two steps (node.home.nextkey).
+
+Each test builds the files as a kill -9 between two steps of `rotate` would
+leave them, then `settle`s, as the next start does: the outcome is the one
+the store's contents call for, and no key a stored statement names is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from node.home.datadir import DataDir
+from node.home.keyfile import save_key
+from node.home.nextkey import NEXT_KEY_FILE, STAGED_KEY_FILE, KeyFiles
+from protocol.identity import IdentityId, IdentityKey
+
+
+def _files(tmp_path: Path) -> tuple[KeyFiles, IdentityKey]:
+    data = DataDir.open(tmp_path / "d")
+    current = IdentityKey.generate()
+    save_key(current, data.key_path)
+    return KeyFiles(data), current
+
+
+def _never(old: IdentityId, new: IdentityId) -> bool:
+    return False
+
+
+def test_the_next_key_is_made_once_and_kept_owner_only(tmp_path: Path) -> None:
+    files, _ = _files(tmp_path)
+    made = files.ensure_next()
+    assert files.ensure_next().identity == made.identity  # a rerun never makes a second
+    mode = os.stat(files.data.path / NEXT_KEY_FILE).st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_rotation_never_stored_forgets_only_the_staged_key(tmp_path: Path) -> None:
+    files, current = _files(tmp_path)
+    nxt = files.ensure_next()
+    files.stage()  # crash: staged, the rotation never reached the store
+    assert files.settle(_never).identity == current.identity
+    assert files.staged() is None
+    assert files.next() is not None
+    assert files.next().identity == nxt.identity  # type: ignore[union-attr]
+
+
+def test_a_stored_rotation_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    files, current = _files(tmp_path)
+    nxt = files.ensure_next()
+    after = files.stage()
+    stored = {(current.identity, nxt.identity)}  # crash: stored, files not moved yet
+    key = files.settle(lambda old, new: (old, new) in stored)
+    assert key.identity == nxt.identity
+    assert files.current().identity == nxt.identity
+    assert files.next().identity == after.identity  # type: ignore[union-attr]
+    assert files.staged() is None
+
+
+def test_a_half_moved_rotation_is_finished(tmp_path: Path) -> None:
+    files, _ = _files(tmp_path)
+    nxt = files.ensure_next()
+    after = files.stage()
+    save_key(nxt, files.data.key_path, overwrite=True)  # crash: key.json moved, next not
+    assert files.settle(_never).identity == nxt.identity
+    assert files.next().identity == after.identity  # type: ignore[union-attr]
+    assert files.staged() is None
+
+
+def test_a_moved_rotation_with_its_staged_file_left_is_tidied(tmp_path: Path) -> None:
+    files, _ = _files(tmp_path)
+    nxt = files.ensure_next()
+    after = files.stage()
+    save_key(nxt, files.data.key_path, overwrite=True)
+    save_key(after, files.data.path / NEXT_KEY_FILE, overwrite=True)  # crash before unlink
+    assert files.settle(_never).identity == nxt.identity
+    assert files.next().identity == after.identity  # type: ignore[union-attr]
+    assert not (files.data.path / STAGED_KEY_FILE).exists()
+
+
+@pytest.mark.parametrize("passphrase", [b"correct horse"])
+def test_next_keys_are_sealed_with_the_nodes_passphrase(tmp_path: Path, passphrase: bytes) -> None:
+    data = DataDir.open(tmp_path / "d")
+    save_key(IdentityKey.generate(), data.key_path, passphrase=passphrase)
+    files = KeyFiles(data, passphrase)
+    made = files.ensure_next()
+    assert b'"seed_hex"' not in (data.path / NEXT_KEY_FILE).read_bytes()
+    assert KeyFiles(data, passphrase).next().identity == made.identity  # type: ignore[union-attr]
