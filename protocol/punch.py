@@ -235,7 +235,9 @@ class Punches:
         self._past[peer] = link
         while len(self._past) > _MAX_PAST:
             del self._past[next(iter(self._past))]
-        if link.step in (_Step.IDLE, _Step.DIRECT):
+        if link.step in (_Step.IDLE, _Step.DIRECT, _Step.DIALLING):
+            # A dial under way concludes the punch (`dialled`): the relayed session
+            # may end first because the far end, done sooner, replaced it.
             return []
         rounds = link.rounds
         link.step, link.started_at, link.rounds = _Step.IDLE, None, 0
@@ -407,9 +409,9 @@ class Punches:
     def dialled(self, peer: bytes, nonce: bytes, *, now: float, direct: bool) -> list[Action]:
         """What the shell's `Dial` came to: `direct` when a connection opened and its
         handshake proved `peer` (the session is then the direct one)."""
-        link = self._links.get(peer)
+        link = self._links.get(peer) or self._past.get(peer)
         if link is None or link.step is not _Step.DIALLING or nonce != link.nonce:
-            return []  # late: the round timed out, or the session ended
+            return []  # late: the round timed out, or a later one replaced it
         if direct:
             if peer in self._direct:
                 raise AssertionError("two direct sessions with one peer")

@@ -95,6 +95,7 @@ class NodeConfig:
     lan_group: str = "239.255.76.78:7402"  # the beacons' IPv4 multicast group and UDP port
     reachability_checks: bool = False  # ask peers to dial us back, answer theirs (SPEC §15.2)
     circuits: bool = False  # relay circuits for members we vouch for; accept ours (SPEC §15.3)
+    punch: bool = False  # move relayed sessions to direct connections (SPEC §15.4)
 
     @property
     def community(self) -> Community:
@@ -265,6 +266,7 @@ SCHEMA: dict[tuple[str, str], tuple[str, Parser]] = {
     ("network", "lan_group"): ("lan_group", _multicast_group),
     ("network", "reachability_checks"): ("reachability_checks", _boolean),
     ("network", "circuits"): ("circuits", _boolean),
+    ("network", "punch"): ("punch", _boolean),
     ("api", "listen"): ("api_listen", _address),
     ("api", "allow_remote"): ("api_allow_remote", _boolean),
     ("api", "cors_origins"): ("cors_origins", _string_list(_string)),
@@ -440,6 +442,7 @@ _COMMENTS = {
     "resync_interval_s": "seconds between anti-entropy reconciliations with each peer",
     "lan_discovery": "find members on this network segment by sealed multicast beacons",
     "circuits": "relay circuits between members we vouch for (both behind NAT), and take ours",
+    "punch": "hole-punch relayed sessions into direct TCP connections (needs circuits)",
     "reachability_checks": "ask peers to dial us back (and dial theirs): advertise what works",
     "lan_group": "the multicast group:port of LAN beacons (every member of a segment the same)",
     "max_skew_s": "how far in the future an attestation's time may be (clock skew)",

@@ -67,3 +67,8 @@ class NodeStatus:
     reachability_flaps: int = 0  # verdicts that changed between reachable and not (§15.2)
     circuit_relayed_bytes: int = 0  # circuit bytes we forwarded for others (§15.3)
     circuits_refused: int = 0  # circuits we refused or closed over quota
+    punch_attempts: int = 0  # punch rounds dialled (SPEC §15.4)
+    punch_successes: int = 0  # punches that ended in a direct session
+    punched_sessions: int = 0  # punched sessions running now
+    # Each punched peer's seconds from its relayed session's hello to the direct one.
+    time_to_direct_s: tuple[tuple[bytes, float], ...] = ()
