@@ -109,6 +109,10 @@ class PunchConfig:
     dial_timeout_s: float = 10.0  # a round's dialling and handshake
     deadline_s: float = 30.0  # a whole punch, from its first punch_connect
     cooldown_s: float = 600.0  # after a failed punch, before the next with that peer
+    # Nothing to dial (no address of ours yet, none of theirs, or over the host
+    # budget): no SYN was sent, so we ask again sooner - dial-back may have
+    # learned our router's address by then (SPEC §15.2).
+    no_address_retry_s: float = 10.0
     max_concurrent: int = 4  # punches in progress at once, with all peers
     host_budget: int = 3  # rounds that may dial one host in `host_window_s`
     host_window_s: float = 600.0
@@ -350,18 +354,19 @@ class Punches:
             return []  # in flight while the circuit closes: stale
         # While we dial, a new round means the initiator gave up on the last one: we
         # take the new one (a late `dialled` of the old nonce is then ignored).
+        mine = plausible_addresses(ours, allow_loopback=self.config.allow_loopback)
+        their = plausible_addresses(message.addresses, allow_loopback=self.config.allow_loopback)
+        answer = SendConnect(peer, PunchConnect(nonce=message.nonce, addresses=mine))
+        if not mine or not their:
+            link.step = _Step.IDLE  # we answer (so the initiator stops), but dial nothing
+            return [answer]
+        # Only rounds that may dial count: an answer without a dial costs one message.
         if len(link.answered) >= self.config.max_rounds:
             self._refuse(
                 link, Reason.QUOTA, f"over {self.config.max_rounds} rounds in {window:g} s"
             )
         link.answered.append(now)
-        mine = plausible_addresses(ours, allow_loopback=self.config.allow_loopback)
-        their = plausible_addresses(message.addresses, allow_loopback=self.config.allow_loopback)
         link.rounds = 1  # a responder's rounds are one at a time; `answered` bounds them
-        answer = SendConnect(peer, PunchConnect(nonce=message.nonce, addresses=mine))
-        if not mine or not their:
-            link.step = _Step.IDLE  # we answer (so the initiator stops), but dial nothing
-            return [answer]
         link.step, link.nonce, link.their = _Step.SYNC, message.nonce, their
         link.due = now + self.config.answer_timeout_s
         return [answer]
@@ -468,7 +473,9 @@ class Punches:
         rounds = link.rounds
         link.step = _Step.DIRECT if outcome is Outcome.DIRECT else _Step.IDLE
         link.started_at, link.rounds, link.nonce, link.their = None, 0, b"", ()
-        if outcome is not Outcome.DIRECT:
+        if outcome is Outcome.NO_ADDRESS:
+            link.next_punch_at = now + self.config.no_address_retry_s
+        elif outcome is not Outcome.DIRECT:
             link.next_punch_at = now + self.config.cooldown_s
         return [Finished(peer, outcome, rounds)]
 

@@ -86,7 +86,8 @@ class PunchStatistics:
     attempts: int  # rounds dialled
     successes: int  # punches that ended in a direct session
     direct: int  # punched sessions running now
-    # Each punched peer's seconds from its relayed session's hello to the direct one.
+    # Each peer of a running punched session: seconds from its relayed session's
+    # hello to the direct one.
     time_to_direct_s: tuple[tuple[IdentityId, float], ...]
 
 
@@ -139,7 +140,9 @@ class Punching:
             attempts=self.punches.attempts,
             successes=self.punches.successes,
             direct=len(self._punched),
-            time_to_direct_s=tuple(sorted(self.time_to_direct_s.items())),
+            time_to_direct_s=tuple(
+                sorted((p, s) for p, s in self.time_to_direct_s.items() if p in self._punched)
+            ),
         )
 
     async def run(self) -> None:
