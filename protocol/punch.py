@@ -106,7 +106,7 @@ class PunchConfig:
     max_rounds: int = 3  # Connect/Connect/Sync exchanges per punch (DCUtR: 3)
     backoff_s: float = 1.0  # before round 2; doubled before each later one
     answer_timeout_s: float = 5.0  # the responder's punch_connect, or the initiator's sync
-    dial_timeout_s: float = 10.0  # a round's dialling and handshake
+    dial_timeout_s: float = 15.0  # a round's dialling and handshake
     deadline_s: float = 30.0  # a whole punch, from its first punch_connect
     cooldown_s: float = 600.0  # after a failed punch, before the next with that peer
     # Nothing to dial (no address of ours yet, none of theirs, or over the host
