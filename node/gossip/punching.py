@@ -152,7 +152,7 @@ class Punching:
             while True:
                 self._wake = trio.Event()
                 self._act(self.punches.poll(now=trio.current_time(), nonce=self._nonce,
-                                            ours=self._addresses))  # fmt: skip
+                                            ours=self._addresses), wake=False)  # fmt: skip
                 deadline = self.punches.next_deadline()
                 with trio.move_on_at(float("inf") if deadline is None else deadline):
                     await self._wake.wait()
@@ -209,7 +209,10 @@ class Punching:
 
     # -- carrying out what the coordinator says -----------------------------------------
 
-    def _act(self, actions: Sequence[object]) -> None:
+    def _act(self, actions: Sequence[object], *, wake: bool = True) -> None:
+        """Carry out `actions`; `wake` the clock loop, since the coordinator's next
+        deadline may have moved even when there is nothing to do now (a failed
+        round's backoff is shorter than the dial bound it was waiting on)."""
         for action in actions:
             if isinstance(action, SendConnect | SendSync):
                 self._spawn(self._send, IdentityId(action.peer), action.message)
@@ -217,8 +220,8 @@ class Punching:
                 self._start_dial(action)
             elif isinstance(action, Finished):
                 self._finished(action)
-        if actions:
-            self._wake.set()  # the coordinator's next deadline may have moved
+        if wake:
+            self._wake.set()
 
     def _spawn(self, function: Callable[..., Awaitable[None]], *args: object) -> None:
         if self._nursery is not None:
@@ -268,7 +271,10 @@ class Punching:
         log.info("peer %s: direct session after a punch (%d round(s) dialled so far)",
                  short_identity_text(peer), self.punches.attempts)  # fmt: skip
         initiator = self._key.identity < peer  # the smaller identity's dial wins (SPEC §11)
-        await self._gossip.run_session(secure, initiator=initiator)
+        if not await self._gossip.run_session(secure, initiator=initiator):
+            # Refused at once (a ban): `ended` is not told of a session never admitted.
+            self._punched.discard(peer)
+            self.punches.direct_ended(peer, now=trio.current_time())
 
     async def _connect(self, dial: Dial) -> PeerStream | None:
         """A simultaneous open to any of `dial.addresses`, then the handshake with
