@@ -14,8 +14,12 @@ circuits on; home members know only the public member's address. Asserted:
   home 1 "behind NAT; reachable on the LAN at 192.168.1.x:7400; …";
 - with the public member stopped, what still converges: the two members on
   home 1's LAN (LAN beacons, a direct connection); *not* homes 2 and 3, whose
-  only links were circuits through it (no hole punching yet: issue 27, item 4);
-- when it comes back, every member ends with every attestation.
+  only links were circuits through it (hole punching is off in that test);
+- when it comes back, every member ends with every attestation;
+- with `[network] punch` on (SPEC §15.4): >= 2 of the 3 home pairs run punched
+  sessions within 30 s of the relayed mesh; with the public member stopped,
+  every attestation made in a home reaches every home member within 10 s over
+  them; nothing is lost when it comes back.
 
 Needs root, iproute2 and iptables; skipped with the reason otherwise.
 """

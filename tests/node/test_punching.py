@@ -12,12 +12,13 @@ import random
 import trio
 import trio.testing
 
-from node.gossip.circuits import CircuitConfig
+from node.gossip.circuits import CircuitConfig, Circuits, CircuitStream
 from node.gossip.punching import Opener, Punching, is_relayed
 from node.net.punch import PunchFailedError
 from node.net.simnet import SimNetwork
-from protocol.identity import IdentityId
+from protocol.identity import IdentityId, IdentityKey
 from protocol.punch import PunchConfig
+from protocol.wire import Message, PunchConnect
 from simulations.convergence import COMMUNITY
 from tests.node.test_circuits import _Site
 
@@ -143,3 +144,31 @@ async def test_a_punch_that_never_connects_gives_up_and_the_session_stays_relaye
         assert ann_punch.statistics().successes == 0
         assert board.dials == 2 * config.max_rounds  # one address each, per round
         nursery.cancel_scope.cancel()
+
+
+async def test_punch_messages_count_only_over_a_circuit_from_a_peer_that_named_punch() -> None:
+    key = IdentityKey.from_seed(bytes([5]) * 32)
+    punching = Punching(identity_key=key, community=COMMUNITY, listen_port=7400,
+                        addresses=lambda: ("198.51.100.9:7400",), rng=random.Random(1))  # fmt: skip
+    circuits = Circuits(identity_key=key, community=COMMUNITY, allowed=lambda _: True,
+                        rng=random.Random(1))  # fmt: skip
+    peer = IdentityId(bytes(32))  # smaller than any real key's: it initiates, we answer
+    relayed = CircuitStream(circuits, IdentityId(bytes([9]) * 32), bytes(8))
+    direct = trio.testing.memory_stream_pair()[0]
+    connect = PunchConnect(nonce=bytes(8), addresses=("203.0.113.1:7400",))
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    for stream, capabilities in ((direct, ("punch",)), (relayed, ("circuit",))):
+        punching.greeted(peer, capabilities, stream, send)
+        await punching.receive(peer, connect, stream, send)
+        assert punching.punches.in_progress == 0  # a direct session, or no `punch`: ignored
+    punching.greeted(peer, ("circuit", "punch"), relayed, send)
+    await punching.receive(peer, connect, direct, send)  # not over the circuit: ignored
+    assert punching.punches.in_progress == 0
+    await punching.receive(peer, connect, relayed, send)
+    assert punching.punches.in_progress == 1  # answered; waiting for the sync
+    punching.ended(peer)
+    assert punching.punches.in_progress == 0
