@@ -76,6 +76,7 @@ def test_plausible_addresses_are_bounded_and_unique() -> None:
     assert plausible_addresses(["127.0.0.1:7400"], allow_loopback=True) == ("127.0.0.1:7400",)
 
 
+@pytest.mark.slow
 @given(st.lists(st.text(max_size=40), max_size=20))
 def test_plausible_addresses_never_raise(addresses: list[str]) -> None:
     kept = plausible_addresses(addresses)
@@ -211,6 +212,7 @@ def run_world(
     return world
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(
     seed=st.integers(0, 2**32),
@@ -317,6 +319,7 @@ def _within(times: list[float], window: float, most: int) -> bool:
                for i, start in enumerate(times))  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(me=st.sampled_from([LOW, HIGH]), events=st.lists(_events, max_size=40))
 def test_hostile_messages_give_actions_or_a_typed_error(
