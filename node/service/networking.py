@@ -122,6 +122,7 @@ class Networking(NodeCore):
             identity_key=self._key, community=self.config.community, dial=network.dial,
             candidates=lambda: own, listen_port=port, rng=self._rng, confirmed_changed=confirmed,
             relays=None if circuits is None else lambda: circuits.relays_in_use,
+            punched=lambda: self.punching.statistics().direct if self.punching else 0,
         )  # fmt: skip
         checks.attach(self.gossip)
         return checks

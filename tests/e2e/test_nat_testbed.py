@@ -217,6 +217,13 @@ def test_homes_punch_direct_links_and_converge_without_the_public_member(
             return len(pairs) >= 2
 
         assert wait(two_direct, 30, poll_s=0.5), pairs
+        words: dict[str, str] = {}
+
+        def said() -> bool:  # the status words name the punched sessions
+            words.update({m: bed.status(m)["reachability"] for m in HOME_MEMBERS})
+            return any("by hole punching" in w for w in words.values())
+
+        assert wait(said, 45, poll_s=1.0), words
 
         # The public member goes: what is made meanwhile reaches every home member
         # within 10 s, over the punched links (and home 1's LAN).
