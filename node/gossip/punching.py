@@ -234,7 +234,9 @@ class Punching:
 
     def _finished(self, finished: Finished) -> None:
         peer = IdentityId(finished.peer)
-        if finished.outcome is not Outcome.DIRECT:
+        if finished.outcome is Outcome.NO_ADDRESS and not finished.rounds:
+            log.debug("punch with %s: nothing to dial yet", short_identity_text(peer))
+        elif finished.outcome is not Outcome.DIRECT:
             log.info("punch with %s: %s after %d round(s); the session stays relayed",
                      short_identity_text(peer), finished.outcome.value,
                      finished.rounds)  # fmt: skip
