@@ -151,8 +151,8 @@ class Outcome(enum.Enum):
     """How a punch ended."""
 
     DIRECT = "direct"  # a direct session replaces the relayed one
-    FAILED = "failed"  # every round failed, or the deadline passed
-    NO_ADDRESS = "no_address"  # nothing plausible (or within budget) to dial
+    FAILED = "failed"  # every round failed, the deadline passed, or hosts over budget
+    NO_ADDRESS = "no_address"  # nothing plausible to dial (yet): asked again soon
     REFUSED = "refused"  # the peer broke the rules
     GONE = "gone"  # the relayed session ended first
 
@@ -336,7 +336,13 @@ class Punches:
         rtt = now - link.sent_at
         their = self._within_budget(message.addresses, now=now)
         if not their:
-            return self._finish(peer, link, Outcome.NO_ADDRESS, now=now)
+            # None at all: the peer may learn its router's address soon. Only hosts
+            # over their budget: asking again in 10 s would change nothing.
+            plausible = plausible_addresses(
+                message.addresses, allow_loopback=self.config.allow_loopback
+            )
+            outcome = Outcome.FAILED if plausible else Outcome.NO_ADDRESS
+            return self._finish(peer, link, outcome, now=now)
         self._dialling(link, their, now=now)
         return [
             SendSync(peer, PunchSync(nonce=link.nonce)),
