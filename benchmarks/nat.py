@@ -25,11 +25,17 @@ with LAN discovery, dial-back and circuits on, and prints:
   `symmetric_home` says whether h4 ended in session with every other home
   member (circuits only: nobody dials into a home, and a hole punch towards h4
   cannot work);
-- punch figures: hole punching is not implemented (issue 27, item 4).
+- with `--punch`, a run of its own with `[network] punch` on (SPEC §15.4):
+  `punch_attempts` and `punch_successes` per home member (rounds dialled,
+  punches that went direct), `time_to_direct_s` per home pair (from the relayed
+  mesh to the first punched session between the two homes, as watched, and as
+  the daemon counts it from the relayed session's hello), then, with the public
+  member stopped, `alone_convergence_s` per attestation made in a home (until
+  every home member holds it) and `back_sync_s` once it returns.
 
 Needs root, iproute2, iptables and curl. The machine's load moves the times;
 run it on a quiet one. `python -m benchmarks.nat [--probes N] [--bulk N]
-[--flap-seconds S] [--symmetric-home] [--json]`.
+[--flap-seconds S] [--symmetric-home] [--punch] [--json]`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import random
 import statistics
 import sys
@@ -128,7 +135,86 @@ def measure(bed: NatBed, *, probes: int, bulk: int, observe_s: float) -> dict[st
     figures["flaps"] = {m: bed.metric(m, "reachability_flaps") for m in members}
     figures["words_changed_while_observed"] = sorted(changed)
     figures["observed_s"] = observe_s
-    figures["punch"] = "not coordinated yet (SPEC §15.4): home pairs stay relayed"
+    figures["punch"] = "off in this run (--punch measures it)"
+    return figures
+
+
+HOME_PAIRS = ((1, 2), (1, 3), (2, 3))
+_TIME_TO_DIRECT = "trustnode_punch_time_to_direct_seconds{"
+
+
+def _punched(bed: NatBed, member: str) -> dict[str, float]:
+    """The member's running punched sessions: peer -> the daemon's time to direct."""
+    found: dict[str, float] = {}
+    for line in bed.api(member, "GET", "/metrics").splitlines():
+        if line.startswith(_TIME_TO_DIRECT):
+            labels, value = line[len(_TIME_TO_DIRECT) :].rsplit("} ", 1)
+            found[labels.removeprefix('peer="').removesuffix('"')] = float(value)
+    return found
+
+
+def _direct_pairs(bed: NatBed) -> dict[tuple[int, int], float]:
+    """Home pairs with a punched session between them: the daemon's time to direct."""
+    home_of = {bed.ids[m]: home for m, (home, _) in MEMBERS.items()}
+    pairs: dict[tuple[int, int], float] = {}
+    for member in HOME_MEMBERS:
+        for peer, took in _punched(bed, member).items():
+            low, high = sorted((MEMBERS[member][0], home_of.get(peer, 0)))
+            if (low, high) in HOME_PAIRS:
+                pairs[(low, high)] = min(took, pairs.get((low, high), took))
+    return pairs
+
+
+def _home_members_hold(bed: NatBed, count: int) -> bool:
+    return all(bed.count(m) >= count for m in HOME_MEMBERS)
+
+
+def measure_punch(bed: NatBed, *, probes: int, watch_s: float = 60.0) -> dict[str, Any]:
+    """Hole punching on the testbed (the daemons run with `[network] punch`)."""
+    figures: dict[str, Any] = {}
+    for member in MEMBERS:
+        for other in MEMBERS:
+            if other != member:
+                bed.trust(member, other)
+    total = len(MEMBERS) * (len(MEMBERS) - 1)
+    figures["first_sync_s"] = wait(lambda: _everyone_holds(bed, total), 60)
+    figures["mesh_s"] = wait(lambda: _relayed_mesh(bed), 60)  # relayed or punched already
+    discovered = time.monotonic()
+    seen: dict[tuple[int, int], float] = {}
+    reported: dict[tuple[int, int], float] = {}
+    while time.monotonic() - discovered < watch_s and len(seen) < len(HOME_PAIRS):
+        for pair, took in _direct_pairs(bed).items():
+            seen.setdefault(pair, round(time.monotonic() - discovered, 2))
+            reported.setdefault(pair, round(took, 2))
+        time.sleep(0.25)
+    figures["time_to_direct_s"] = {
+        f"home{a}-home{b}": {"watched": seen.get((a, b)), "daemon": reported.get((a, b))}
+        for a, b in HOME_PAIRS
+    }
+    figures["direct_pairs"] = f"{len(seen)} of {len(HOME_PAIRS)} within {watch_s:g} s"
+    figures["punch_attempts"] = {m: bed.metric(m, "punch_attempts") for m in HOME_MEMBERS}
+    figures["punch_successes"] = {m: bed.metric(m, "punch_successes") for m in HOME_MEMBERS}
+    figures["punched_sessions"] = {m: bed.metric(m, "punched_sessions") for m in HOME_MEMBERS}
+
+    bed.stop("pub")
+    rng = random.Random(15)
+    times: list[float] = []
+    for probe in range(probes):
+        issuer = rng.choice(HOME_MEMBERS)
+        subject = rng.choice([m for m in HOME_MEMBERS if m != issuer])
+        bed.trust(issuer, subject, context=f"alone-{probe}")
+        total += 1
+        held = wait(functools.partial(_home_members_hold, bed, total), 30, poll_s=0.1)
+        times.append(float("inf") if held is None else round(held, 2))
+    figures["alone_convergence_s"] = {
+        "each": times,
+        "max": max(times) if times else None,
+        "over_10_s": sum(t > 10 for t in times),
+    }
+    bed.start("pub")
+    figures["back_sync_s"] = wait(lambda: _everyone_holds(bed, total), 60)
+    figures["back_counts"] = {m: bed.count(m) for m in MEMBERS}
+    figures["expected_count"] = total
     return figures
 
 
@@ -144,17 +230,27 @@ def main(argv: list[str] | None = None) -> int:
         "--symmetric-home", action="store_true",
         help="add home 4, behind a symmetric-like NAT (MASQUERADE --random-fully)",
     )  # fmt: skip
+    parser.add_argument(
+        "--punch",
+        action="store_true",
+        help="measure hole punching instead (a run with [network] punch on)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     reason = nat_unavailable()
     if reason is not None:
         print(f"cannot build the NAT testbed here: {reason}", file=sys.stderr)
         return 2
+    if args.punch:
+        os.environ["TRUSTNODE_NETWORK_PUNCH"] = "true"  # the daemons inherit it
     with (
         tempfile.TemporaryDirectory() as root,
         open_testbed(Path(root), symmetric_home=args.symmetric_home) as bed,
     ):
-        figures = measure(bed, probes=args.probes, bulk=args.bulk, observe_s=args.flap_seconds)
+        if args.punch:
+            figures = measure_punch(bed, probes=args.probes)
+        else:
+            figures = measure(bed, probes=args.probes, bulk=args.bulk, observe_s=args.flap_seconds)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:

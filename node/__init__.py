@@ -8,7 +8,7 @@ Where a change goes:
 - `names/`    petnames, self-chosen names, names contacts give, impostor checks;
 - `store/`    the SQLite store, the in-memory store, the ingest pipeline;
 - `gossip/`   replication: sessions, push tree, reconciliation, intake, peers, relay
-              policy, relayed circuits;
+              policy, relayed circuits, moving a relayed session to a punched link;
 - `net/`      streams: the Noise transport, the simulated network, addresses, LAN
               beacons, dial-back checks, hole punching, port mapping (UPnP-IGD);
 - `home/`     a member's folder: config, data directory, key file, logs, lock;

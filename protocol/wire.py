@@ -28,8 +28,10 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "MAX_DIALBACK_ADDRESSES",
     "MAX_PEER_ADDRESSES",
+    "MAX_PUNCH_ADDRESSES",
     "MAX_PUSH_ENVELOPES",
     "MAX_WANT_IDS",
+    "PUNCH_NONCE_BYTES",
     "WIRE_VERSION",
     "CircuitClose",
     "CircuitData",
@@ -48,6 +50,8 @@ __all__ = [
     "MessageType",
     "Peers",
     "Prune",
+    "PunchConnect",
+    "PunchSync",
     "Push",
     "ReaderState",
     "Redeem",
@@ -73,6 +77,8 @@ DIALBACK_NONCE_BYTES = 8
 CIRCUIT_ID_BYTES = 8
 MAX_CIRCUIT_DATA = 65535
 INVITE_NONCE_BYTES = 16  # an invite's nonce (SPEC §12)
+PUNCH_NONCE_BYTES = 8  # one punch round's nonce (SPEC §15.4)
+MAX_PUNCH_ADDRESSES = 4  # addresses in one punch_connect (SPEC §15.4)
 _ADDRESS = re.compile(r"[\x21-\x7e]{1,255}")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
@@ -100,6 +106,8 @@ class MessageType(enum.IntEnum):
     CIRCUIT_DATA = 17
     CIRCUIT_CLOSE = 18
     REDEEM = 19
+    PUNCH_CONNECT = 20
+    PUNCH_SYNC = 21
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -429,6 +437,36 @@ class CircuitClose:
         require(_CODE.fullmatch(self.code) is not None, Reason.OUT_OF_RANGE, "code")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PunchConnect:
+    """One side's addresses for a hole punch (SPEC §15.4; DCUtR's CONNECT): the
+    initiator's opens a round, the responder's answer carries the same nonce.
+
+    Hearsay like `peers`: the receiver dials only those its rules find plausible
+    (`protocol.punch.plausible_addresses`), and only during the round."""
+
+    nonce: bytes
+    addresses: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Every type check before any range check (SPEC §9.2).
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        _typed_addresses(self.addresses, "addresses")
+        _addresses_in_range(self.addresses, "addresses", 0, MAX_PUNCH_ADDRESSES)
+        require(len(self.nonce) == PUNCH_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PunchSync:
+    """Dial now (SPEC §15.4; DCUtR's SYNC): the initiator dials half a round trip later."""
+
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        require(type(self.nonce) is bytes, Reason.BAD_FIELD, "nonce is binary")
+        require(len(self.nonce) == PUNCH_NONCE_BYTES, Reason.OUT_OF_RANGE, "nonce of 8 bytes")
+
+
 def _check_ids(ids: object) -> None:
     require(type(ids) is tuple, Reason.BAD_FIELD, "ids is an array")
     assert isinstance(ids, tuple)
@@ -457,6 +495,8 @@ Message: TypeAlias = (
     | CircuitData
     | CircuitClose
     | Redeem
+    | PunchConnect
+    | PunchSync
 )
 
 
@@ -474,6 +514,7 @@ _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
     Graft8: (MessageType.GRAFT8, "prefixes"),
     Routes: (MessageType.ROUTES, "entries"),
     Redeem: (MessageType.REDEEM, "nonce"),
+    PunchSync: (MessageType.PUNCH_SYNC, "nonce"),
 }
 
 
@@ -506,6 +547,8 @@ def _fields(message: Message) -> tuple[Value, ...]:
         return (MessageType.CIRCUIT_DATA.value, message.circuit, message.data)
     if isinstance(message, CircuitClose):
         return (MessageType.CIRCUIT_CLOSE.value, message.circuit, message.code)
+    if isinstance(message, PunchConnect):
+        return (MessageType.PUNCH_CONNECT.value, message.nonce, message.addresses)
     code, name = _ONE_FIELD[type(message)]
     return (code.value, getattr(message, name))
 
@@ -544,11 +587,12 @@ _ONE_FIELD_BY_CODE: dict[int, tuple[type, str]] = {
 }
 
 
-# Circuit messages: two fields each, by type code (SPEC §15.3).
+# Circuit messages (SPEC §15.3) and punch_connect (§15.4): two fields each, by type code.
 _TWO_FIELDS: dict[int, tuple[type, tuple[str, str]]] = {
     MessageType.CIRCUIT_OPEN: (CircuitOpen, ("circuit", "peer")),
     MessageType.CIRCUIT_DATA: (CircuitData, ("circuit", "data")),
     MessageType.CIRCUIT_CLOSE: (CircuitClose, ("circuit", "code")),
+    MessageType.PUNCH_CONNECT: (PunchConnect, ("nonce", "addresses")),
 }
 
 

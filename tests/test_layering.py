@@ -53,6 +53,7 @@ PROTOCOL_ALLOWED = {
     "hashlib",
     "heapq",
     "hmac",
+    "ipaddress",  # pure parsing of address literals (protocol.punch, SPEC §15.4)
     "itertools",
     "math",
     "operator",

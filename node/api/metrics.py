@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from node.service.records import NodeStatus
+from protocol.identity import IdentityId, encode_identity_text
 
 __all__ = ["render"]
 
@@ -51,9 +52,27 @@ class _Snapshot(Collector):
             "reachability_flaps": ("reachability verdicts that flipped", s.reachability_flaps),
             "circuit_relayed_bytes": ("circuit bytes relayed for others", s.circuit_relayed_bytes),
             "circuits_refused": ("circuits refused or closed over quota", s.circuits_refused),
+            "punch_attempts": ("hole-punch rounds dialled", s.punch_attempts),
+            "punch_successes": ("hole punches that ended in a direct session", s.punch_successes),
         }
         for name, (doc, value) in counters.items():
             yield CounterMetricFamily(f"trustnode_{name}", doc, value=value)
+        yield from _punch_gauges(s)
+
+
+def _punch_gauges(s: NodeStatus) -> Iterator[Metric]:
+    """Punched sessions now, and each punched peer's time to direct (SPEC §15.4)."""
+    yield GaugeMetricFamily(
+        "trustnode_punched_sessions", "punched sessions running", value=s.punched_sessions
+    )
+    times = GaugeMetricFamily(
+        "trustnode_punch_time_to_direct_seconds",
+        "from a peer's relayed session to its punched one",
+        labels=["peer"],
+    )
+    for peer, seconds in s.time_to_direct_s:
+        times.add_metric([encode_identity_text(IdentityId(peer))], seconds)
+    yield times
 
 
 def render(status: NodeStatus) -> tuple[bytes, str]:

@@ -10,4 +10,6 @@ synchronous store). Around it: `peers` chooses whom to keep connected;
 `relay` decides what we agree to store and forward from whom; `policy` is
 what a protocol error costs a peer; `signatures` checks bulk intake in a
 worker process; `sketch_fast` is numpy's build of the sync sketches.
+Extensions (SPEC §15): `reachability` (dial-back), `circuits` (relayed
+sessions) and `punching` (moving a relayed session to a hole-punched link).
 """

@@ -120,9 +120,12 @@ class Reachability:
         config: ReachabilityConfig = ReachabilityConfig(),  # frozen: shared safely
         confirmed_changed: Callable[[tuple[str, ...]], None] | None = None,
         relays: Callable[[], int] | None = None,
+        punched: Callable[[], int] | None = None,
     ) -> None:
-        """`relays` counts the relays our circuits run through (`describe` says so)."""
+        """`relays` counts the relays our circuits run through, `punched` our
+        hole-punched sessions (`describe` says so)."""
         self._relays = relays
+        self._punched = punched
         self._key = identity_key
         self._community = community
         self._dial = dial
@@ -199,6 +202,8 @@ class Reachability:
             if self._relays is not None
             else "peers reach it only over connections it dials"
         )
+        if self._punched is not None and (punched := self._punched()):
+            relayed += f"; direct to {punched} by hole punching"
         confirmed = self.verdicts.confirmed
         if state is State.REACHABLE and not all(map(is_lan_address, confirmed)):
             return "reachable at " + ", ".join(confirmed)

@@ -96,6 +96,7 @@ class NodeConfig:
     reachability_checks: bool = False  # ask peers to dial us back, answer theirs (SPEC §15.2)
     circuits: bool = False  # relay circuits for members we vouch for; accept ours (SPEC §15.3)
     port_mapping: bool = False  # ask the home router (UPnP-IGD) to forward `listen`'s port
+    punch: bool = False  # move relayed sessions to direct connections (SPEC §15.4)
 
     @property
     def community(self) -> Community:
@@ -267,6 +268,7 @@ SCHEMA: dict[tuple[str, str], tuple[str, Parser]] = {
     ("network", "reachability_checks"): ("reachability_checks", _boolean),
     ("network", "circuits"): ("circuits", _boolean),
     ("network", "port_mapping"): ("port_mapping", _boolean),
+    ("network", "punch"): ("punch", _boolean),
     ("api", "listen"): ("api_listen", _address),
     ("api", "allow_remote"): ("api_allow_remote", _boolean),
     ("api", "cors_origins"): ("cors_origins", _string_list(_string)),
@@ -442,6 +444,7 @@ _COMMENTS = {
     "resync_interval_s": "seconds between anti-entropy reconciliations with each peer",
     "lan_discovery": "find members on this network segment by sealed multicast beacons",
     "circuits": "relay circuits between members we vouch for (both behind NAT), and take ours",
+    "punch": "hole-punch relayed sessions into direct TCP connections (needs circuits)",
     "reachability_checks": "ask peers to dial us back (and dial theirs): advertise what works",
     "port_mapping": (
         "ask the router (UPnP-IGD) to forward our port; peers' dial-backs confirm it works"

@@ -12,8 +12,9 @@ we listen on matters: that is the port peers observed us at (dial-back's
 Both sockets - the listener and the dialling one - need SO_REUSEADDR and
 SO_REUSEPORT to share the port (Linux refuses a bind to a listening port
 otherwise). This module has the two sockets and a bounded retry; agreeing on
-the moment (an RTT measured over a relayed circuit, DCUtR-style) and moving a
-session onto the connection are not here yet (SPEC §15.4).
+the moment (an RTT measured over a relayed circuit, DCUtR-style:
+`protocol.punch`) and moving a session onto the connection
+(`node.gossip.punching`) are SPEC §15.4.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from node.errors import StoreCorruptError
 from node.gossip.circuits import Circuits
 from node.gossip.gossip_node import GossipNode, StoreAccess
 from node.gossip.peers import PeerManager, PeerManagerConfig
+from node.gossip.punching import Punching
 from node.gossip.reachability import Reachability
 from node.gossip.relay import RelayGate
 from node.gossip.signatures import SignatureChecker
@@ -111,6 +112,7 @@ class NodeCore:
         self.reachability: Reachability | None = None  # with [network] reachability_checks
         self.circuits: Circuits | None = None  # with [network] circuits
         self.port_mapper: PortMapper | None = None  # with [network] port_mapping
+        self.punching: Punching | None = None  # with [network] punch (and circuits)
         self.advertised: tuple[str, ...] = ()  # own addresses given to the peer manager
         self.listen_address: str | None = None
         self._bound: tuple[str, int] | None = None  # (host, port) the listener has

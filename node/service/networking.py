@@ -12,12 +12,14 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 import trio
 
 from node.errors import ConfigError, RequestError
 from node.gossip.circuits import CircuitConfig, Circuits
 from node.gossip.peers import PeerManager
+from node.gossip.punching import Punching
 from node.gossip.reachability import Reachability
 from node.home.config import parse_address
 from node.net.addresses import detect_host_addresses, is_dialable, is_local_only, own_addresses
@@ -96,6 +98,9 @@ class Networking(NodeCore):
         if self.config.reachability_checks:  # SPEC §15.2: peers dial us back
             self.reachability = self._reachability(bound_port, advertise)
             nursery.start_soon(self.reachability.run)
+        if self.config.punch and self.circuits is not None:  # SPEC §15.4: relayed -> direct
+            self.punching = self._punching(bound_port)
+            nursery.start_soon(self.punching.run)
         if self.config.lan_discovery:  # SPEC §15: sealed beacons on the segment
             self.lan = LanDiscovery.on_segment(
                 community=self.config.community, listen_host=bound_host, tcp_port=bound_port,
@@ -129,9 +134,27 @@ class Networking(NodeCore):
             identity_key=self._key, community=self.config.community, dial=network.dial,
             candidates=candidates, listen_port=port, rng=self._rng, confirmed_changed=confirmed,
             relays=None if circuits is None else lambda: circuits.relays_in_use,
+            punched=lambda: self.punching.statistics().direct if self.punching else 0,
         )  # fmt: skip
         checks.attach(self.gossip)
         return checks
+
+    def _punching(self, port: int) -> Punching:
+        """Punches over our circuits; we tell the addresses peers see us at
+        (dial-back's observed and confirmed ones) and those we advertise."""
+        manager, reachability = self.peer_manager, self.reachability
+        assert manager is not None
+
+        def ours() -> tuple[str, ...]:
+            found = reachability.candidates() if reachability is not None else ()
+            return tuple(dict.fromkeys((*found, *manager.advertised)))
+
+        punching = Punching(
+            identity_key=self._key, community=self.config.community, listen_port=port,
+            addresses=ours, rng=self._rng,
+        )  # fmt: skip
+        punching.attach(self.gossip)
+        return punching
 
     def own_addresses(self, advertise: Sequence[str] = ()) -> tuple[str, ...]:
         """Where a neighbour can dial this node: `advertise` (for one invite), else
@@ -233,4 +256,16 @@ class Networking(NodeCore):
             circuit_relayed_bytes=self.circuits.relayed_bytes if self.circuits else 0,
             circuits_refused=self.circuits.refused if self.circuits else 0,
             invite_refusals=self.invites.refusals.describe(now_ms=self._clock()),
+            **self._punch_status(),
         )
+
+    def _punch_status(self) -> dict[str, Any]:
+        if self.punching is None:
+            return {}
+        figures = self.punching.statistics()
+        return {
+            "punch_attempts": figures.attempts,
+            "punch_successes": figures.successes,
+            "punched_sessions": figures.direct,
+            "time_to_direct_s": figures.time_to_direct_s,
+        }

@@ -16,6 +16,7 @@ import trio
 from node.errors import ConfigError
 from node.home.config import parse_address
 from node.net.addresses import format_address
+from node.net.punch import open_punchable_listener
 from node.net.simnet import SimNetwork
 
 __all__ = ["Listening", "Network", "SimPlace", "TcpNetwork", "dial_tcp"]
@@ -72,8 +73,11 @@ async def dial_tcp(address: str) -> trio.abc.Stream:
 class TcpNetwork:
     """The daemon's network: TCP, listening on `listen` (`[network] listen`)."""
 
-    def __init__(self, listen: str) -> None:
+    def __init__(self, listen: str, *, punchable: bool = False) -> None:
+        """`punchable`: the listener shares its port with punch dials (SO_REUSEPORT,
+        SPEC §15.4; IPv4 only), so they leave from the port peers know us at."""
         self._listen = listen
+        self._punchable = punchable
 
     async def dial(self, address: str) -> trio.abc.Stream:
         """See `dial_tcp`."""
@@ -82,6 +86,8 @@ class TcpNetwork:
     async def listen(self) -> Listening:
         """Listen on the first address `listen` resolves to (the others are closed)."""
         host, port = parse_address(self._listen, what="[network] listen")
+        if self._punchable and ":" not in host:
+            return await self._listen_punchable(host, port)
         try:
             listeners = await trio.open_tcp_listeners(port, host=host)
         except OSError as exc:
@@ -91,6 +97,18 @@ class TcpNetwork:
             await extra.aclose()
         return Listening(
             listener=listeners[0],
+            address=format_address(bound_host, bound_port),
+            bound=(bound_host, bound_port),
+        )
+
+    async def _listen_punchable(self, host: str, port: int) -> Listening:
+        try:
+            listener = await open_punchable_listener(host, port)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {self._listen}: {exc.strerror}") from None
+        bound_host, bound_port = listener.socket.getsockname()[:2]
+        return Listening(
+            listener=listener,
             address=format_address(bound_host, bound_port),
             bound=(bound_host, bound_port),
         )

@@ -76,7 +76,7 @@ async def open_node(
                 config=config,
                 key=key,
                 stores=Stores(writer=store, reader=reader),
-                network=TcpNetwork(config.listen) if network else None,
+                network=TcpNetwork(config.listen, punchable=config.punch) if network else None,
                 clock=wall_clock_ms,
                 rng=rng or random.Random(),  # noqa: S311 - peer choice, not secrets
                 petnames=PetnameBook.load(data.path / PETNAMES_FILE),

@@ -69,3 +69,8 @@ class NodeStatus:
     circuits_refused: int = 0  # circuits we refused or closed over quota
     # "1 invite redemption refused in the last 24 h: already used" (SPEC §12.2), or None
     invite_refusals: str | None = None
+    punch_attempts: int = 0  # punch rounds dialled (SPEC §15.4)
+    punch_successes: int = 0  # punches that ended in a direct session
+    punched_sessions: int = 0  # punched sessions running now
+    # Each punched peer's seconds from its relayed session's hello to the direct one.
+    time_to_direct_s: tuple[tuple[bytes, float], ...] = ()

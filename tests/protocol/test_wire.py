@@ -25,6 +25,8 @@ from protocol.wire import (
     MessageReader,
     Peers,
     Prune,
+    PunchConnect,
+    PunchSync,
     Push,
     ReaderState,
     Routes,
@@ -95,6 +97,10 @@ messages: st.SearchStrategy[Message] = st.one_of(
               data=st.binary(min_size=1, max_size=300)),
     st.builds(CircuitClose, circuit=st.binary(min_size=8, max_size=8),
               code=st.from_regex(r"[a-z][a-z0-9_]{0,31}", fullmatch=True)),
+    # SPEC §15.4
+    st.builds(PunchConnect, nonce=st.binary(min_size=8, max_size=8),
+              addresses=st.lists(_addresses, max_size=4).map(tuple)),
+    st.builds(PunchSync, nonce=st.binary(min_size=8, max_size=8)),
 )  # fmt: skip
 
 

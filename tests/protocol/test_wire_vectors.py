@@ -28,6 +28,8 @@ from protocol.wire import (
     MessageType,
     Peers,
     Prune,
+    PunchConnect,
+    PunchSync,
     Push,
     Redeem,
     Routes,
@@ -80,6 +82,10 @@ def _from_fields(kind: str, f: dict[str, Any]) -> Message:  # noqa: C901 - one b
         return CircuitClose(circuit=circuit, code=f["code"])
     if kind == "redeem":
         return Redeem(nonce=bytes.fromhex(f["nonce_hex"]))
+    if kind == "punch_connect":
+        return PunchConnect(nonce=bytes.fromhex(f["nonce_hex"]), addresses=tuple(f["addresses"]))
+    if kind == "punch_sync":
+        return PunchSync(nonce=bytes.fromhex(f["nonce_hex"]))
     assert kind == "prune"
     return Prune()
 

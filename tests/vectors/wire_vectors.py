@@ -43,6 +43,8 @@ from protocol.wire import (
     MessageType,
     Peers,
     Prune,
+    PunchConnect,
+    PunchSync,
     Push,
     Redeem,
     Routes,
@@ -103,8 +105,10 @@ def fields_of(message: Message) -> Json:  # noqa: C901 - one branch per type
         return {"entries_hex": message.entries.hex()}
     if isinstance(message, Peers):
         return {"addresses": list(message.addresses)}
-    if isinstance(message, DialBack):
+    if isinstance(message, DialBack | PunchConnect):
         return {"nonce_hex": message.nonce.hex(), "addresses": list(message.addresses)}
+    if isinstance(message, PunchSync):
+        return {"nonce_hex": message.nonce.hex()}
     if isinstance(message, DialBackResult):
         return {
             "nonce_hex": message.nonce.hex(),
@@ -143,6 +147,8 @@ _TYPES: dict[type, MessageType] = {
     CircuitData: MessageType.CIRCUIT_DATA,
     CircuitClose: MessageType.CIRCUIT_CLOSE,
     Redeem: MessageType.REDEEM,
+    PunchConnect: MessageType.PUNCH_CONNECT,
+    PunchSync: MessageType.PUNCH_SYNC,
 }
 
 
@@ -202,6 +208,12 @@ def positive_vectors() -> list[Json]:
          CircuitClose(circuit=bytes(range(8)), code="quota")),
         ("redeem", "a single-use invite's 16-byte nonce, to its inviter (SPEC §12)",
          Redeem(nonce=bytes(range(16)))),
+        ("punch-connect", "a punch round's addresses: the router's, then the LAN's (SPEC §15.4)",
+         PunchConnect(nonce=bytes(range(8)), addresses=("203.0.113.12:7400", "192.168.2.2:7400"))),
+        ("punch-connect-bare", "an answer with no address: no punch this round",
+         PunchConnect(nonce=bytes(range(8)), addresses=())),
+        ("punch-sync", "dial now (the initiator dials half a round trip later)",
+         PunchSync(nonce=bytes(range(8)))),
     ]  # fmt: skip
     return [positive(name, text, message) for name, text, message in cases]
 
@@ -224,7 +236,8 @@ def negative_vectors() -> list[Json]:
         ("trailing-bytes", "a prune, then one more byte", frame(packb([1, 7]) + b"\x00"),
          "trailing_bytes"),
         ("unknown-version", "wire version 2", frame(packb([2, 7])), "unknown_version"),
-        ("unknown-type", "type 20", _message(20), "unknown_kind"),
+        # Type 20 became punch_connect; 127 (the largest fixint) stays unassigned (SPEC §9.2).
+        ("unknown-type", "type 127", _message(127), "unknown_kind"),
         ("type-zero", "type 0", _message(0), "unknown_kind"),
         ("type-not-int", "the type is a string", _message("hello"), "unknown_kind"),
         ("hello-three-fields", "a hello without agent", _message(1, 1, 1, []), "bad_field"),
@@ -297,6 +310,17 @@ def negative_vectors() -> list[Json]:
         ("redeem-15", "a nonce of 15 bytes", _message(19, bytes(15)), "out_of_range"),
         ("redeem-str", "a nonce that is a string", _message(19, "n" * 16), "bad_field"),
         ("redeem-bare", "a redeem without its nonce", _message(19), "bad_field"),
+        ("punch-connect-5", "5 addresses", _message(20, bytes(8), ["h:1"] * 5), "out_of_range"),
+        ("punch-connect-nonce-9", "a nonce of 9 bytes", _message(20, bytes(9), []),
+         "out_of_range"),
+        ("punch-connect-binary-address", "an address that is binary",
+         _message(20, bytes(8), [b"h:1"]), "bad_field"),
+        ("punch-connect-one-field", "no addresses field", _message(20, bytes(8)), "bad_field"),
+        ("several-punch-connect", "5 addresses (out_of_range), then a nonce that is a string",
+         _message(20, "n" * 8, ["h:1"] * 5), "bad_field"),
+        ("punch-sync-7", "a nonce of 7 bytes", _message(21, bytes(7)), "out_of_range"),
+        ("punch-sync-two-fields", "a punch_sync with a second field",
+         _message(21, bytes(8), []), "bad_field"),
         ("non-canonical-version", "min_version 1 as uint8 (0xcc 0x01)",
          frame(hello.replace(b"\x01\x01\x90", b"\xcc\x01\x01\x90", 1)), "non_canonical"),
         ("non-canonical-array16", "the message as array16",
