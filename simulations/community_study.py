@@ -25,8 +25,9 @@ farm identity and certifies every farm member's claim; g = 1).
 Run: `python -m simulations.community_study [--sizes 100,1000] [--seeds 2]
 [--shapes ...] [--attacks ...] [--engine new|median|old] [--json]`
 (`median`: the consensus score with the 2026-12-01 thresholds, 0.5 / 0.45 x
-the support's median; `new`: the defaults, thresholds from each viewer's
-score spread).
+the support's median; `spread`: thresholds from each viewer's score spread,
+the claim rule of 2026-12-02; `new`: the defaults, the claim rule of
+2026-12-02b: seeds' median on the line, backed route below it).
 """
 
 from __future__ import annotations
@@ -185,8 +186,19 @@ def _median_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
     return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=MEDIAN_RULE)
 
 
+SPREAD_RULE = DecisionParameters(claim_seeds=0.0, claim_backers=None)
+"""The yes/no rule of 2026-12-02 (`community-holdout-summary-2026-12-02.md`): the
+claim subject on its score's line alone, no seeds' median, no backed route."""
+
+
+def _spread_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
+    """The consensus score with the 2026-12-02 claim rule (`SPREAD_RULE`)."""
+    return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=SPREAD_RULE)
+
+
 ENGINES: dict[str, EngineFactory] = {
-    "old": _legacy_factory, "median": _median_factory, "new": _default_factory,
+    "old": _legacy_factory, "median": _median_factory, "spread": _spread_factory,
+    "new": _default_factory,
 }  # fmt: skip
 
 

@@ -51,6 +51,19 @@ class DecisionParameters:
     bounds (`node.trust.support`), not its identity count. Chosen on two
     seeds of `simulations.community_study`'s four shapes and five attacks at
     1 000 members (`simulations/results/community-study-2026-12-02.txt`).
+
+    A claim's subject stands on one of two routes (`Decisions.claim`). On
+    the line (the score >= the claim threshold) its standing must not be
+    carried by a few seeds: its median rank over the consensus seeds is at
+    least `claim_seeds` x its score (the mean). Under a targeted attack an
+    identity farm's best members score like the honest bottom 5-10 %, lifted
+    by the seeds next to the attack edges, and the median drops them. Below
+    the line (a member in a far block of the community, whose seeds' ranks
+    are just as skewed as a farm's) it stands if `independent` certifiers in
+    the honest bulk (each >= `claim_backers` x median) vouch for its claim:
+    a farm's certifiers are its own best-placed identities, which scored at
+    most 0.82 x median in the study. Chosen on seeds 0 and 1
+    (`simulations/results/community-holdout-summary-2026-12-02b.md`).
     """
 
     accept: float = 0.45  # accepted(): the floor
@@ -58,10 +71,20 @@ class DecisionParameters:
     claim: float = 0.45  # claim(): the subject's floor
     claim_spread: float | None = 3.25  # None: claim x median
     certifier: float = 0.25  # claim(): each certifier (and chain member) >= certifier x median
+    # claim(), on the line: the subject's median rank over the consensus seeds
+    # must be >= claim_seeds x its score (0: not checked, the rule before 2026-12-02b).
+    claim_seeds: float = 0.5
+    # claim(), below the line: a subject scoring >= claim_backed x median is
+    # accepted on `independent` disjoint chains to certifiers who each score
+    # >= claim_backers x median (None: no such route, the rule before 2026-12-02b).
+    claim_backed: float = 0.2
+    claim_backers: float | None = 0.9
 
     def __post_init__(self) -> None:
         widths = [w for w in (self.accept_spread, self.claim_spread) if w is not None]
-        if min(self.accept, self.claim, self.certifier, *widths) < 0.0:
+        backers = [] if self.claim_backers is None else [self.claim_backers]
+        if min(self.accept, self.claim, self.certifier, self.claim_seeds, self.claim_backed,
+               *widths, *backers) < 0.0:  # fmt: skip
             raise LocalProtocolError("decision thresholds must be >= 0")
 
     def threshold(

@@ -42,6 +42,23 @@ class Scored:
     standing: dict[tuple[float, float | None], frozenset[int]] = dataclasses.field(
         default_factory=dict
     )
+    # Members whose seeds' median rank is >= the fraction (key) of their score.
+    broad: dict[float, frozenset[int]] = dataclasses.field(default_factory=dict)
+
+
+def seed_median(found: Consensus) -> FloatArray:
+    """Every member's median rank over the consensus seeds (the viewer's own part
+    left out), with the same walls and flags as its score.
+
+    The score is the seeds' *mean* rank (`node.trust.consensus`); a farm
+    member ranks high only from the few seeds next to its attack edges, and
+    those lift a mean but not a median.
+    """
+    ranks = found.ranks[1:] if found.ranks.shape[0] > 1 else found.ranks
+    factor = np.divide(
+        found.scores, found.base, out=np.zeros_like(found.scores), where=found.base > 0.0
+    )
+    return np.asarray(np.median(ranks, axis=0) * factor, dtype=np.float64)
 
 
 class Decisions:
@@ -92,6 +109,22 @@ class Decisions:
             scored.standing[(floor, width)] = cached
         return cached
 
+    def _broad(self, context: str, fraction: float) -> frozenset[int]:
+        """Node numbers whose seeds' median rank (`seed_median`) is at least
+        `fraction` x their score; with the walk alone (no seeds), everyone reached."""
+        scored = self._scored(context)
+        cached = scored.broad.get(fraction)
+        if cached is None:
+            found = scored.consensus
+            viewer = self.walk(context).viewer
+            if found is None or found.seeds == (viewer,) or fraction <= 0.0:
+                chosen = np.flatnonzero(scored.values > 0.0)
+            else:
+                chosen = np.flatnonzero(seed_median(found) >= fraction * scored.values)
+            cached = frozenset(int(i) for i in chosen) | {viewer}
+            scored.broad[fraction] = cached
+        return cached
+
     # -- flow, introducers, claims --------------------------------------------------
 
     def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
@@ -129,19 +162,34 @@ class Decisions:
         self, subject: IdentityId, claim: str, *, independent: int = 2,
         context: str = GENERAL_CONTEXT,
     ) -> ClaimDecision:  # fmt: skip
-        """Accept `claim` about `subject` if the viewer certified it, or if the
-        subject scores at least the viewer's claim threshold, median x
-        max(0.45, 1 - 3.25 u) (`DecisionParameters`: `claim`,
-        `claim_spread`), and vertex-disjoint vouch chains lead from the viewer to
-        `independent` distinct certifiers through members (certifiers
-        included) scoring at least `decision_parameters.certifier` x that
-        median. Evidence arriving through one member
-        counts once.
+        """Accept `claim` about `subject` if the viewer certified it, or if
+        vertex-disjoint vouch chains lead from the viewer to `independent`
+        distinct certifiers through members (certifiers included) scoring at
+        least `decision_parameters.certifier` x the support's median, and the
+        subject stands (`DecisionParameters`), on one of two routes:
+
+        * on the line: the subject scores at least median x max(0.45, 1 -
+          3.25 u) (`claim`, `claim_spread`) and its median rank over the
+          consensus seeds is at least `claim_seeds` (0.5) x its score;
+        * backed: the subject scores at least `claim_backed` (0.2) x median
+          and the `independent` chains reach certifiers who each score at
+          least `claim_backers` (0.9) x median.
+
+        Evidence arriving through one member counts once.
 
         Why the subject too: certifying costs a farm nothing, so a farm whose
         best-placed identities are supported could certify all its members;
         requiring the subject's own standing bounds the farm's accepted claims
-        by its members in standing.
+        by its members in standing. Why the seeds' median: under a targeted
+        attack the farm's best members score like the honest bottom 5-10 %
+        (their score alone let 1.1-2.6 farm claims per attack edge through),
+        lifted by the few seeds next to the attack edges. Why the backed route:
+        the median also drops honest members of far blocks, whom few seeds
+        rank high either, and the score line rejected up to 10 % of genuine
+        claims on clustered and hub-heavy shapes; their certifiers, street-mates
+        in the honest bulk, tell them apart from a farm, whose certifiers are
+        its own best-placed identities
+        (`simulations/results/community-holdout-summary-2026-12-02b.md`).
         With `decisions="flow"` (the rule before issue 22) certifiers must be
         flow-accepted instead and the subject is not checked.
         """
@@ -152,18 +200,33 @@ class Decisions:
         if self.decisions == "support":
             parameters = self.decision_parameters
             allowed = self._standing(context, parameters.certifier, None)
-            subject_node = walk.node(subject)
-            standing = subject_node is not None and (
-                subject_node in self._standing(context, parameters.claim, parameters.claim_spread)
-            )
             # Chains through members in standing, at any vouch weight: the score
             # already says how much the viewer stands behind each of them.
-            min_weight = 0.0
+            result = independent_paths(walk, nodes, min_weight=0.0, allowed=allowed)
+            subject_node = walk.node(subject)
+            line = self._standing(context, parameters.claim, parameters.claim_spread)
+            standing = subject_node is not None and (
+                subject_node in line
+                and subject_node in self._broad(context, parameters.claim_seeds)
+            )
+            backers = parameters.claim_backers
+            if (
+                not standing and backers is not None and subject_node is not None
+                and result.count >= independent
+                and subject_node in self._standing(context, parameters.claim_backed, None)
+            ):  # fmt: skip
+                strong = self._standing(context, backers, None)
+                backed = independent_paths(
+                    walk, [n for n in nodes if n in strong], min_weight=0.0, allowed=allowed
+                )
+                if backed.count >= independent:
+                    standing, result = True, backed
         else:
             standing = True
             allowed = accepted_members(walk, self.flow_parameters).accepted | {walk.viewer}
-            min_weight = self.flow_parameters.min_weight
-        result = independent_paths(walk, nodes, min_weight=min_weight, allowed=allowed)
+            result = independent_paths(
+                walk, nodes, min_weight=self.flow_parameters.min_weight, allowed=allowed
+            )
         own = self.viewer in certifiers
         paths = tuple(tuple(walk.identities[n] for n in p) for p in result.paths)
         return ClaimDecision(
