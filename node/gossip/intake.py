@@ -270,9 +270,9 @@ class Intake:
         the previous batch on the other core, and what was checked while the
         store was busy goes in one batch (up to `_INTAKE_BATCH`). The reader
         waits when two deliveries are queued, so the peer's sending is held
-        back, not buffered; the checks run at most three deliveries ahead of the
-store (`_check_each`). Not for what peers push unasked, nor once a batch
-        was mostly refused by quota: an identity farm's records are refused
+        back, not buffered; the checks run at most three deliveries ahead of
+        the store (`_check_each`). Not for what peers push unasked, nor once a
+        batch was mostly refused by quota: an identity farm's records are refused
         *before* their signatures are checked (node/gossip/relay) on the inline
         path, so a peer we dialled that delivers a farm costs us at most a few
         batches of checks.
