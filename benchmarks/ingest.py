@@ -7,8 +7,9 @@ prints attestations/s, the raw verify rate, `ingest_vs_raw_verify` (issue 28:
 target >= 0.85 against the raw rate of one core, for one call of `ingest()`
 with its signatures checked in worker processes, one per spare core, while the
 store writes), the same with every check in the calling thread, database bytes
-per attestation, peak RSS, and the latency of "current attestations about
-subject S" on the filled database.
+per attestation, the CPU time per attestation of the writer's process and of
+the workers (which a shared machine's other work barely moves), peak RSS, and
+the latency of "current attestations about subject S" on the filled database.
 
 Run from the repository root: `python -m benchmarks.ingest [--count N] [--json]`.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import resource
 import statistics
@@ -63,6 +65,11 @@ class Figures:
     query_mean_results: float
     store_floor_per_s: float
     best_possible_ratio: float
+    cpu_us_writer: float  # per attestation, this process (the writer's thread and the pool's)
+    cpu_us_workers: float  # per attestation, the signature workers
+    cpu_us_raw_verify: float  # per attestation, the raw check on one core
+    cpu_us_one_thread: float  # per attestation, every check in the calling thread
+    load_average: float
     target: float = TARGET_RATIO
 
 
@@ -139,6 +146,36 @@ def _query_latencies(
     return latencies, results
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _workers_cpu_s(checker: SignatureChecker) -> float:
+    """CPU seconds the checker's live worker processes have used (Linux /proc; else 0)."""
+    executor = checker._executor  # a benchmark may look inside
+    pids = list(getattr(executor, "_processes", None) or ())
+    ticks, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+@dataclass
+class _Timed:
+    """Wall and CPU seconds of one ingest run, and of the raw checks beside it."""
+
+    ingest_s: float = 0.0
+    raw_s: float = 0.0
+    ingest_cpu_s: float = 0.0  # this process: the writer, decoding, the pool's threads
+    raw_cpu_s: float = 0.0
+
+
 def _ingest_timed(
     envelopes: list[bytes],
     raw: list[tuple[bytes, bytes]],
@@ -147,18 +184,21 @@ def _ingest_timed(
     chunk: int,
     batch_size: int,
     verifier: Verifier | None,
-) -> tuple[float, float]:
+) -> _Timed:
     """Seconds spent ingesting, and in raw verification of the same chunks."""
     now_ms = T0 + len(envelopes) + 1
-    ingest_s = raw_s = 0.0
+    timed = _Timed()
     for start in range(0, len(envelopes), chunk):
-        raw_s += _raw_verify(raw[start : start + chunk])
+        cpu = time.thread_time()
+        timed.raw_s += _raw_verify(raw[start : start + chunk])
+        timed.raw_cpu_s += time.thread_time() - cpu
         part = envelopes[start : start + chunk]
-        started = time.perf_counter()
+        cpu, started = _cpu_s(), time.perf_counter()
         report = ingest(store, part, now_ms=now_ms, batch_size=batch_size, verifier=verifier)
-        ingest_s += time.perf_counter() - started
+        timed.ingest_s += time.perf_counter() - started
+        timed.ingest_cpu_s += _cpu_s() - cpu
         assert Outcome.REJECTED not in report.counts, "every generated attestation verifies"
-    return ingest_s, raw_s
+    return timed
 
 
 def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str) -> Figures:
@@ -178,14 +218,16 @@ def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str)
     options = {"chunk": chunk, "batch_size": batch_size}
     with tempfile.TemporaryDirectory() as folder:
         with Store.open(Path(folder) / "one.db", synchronous=synchronous) as store:  # type: ignore[arg-type]
-            one_s, one_raw_s = _ingest_timed(envelopes, raw, store, verifier=None, **options)
+            one = _ingest_timed(envelopes, raw, store, verifier=None, **options)
         checker = SignatureChecker()
         # The workers start before timing, as in a running daemon.
         checker.start(raw[: 64 * checker.workers])()
         path = Path(folder) / "bench.db"
         try:
             with Store.open(path, synchronous=synchronous) as store:  # type: ignore[arg-type]
-                ingest_s, raw_s = _ingest_timed(envelopes, raw, store, verifier=checker, **options)
+                workers_cpu_s = _workers_cpu_s(checker)
+                timed = _ingest_timed(envelopes, raw, store, verifier=checker, **options)
+                workers_cpu_s = _workers_cpu_s(checker) - workers_cpu_s
         finally:
             checker.close()
         if checker.checked_in_worker < count:
@@ -204,19 +246,24 @@ def run(count: int, *, batch_size: int, chunk: int, seed: int, synchronous: str)
         count=count,
         batch_size=batch_size,
         synchronous=synchronous,
-        ingest_per_s=count / ingest_s,
-        raw_verify_per_s=count / raw_s,
-        ingest_vs_raw_verify=raw_s / ingest_s,
+        ingest_per_s=count / timed.ingest_s,
+        raw_verify_per_s=count / timed.raw_s,
+        ingest_vs_raw_verify=timed.raw_s / timed.ingest_s,
         workers=checker.workers,
-        ingest_one_thread_per_s=count / one_s,
-        ingest_one_thread_vs_raw_verify=one_raw_s / one_s,
+        ingest_one_thread_per_s=count / one.ingest_s,
+        ingest_one_thread_vs_raw_verify=one.raw_s / one.ingest_s,
+        cpu_us_writer=timed.ingest_cpu_s / count * 1e6,
+        cpu_us_workers=workers_cpu_s / count * 1e6,
+        cpu_us_raw_verify=timed.raw_cpu_s / count * 1e6,
+        cpu_us_one_thread=one.ingest_cpu_s / count * 1e6,
+        load_average=os.getloadavg()[0],
         db_bytes_per_attestation=db_bytes / count,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         query_median_us=statistics.median(latencies) * 1e6,
         query_p99_us=quantiles[98] * 1e6,
         query_mean_results=results / len(subjects),
         store_floor_per_s=count / floor_s,
-        best_possible_ratio=raw_s / (raw_s + floor_s),
+        best_possible_ratio=timed.raw_s / (timed.raw_s + floor_s),
     )
 
 
@@ -239,6 +286,11 @@ def _print(f: Figures) -> None:
     print(
         f"  SQLite alone, rows built beforehand       {f.store_floor_per_s:>10,.0f} /s "
         f"-> at best {f.best_possible_ratio:.3f} on one core (raw verify + SQLite, no Python)"
+    )
+    print(
+        f"  CPU per attestation: writer process {f.cpu_us_writer:.1f} us + workers "
+        f"{f.cpu_us_workers:.1f} us (raw verify {f.cpu_us_raw_verify:.1f} us; all in one "
+        f"thread {f.cpu_us_one_thread:.1f} us); load average {f.load_average:.2f}"
     )
     print(f"  database size per attestation             {f.db_bytes_per_attestation:>10,.0f} B")
     print(f"  peak RSS (incl. the pre-generated input)  {f.peak_rss_mib:>10,.1f} MiB")

@@ -1,16 +1,21 @@
 """A fresh node joins a community of N attestations over loopback TCP, with the real stack.
 
-Two real nodes in one process: an established one whose store holds N
-attestations (default 100 000, generated beforehand) and an empty one that
-dials it. Everything runs for real: TCP on 127.0.0.1, the Noise handshake and
-encrypted records, reconciliation, wants and pushes, verification and the
-SQLite store (a file, synchronous=FULL), the newcomer's signature checks in
-its worker processes (node/gossip/signatures, one per spare core) as in the
-daemon. Prints the cores used, the time until the newcomer holds everything,
+Two real nodes, each in its own process as on two machines: an established
+one whose store holds N attestations (default 100 000, generated beforehand)
+and an empty one that dials it. Both share this machine's cores, so the
+sender's work counts against the same cores as the newcomer's. Everything
+runs for real: TCP on 127.0.0.1, the Noise handshake and encrypted records,
+reconciliation, wants and pushes, verification and the SQLite store (a file,
+synchronous=FULL), the newcomer's signature checks in its worker processes
+(node/gossip/signatures, one per spare core, started on first use) as in
+the daemon. Prints the cores used, the time until the newcomer holds everything,
 attestations verified and stored per second against one core's raw
 `crypto_sign_open` rate on the same messages (issue 28: >= 0.85x on 2 cores,
->= 1.6x on 4), and the encrypted bytes it received against the ideal (the
-bytes of the attestations themselves; target <= 1.05x).
+>= 1.6x on 4), the encrypted bytes it received against the ideal (the
+bytes of the attestations themselves; target <= 1.05x), and the CPU time
+per attestation of each process (the newcomer's own, its signature workers',
+the veteran's): unlike the rate, those barely move when other work shares
+the machine.
 Run from the repository root: `python -m benchmarks.join [--count N]`.
 """
 
@@ -18,10 +23,15 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
+import os
+import resource
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import nacl.bindings
@@ -87,16 +97,73 @@ class _CountingStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
-async def run(count: int, folder: Path) -> tuple[float, int, int, float, int]:
-    """Return (seconds to full sync, bytes received by the newcomer, ideal bytes,
-    one core's raw verify rate, signature workers)."""
+_CPU_FIELDS = ("newcomer", "workers", "veteran")
+
+
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _veteran(path: str, now_ms: int, control: Connection) -> None:
+    """The established node, in its own process: serve `path`'s store until told to stop.
+
+    Sends its port, then (on any message) the CPU seconds it spent serving.
+    """
+    trio.run(_serve_veteran, path, now_ms, control)
+
+
+async def _serve_veteran(path: str, now_ms: int, control: Connection) -> None:
+    veteran = GossipNode(
+        store=ThreadedStore(Store.open(path)), wall_clock_ms=lambda: now_ms, verify_ahead=True
+    )
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    key = IdentityKey.generate()
+
+    async def serve(stream: SecureStream) -> None:
+        await veteran.run_session(stream, initiator=False)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            lambda: serve_secure(listeners[0], serve, community=COMMUNITY, identity_key=key)
+        )
+        gc.collect()
+        gc.freeze()
+        started = _cpu_s()
+        control.send(listeners[0].socket.getsockname()[1])
+        await trio.to_thread.run_sync(control.recv)
+        control.send(_cpu_s() - started)
+        nursery.cancel_scope.cancel()
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one join measured."""
+
+    elapsed_s: float
+    received_bytes: int
+    ideal_bytes: int
+    raw_per_s: float
+    workers: int
+    cpu_s: dict[str, float]  # per process, over the join: see _CPU_FIELDS
+
+
+async def run(count: int, folder: Path) -> Result:
+    """Join `count` attestations from a veteran process; time it and count its CPU."""
     bodies = make_bodies(count, issuers=max(2, count // 20), seed=3)
     envelopes = [sign_attestation(body, key).data for key, body in bodies]
     now_ms = max(body.issued_at_ms for _, body in bodies) + 1
-    old = Store.open(folder / "old.db")
-    for start in range(0, count, 5000):
-        old.apply([decode_attestation(e) for e in envelopes[start : start + 5000]], now_ms=now_ms)
+    with Store.open(folder / "old.db") as old:
+        for start in range(0, count, 5000):
+            chunk = envelopes[start : start + 5000]
+            old.apply([decode_attestation(e) for e in chunk], now_ms=now_ms)
     new = Store.open(folder / "new.db")
+    control, theirs = multiprocessing.get_context("spawn").Pipe()
+    veteran = multiprocessing.get_context("spawn").Process(
+        target=_veteran, args=(str(folder / "old.db"), now_ms, theirs), daemon=True
+    )
+    veteran.start()
+    port = await trio.to_thread.run_sync(control.recv)
     gc.collect()
     gc.freeze()
     raw_before = raw_verify_per_s(envelopes[:_RAW_SAMPLE])
@@ -105,39 +172,36 @@ async def run(count: int, folder: Path) -> tuple[float, int, int, float, int]:
         return now_ms
 
     # As the daemon (node/service/assemble.py) runs them: the newcomer checks its
-    # join's signatures in a worker process (node/signatures).
+    # join's signatures in a worker process (node/signatures), started on first use.
     checker = SignatureChecker()
-    veteran = GossipNode(store=ThreadedStore(old), wall_clock_ms=clock, verify_ahead=True)
     newcomer = GossipNode(
         store=ThreadedStore(new), wall_clock_ms=clock, verify_ahead=True, signature_checker=checker
     )
-    keys = IdentityKey.generate(), IdentityKey.generate()
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-
-    async def serve(stream: SecureStream) -> None:
-        await veteran.run_session(stream, initiator=False)
-
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(
-            lambda: serve_secure(listeners[0], serve, community=COMMUNITY, identity_key=keys[0])
-        )
+        cpu_before = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         tcp = _CountingStream(await trio.open_tcp_stream("127.0.0.1", port))
         secure = await open_secure_stream(
-            tcp, role=Role.INITIATOR, community=COMMUNITY, identity_key=keys[1]
+            tcp, role=Role.INITIATOR, community=COMMUNITY, identity_key=IdentityKey.generate()
         )
         nursery.start_soon(lambda: newcomer.run_session(secure, initiator=True))
         while newcomer.stored_from_peers < count:
             await newcomer.wait_progress()
         elapsed = time.perf_counter() - started
+        newcomer_s = _cpu_s() - cpu_before[0]
         nursery.cancel_scope.cancel()
-    checker.close()
+    control.send("stop")
+    veteran_s = await trio.to_thread.run_sync(control.recv)
+    checker.close()  # the workers exit and are reaped: their CPU time is ours now
+    workers_s = _cpu_s(resource.RUSAGE_CHILDREN) - cpu_before[1]
+    veteran.join()
+    new.close()
     if checker.checked_in_worker < count:
         raise SystemExit(f"only {checker.checked_in_worker} signatures checked in the workers")
     # Before and after: a loaded machine's rate drifts; the mean of the two.
     raw = (raw_before + raw_verify_per_s(envelopes[-_RAW_SAMPLE:])) / 2
-    return elapsed, tcp.received, sum(map(len, envelopes)), raw, checker.workers
+    cpu = dict(zip(_CPU_FIELDS, (newcomer_s, workers_s, veteran_s), strict=True))
+    return Result(elapsed, tcp.received, sum(map(len, envelopes)), raw, checker.workers, cpu)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,14 +210,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
-        elapsed, received, ideal, raw, workers = trio.run(run, args.count, Path(folder))
-    rate = args.count / elapsed
-    ratio = received / ideal
+        result = trio.run(run, args.count, Path(folder))
+    rate = args.count / result.elapsed_s
+    ratio = result.received_bytes / result.ideal_bytes
+    raw = result.raw_per_s
     cores = usable_cores()
     target = target_ratio(cores)
     print(f"fresh node joins {args.count:,} attestations over loopback (real TCP, Noise, SQLite)")
-    print(f"  cores used                {cores:8d} (the node + {workers} signature worker(s))")
-    print(f"  time to hold everything   {elapsed:8.1f} s")
+    print(
+        f"  cores used                {cores:8d} (the node + {result.workers} signature worker(s))"
+    )
+    print(f"  load average              {os.getloadavg()[0]:8.2f} (1 min, at the end)")
+    print(f"  time to hold everything   {result.elapsed_s:8.1f} s")
     print(f"  verified and stored       {rate:8,.0f} /s")
     print(f"  raw crypto_sign_open      {raw:8,.0f} /s on one core, same messages")
     verdict = "PASS" if rate >= target * raw else "MISS"
@@ -163,6 +231,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     verdict = "PASS" if ratio <= TARGET_BYTES else "MISS"
     print(f"  bytes received vs ideal   {ratio:8.3f} x (target <= {TARGET_BYTES}): {verdict}")
+    per = {name: seconds / args.count * 1e6 for name, seconds in result.cpu_s.items()}
+    print(
+        "  CPU per attestation       "
+        + ", ".join(f"{name} {us:.1f} us" for name, us in per.items())
+        + f"; raw verify {1e6 / raw:.1f} us"
+    )
     return 0 if rate >= target * raw and ratio <= TARGET_BYTES else 1
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NewType, cast
+from typing import Any, NewType, TypeAlias, cast
 
 import nacl.bindings
 import nacl.exceptions
@@ -38,7 +38,6 @@ from protocol.statement import (
     Revoke,
     Slot,
     Statement,
-    Subject,
     Trust,
 )
 
@@ -96,6 +95,11 @@ _FIELD_COUNTS = {
 }
 _TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE, Kind.PROFILE)}
 _STATEMENT_TYPES = (Trust, Certify, Rate, Revoke, Profile)
+# A body's fields as msgpack decoded them, unchecked: the records check each
+# one's type in __post_init__ (one definition of valid). `Any`, not `object`,
+# so that no `cast` call (a real call, on every field of every record) names
+# the types those checks are about to enforce.
+_Fields: TypeAlias = tuple[Any, ...]
 
 
 def _check_time(value: object, field: str) -> None:
@@ -210,11 +214,24 @@ class Attestation:
 
     envelope: SignedEnvelope
     id: AttestationId = field(init=False)
-    slot: Slot = field(init=False, repr=False, compare=False)
+    _slot: Slot | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", attestation_id(self.envelope.data))
-        object.__setattr__(self, "slot", self.envelope.body.slot)  # asked for constantly
+
+    @property
+    def slot(self) -> Slot:
+        """The slot this attestation fills (see `AttestationBody.slot`).
+
+        Built on first use, then kept: stores, engines and gossip ask for it
+        again and again, but a check that only verifies (a forwarded copy, a
+        refused one) never needs its hash (a third of building an attestation).
+        """
+        slot = self._slot
+        if slot is None:
+            slot = self.envelope.body.slot
+            object.__setattr__(self, "_slot", slot)
+        return slot
 
     @property
     def data(self) -> bytes:
@@ -370,10 +387,10 @@ def _checked_envelope(body: AttestationBody, signature: bytes, data: bytes) -> S
     return envelope
 
 
-def _split_envelope(obj: object) -> tuple[tuple[object, ...], object]:
+def _split_envelope(obj: object) -> tuple[_Fields, object]:
     if type(obj) is not tuple or len(obj) != 2 or type(obj[0]) is not tuple or not obj[0]:
         raise DecodeError(Reason.MALFORMED, "an envelope is [body, signature]")
-    fields: tuple[object, ...] = obj[0]
+    fields: _Fields = obj[0]
     version = fields[0]
     if type(version) is not int:
         raise DecodeError(Reason.MALFORMED, "the body starts with an integer version")
@@ -382,7 +399,7 @@ def _split_envelope(obj: object) -> tuple[tuple[object, ...], object]:
     return fields, obj[1]
 
 
-def _decode_body(fields: tuple[object, ...]) -> AttestationBody:
+def _decode_body(fields: _Fields) -> AttestationBody:
     code = fields[1] if len(fields) > 1 else None
     counts = _FIELD_COUNTS.get(code) if type(code) is int else None
     if counts is None:
@@ -391,13 +408,12 @@ def _decode_body(fields: tuple[object, ...]) -> AttestationBody:
         expected = " or ".join(map(str, counts))
         raise FieldError(Reason.BAD_FIELD, f"a body of kind {code} has {expected} fields")
     # The records check every field's type and range in __post_init__: one
-    # definition of "valid" for decoded and locally built records alike. The
-    # casts only name the types those checks are about to enforce.
+    # definition of "valid" for decoded and locally built records alike.
     return AttestationBody(
-        issuer=cast(IdentityId, fields[2]),
-        issued_at_ms=cast(int, fields[3]),
-        expires_at_ms=cast("int | None", fields[4]),
-        statement=_STATEMENT_DECODERS[cast(int, code)](fields[_PREFIX_FIELDS:]),
+        issuer=fields[2],
+        issued_at_ms=fields[3],
+        expires_at_ms=fields[4],
+        statement=_STATEMENT_DECODERS[fields[1]](fields[_PREFIX_FIELDS:]),
     )
 
 
@@ -464,54 +480,52 @@ def _type_defect(fields: tuple[object, ...], signature: object) -> str | None:
     return None
 
 
-def _decode_trust(fields: tuple[object, ...]) -> Statement:
+def _decode_trust(fields: _Fields) -> Statement:
     subject, context, value, *named = fields
     # A ninth field is a name, and only a str is one: a nil there is `bad_field`,
     # not a second encoding of the unnamed trust (SPEC §3.2).
     if named and type(named[0]) is not str:
         raise FieldError(Reason.BAD_FIELD, "a trust's ninth field is a name (str)")
     return Trust(
-        subject=cast(IdentityId, subject),
-        context=cast(str, context),
-        value=cast(int, value),
-        name=cast("str | None", named[0] if named else None),
+        subject=subject,
+        context=context,
+        value=value,
+        name=named[0] if named else None,
     )
 
 
-def _decode_profile(fields: tuple[object, ...]) -> Statement:
+def _decode_profile(fields: _Fields) -> Statement:
     subject, name, about = fields
-    return Profile(
-        subject=cast(IdentityId, subject), name=cast(str, name), about=cast("str | None", about)
-    )
+    return Profile(subject=subject, name=name, about=about)
 
 
-def _decode_certify(fields: tuple[object, ...]) -> Statement:
+def _decode_certify(fields: _Fields) -> Statement:
     subject, claim, commitment = fields
     return Certify(
-        subject=cast(IdentityId, subject),
-        claim=cast(str, claim),
-        commitment=cast("bytes | None", commitment),
+        subject=subject,
+        claim=claim,
+        commitment=commitment,
     )
 
 
-def _decode_rate(fields: tuple[object, ...]) -> Statement:
+def _decode_rate(fields: _Fields) -> Statement:
     subject, context, value, reference = fields
     return Rate(
-        subject=cast(Subject, subject),
-        context=cast(str, context),
-        value=cast(int, value),
-        reference=cast("str | None", reference),
+        subject=subject,
+        context=context,
+        value=value,
+        reference=reference,
     )
 
 
-def _decode_revoke(fields: tuple[object, ...]) -> Statement:
+def _decode_revoke(fields: _Fields) -> Statement:
     target, subject, scope = fields
     if type(target) is not int:
         raise FieldError(Reason.BAD_FIELD, "revocation target kind must be an integer")
     target_kind = _TARGET_KINDS.get(target)
     if target_kind is None:
         raise FieldError(Reason.OUT_OF_RANGE, f"revocation target kind {target!r:.16}")
-    return Revoke(target_kind=target_kind, subject=cast(Subject, subject), scope=cast(str, scope))
+    return Revoke(target_kind=target_kind, subject=subject, scope=scope)
 
 
 _STATEMENT_DECODERS = {

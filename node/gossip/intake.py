@@ -42,6 +42,10 @@ _INTAKE_BATCH = 2000
 _SEVERITY_ORDER = {Action.DROP: 0, Action.CLOSE: 1, Action.BAN: 2}
 
 _Checked = tuple[Sequence[bytes], dict[bytes, Attestation]]
+_Wait = Callable[[], dict[bytes, Attestation]]
+# Deliveries begun (decoded, their checks started) beyond the one being waited
+# for: enough that the workers always have the next one in hand.
+_CHECKS_AHEAD = 1
 
 
 def complete(report: IngestReport, envelopes: Sequence[bytes]) -> IngestReport:
@@ -69,14 +73,45 @@ async def _check_each(
     deliveries: trio.MemoryReceiveChannel[Sequence[bytes]],
     checked: trio.MemorySendChannel[_Checked],
     wanted: Callable[[], bool],
-    check: Callable[[Sequence[bytes]], dict[bytes, Attestation]],
+    begin: Callable[[Sequence[bytes]], Callable[[], dict[bytes, Attestation]]],
 ) -> None:
     """Pass each delivery on with its attestations whose signatures verified
-    (none checked once `wanted()` says no: `ingest` then checks what it keeps)."""
-    async with deliveries, checked:
-        async for envelopes in deliveries:
-            found = await trio.to_thread.run_sync(check, envelopes) if wanted() else {}
-            await checked.send((envelopes, found))
+    (none checked once `wanted()` says no: `ingest` then checks what it keeps).
+
+    `begin` decodes a delivery and starts its checks; the wait for them runs
+    in a second task, so the next delivery is decoded while the workers check
+    this one: the workers are not left idle while this process decodes. At
+    most `_CHECKS_AHEAD` + 2 deliveries are between `begin` and `checked`.
+    """
+    begun, waits = trio.open_memory_channel[tuple[Sequence[bytes], _Wait]](_CHECKS_AHEAD)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_wait_each, waits, checked)
+        async with deliveries, begun:
+            async for envelopes in deliveries:
+                wait = await trio.to_thread.run_sync(begin, envelopes) if wanted() else dict
+                await begun.send((envelopes, wait))
+
+
+async def _wait_each(
+    waits: trio.MemoryReceiveChannel[tuple[Sequence[bytes], _Wait]],
+    checked: trio.MemorySendChannel[_Checked],
+) -> None:
+    """The second half of `_check_each`: wait for each delivery's checks, in order."""
+    async with waits, checked:
+        async for envelopes, wait in waits:
+            await checked.send((envelopes, await trio.to_thread.run_sync(wait)))
+
+
+def _checked_now(
+    check: Callable[[Sequence[bytes]], dict[bytes, Attestation]],
+) -> Callable[[Sequence[bytes]], _Wait]:
+    """`check` as a `begin` whose wait has nothing left to do (no worker to overlap)."""
+
+    def begin(envelopes: Sequence[bytes]) -> _Wait:
+        found = check(envelopes)
+        return lambda: found
+
+    return begin
 
 
 def _judge(reasons: list[Reason]) -> None:
@@ -235,8 +270,9 @@ class Intake:
         the previous batch on the other core, and what was checked while the
         store was busy goes in one batch (up to `_INTAKE_BATCH`). The reader
         waits when two deliveries are queued, so the peer's sending is held
-        back, not buffered. Not for what peers push unasked, nor once a batch
-        was mostly refused by quota: an identity farm's records are refused
+        back, not buffered; the checks run at most three deliveries ahead of
+        the store (`_check_each`). Not for what peers push unasked, nor once a
+        batch was mostly refused by quota: an identity farm's records are refused
         *before* their signatures are checked (node/gossip/relay) on the inline
         path, so a peer we dialled that delivers a farm costs us at most a few
         batches of checks.
@@ -244,8 +280,8 @@ class Intake:
         async with trio.open_nursery() as nursery:
             send, checked = trio.open_memory_channel[_Checked](1)
             checker = self._signature_checker
-            check = check_in_thread if checker is None else checker.check
-            nursery.start_soon(_check_each, deliveries, send, lambda: peer.checks_ahead, check)
+            begin = _checked_now(check_in_thread) if checker is None else checker.begin
+            nursery.start_soon(_check_each, deliveries, send, lambda: peer.checks_ahead, begin)
             async with checked:
                 async for envelopes, attestations in checked:
                     batch, known = list(envelopes), dict(attestations)

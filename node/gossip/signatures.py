@@ -82,12 +82,19 @@ def _check(
     envelopes: Sequence[bytes], verify: Callable[[list[tuple[bytes, bytes]]], bytes]
 ) -> dict[bytes, Attestation]:
     """Decode here, then `verify` the signed messages (`open_signed`, here or in the worker)."""
+    return _begin(envelopes, lambda messages: lambda: verify(messages))()
+
+
+def _begin(
+    envelopes: Sequence[bytes], start: Callable[[Messages], Callable[[], bytes]]
+) -> Callable[[], dict[bytes, Attestation]]:
+    """Decode here and `start` the checks; return the wait for what verified."""
     decoded: list[SignedEnvelope] = []
     for data in envelopes:
         with contextlib.suppress(RemoteProtocolError):
             decoded.append(decode_envelope(data))
-    verdicts = verify([signed_message(e) for e in decoded])
-    return {a.data: a for a in verified_by(decoded, verdicts)}
+    verdicts = start([signed_message(e) for e in decoded])
+    return lambda: {a.data: a for a in verified_by(decoded, verdicts())}
 
 
 def _start_worker(parent: int) -> None:
@@ -129,7 +136,16 @@ class SignatureChecker:
 
     def check(self, envelopes: Sequence[bytes]) -> dict[bytes, Attestation]:
         """The envelopes that decode and verify (as `check_in_thread`)."""
-        return _check(envelopes, lambda messages: self.start(messages)())
+        return self.begin(envelopes)()
+
+    def begin(self, envelopes: Sequence[bytes]) -> Callable[[], dict[bytes, Attestation]]:
+        """Decode `envelopes` here and start checking their signatures in the
+        workers; return the wait for the envelopes that verified (as `check`).
+
+        Between the two this thread is free: a bulk intake decodes the next
+        delivery while the workers check this one (node/gossip/intake).
+        """
+        return _begin(envelopes, self.start)
 
     def start(self, messages: Messages) -> Callable[[], bytes]:
         """Start checking `messages` in the workers, split among them; return

@@ -58,7 +58,7 @@ class MemberAttestation(Attestation):
         statement = self.statement
         kind = statement.target_kind if isinstance(statement, Revoke) else statement.kind
         slot = Slot(issuer=self.member, kind=kind, subject=statement.subject, scope=statement.scope)
-        object.__setattr__(self, "slot", slot)
+        object.__setattr__(self, "_slot", slot)  # what `Attestation.slot` answers from now on
 
     @property
     def issuer(self) -> IdentityId:

@@ -113,3 +113,15 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_checks_begun_together_each_keep_exactly_what_verifies(
+    checker: SignatureChecker,
+) -> None:
+    """A bulk intake begins the next delivery before it waits for this one
+    (node/gossip/intake): each wait gives its own delivery's result."""
+    first, _ = _mixed_delivery()
+    second = list(reversed(first[:200]))
+    waits = [checker.begin(first), checker.begin(second)]
+    assert waits[1]() == check_in_thread(second)
+    assert waits[0]() == check_in_thread(first)

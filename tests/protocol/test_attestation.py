@@ -318,3 +318,20 @@ def test_the_one_call_canonical_check_agrees_with_re_encoding_the_body(
         return
     rebuilt = SignedEnvelope(body=envelope.body, signature=envelope.signature, data=candidate)
     assert rebuilt == envelope
+
+
+@given(attestations())
+def test_the_slot_is_built_on_first_use_and_changes_no_comparison(attestation: Attestation) -> None:
+    """`Attestation.slot` is built lazily (a check that only verifies never needs
+    it): the same slot as the body's, built once, and equality and hashing are
+    the same before and after."""
+    fresh = decode_attestation(attestation.data)
+    other = decode_attestation(attestation.data)
+    assert fresh == other
+    assert hash(fresh) == hash(other)
+    slot = fresh.slot
+    assert slot == attestation.body.slot
+    assert slot.id == attestation.slot.id
+    assert fresh.slot is slot  # kept, not rebuilt
+    assert fresh == other
+    assert hash(fresh) == hash(other)

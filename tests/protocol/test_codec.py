@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,3 +55,14 @@ def test_shortest_forms() -> None:
     assert pack("a" * 32)[:2] == b"\xd9\x20"
     assert pack(b"x")[:2] == b"\xc4\x01"
     assert pack((None,) * 15)[:1] == b"\x9f"
+
+
+@given(st.binary(min_size=1000, max_size=70_000), st.integers(1, 40))
+def test_values_larger_than_the_starting_buffer_pack_as_msgpack_does(
+    data: bytes, parts: int
+) -> None:
+    """`pack` starts with a small buffer (a record's size); a wire message of many
+    records grows it, and must come out as msgpack's own `packb` writes it."""
+    value: Value = tuple(data[k::parts] for k in range(parts))
+    assert pack(value) == msgpack.packb(value, use_bin_type=True)
+    assert unpack(pack(value)) == value
