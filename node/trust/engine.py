@@ -31,7 +31,7 @@ from node.trust.answers import (
     corroborated,
     named_explanation,
 )
-from node.trust.consensus import Consensus, ConsensusParameters, consensus
+from node.trust.consensus import Consensus, ConsensusParameters, Seeded, score_of, seeded, table
 from node.trust.decisions import Decisions, Scored
 from node.trust.explain import WhyNot, explain_node
 from node.trust.flow import FlowParameters
@@ -106,9 +106,12 @@ class TrustEngine(Decisions):
         self.decision_parameters = decision_parameters or DecisionParameters()
         # Per context: every member's score and the support, until the next change.
         self._score_cache: dict[str, Scored] = {}
-        # Per context: the last consensus computed, kept across changes so that
+        # Per context: the consensus's support, seeds and their vectors, until
+        # the next change (one member's `score` reads these, not the table).
+        self._seeded: dict[str, Seeded] = {}
+        # Per context: the last of those computed, kept across changes so that
         # the next one corrects its seeds' vectors instead of solving them again.
-        self._consensus: dict[str, Consensus] = {}
+        self._consensus: dict[str, Seeded] = {}
         self.now_ms = now_ms
         self.walk_parameters = walk_parameters or WalkParameters()
         self.flow_parameters = flow_parameters or FlowParameters()
@@ -148,7 +151,7 @@ class TrustEngine(Decisions):
                 identities.displaced(head)
             self._heads[slot_id] = attestation
             changed += 1
-            self._score_cache.clear()
+            self._forget()
             if attestation.slot.kind is Kind.CERTIFY:
                 key = (_identity(attestation.slot.subject), attestation.slot.scope)
                 self._certify_slots.setdefault(key, set()).add(slot_id)
@@ -168,7 +171,7 @@ class TrustEngine(Decisions):
         self.viewer = identities.member(self.key)
         self._heads.clear()
         self._walks.clear()
-        self._score_cache.clear()
+        self._forget()
         self._reached = {self.viewer}
         self._trust_slots.clear()
         self._certify_slots.clear()
@@ -194,14 +197,19 @@ class TrustEngine(Decisions):
         for head in self._heads.values():
             expires = head.expires_at_ms
             if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
-                self._score_cache.clear()
+                self._forget()
                 self._edge_changed(head.issuer, _identity(head.slot.subject))
 
     def recompute(self) -> None:
         """Drop the incremental state: every walk is rebuilt exactly on next use."""
         self._walks.clear()
-        self._score_cache.clear()
+        self._forget()
         self._consensus.clear()
+
+    def _forget(self) -> None:
+        """Something changed: the score tables (and what they were read off) are stale."""
+        self._score_cache.clear()
+        self._seeded.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
@@ -307,6 +315,13 @@ class TrustEngine(Decisions):
             return 0.0
         if self.score_method == "walk":
             return walk.score_node(node)
+        if context not in self._score_cache:
+            # One member's column of ranks, not the whole table (nor the
+            # thresholds): `scores()[subject]` to the last bit, for a fraction
+            # of its cost after an update.
+            value = score_of(walk, self._seed(context), node)
+            if value is not None:
+                return value
         return float(self._scored(context).values[node])
 
     def scores(self, context: str = GENERAL_CONTEXT) -> dict[IdentityId, float]:
@@ -333,10 +348,7 @@ class TrustEngine(Decisions):
             visits = np.asarray(walk.visits())
             found: Consensus | None = None
             if self.score_method == "consensus":
-                found = consensus(
-                    walk, self.consensus_parameters, previous=self._consensus.get(context)
-                )
-                self._consensus[context] = found
+                found = table(walk, self._seed(context))
                 values, support = found.scores, found.support
             else:
                 values = walk.scores_all()
@@ -352,6 +364,17 @@ class TrustEngine(Decisions):
             )
             self._score_cache[context] = cached
         return cached
+
+    def _seed(self, context: str) -> Seeded:
+        """The consensus's support, seeds and vectors (`node.trust.consensus.seeded`)."""
+        found = self._seeded.get(context)
+        if found is None:
+            found = seeded(
+                self.walk(context), self.consensus_parameters,
+                previous=self._consensus.get(context),
+            )  # fmt: skip
+            self._seeded[context] = self._consensus[context] = found
+        return found
 
     def support(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
         """The viewer's support (`node.trust.support`): whose views corroborate scores."""
