@@ -274,3 +274,31 @@ def test_moving_the_clock_keeps_the_score_table_unless_an_edge_expires() -> None
     engine.advance(NOW + 50)  # ANN's vouch for GUS expires: the table is solved again
     assert engine.scores()[GUS.identity] == 0.0
     assert solves == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 6), min_size=1, max_size=6),
+    st.lists(st.integers(0, 8), min_size=1, max_size=8),
+)
+def test_expiries_come_off_a_heap_with_the_answers_of_a_fresh_engine(
+    lifetimes: list[int], moves: list[int]
+) -> None:
+    """Vouches expiring at various times, the clock moved forward and back:
+    `advance` pops only what expired (superseded heads skipped) and the
+    scores are those of an engine built at that time from the same set."""
+    pairs = [(ME, ANN), (ANN, BOB), (BOB, CAT), (ME, CAT), (CAT, DAN), (ANN, DAN)]
+    attestations = [
+        trust(issuer, subject, 80, expires=NOW + 10 * life)
+        for (issuer, subject), life in zip(pairs, lifetimes, strict=False)
+    ]
+    # A superseded head that would have expired first: its heap entry is stale.
+    attestations.append(trust(ME, ANN, 60, at=NOW - 500, expires=NOW + 100))
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=attestations)
+    for move in moves:
+        now = NOW + 10 * move
+        engine.advance(now)
+        assert len(engine._expiries) <= len(attestations)
+        fresh = TrustEngine(ME.identity, now_ms=now, attestations=attestations)
+        for key in KEYS[:5]:
+            assert engine.score(key.identity) == pytest.approx(fresh.score(key.identity), abs=1e-12)
