@@ -211,9 +211,9 @@ class TrustEngine(Decisions):
             heapq.heapify(self._expiries)
             for expires, slot_id in self._expiries:
                 if now_ms < expires <= before:
-                    head = self._heads[slot_id]
+                    back = self._heads[slot_id]
                     self._forget()
-                    self._edge_changed(head.issuer, _identity(head.slot.subject))
+                    self._edge_changed(back.issuer, _identity(back.slot.subject))
         expiries = self._expiries
         while expiries and expiries[0][0] <= now_ms:
             expires, slot_id = heapq.heappop(expiries)
