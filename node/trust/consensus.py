@@ -97,6 +97,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from node.trust.corrections import (
+    changed_rows,
+    grown,
+    inverted,
+    padded,
+    solve_block,
+    woodbury,
+)
 from node.trust.graph import FloatArray, IndexArray
 from node.trust.support import DEFAULT_EPSILON, Support, score_support
 from node.trust.walk import RandomWalk
@@ -124,8 +132,6 @@ DENSE_LIMIT = 2000
 
 TIE = 1e-13
 """Visits closer than this count as equal in a rank (module doc, "Ties")."""
-
-_MAX_STEPS = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,33 +229,8 @@ def _visits_from(walk: RandomWalk, seeds: list[int], tolerance: float) -> FloatA
     n = len(walk.identities)
     rhs = np.zeros((n, len(seeds)))
     rhs[seeds, np.arange(len(seeds))] = 1.0
-    result: FloatArray = np.ascontiguousarray(_solve(walk.matrix(), rhs, tolerance).T)
+    result: FloatArray = np.ascontiguousarray(solve_block(walk.matrix(), rhs, tolerance).T)
     return result
-
-
-def _solve(matrix: sp.csr_matrix, rhs: FloatArray, tolerance: float) -> FloatArray:
-    """X = rhs + M^T X for a block of columns, until every column's L1 step is < tolerance.
-
-    Right-hand sides may be signed (a correction's D): the iteration only
-    needs M's rows to sum to at most 1 - restart.
-    """
-    transposed = matrix.T.tocsr()
-    solution = rhs.copy()
-    for _ in range(_MAX_STEPS):
-        following = rhs + transposed @ solution
-        step = float(np.abs(following - solution).sum(axis=0).max(initial=0.0))
-        solution = following
-        if step < tolerance:
-            break
-    return solution
-
-
-def _inverted(matrix: sp.csr_matrix) -> FloatArray:
-    """F = (I - M)^-1, densely; rounding where the exact entry is 0 (no path) cleared."""
-    n = matrix.shape[0]
-    inverse: FloatArray = np.linalg.inv(np.eye(n) - matrix.toarray())
-    inverse[np.abs(inverse) < TIE * 1e-3] = 0.0  # (ranks would tie it with 0 anyway)
-    return inverse
 
 
 def _walk_alone(walk: RandomWalk, support: Support) -> Consensus:
@@ -287,40 +268,6 @@ def _ranks(visits: FloatArray, reference: IndexArray) -> FloatArray:
     return ranks
 
 
-def _padded(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """`matrix` with empty rows and columns appended up to n x n (members added since)."""
-    if matrix.shape[0] == n:
-        return matrix
-    tail = np.full(n - matrix.shape[0], matrix.indptr[-1])
-    return sp.csr_matrix(
-        (matrix.data, matrix.indices, np.append(matrix.indptr, tail)), shape=(n, n)
-    )
-
-
-def _changed_rows(
-    matrix: sp.csr_matrix, before: sp.csr_matrix, visits: FloatArray | None, limit: int
-) -> tuple[IndexArray, sp.csr_matrix] | None:
-    """Rows U of M that changed (where a seed's walk goes, if `visits` is
-    given), and D = M'[U] - M[U]; None if more than `limit`, or, with
-    `visits`, if an arc is gone (someone may then no longer be reachable
-    from a seed, where a correction would leave rounding instead of an
-    exact 0: a full solve is due; the dense inverse clears it instead)."""
-    change = (matrix - before).tocsr()
-    change.eliminate_zeros()
-    rows = np.flatnonzero(np.diff(change.indptr))
-    if visits is not None:
-        # A row no seed's walk visits changes nobody's vectors (V[:, u] = 0).
-        rows = rows[np.abs(visits[:, rows]).max(axis=0, initial=0.0) > 0.0]
-    if rows.size > limit:
-        return None
-    if visits is not None:
-        for u in rows.tolist():
-            old = before.indices[before.indptr[u] : before.indptr[u + 1]]
-            if not np.isin(old, matrix.indices[matrix.indptr[u] : matrix.indptr[u + 1]]).all():
-                return None
-    return rows, change[rows]
-
-
 def _inverse(
     walk: RandomWalk, previous: Seeded | None, parameters: ConsensusParameters
 ) -> tuple[FloatArray, int]:
@@ -329,32 +276,20 @@ def _inverse(
     matrix = walk.matrix()
     n = matrix.shape[0]
     if previous is None or previous.inverse is None or previous.matrix is None:
-        return _inverted(matrix), 0
+        return inverted(matrix), 0
     old = previous.inverse
     if previous.corrections >= parameters.dense_refresh_every or old.shape[0] > n:
-        return _inverted(matrix), 0
+        return inverted(matrix), 0
     if matrix is previous.matrix:
         return old, previous.corrections
-    changed = _changed_rows(matrix, _padded(previous.matrix, n), None, parameters.max_rows)
+    changed = changed_rows(matrix, padded(previous.matrix, n), None, parameters.max_rows)
     if changed is None:
-        return _inverted(matrix), 0
+        return inverted(matrix), 0
     rows, delta = changed
-    inverse = old
-    if old.shape[0] < n:  # new members: no arcs yet, so their block is the identity
-        inverse = np.eye(n)
-        inverse[: old.shape[0], : old.shape[0]] = old
+    inverse = grown(old, n)
     if rows.size == 0:
         return inverse, previous.corrections
-    moved = np.asarray(delta @ inverse)  # D F, |U| x n
-    kernel = np.eye(rows.size) - moved[:, rows]
-    # Where a removed arc left no path, rounding may leave ~1e-17 for an exact
-    # 0: ranks tie it with 0 (`TIE`), and the viewer's own part is clipped.
-    coefficients = np.linalg.solve(kernel, moved)
-    if rows.size == 1:  # an outer product: broadcast (no BLAS call, ~40 % less CPU)
-        updated: FloatArray = inverse + inverse[:, rows] * coefficients
-    else:
-        updated = inverse + inverse[:, rows] @ coefficients
-    return updated, previous.corrections + 1
+    return woodbury(inverse, rows, delta), previous.corrections + 1
 
 
 def _corrected(
@@ -372,7 +307,7 @@ def _corrected(
     visits[:, : previous.visits.shape[1]] = previous.visits
     rows, delta = np.zeros(0, dtype=np.int64), np.zeros((0, n))
     if matrix is not previous.matrix:
-        changed = _changed_rows(matrix, _padded(previous.matrix, n), visits, parameters.max_rows)
+        changed = changed_rows(matrix, padded(previous.matrix, n), visits, parameters.max_rows)
         if changed is None:
             return None
         rows, delta = changed[0], changed[1].toarray()
@@ -385,7 +320,7 @@ def _corrected(
     rhs = np.zeros((n, rows.size + len(missing)))
     rhs[:, : rows.size] = delta.T
     rhs[missing, rows.size + np.arange(len(missing))] = 1.0
-    solution = _solve(matrix, rhs, parameters.tolerance) if rhs.size else rhs
+    solution = solve_block(matrix, rhs, parameters.tolerance) if rhs.size else rhs
     corrections = previous.corrections
     if rows.size:
         visits += visits[:, rows] @ solution[:, : rows.size].T
