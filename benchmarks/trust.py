@@ -19,7 +19,11 @@ run:
   recompute afterwards (target <= 1e-6 L1);
 * `explain` (reverse solve + first-hop split + top-5 paths) for close and far
   members, median and p99 (target <= 50 ms);
-* one `score` on a 10k-member community after an update, and peak RSS.
+* one `score` on a 10k-member community after an update, and peak RSS;
+* the same update and explain figures in CPU time (`time.process_time`, with
+  the load average), and the CPU of the first `visits()` read after the
+  updates (it settles their residual: `node.trust.walk`, "Reading the
+  visits"): on a machine shared with other work the wall times are noise.
 
 Run from the repository root: `python -m benchmarks.trust [--sizes 1000000,10000000]
 [--json]`; the comparators need `pip install -e '.[bench]'`.
