@@ -320,5 +320,6 @@ def test_one_score_after_an_update_is_its_table_entry_to_the_last_bit() -> None:
         engine.add([trust(keys[u], keys[v], rng.choice([0, 40, 90]), at=NOW - 900 + step)])
         asked = rng.sample(keys, 5)
         one = [engine.score(k.identity) for k in asked]
+        assert not engine._score_cache  # (read without building the table)
         table = engine.scores()
         assert one == [table.get(k.identity, 0.0) for k in asked]
