@@ -24,6 +24,10 @@ run:
   attestations with the layer and without it, nobody bound, at 20k and 1M
   arcs, alternating rounds in CPU time (`benchmarks.identity_recompute`;
   target <= 5 %; `--identity-only` runs just that).
+* the same update and explain figures in CPU time (`time.process_time`, with
+  the load average), and the CPU of the first `visits()` read after the
+  updates (it settles their residual: `node.trust.walk`, "Reading the
+  visits"): on a machine shared with other work the wall times are noise.
 
 Run from the repository root: `python -m benchmarks.trust [--sizes 1000000,10000000]
 [--json]`; the comparators need `pip install -e '.[bench]'`.
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -78,6 +83,11 @@ class SizeFigures:
     drift_l1: float = 0.0
     explain_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
     path_coverage: dict[str, float] = field(default_factory=dict)  # median, top-5 paths
+    # The same in CPU time (process_time), median and p99: wall time is noise on
+    # a machine shared by other work.
+    update_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    explain_cpu_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    drift_read_ms: float = 0.0  # CPU of the first `visits()` read after the updates
 
 
 def _best_of(runs: int, work: Callable[[], object]) -> tuple[float, object]:
@@ -148,7 +158,9 @@ def _networkx(
     return ms, np.array([scores[i] for i in range(n)])
 
 
-def _updates(walk: RandomWalk, rng: np.random.Generator) -> tuple[dict[str, list[float]], int]:
+def _updates(
+    walk: RandomWalk, rng: np.random.Generator, cpu: dict[str, list[float]] | None = None
+) -> tuple[dict[str, list[float]], int]:
     n = len(walk.identities)
     ids = walk.identities
     visits = walk.visits()
@@ -172,15 +184,17 @@ def _updates(walk: RandomWalk, rng: np.random.Generator) -> tuple[dict[str, list
         kind, u, v, weight = plan[i]
         if u == v:
             continue
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         report = walk.set_weight(ids[u], ids[v], weight)
         samples[kind].append((time.perf_counter() - start) * 1000.0)
+        if cpu is not None:
+            cpu.setdefault(kind, []).append((time.process_time() - start_cpu) * 1000.0)
         recomputed += int(report.recomputed)
     return samples, recomputed
 
 
 def _explains(
-    walk: RandomWalk, rng: np.random.Generator
+    walk: RandomWalk, rng: np.random.Generator, cpu: dict[str, list[float]] | None = None
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     visits = walk.visits()
     order = np.argsort(-visits)
@@ -194,9 +208,11 @@ def _explains(
     for name, targets in groups.items():
         for target in targets.tolist():
             walk.set_weight(walk.identities[0], walk.identities[1], 0.5)  # drop the caches
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             explanation = explain_node(walk, int(target))
             samples[name].append((time.perf_counter() - start) * 1000.0)
+            if cpu is not None:
+                cpu.setdefault(name, []).append((time.process_time() - start_cpu) * 1000.0)
             coverage[name].append(explanation.path_coverage)
     return samples, coverage
 
@@ -242,15 +258,23 @@ def run_size(arcs: int, *, seed: int, comparators: bool) -> SizeFigures:
                 figures.networkx_ms = nx_result[0]
                 figures.networkx_l1 = float(np.abs(nx_result[1] - reference).sum())
     gc.collect()
-    samples, figures.updates_recomputed = _updates(walk, rng)
+    update_cpu: dict[str, list[float]] = {}
+    samples, figures.updates_recomputed = _updates(walk, rng, update_cpu)
     everything = [x for values in samples.values() for x in values]
     figures.update_ms = {k: _quantiles(v) for k, v in samples.items()} | {
         "all": _quantiles(everything)
     }
+    figures.update_cpu_ms = {k: _quantiles(v) for k, v in update_cpu.items()} | {
+        "all": _quantiles([x for values in update_cpu.values() for x in values])
+    }
+    start_cpu = time.process_time()
     incremental = walk.visits().copy()
+    figures.drift_read_ms = (time.process_time() - start_cpu) * 1000.0
     walk.recompute()
     figures.drift_l1 = float(np.abs(incremental - walk.visits()).sum())
-    explains, coverage = _explains(walk, rng)
+    explain_cpu: dict[str, list[float]] = {}
+    explains, coverage = _explains(walk, rng, explain_cpu)
+    figures.explain_cpu_ms = {k: _quantiles(v) for k, v in explain_cpu.items()}
     figures.explain_ms = {k: _quantiles(v) for k, v in explains.items()}
     figures.path_coverage = {k: float(np.median(v)) for k, v in coverage.items()}
     return figures
@@ -300,6 +324,8 @@ def engine_scores_ms(seed: int, *, members: int = 1000, rounds: int = 15) -> dic
     engine.scores()  # the first table: every seed solved (what each update cost before)
     first = time.perf_counter() - start
     timings: dict[str, list[float]] = {"all scores": [], "one score": [], "explain": []}
+    cpu: dict[str, list[float]] = {name: [] for name in timings}  # CPU time: robust to load
+    cpu["update"] = []  # the `add` of the new vouch itself (walks kept up to date)
     update = 0
     for member in rng.integers(1, members, rounds).tolist():
         for name, work in (
@@ -308,12 +334,16 @@ def engine_scores_ms(seed: int, *, members: int = 1000, rounds: int = 15) -> dic
             ("explain", lambda m=member: engine.explain(keys[m].identity)),
         ):
             update += 1
+            start_cpu = time.process_time()
             engine.add([vouch(1 + update % 50, 2 + (member + update) % 97, 60, now + 1 + update)])
-            start = time.perf_counter()
+            cpu.setdefault("update", []).append(time.process_time() - start_cpu)
+            start, start_cpu = time.perf_counter(), time.process_time()
             work()
             timings[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
     arcs = engine.walk().weight_matrix().nnz
     result = {name: float(np.median(v)) * 1000.0 for name, v in timings.items()}
+    result |= {f"{name} cpu": float(np.median(v)) * 1000.0 for name, v in cpu.items()}
     result["first table"] = first * 1000.0
     result["arcs"] = float(arcs)
     return result
@@ -361,6 +391,16 @@ def _print(figures: SizeFigures) -> None:
             f"top-5 paths explain {100 * figures.path_coverage[kind]:.0f} % (median)"
         )
     print(f"  explain target p99 <= 50 ms: {'PASS' if worst <= 50.0 else 'MISS'}")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    print(f"  CPU time (process_time), load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}:")
+    for kind, (median, p99) in figures.update_cpu_ms.items():
+        print(f"    update {kind:24s} median {median:7.3f} ms  p99 {p99:7.2f} ms")
+    for kind, (median, p99) in figures.explain_cpu_ms.items():
+        print(f"    explain {kind:23s} median {median:7.1f} ms  p99 {p99:7.1f} ms")
+    print(
+        f"    first visits() read after the updates (settles the residual) "
+        f"{figures.drift_read_ms:.1f} ms"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,8 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{community['explain']:.1f} ms (no target at this size); first table, every seed "
         f"solved: {community['first table']:.1f} ms (no target)"
     )
+    community_cpu = (
+        f"  same, CPU time (process_time; the wall figures are noise on a loaded machine): "
+        f"all scores {community['all scores cpu']:.1f} ms, one score "
+        f"{community['one score cpu']:.1f} ms, explain {community['explain cpu']:.1f} ms; "
+        f"the update itself (`add`) {community['update cpu']:.1f} ms"
+    )
     if arguments.community_only:
         print(community_line)
+        print(community_cpu)
         return 0
     results = [
         run_size(int(size), seed=arguments.seed, comparators=not arguments.no_comparators)
@@ -412,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         f"one exact score {score_ms:.1f} ms (P4 asks all scores <= 10 ms)"
     )
     print(community_line)
+    print(community_cpu)
     print(f"peak RSS {peak_mib:,.0f} MiB")
     _identity_figures(arguments.identity_sizes, arguments.identity_rounds, arguments.seed)
     return 0

@@ -21,6 +21,7 @@ a multiple of the upper quartile's distance from it (`DecisionParameters`).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Iterable
 
 import numpy as np
@@ -32,7 +33,7 @@ from node.trust.answers import (
     corroborated,
     named_explanation,
 )
-from node.trust.consensus import Consensus, ConsensusParameters, consensus
+from node.trust.consensus import Consensus, ConsensusParameters, Seeded, score_of, seeded, table
 from node.trust.decisions import Decisions, Scored
 from node.trust.explain import WhyNot, explain_node
 from node.trust.flow import FlowParameters
@@ -108,9 +109,12 @@ class TrustEngine(Decisions):
         self.decision_parameters = decision_parameters or DecisionParameters()
         # Per context: every member's score and the support, until the next change.
         self._score_cache: dict[str, Scored] = {}
-        # Per context: the last consensus computed, kept across changes so that
+        # Per context: the consensus's support, seeds and their vectors, until
+        # the next change (one member's `score` reads these, not the table).
+        self._seeded: dict[str, Seeded] = {}
+        # Per context: the last of those computed, kept across changes so that
         # the next one corrects its seeds' vectors instead of solving them again.
-        self._consensus: dict[str, Consensus] = {}
+        self._consensus: dict[str, Seeded] = {}
         self.now_ms = now_ms
         self.walk_parameters = walk_parameters or WalkParameters()
         self.flow_parameters = flow_parameters or FlowParameters()
@@ -129,6 +133,10 @@ class TrustEngine(Decisions):
         self._trust_slots: dict[IdentityId, set[SlotId]] = {}
         # Certification slots by (subject, claim): `certifiers` reads these, not every head.
         self._certify_slots: dict[tuple[IdentityId, str], set[SlotId]] = {}
+        # (expiry, slot) of every trust head that expires, soonest first: `advance`
+        # pops what expired instead of reading every head on every question.
+        # An entry whose head was superseded since is skipped when popped.
+        self._expiries: list[tuple[int, SlotId]] = []
         self.add(attestations)
 
     # -- input ------------------------------------------------------------------------
@@ -158,11 +166,13 @@ class TrustEngine(Decisions):
                 identities.displaced(head)
             self._heads[slot_id] = attestation
             changed += 1
-            self._score_cache.clear()
+            self._forget()
             if attestation.slot.kind is Kind.CERTIFY:
                 key = (_identity(attestation.slot.subject), attestation.slot.scope)
                 self._certify_slots.setdefault(key, set()).add(slot_id)
             if attestation.slot.kind is Kind.TRUST:
+                if attestation.expires_at_ms is not None:
+                    heapq.heappush(self._expiries, (attestation.expires_at_ms, slot_id))
                 self._trust_slots.setdefault(attestation.issuer, set()).add(slot_id)
                 self._edge_changed(attestation.issuer, _identity(attestation.slot.subject))
         if identities.remapped:  # once per batch, however many bindings it brought
@@ -178,10 +188,11 @@ class TrustEngine(Decisions):
         self.viewer = identities.member(self.key)
         self._heads.clear()
         self._walks.clear()
-        self._score_cache.clear()
+        self._forget()
         self._reached = {self.viewer}
         self._trust_slots.clear()
         self._certify_slots.clear()
+        self._expiries.clear()
         return 1 + self.add(raw)
 
     def member(self, key: IdentityId) -> IdentityId:
@@ -200,18 +211,38 @@ class TrustEngine(Decisions):
             self._remap()
         # The score table depends on the walks alone, so it stays unless an edge
         # expired: every question moves the clock, and clearing it each time made
-        # every score, explain and name lookup solve all scores again.
-        for head in self._heads.values():
-            expires = head.expires_at_ms
-            if head.slot.kind is Kind.TRUST and expires is not None and before < expires <= now_ms:
-                self._score_cache.clear()
-                self._edge_changed(head.issuer, _identity(head.slot.subject))
+        # every score, explain and name lookup solve all scores again. Expired
+        # edges come off a heap: O(expired x log heads), not O(heads), a question.
+        if now_ms < before:  # the clock went back (rare): what expired counts again
+            self._expiries = [
+                (h.expires_at_ms, slot_id) for slot_id, h in self._heads.items()
+                if h.slot.kind is Kind.TRUST and h.expires_at_ms is not None
+            ]  # fmt: skip
+            heapq.heapify(self._expiries)
+            for expires, slot_id in self._expiries:
+                if now_ms < expires <= before:
+                    back = self._heads[slot_id]
+                    self._forget()
+                    self._edge_changed(back.issuer, _identity(back.slot.subject))
+        expiries = self._expiries
+        while expiries and expiries[0][0] <= now_ms:
+            expires, slot_id = heapq.heappop(expiries)
+            head = self._heads.get(slot_id)
+            if head is None or head.expires_at_ms != expires or not before < expires:
+                continue  # superseded since it was pushed, or expired before `before`
+            self._forget()
+            self._edge_changed(head.issuer, _identity(head.slot.subject))
 
     def recompute(self) -> None:
         """Drop the incremental state: every walk is rebuilt exactly on next use."""
         self._walks.clear()
-        self._score_cache.clear()
+        self._forget()
         self._consensus.clear()
+
+    def _forget(self) -> None:
+        """Something changed: the score tables (and what they were read off) are stale."""
+        self._score_cache.clear()
+        self._seeded.clear()
 
     def _edge_changed(self, issuer: IdentityId, subject: IdentityId) -> None:
         if issuer == subject:
@@ -317,6 +348,13 @@ class TrustEngine(Decisions):
             return 0.0
         if self.score_method == "walk":
             return walk.score_node(node)
+        if context not in self._score_cache:
+            # One member's column of ranks, not the whole table (nor the
+            # thresholds): `scores()[subject]` to the last bit, for a fraction
+            # of its cost after an update.
+            value = score_of(walk, self._seed(context), node)
+            if value is not None:
+                return value
         return float(self._scored(context).values[node])
 
     def scores(self, context: str = GENERAL_CONTEXT) -> dict[IdentityId, float]:
@@ -326,11 +364,13 @@ class TrustEngine(Decisions):
         vouched for by a reached member); members it never reaches score 0.
         Equal to `score(x)` for each x: `score` reads this table. `ranking`,
         the `GET /v1/scores` route and simulations use it. The table is
-        rebuilt on the first call after any change: a full solve takes about
-        70 ms at 1 000 members with the default 64 seeds, a correction after a
-        new vouch about a quarter of that (one solve for the changed row and
-        the seeds that moved, ~75 sparse passes; `node.trust.consensus`,
-        "After an update"; see `benchmarks.trust`).
+        rebuilt on the first call after any change. Up to 2 000 members it is
+        read off a dense (I - M)^-1 kept by Woodbury updates: at 1 000 members
+        and 19 000 arcs, ~250 ms of CPU for the first table, then ~10 ms for
+        a table and ~3-5 ms for one `score` after a new vouch (no solve at
+        all); above, a block iteration corrected by one solve for the changed
+        row and the seeds that moved (`node.trust.consensus`, "After an
+        update"; see `benchmarks.trust`).
         """
         walk = self.walk(context)
         values = self._scored(context).values
@@ -343,10 +383,7 @@ class TrustEngine(Decisions):
             visits = np.asarray(walk.visits())
             found: Consensus | None = None
             if self.score_method == "consensus":
-                found = consensus(
-                    walk, self.consensus_parameters, previous=self._consensus.get(context)
-                )
-                self._consensus[context] = found
+                found = table(walk, self._seed(context))
                 values, support = found.scores, found.support
             else:
                 values = walk.scores_all()
@@ -362,6 +399,17 @@ class TrustEngine(Decisions):
             )
             self._score_cache[context] = cached
         return cached
+
+    def _seed(self, context: str) -> Seeded:
+        """The consensus's support, seeds and vectors (`node.trust.consensus.seeded`)."""
+        found = self._seeded.get(context)
+        if found is None:
+            found = seeded(
+                self.walk(context), self.consensus_parameters,
+                previous=self._consensus.get(context),
+            )  # fmt: skip
+            self._seeded[context] = self._consensus[context] = found
+        return found
 
     def support(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
         """The viewer's support (`node.trust.support`): whose views corroborate scores."""

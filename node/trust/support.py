@@ -75,4 +75,4 @@ def score_support(
     # Members tied with the last one kept are kept too (the answer never
     # depends on the order of equal scores).
     members = candidates[scores[candidates] >= threshold]
-    return Support(members=frozenset(int(m) for m in members), threshold=threshold, epsilon=epsilon)
+    return Support(members=frozenset(members.tolist()), threshold=threshold, epsilon=epsilon)

@@ -34,6 +34,9 @@ class Transitions:
         self._base = self._build(self.walls)
         self._base_transposed = self._base.T.tocsr()
         self._delta: sp.csr_matrix | None = None
+        # D's nonzero rows alone (|dirty| x n), for the products: D @ x over all
+        # n rows walks every empty row of D (~15 % of a product at 1M arcs).
+        self._compact: tuple[IndexArray, sp.csr_matrix] | None = None
         self._full: sp.csr_matrix | None = None
 
     # -- rows -------------------------------------------------------------------------
@@ -42,7 +45,7 @@ class Transitions:
         """Add a node without edges; returns its number."""
         self.size += 1
         self.walls = np.append(self.walls, 0.0)
-        self._delta = self._full = None
+        self._delta = self._full = self._compact = None
         return self.size - 1
 
     def out_edges(self, node: int) -> tuple[IndexArray, FloatArray]:
@@ -84,7 +87,7 @@ class Transitions:
 
     def _touch(self, node: int) -> None:
         self._dirty.add(node)
-        self._delta = self._full = None
+        self._delta = self._full = self._compact = None
 
     @property
     def changed_rows(self) -> int:
@@ -111,6 +114,12 @@ class Transitions:
             self._delta = sp.csr_matrix((values, (rows, cols)), shape=(self.size, self.size))
         return self._delta
 
+    def _compact_delta(self) -> tuple[IndexArray, sp.csr_matrix]:
+        if self._compact is None:
+            rows = np.array(sorted(self._dirty), dtype=np.int64)
+            self._compact = (rows, self._delta_matrix()[rows])
+        return self._compact
+
     def forward(self, x: FloatArray) -> FloatArray:
         """M^T x (for visits from one start)."""
         n0 = self._base.shape[0]
@@ -122,7 +131,8 @@ class Transitions:
         else:
             result = np.zeros(self.size)
             result[:n0] = self._base_transposed @ x[:n0]
-        result += self._delta_matrix().T @ x
+        rows, compact = self._compact_delta()
+        result += compact.T @ x[rows]
         return result
 
     def reverse(self, x: FloatArray) -> FloatArray:
@@ -136,7 +146,8 @@ class Transitions:
         else:
             result = np.zeros(self.size)
             result[:n0] = self._base @ x[:n0]
-        result += self._delta_matrix() @ x
+        rows, compact = self._compact_delta()
+        result[rows] += compact @ x
         return result
 
     def matrix(self) -> sp.csr_matrix:
@@ -191,7 +202,7 @@ class Transitions:
         self._dirty.clear()
         self._base = self._build(self.walls)
         self._base_transposed = self._base.T.tocsr()
-        self._delta = self._full = None
+        self._delta = self._full = self._compact = None
 
     def _build(self, walls: FloatArray) -> sp.csr_matrix:
         """B from the base arrays, without stored zeros.

@@ -274,3 +274,52 @@ def test_moving_the_clock_keeps_the_score_table_unless_an_edge_expires() -> None
     engine.advance(NOW + 50)  # ANN's vouch for GUS expires: the table is solved again
     assert engine.scores()[GUS.identity] == 0.0
     assert solves == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(1, 6), min_size=1, max_size=6),
+    st.lists(st.integers(0, 8), min_size=1, max_size=8),
+)
+def test_expiries_come_off_a_heap_with_the_answers_of_a_fresh_engine(
+    lifetimes: list[int], moves: list[int]
+) -> None:
+    """Vouches expiring at various times, the clock moved forward and back:
+    `advance` pops only what expired (superseded heads skipped) and the
+    scores are those of an engine built at that time from the same set."""
+    pairs = [(ME, ANN), (ANN, BOB), (BOB, CAT), (ME, CAT), (CAT, DAN), (ANN, DAN)]
+    attestations = [
+        trust(issuer, subject, 80, expires=NOW + 10 * life)
+        for (issuer, subject), life in zip(pairs, lifetimes, strict=False)
+    ]
+    # A superseded head that would have expired first: its heap entry is stale.
+    attestations.append(trust(ME, ANN, 60, at=NOW - 500, expires=NOW + 100))
+    engine = TrustEngine(ME.identity, now_ms=NOW, attestations=attestations)
+    for move in moves:
+        now = NOW + 10 * move
+        engine.advance(now)
+        assert len(engine._expiries) <= len(attestations)
+        fresh = TrustEngine(ME.identity, now_ms=now, attestations=attestations)
+        for key in KEYS[:5]:
+            assert engine.score(key.identity) == pytest.approx(fresh.score(key.identity), abs=1e-12)
+
+
+def test_one_score_after_an_update_is_its_table_entry_to_the_last_bit() -> None:
+    """In the consensus regime (a support of 64 or more), `score` after an
+    update reads one column of ranks, not the table: the same number as
+    `scores()` then gives, through new vouches, revocations and new members."""
+    rng = random.Random(7)
+    keys = [IdentityKey.from_seed(n.to_bytes(32, "big")) for n in range(1, 111)]
+    pairs = [(u, v) for u in range(1, 100) for v in rng.sample(range(u), min(u, 3))]
+    vouches = [trust(keys[a], keys[b], 80) for u, v in pairs for a, b in ((u, v), (v, u))]
+    engine = TrustEngine(keys[0].identity, now_ms=NOW, attestations=vouches)
+    engine.scores()
+    assert len(engine.support()) >= 64
+    for step in range(12):
+        u, v = rng.sample(range(110), 2)  # members 100-109 are new
+        engine.add([trust(keys[u], keys[v], rng.choice([0, 40, 90]), at=NOW - 900 + step)])
+        asked = rng.sample(keys, 5)
+        one = [engine.score(k.identity) for k in asked]
+        assert not engine._score_cache  # (read without building the table)
+        table = engine.scores()
+        assert one == [table.get(k.identity, 0.0) for k in asked]
