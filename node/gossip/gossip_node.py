@@ -6,7 +6,7 @@ anti-entropy on links we dialled; the end of a session, however it ends) and
 hands each message to the part that owns it:
 
 - `session` — one connection: the peer's capabilities, its outbox and writer,
-  its receive budget (`PeerSession`);
+  its reader and receive budget (`PeerSession`);
 - `push` — the push tree's I/O shell (SPEC §9.3): eager pushes, lazy
   announcements, graft timers and prunes decided by `protocol.pushtree`;
 - `source_trees` — each issuer's own shortest-path tree where neighbours

@@ -1,4 +1,4 @@
-"""One connection to one peer: what it said in hello, its outbox, its receive budget.
+"""One connection to one peer: what it said in hello, its outbox, its reader and budget.
 
 A `PeerSession` is the per-connection state every part of the gossip layer
 shares (node/gossip/gossip_node): the capabilities the peer's hello named
@@ -6,8 +6,8 @@ shares (node/gossip/gossip_node): the capabilities the peer's hello named
 (`protocol.pushtree.TreeLink`), the reconciliation in progress with it, and
 the outbox a writer task drains. Sending never blocks the reader, so two
 peers answering each other's requests at once cannot deadlock on full
-windows; the outbox is bounded in bytes, and what we read from a peer is
-bounded by a token bucket (`ReceiveBudget`).
+windows; the outbox is bounded in bytes, and what the reader takes from a peer
+is bounded by a token bucket (`ReceiveBudget`) and, within a message, in time.
 """
 
 from __future__ import annotations
