@@ -518,7 +518,18 @@ _ONE_FIELD: dict[type, tuple[MessageType, str]] = {
 }
 
 
+# The same, with the codes as ints: `_fields` runs for every message sent, and
+# the most frequent (push, ihave, sync, ...) are all single-field types, so they
+# are looked up first, by exact type, before the isinstance chain of the rest.
+_ONE_FIELD_CODES: dict[type, tuple[int, str]] = {
+    kind: (code.value, name) for kind, (code, name) in _ONE_FIELD.items()
+}
+
+
 def _fields(message: Message) -> tuple[Value, ...]:
+    one = _ONE_FIELD_CODES.get(type(message))
+    if one is not None:
+        return (one[0], getattr(message, one[1]))
     if isinstance(message, Hello):
         return (
             MessageType.HELLO.value,
@@ -599,6 +610,18 @@ _TWO_FIELDS: dict[int, tuple[type, tuple[str, str]]] = {
 def _build(code: object, fields: tuple[object, ...]) -> Message:
     if type(code) is not int:
         raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
+    # Single-field types first (push, ihave, sync, ...: nearly every message), and
+    # the error text only made on failure: this runs for every message received.
+    if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
+        kind, name = one
+        if len(fields) != 1:
+            raise FieldError(Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")
+        message: Message = kind(**{name: fields[0]})  # its own checks validate the value
+        return message
+    return _build_other(code, fields)
+
+
+def _build_other(code: int, fields: tuple[object, ...]) -> Message:
     if code == MessageType.HELLO:
         require(len(fields) == 4, Reason.BAD_FIELD, "hello has 4 fields")
         low, high, capabilities, agent = fields
@@ -628,16 +651,10 @@ def _build(code: object, fields: tuple[object, ...]) -> Message:
         )
     if (two := _TWO_FIELDS.get(code)) is not None:
         kind, (first, second) = two
-        require(
-            len(fields) == 2, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 2 fields"
-        )
+        if len(fields) != 2:
+            raise FieldError(Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 2 fields")
         built: Message = kind(**{first: fields[0], second: fields[1]})  # checked by the class
         return built
-    if (one := _ONE_FIELD_BY_CODE.get(code)) is not None:
-        kind, name = one
-        require(len(fields) == 1, Reason.BAD_FIELD, f"{MessageType(code).name.lower()} has 1 field")
-        message: Message = kind(**{name: fields[0]})  # its own checks validate the value
-        return message
     raise DecodeError(Reason.UNKNOWN_KIND, f"message type {code!r:.16}")
 
 

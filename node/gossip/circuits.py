@@ -46,7 +46,7 @@ from protocol.wire import (
     Message,
 )
 
-__all__ = ["CAPABILITY", "CircuitConfig", "CircuitStream", "Circuits"]
+__all__ = ["CAPABILITY", "CircuitConfig", "CircuitStream", "Circuits", "RelayQuotas"]
 
 CAPABILITY = "circuit"
 log = logging.getLogger("trustnode.circuits")
@@ -87,6 +87,40 @@ class _Usage:
     circuits: int = 0
     bytes: int = 0
     window_started: float = float("-inf")
+
+
+class RelayQuotas:
+    """A relay's quotas for each member it relays for (the module doc): at most
+    `max_circuits` circuits with the member at either end at once, at most
+    `max_bytes` relayed from it per `window_s`."""
+
+    def __init__(self, config: CircuitConfig) -> None:
+        self._config = config
+        self._usage: dict[IdentityId, _Usage] = {}
+
+    def full(self, member: IdentityId) -> bool:
+        """Whether `member` has all the circuits it may have at once."""
+        return self._usage.get(member, _Usage()).circuits >= self._config.max_circuits
+
+    def opened(self, *members: IdentityId) -> None:
+        """A circuit between `members` opened through us."""
+        for member in members:
+            self._usage.setdefault(member, _Usage()).circuits += 1
+
+    def charge(self, member: IdentityId, size: int) -> bool:
+        """Count `size` bytes relayed from `member`; False when over its window's quota."""
+        usage = self._usage.setdefault(member, _Usage())
+        now = trio.current_time()
+        if now - usage.window_started >= self._config.window_s:
+            usage.window_started, usage.bytes = now, 0
+        usage.bytes += size
+        return usage.bytes <= self._config.max_bytes
+
+    def release(self, *members: IdentityId) -> None:
+        """A circuit between `members` closed."""
+        for member in members:
+            if (usage := self._usage.get(member)) is not None:
+                usage.circuits = max(0, usage.circuits - 1)
 
 
 def _over_a_circuit(stream: trio.abc.Stream) -> bool:
@@ -181,7 +215,7 @@ class Circuits:
         self.config = config
         self._links: dict[IdentityId, Send] = {}  # connected peers that name `circuit`
         self._routes: dict[tuple[IdentityId, bytes], tuple[IdentityId, bytes]] = {}
-        self._usage: dict[IdentityId, _Usage] = {}
+        self._quotas = RelayQuotas(config)
         self._ends: dict[tuple[IdentityId, bytes], CircuitStream] = {}
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
@@ -310,7 +344,7 @@ class Circuits:
         for key in [k for k in self._routes if k[0] == peer]:
             other = self._routes.pop(key)
             self._routes.pop(other, None)
-            self._release(peer, other[0])
+            self._quotas.release(peer, other[0])
             self._spawn(self._send_close, other, "gone")
 
     @staticmethod
@@ -352,8 +386,7 @@ class Circuits:
         onward = (target, self._rng.randbytes(CIRCUIT_ID_BYTES))
         self._routes[key] = onward
         self._routes[onward] = key
-        for member in (peer, target):
-            self._usage.setdefault(member, _Usage()).circuits += 1
+        self._quotas.opened(peer, target)
         await self.send_to(target, CircuitOpen(circuit=onward[1], peer=target))
 
     def _refusal(self, peer: IdentityId, target: IdentityId) -> str | None:
@@ -362,9 +395,8 @@ class Circuits:
             return "refused"
         if target not in self._links or {peer, target} & self._relayed_links:
             return "no_route"
-        for member in (peer, target):
-            if self._usage.get(member, _Usage()).circuits >= self.config.max_circuits:
-                return "quota"
+        if self._quotas.full(peer) or self._quotas.full(target):
+            return "quota"
         return None
 
     async def _on_data(self, peer: IdentityId, message: CircuitData) -> None:
@@ -376,7 +408,7 @@ class Circuits:
         onward = self._routes.get(key)
         if onward is None:
             return  # closed a moment ago: what was in flight is dropped
-        if not self._charge(peer, len(message.data)):
+        if not self._quotas.charge(peer, len(message.data)):
             self.refused += 1
             log.info("circuit of %s closed: over its relay quota", short_identity_text(peer))
             self._drop_route(key)
@@ -387,14 +419,6 @@ class Circuits:
         if self.relay_tap is not None:
             self.relay_tap(message.data)
         await self.send_to(onward[0], CircuitData(circuit=onward[1], data=message.data))
-
-    def _charge(self, member: IdentityId, size: int) -> bool:
-        usage = self._usage.setdefault(member, _Usage())
-        now = trio.current_time()
-        if now - usage.window_started >= self.config.window_s:
-            usage.window_started, usage.bytes = now, 0
-        usage.bytes += size
-        return usage.bytes <= self.config.max_bytes
 
     async def _on_close(self, peer: IdentityId, message: CircuitClose) -> None:
         key = (peer, message.circuit)
@@ -412,12 +436,7 @@ class Circuits:
         onward = self._routes.pop(key, None)
         if onward is not None:
             self._routes.pop(onward, None)
-            self._release(key[0], onward[0])
-
-    def _release(self, *members: IdentityId) -> None:
-        for member in members:
-            if (usage := self._usage.get(member)) is not None:
-                usage.circuits = max(0, usage.circuits - 1)
+            self._quotas.release(key[0], onward[0])
 
     async def send_to(self, peer: IdentityId, message: Message) -> None:
         """Send on our session with `peer`.

@@ -6,7 +6,7 @@ anti-entropy on links we dialled; the end of a session, however it ends) and
 hands each message to the part that owns it:
 
 - `session` — one connection: the peer's capabilities, its outbox and writer,
-  its receive budget (`PeerSession`);
+  its reader and receive budget (`PeerSession`);
 - `push` — the push tree's I/O shell (SPEC §9.3): eager pushes, lazy
   announcements, graft timers and prunes decided by `protocol.pushtree`;
 - `source_trees` — each issuer's own shortest-path tree where neighbours
@@ -48,8 +48,7 @@ from node.net.transport import PeerStream
 from node.store import IngestReport
 from node.store.pipeline import Admission
 from protocol.attestation import Attestation, AttestationId
-from protocol.errors import Reason, RemoteProtocolError
-from protocol.events import NeedData
+from protocol.errors import RemoteProtocolError
 from protocol.greeting import HELLO_TIMEOUT_S
 from protocol.identity import IdentityId, short_identity_text
 from protocol.pushtree import PushTree, TreeLink
@@ -62,7 +61,6 @@ from protocol.wire import (
     IHave,
     IHave8,
     Message,
-    MessageReader,
     Peers,
     Prune,
     Push,
@@ -117,6 +115,16 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first exception of a (possibly nested) group."""
     first = group.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _keeps_new_connection(ours: IdentityId | None, peer: IdentityId, *, initiator: bool) -> bool:
+    """Two connections to one peer (both dialled at once): keep the one that the
+    smaller identity dialled, a rule both sides apply alike. Without knowing
+    our own identity, keep the older one."""
+    if ours is None:
+        return False
+    dialler = ours if initiator else peer
+    return dialler == min(ours, peer)
 
 
 class GossipNode:
@@ -260,15 +268,6 @@ class GossipNode:
         """
         return self.intake.stored_signal
 
-    def _keeps_new_connection(self, peer: IdentityId, *, initiator: bool) -> bool:
-        """Two connections to one peer (both dialled at once): keep the one that the
-        smaller identity dialled, a rule both sides apply alike. Without knowing
-        our own identity, keep the older one."""
-        if self.identity is None:
-            return False
-        dialler = self.identity if initiator else peer
-        return dialler == min(self.identity, peer)
-
     def _admit_session(
         self, stream: PeerStream, *, initiator: bool, lazy: bool
     ) -> PeerSession | None:
@@ -276,7 +275,7 @@ class GossipNode:
         existing = self._peers.get(stream.peer)
         if self.bans.is_banned(stream.peer) or (
             existing is not None
-            and not self._keeps_new_connection(stream.peer, initiator=initiator)
+            and not _keeps_new_connection(self.identity, stream.peer, initiator=initiator)
         ):
             return None
         if existing is not None and existing.nursery is not None:
@@ -326,8 +325,11 @@ class GossipNode:
                     # Only the dialling side starts sessions, so a connection never
                     # carries two at once; it repeats them to repair missed pushes.
                     nursery.start_soon(self._anti_entropy, peer)
+                budget = ReceiveBudget(rate=self._receive_rate, burst=self._receive_burst)
                 try:
-                    await self._read_loop(peer)
+                    await peer.read_loop(
+                        self._handle, budget=budget, unfinished_s=self.unfinished_timeout_s
+                    )
                 finally:
                     peer.finish_writing()  # however the session ends
                 nursery.cancel_scope.cancel()
@@ -381,56 +383,38 @@ class GossipNode:
             await trio.sleep(self._resync_interval_s)
             await self.sharing.share(peer)  # the periodic shuffle of peer exchange
 
-    async def _read_loop(self, peer: PeerSession) -> None:
-        reader = MessageReader()
-        budget = ReceiveBudget(rate=self._receive_rate, burst=self._receive_burst)
-        while data := await self._receive(peer, unfinished=reader.buffered_bytes > 0):
-            await budget.take(len(data))
-            reader.receive_data(data)
-            while not isinstance(message := reader.next_event(), NeedData):
-                await self._handle(peer, message)
-
-    async def _receive(self, peer: PeerSession, *, unfinished: bool) -> bytes:
-        """The next bytes from `peer`. Idle between messages is a peer's right; in
-        the middle of one, 10 s without a byte ends the session (`timeout`, SPEC
-        §9.2): a length prefix and then silence would hold it, and its buffer, for ever."""
-        if not unfinished:
-            return await peer.stream.receive_some()
-        with trio.move_on_after(self.unfinished_timeout_s):
-            return await peer.stream.receive_some()
-        raise RemoteProtocolError(
-            Reason.TIMEOUT, f"a message left unfinished for {self.unfinished_timeout_s:g} s"
-        )
-
     async def _handle(self, peer: PeerSession, message: Message) -> None:
-        """Hand one message to the part that owns it."""
+        """Hand one message to the part that owns it: the frequent kinds first, by
+        one isinstance each (this runs for every message received), the rest in
+        `_handle_rare`; then to the extensions that take its kind (SPEC §15)."""
         peer.greeting.receive(message)  # refuses what comes before hello, a second one
-        if isinstance(message, Sync):
-            await self.reconcile.on_sync(peer, message.payload)
-        elif isinstance(message, Want | Graft | Graft8):
-            await self.push.on_request(peer, message)
-        elif isinstance(message, IHave):
-            await self.push.on_ihave(peer, message.ids)
+        if isinstance(message, Push | Deliver):
+            await self.intake.on_records(peer, message)
         elif isinstance(message, IHave8):
             await self.push.on_ihave8(peer, message.split())
-        elif isinstance(message, Prune):
-            peer.eager = False
+        elif isinstance(message, IHave):
+            await self.push.on_ihave(peer, message.ids)
+        elif isinstance(message, Want | Graft | Graft8):
+            await self.push.on_request(peer, message)
+        elif isinstance(message, Sync):
+            await self.reconcile.on_sync(peer, message.payload)
         elif isinstance(message, Peers):
             await self.sharing.on_peers(peer, message.addresses)
-        elif isinstance(message, Push | Deliver):
-            await self.intake.on_records(peer, message)
+        else:
+            await self._handle_rare(peer, message)
+        # Inline, not a helper coroutine: one more coroutine per message is measurable.
+        for extension in self.extensions:
+            if extension.handles(message):
+                await extension.receive(peer.identity, message, peer.stream, peer.send)
+
+    async def _handle_rare(self, peer: PeerSession, message: Message) -> None:
+        if isinstance(message, Prune):
+            peer.eager = False
         elif isinstance(message, Hello):
             self._on_hello(peer, message.capabilities)
         elif isinstance(message, Routes) and peer.route_budget is not None:
             await self.source_trees.receive(peer, message)
-        await self._on_extension(peer, message)
         # error carries nothing we act on; routes unasked for are ignored
-
-    async def _on_extension(self, peer: PeerSession, message: Message) -> None:
-        """Messages handled outside the core (SPEC §15): each extension takes its own."""
-        for extension in self.extensions:
-            if extension.handles(message):
-                await extension.receive(peer.identity, message, peer.stream, peer.send)
 
     def _on_hello(self, peer: PeerSession, capabilities: tuple[str, ...]) -> None:
         if peer.hear_hello(capabilities, self.capabilities):

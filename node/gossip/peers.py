@@ -59,7 +59,7 @@ from protocol.errors import RemoteProtocolError
 from protocol.handshake import Role
 from protocol.identity import IdentityId, IdentityKey
 
-__all__ = ["Dialer", "PeerManager", "PeerManagerConfig"]
+__all__ = ["Dialer", "PeerManager", "PeerManagerConfig", "Redials"]
 
 Dialer = Callable[[str], Awaitable[trio.abc.Stream]]
 
@@ -86,6 +86,50 @@ class PeerManagerConfig:
 
 DEFAULT_CONFIG = PeerManagerConfig()
 _MAX_OWN = 256  # addresses remembered as our own (a machine has a few; liars may add more)
+
+
+class Redials:
+    """How patiently each address is redialled, while it is in either view: its
+    failed dials in a row, the trio time before which it is not dialled again (an
+    exponential back-off with random jitter), and its score (sessions that ran,
+    less failed dials), which ranks promotions. Kept when an address moves between
+    the views, so one that never answers is redialled ever more slowly."""
+
+    def __init__(self, config: PeerManagerConfig, rng: random.Random) -> None:
+        self._config = config
+        self._rng = rng  # the peer manager's: one seeded sequence of draws
+        self.failures: dict[str, int] = {}
+        self.retry_at: dict[str, float] = {}
+        self.scores: dict[str, int] = {}
+        self.dial_failures = 0
+
+    def wait_s(self, failures: int) -> float:
+        """The back-off after `failures` failed dials in a row, jittered."""
+        base = min(
+            self._config.backoff_initial_s * 2 ** min(failures, 30), self._config.backoff_max_s
+        )
+        spread = self._config.jitter
+        return float(base * self._rng.uniform(1 - spread, 1 + spread))
+
+    def count(self, address: str, outcome: str) -> int:
+        """Count a dial's outcome and set the back-off; the failures in a row now."""
+        if outcome == "ran":
+            self.failures.pop(address, None)  # a session ran; start the back-off afresh
+            self.scores[address] = self.scores.get(address, 0) + 1
+        else:
+            # Failed, or that member is already connected (inbound): wait longer.
+            self.failures[address] = self.failures.get(address, 0) + 1
+            if outcome == "failed":
+                self.dial_failures += 1
+                self.scores[address] = self.scores.get(address, 0) - 1
+        failures = self.failures.get(address, 0)
+        self.retry_at[address] = trio.current_time() + self.wait_s(failures)
+        return failures
+
+    def forget(self, address: str) -> None:
+        """`address` left both views (or is ours): its back-off goes with it."""
+        self.failures.pop(address, None)
+        self.retry_at.pop(address, None)
 
 
 class PeerManager:
@@ -117,23 +161,24 @@ class PeerManager:
         self._limits = limits
         self._active: list[str] = []
         self._passive: dict[str, IdentityId | None] = {}  # address -> who told us
-        self.scores: dict[str, int] = {}
         self._identities: dict[str, IdentityId] = {}  # address -> who answered there last
         self._sessions: dict[str, trio.CancelScope] = {}  # address -> the session we dialled
         self._explored: set[str] = set()  # active addresses `_explore` added: dialled lazy
         self._own: set[str] = set(config.advertise)  # and addresses that reached ourselves
         self._local = is_local_only(config.advertise)
         self._advertised = config.advertise  # what we share as ours (see set_advertised)
-        # Per address, kept while it is in either view: failed dials in a row, and
-        # the trio time before which it is not dialled again (the back-off).
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, float] = {}
+        self._redials = Redials(config, rng)
+        self.scores = self._redials.scores  # address -> sessions that ran less failed dials
         self._changed = trio.Event()
-        self.dial_failures = 0
         self.replacements = 0
         gossip.exchange = self
         if gossip.identity is None:
             gossip.identity = identity_key.identity
+
+    @property
+    def dial_failures(self) -> int:
+        """Dials that failed (the handshake included), all addresses together."""
+        return self._redials.dial_failures
 
     @property
     def active(self) -> list[str]:
@@ -213,8 +258,7 @@ class PeerManager:
         if len(self._passive) >= self._config.max_passive:
             evicted = self._rng.choice(sorted(self._passive))
             del self._passive[evicted]
-            self._failures.pop(evicted, None)  # forgotten: its back-off goes with it
-            self._retry_at.pop(evicted, None)
+            self._redials.forget(evicted)  # forgotten: its back-off goes with it
         self._passive[address] = source
 
     def _promote(self) -> str | None:
@@ -254,13 +298,6 @@ class PeerManager:
             limits=self._limits,
         )  # fmt: skip
 
-    def _wait_s(self, failures: int) -> float:
-        base = min(
-            self._config.backoff_initial_s * 2 ** min(failures, 30), self._config.backoff_max_s
-        )
-        spread = self._config.jitter
-        return float(base * self._rng.uniform(1 - spread, 1 + spread))
-
     async def _explore(self) -> None:
         """Now and then, swap a random active address for a random passive one.
 
@@ -282,7 +319,7 @@ class PeerManager:
                 continue
             # An address still backing off would only sit in the view: try another.
             now = trio.current_time()
-            ready = [a for a in self._passive if self._retry_at.get(a, 0.0) <= now]
+            ready = [a for a in self._passive if self._redials.retry_at.get(a, 0.0) <= now]
             chosen = self._rng.choice(sorted(ready or self._passive))
             del self._passive[chosen]
             if len(self._active) >= self._config.max_active:
@@ -307,7 +344,7 @@ class PeerManager:
             if address not in self._active:  # swapped out by `_explore`
                 running.discard(address)
                 return
-            delay = self._retry_at.get(address, 0.0) - trio.current_time()
+            delay = self._redials.retry_at.get(address, 0.0) - trio.current_time()
             if delay > 0:  # still backing off (perhaps from before it was demoted)
                 await trio.sleep(delay)
                 continue
@@ -315,30 +352,16 @@ class PeerManager:
             if known is not None and known in self._gossip.peers:
                 # Already connected (it dialled us): that link is in the view. Check
                 # again later instead of paying a handshake that would be refused.
-                self._retry_at[address] = trio.current_time() + self._wait_s(0)
+                self._redials.retry_at[address] = trio.current_time() + self._redials.wait_s(0)
                 continue
             outcome = await self._connect_once(address)
             if outcome == "self":
                 self._drop_own(address, running)
                 return
-            if self._after(address, outcome):
+            failures = self._redials.count(address, outcome)
+            if failures >= self._config.replace_after and self._passive:
                 self._replace(address, running)
                 return
-
-    def _after(self, address: str, outcome: str) -> bool:
-        """Count a dial's outcome and set the back-off; True: replace the address."""
-        if outcome == "ran":
-            self._failures.pop(address, None)  # a session ran; start the back-off afresh
-            self.scores[address] = self.scores.get(address, 0) + 1
-        else:
-            # Failed, or that member is already connected (inbound): wait longer.
-            self._failures[address] = self._failures.get(address, 0) + 1
-            if outcome == "failed":
-                self.dial_failures += 1
-                self.scores[address] = self.scores.get(address, 0) - 1
-        failures = self._failures.get(address, 0)
-        self._retry_at[address] = trio.current_time() + self._wait_s(failures)
-        return failures >= self._config.replace_after and bool(self._passive)
 
     def _drop_own(self, address: str, running: set[str]) -> None:
         """`address` reached ourselves: never dial it again nor tell anyone about it."""
@@ -348,8 +371,7 @@ class PeerManager:
             self._active.remove(address)
         self._explored.discard(address)
         running.discard(address)
-        self._failures.pop(address, None)
-        self._retry_at.pop(address, None)
+        self._redials.forget(address)
         self._changed.set()
 
     def _replace(self, address: str, running: set[str]) -> None:

@@ -1,4 +1,4 @@
-"""One connection to one peer: what it said in hello, its outbox, its receive budget.
+"""One connection to one peer: what it said in hello, its outbox, its reader and budget.
 
 A `PeerSession` is the per-connection state every part of the gossip layer
 shares (node/gossip/gossip_node): the capabilities the peer's hello named
@@ -6,15 +6,15 @@ shares (node/gossip/gossip_node): the capabilities the peer's hello named
 (`protocol.pushtree.TreeLink`), the reconciliation in progress with it, and
 the outbox a writer task drains. Sending never blocks the reader, so two
 peers answering each other's requests at once cannot deadlock on full
-windows; the outbox is bounded in bytes, and what we read from a peer is
-bounded by a token bucket (`ReceiveBudget`).
+windows; the outbox is bounded in bytes, and what the reader takes from a peer
+is bounded by a token bucket (`ReceiveBudget`) and, within a message, in time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import trio
@@ -22,11 +22,12 @@ import trio
 from node.net.transport import PeerStream
 from protocol.attestation import is_naming_envelope
 from protocol.errors import Reason, RemoteProtocolError
+from protocol.events import NeedData
 from protocol.greeting import Greeting, error_message
 from protocol.identity import IdentityId
 from protocol.pushtree import TreeLink
 from protocol.sync import Reconciler
-from protocol.wire import Deliver, Message, Push, encode_message
+from protocol.wire import Deliver, Message, MessageReader, Push, encode_message
 
 __all__ = ["AGENT", "CAPABILITIES", "OutboxFullError", "PeerSession", "ReceiveBudget"]
 
@@ -53,6 +54,10 @@ CAPABILITIES = (
 _MAX_OUTBOX_BYTES = 32 * 1024 * 1024
 _MAX_PARTS_PER_WRITE = 64
 FINISH_WRITE_S = 1.0  # a write in flight when a session ends (see PeerSession.write_loop)
+
+
+# What the reader hands each message to (GossipNode._handle).
+Handler = Callable[["PeerSession", Message], Awaitable[None]]
 
 
 class OutboxFullError(trio.BrokenResourceError):
@@ -147,9 +152,11 @@ class PeerSession:
         async for first in self.inbox:
             # Whatever else is queued goes in the same write (one record, one send).
             parts = [first]
-            with contextlib.suppress(trio.WouldBlock):
-                while len(parts) < _MAX_PARTS_PER_WRITE:
+            while len(parts) < _MAX_PARTS_PER_WRITE:
+                try:
                     parts.append(self.inbox.receive_nowait())
+                except trio.WouldBlock:
+                    break
             data = b"".join(parts) if len(parts) > 1 else first
             # A write cut off halfway breaks the channel (node/net/transport), and then
             # the `error` that ends a session could not follow it: when the session
@@ -159,6 +166,35 @@ class PeerSession:
                 await self.stream.send_all(data)
             self.writing = None
             self.outbox_bytes -= len(data)
+
+    async def read_loop(
+        self, handle: Handler, *, budget: ReceiveBudget, unfinished_s: float
+    ) -> None:
+        """The reader: the peer's bytes, within `budget`, to `handle` message by
+        message, in order, until the stream ends. Idle between messages is a
+        peer's right and costs nothing here; only a message begun and left
+        unfinished gets a deadline (`_receive_rest`)."""
+        reader = MessageReader()
+        receive_some = self.stream.receive_some
+        while True:
+            data = await (
+                self._receive_rest(unfinished_s) if reader.buffered_bytes else receive_some()
+            )
+            if not data:
+                return
+            await budget.take(len(data))
+            reader.receive_data(data)
+            while not isinstance(message := reader.next_event(), NeedData):
+                await handle(self, message)
+
+    async def _receive_rest(self, timeout_s: float) -> bytes:
+        """The next bytes in the middle of a message: `timeout_s` without one ends
+        the session (`timeout`, SPEC §9.2), since a length prefix and then silence
+        would hold it, and its buffer, for ever. (A cancel scope on every read,
+        between messages too, is measurable in a simulation's million deliveries.)"""
+        with trio.move_on_after(timeout_s):
+            return await self.stream.receive_some()
+        raise RemoteProtocolError(Reason.TIMEOUT, f"a message left unfinished for {timeout_s:g} s")
 
     async def expect_hello(self, timeout_s: float) -> None:
         """End the session (`timeout`, SPEC §9.2) if the peer's hello does not

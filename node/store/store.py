@@ -32,18 +32,17 @@ from node.store.health import (
 )
 from node.store.records import Change, Outcome, StoreStatistics, TrustEdge
 from node.store.schema import LATEST_VERSION, migrate
-from node.store.writes import INSERT_ATTESTATION, Writer, existing_ids, rows_where_in
+from node.store.writes import INSERT_ATTESTATION, Writer, existing_ids, prune, rows_where_in
 from protocol.attestation import Attestation, AttestationId, decode_envelope
 from protocol.errors import RemoteProtocolError
 from protocol.identity import IdentityId
-from protocol.statement import Kind, SlotId, Subject
+from protocol.statement import SlotId, Subject
 
 __all__ = ["INSERT_ATTESTATION", "Store"]
 
 Synchronous = Literal["FULL", "NORMAL"]
 _CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 256 * 1024 * 1024
-_REVOKE = int(Kind.REVOKE)
 _CURRENT = "is_head = 1 AND kind != 4 AND (expires_at_ms IS NULL OR expires_at_ms > ?)"
 _SELECT_HEAD = "SELECT head_id FROM slots WHERE slot_id = ?"
 
@@ -292,37 +291,13 @@ class Store:
         ]
 
     def prune(self, *, now_ms: int, retention_ms: int) -> int:
-        """Delete what no longer counts and has not counted for `retention_ms`.
-
-        The pruning policy (documented in the README): superseded attestations
-        are deleted `retention_ms` after they were superseded; expired heads
-        `retention_ms` after they expired. Revocations are never pruned: they
-        are small, and peers that still hold what they revoke need them. Slot
-        high-water marks are kept, so a pruned attestation that is sent to us
-        again can never become a head again. Returns the number deleted.
+        """Delete what no longer counts and has not counted for `retention_ms`
+        (the policy: `node.store.writes.prune`); the number deleted.
 
         Raises:
             StoreError: SQLite failed; nothing was deleted.
         """
-        horizon = now_ms - retention_ms
-        connection = self._connection
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            superseded = connection.execute(
-                "DELETE FROM attestations WHERE is_head = 0 AND superseded_at_ms <= ?",
-                (horizon,),
-            ).rowcount
-            expired = connection.execute(
-                "DELETE FROM attestations WHERE is_head = 1 AND kind != ? "
-                "AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
-                (_REVOKE, horizon),
-            ).rowcount
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise store_error(self._path, "prune failed: ", exc) from exc
-        return int(superseded) + int(expired)
+        return prune(self._connection, self._path, now_ms=now_ms, retention_ms=retention_ms)
 
     def statistics(self) -> StoreStatistics:
         """Counts and file size."""

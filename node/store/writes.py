@@ -6,7 +6,8 @@ attempt assumes what gossip mostly brings (new ids, first statements in
 their slots) and skips the lookups that would confirm it: the UNIQUE index
 or the slot claim says when the assumption was wrong, the transaction rolls
 back, and the next attempt looks up what the previous one assumed. Identity
-refs given in a committed transaction are cached (`Writer._refs`).
+refs given in a committed transaction are cached (`Writer._refs`). The other
+write, `prune`, deletes what stopped counting long enough ago.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from node.store.heads import Row, plan_batch
 from node.store.health import store_error
 from node.store.records import Outcome
 from protocol.attestation import Attestation
+from protocol.statement import Kind
 
-__all__ = ["INSERT_ATTESTATION", "Writer", "existing_ids", "rows_where_in"]
+__all__ = ["INSERT_ATTESTATION", "Writer", "existing_ids", "prune", "rows_where_in"]
 
 _SQL_CHUNK = 900  # bound on `IN (...)` parameters per statement
 INSERT_ATTESTATION = """INSERT INTO attestations (id, slot_id, envelope, issuer_ref, kind,
     slot_kind, subject_ref, thing, scope, value, issued_at_ms, expires_at_ms, received_at_ms,
     is_head, superseded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 _IDENTITY_CACHE_SIZE = 200_000
+_REVOKE = int(Kind.REVOKE)
 
 
 class _SlotsHeld(Exception):  # noqa: N818  # a signal between two methods, not an error
@@ -54,6 +57,40 @@ def existing_ids(connection: sqlite3.Connection, ids: Sequence[bytes]) -> set[by
     """Which of `ids` are stored (one indexed lookup per id, in chunks)."""
     rows = rows_where_in(connection, "SELECT id FROM attestations", "id", ids)
     return {row[0] for row in rows}
+
+
+def prune(connection: sqlite3.Connection, path: str, *, now_ms: int, retention_ms: int) -> int:
+    """Delete from the store on `connection` (at `path`) what no longer counts and
+    has not counted for `retention_ms` (`Store.prune`): the other write, beside `Writer`.
+
+    The pruning policy (documented in the README): superseded attestations
+    are deleted `retention_ms` after they were superseded; expired heads
+    `retention_ms` after they expired. Revocations are never pruned: they
+    are small, and peers that still hold what they revoke need them. Slot
+    high-water marks are kept, so a pruned attestation that is sent to us
+    again can never become a head again. Returns the number deleted.
+
+    Raises:
+        StoreError: SQLite failed; nothing was deleted.
+    """
+    horizon = now_ms - retention_ms
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        superseded = connection.execute(
+            "DELETE FROM attestations WHERE is_head = 0 AND superseded_at_ms <= ?",
+            (horizon,),
+        ).rowcount
+        expired = connection.execute(
+            "DELETE FROM attestations WHERE is_head = 1 AND kind != ? "
+            "AND expires_at_ms IS NOT NULL AND expires_at_ms <= ?",
+            (_REVOKE, horizon),
+        ).rowcount
+        connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise store_error(path, "prune failed: ", exc) from exc
+    return int(superseded) + int(expired)
 
 
 class Writer:
