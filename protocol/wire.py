@@ -526,42 +526,30 @@ _ONE_FIELD_CODES: dict[type, tuple[int, str]] = {
 }
 
 
+# Every other type's fields, in wire order, after the type code.
+_MANY_FIELDS: dict[type, tuple[int, tuple[str, ...]]] = {
+    Hello: (MessageType.HELLO.value, ("min_version", "max_version", "capabilities", "agent")),
+    ErrorMessage: (MessageType.ERROR.value, ("code", "detail")),
+    Prune: (MessageType.PRUNE.value, ()),
+    DialBack: (MessageType.DIALBACK.value, ("nonce", "addresses")),
+    DialBackResult: (
+        MessageType.DIALBACK_RESULT.value,
+        ("nonce", "reached", "failed", "observed"),
+    ),
+    CircuitOpen: (MessageType.CIRCUIT_OPEN.value, ("circuit", "peer")),
+    CircuitData: (MessageType.CIRCUIT_DATA.value, ("circuit", "data")),
+    CircuitClose: (MessageType.CIRCUIT_CLOSE.value, ("circuit", "code")),
+    PunchConnect: (MessageType.PUNCH_CONNECT.value, ("nonce", "addresses")),
+}
+
+
 def _fields(message: Message) -> tuple[Value, ...]:
-    one = _ONE_FIELD_CODES.get(type(message))
+    kind = type(message)
+    one = _ONE_FIELD_CODES.get(kind)
     if one is not None:
         return (one[0], getattr(message, one[1]))
-    if isinstance(message, Hello):
-        return (
-            MessageType.HELLO.value,
-            message.min_version,
-            message.max_version,
-            message.capabilities,
-            message.agent,
-        )
-    if isinstance(message, ErrorMessage):
-        return (MessageType.ERROR.value, message.code, message.detail)
-    if isinstance(message, Prune):
-        return (MessageType.PRUNE.value,)
-    if isinstance(message, DialBack):
-        return (MessageType.DIALBACK.value, message.nonce, message.addresses)
-    if isinstance(message, DialBackResult):
-        return (
-            MessageType.DIALBACK_RESULT.value,
-            message.nonce,
-            message.reached,
-            message.failed,
-            message.observed,
-        )
-    if isinstance(message, CircuitOpen):
-        return (MessageType.CIRCUIT_OPEN.value, message.circuit, message.peer)
-    if isinstance(message, CircuitData):
-        return (MessageType.CIRCUIT_DATA.value, message.circuit, message.data)
-    if isinstance(message, CircuitClose):
-        return (MessageType.CIRCUIT_CLOSE.value, message.circuit, message.code)
-    if isinstance(message, PunchConnect):
-        return (MessageType.PUNCH_CONNECT.value, message.nonce, message.addresses)
-    code, name = _ONE_FIELD[type(message)]
-    return (code.value, getattr(message, name))
+    code, names = _MANY_FIELDS[kind]
+    return (code, *(getattr(message, name) for name in names))
 
 
 def encode_message(message: Message) -> bytes:
