@@ -263,11 +263,11 @@ class Punches:
     def expecting(self, address: str) -> bytes | None:
         """The peer whose round may bring a connection from `address` (`host:port`),
         if any: a SYN that reached our listener instead of our dialling socket (no
-        NAT between us, or one that lets it in) belongs to that punch (SPEC §15.4)."""
-        for peer in self._links:
-            if address in self.expected_from(peer):
-                return peer
-        return None
+        NAT between us, or one that lets it in) belongs to that punch (SPEC §15.4).
+        None too when two peers' rounds name it (two members behind one router
+        port): which one it is, only a handshake could tell."""
+        peers = [peer for peer in self._links if address in self.expected_from(peer)]
+        return peers[0] if len(peers) == 1 else None
 
     @property
     def in_progress(self) -> int:

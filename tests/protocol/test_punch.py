@@ -434,3 +434,15 @@ def test_a_connection_is_expected_only_from_the_addresses_of_a_round_answered_or
     high.dialled(LOW, high_dial.nonce, now=0.6, direct=False)
     assert high.expecting(ADDRESS[LOW][0]) is None
     assert high.expected_from(bytes([7]) * 32) == ()  # no link at all
+    # Two peers whose rounds name one address (LAN neighbours behind one router
+    # port): ambiguous, so neither round claims a connection from it.
+    other = bytes([0]) * 32
+    high.open_link(other)
+    high.receive(other, PunchConnect(nonce=bytes(8), addresses=ADDRESS[LOW]), now=1.0,
+                 ours=lambda: ADDRESS[HIGH])  # fmt: skip
+    assert high.expected_from(other) == ADDRESS[LOW]
+    assert high.expecting(ADDRESS[LOW][0]) == other  # LOW's round is over
+    high.open_link(LOW)
+    high.receive(LOW, PunchConnect(nonce=bytes(8), addresses=ADDRESS[LOW]), now=1.0,
+                 ours=lambda: ADDRESS[HIGH])  # fmt: skip
+    assert high.expecting(ADDRESS[LOW][0]) is None
