@@ -8,10 +8,16 @@ from its own listening port (`node.net.punch.simultaneous_open`). When the
 SYNs cross, both NATs let the connection through. The handshake (SPEC §10)
 then runs on it with fixed roles - the smaller identity is the initiator - so
 both agree without a word, and only the identity that the punch was with is
-accepted. The session runs as the one dialled by the smaller identity, so
-`GossipNode` on both sides keeps it and ends the relayed one (SPEC §11's rule):
-the push tree and reconciliation see a new session to the same peer, the
-circuit closes, and nothing is lost that anti-entropy would not bring again.
+accepted. Where nothing between them drops a SYN (no NAT, or a router that lets
+it in), the first SYN reaches the other side's listener rather than its dialling
+socket: the listener (`node.net.punch.PunchListener`) hands a connection from an
+address the round expects to `claim`, and the round runs the same handshake on
+it, so whichever socket connected, the roles agree.
+
+The session runs as the one dialled by the smaller identity, so `GossipNode` on
+both sides keeps it and ends the relayed one (SPEC §11's rule): the push tree
+and reconciliation see a new session to the same peer, the circuit closes, and
+nothing is lost that anti-entropy would not bring again.
 
 This module is the I/O shell: it feeds hellos, punch messages and dial
 results to `protocol.punch.Punches` and carries out what that returns.

@@ -11,7 +11,9 @@ we listen on matters: that is the port peers observed us at (dial-back's
 
 Both sockets - the listener and the dialling one - need SO_REUSEADDR and
 SO_REUSEPORT to share the port (Linux refuses a bind to a listening port
-otherwise). This module has the two sockets and a bounded retry; agreeing on
+otherwise). Where nothing drops an unsolicited SYN, the far side's SYN may land
+on the listener instead; `PunchListener` lets the punch shell claim such a
+connection. This module has the two sockets and a bounded retry; agreeing on
 the moment (an RTT measured over a relayed circuit, DCUtR-style:
 `protocol.punch`) and moving a session onto the connection
 (`node.gossip.punching`) are SPEC §15.4.
