@@ -161,16 +161,21 @@ class Punching:
 
     async def run(self) -> None:
         """Drive the coordinator's clock until cancelled (after `attach`)."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            while True:
-                self._wake = trio.Event()
-                self._drop_stale_arrivals()
-                self._act(self.punches.poll(now=trio.current_time(), nonce=self._nonce,
-                                            ours=self._addresses), wake=False)  # fmt: skip
-                deadline = self.punches.next_deadline()
-                with trio.move_on_at(float("inf") if deadline is None else deadline):
-                    await self._wake.wait()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                while True:
+                    self._wake = trio.Event()
+                    self._drop_stale_arrivals()
+                    self._act(self.punches.poll(now=trio.current_time(), nonce=self._nonce,
+                                                ours=self._addresses), wake=False)  # fmt: skip
+                    deadline = self.punches.next_deadline()
+                    with trio.move_on_at(float("inf") if deadline is None else deadline):
+                        await self._wake.wait()
+        finally:
+            self._nursery = None  # `claim` takes nothing more
+            while self._arrivals:  # claimed, never taken by a round
+                await trio.aclose_forcefully(self._arrivals.popitem()[1])
 
     def claim(self, stream: trio.abc.Stream) -> bool:
         """Take `stream`, which our listener accepted, when it comes from an address

@@ -10,7 +10,9 @@ TCP on loopback, each with its listener wrapped in `PunchListener`."""
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -20,6 +22,7 @@ from node.gossip.circuits import Circuits, CircuitStream
 from node.gossip.punching import Opener, Punching
 from node.net.punch import PunchListener, open_punchable_listener, simultaneous_open
 from node.net.transport import PeerStream, open_secure_stream
+from node.service import NodeConfig, open_node
 from protocol.handshake import Role
 from protocol.identity import IdentityId, IdentityKey
 from protocol.punch import PunchConfig
@@ -255,3 +258,36 @@ async def test_a_syn_that_lands_on_the_listener_is_taken_by_the_punch_with_roles
     assert [p.statistics().attempts for p in punchings] == [1, 1]
     for listener in listeners:
         await listener.aclose()
+
+
+async def test_the_daemons_listener_offers_a_punch_rounds_connection_to_the_punch_shell(
+    tmp_path: Path,
+) -> None:
+    """The wiring (`Networking.start`): with `punch`, a connection to the node's listen
+    port from an address a round expects goes to the round; any other, to the usual
+    accept path."""
+    config = NodeConfig(
+        data_dir=tmp_path / "ann", community_id=secrets.token_bytes(32),
+        community_key=secrets.token_bytes(32), listen="127.0.0.1:0", circuits=True, punch=True,
+    )  # fmt: skip
+    async with open_node(config) as node:
+        punching = node.punching
+        assert punching is not None
+        punching.punches.config = PunchConfig(allow_loopback=True)
+        host, _, port = node.listen_address.rpartition(":")
+        expected, other = trio.socket.socket(), trio.socket.socket()
+        with expected, other:
+            for sock in (expected, other):
+                await sock.bind(("127.0.0.1", 0))
+            peer = IdentityId(bytes(32))  # smaller than ours: it initiates, we answer
+            punching.punches.open_link(peer)
+            there = f"127.0.0.1:{expected.getsockname()[1]}"
+            connect = PunchConnect(nonce=NONCE, addresses=(there,))
+            punching.punches.receive(peer, connect, now=trio.current_time(), ours=lambda: OURS)
+            assert punching.punches.expecting(there) == peer
+            with trio.fail_after(5):
+                await other.connect((host, int(port)))
+                await expected.connect((host, int(port)))
+                while peer not in punching._arrivals:  # noqa: ASYNC110 - no event to wait on
+                    await trio.sleep(0.01)
+            assert list(punching._arrivals) == [peer]  # the other went the usual way
