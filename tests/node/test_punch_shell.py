@@ -274,6 +274,7 @@ async def test_the_daemons_listener_offers_a_punch_rounds_connection_to_the_punc
         punching = node.punching
         assert punching is not None
         punching.punches.config = PunchConfig(allow_loopback=True)
+        assert node.listen_address is not None
         host, _, port = node.listen_address.rpartition(":")
         expected, other = trio.socket.socket(), trio.socket.socket()
         with expected, other:
