@@ -199,8 +199,10 @@ class Punching:
         return True
 
     def _drop_stale_arrivals(self) -> None:
-        """Close what arrived for a round that ended without taking it."""
-        for peer in [p for p in self._arrivals if not self.punches.expected_from(p)]:
+        """Close what arrived for a round that ended without taking it (a dial under
+        way may still take it: its relayed session may end first, see `ended`)."""
+        stale = [p for p in self._arrivals if not self.punches.expected_from(p)]
+        for peer in [p for p in stale if p not in self._dials]:
             self._spawn(trio.aclose_forcefully, self._arrivals.pop(peer))
 
     def _nonce(self) -> bytes:
