@@ -251,6 +251,24 @@ class Punches:
         """Whether a punch with `peer` ended in a direct session still running."""
         return peer in self._direct
 
+    def expected_from(self, peer: bytes) -> tuple[str, ...]:
+        """The addresses a direct connection from `peer` may come from now: those of a
+        round we answered (waiting for the sync: its SYN may beat the sync, which
+        crosses the circuit) or are dialling; else none."""
+        link = self._links.get(peer)
+        if link is None or link.step not in (_Step.SYNC, _Step.DIALLING):
+            return ()
+        return link.their
+
+    def expecting(self, address: str) -> bytes | None:
+        """The peer whose round may bring a connection from `address` (`host:port`),
+        if any: a SYN that reached our listener instead of our dialling socket (no
+        NAT between us, or one that lets it in) belongs to that punch (SPEC §15.4).
+        None too when two peers' rounds name it (two members behind one router
+        port): which one it is, only a handshake could tell."""
+        peers = [peer for peer in self._links if address in self.expected_from(peer)]
+        return peers[0] if len(peers) == 1 else None
+
     @property
     def in_progress(self) -> int:
         """Punches under way (any step but idle and direct)."""

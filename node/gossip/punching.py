@@ -8,10 +8,16 @@ from its own listening port (`node.net.punch.simultaneous_open`). When the
 SYNs cross, both NATs let the connection through. The handshake (SPEC §10)
 then runs on it with fixed roles - the smaller identity is the initiator - so
 both agree without a word, and only the identity that the punch was with is
-accepted. The session runs as the one dialled by the smaller identity, so
-`GossipNode` on both sides keeps it and ends the relayed one (SPEC §11's rule):
-the push tree and reconciliation see a new session to the same peer, the
-circuit closes, and nothing is lost that anti-entropy would not bring again.
+accepted. Where nothing between them drops a SYN (no NAT, or a router that lets
+it in), the first SYN reaches the other side's listener rather than its dialling
+socket: the listener (`node.net.punch.PunchListener`) hands a connection from an
+address the round expects to `claim`, and the round runs the same handshake on
+it, so whichever socket connected, the roles agree.
+
+The session runs as the one dialled by the smaller identity, so `GossipNode` on
+both sides keeps it and ends the relayed one (SPEC §11's rule): the push tree
+and reconciliation see a new session to the same peer, the circuit closes, and
+nothing is lost that anti-entropy would not bring again.
 
 This module is the I/O shell: it feeds hellos, punch messages and dial
 results to `protocol.punch.Punches` and carries out what that returns.
@@ -33,7 +39,7 @@ import trio
 
 from node.gossip.circuits import CircuitStream
 from node.net.addresses import host_of
-from node.net.punch import simultaneous_open
+from node.net.punch import remote_address, simultaneous_open
 from node.net.transport import HandshakeTimeoutError, PeerStream, open_secure_stream
 from protocol.channel import Community
 from protocol.errors import RemoteProtocolError
@@ -58,6 +64,10 @@ log = logging.getLogger("trustnode.punch")
 Send = Callable[[Message], Awaitable[None]]
 Opener = Callable[..., Awaitable[trio.abc.Stream]]  # simultaneous_open's signature
 _GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
+# After every address's dial failed, how long a round still waits for the peer's
+# connection to reach our listener: accepted there, it is why our connect failed
+# (the 4-tuple is taken), so it is in the accept queue already; 0.5 s is slack.
+_ARRIVAL_GRACE_S = 0.5
 
 
 def is_relayed(stream: trio.abc.Stream) -> bool:
@@ -121,6 +131,10 @@ class Punching:
         self._relayed_since: dict[IdentityId, float] = {}
         self._dials: dict[IdentityId, trio.CancelScope] = {}  # one dial per peer at once
         self._punched: set[IdentityId] = set()  # whose current session we punched
+        # Connections our listener accepted from an address a round expects
+        # (`claim`): at most one per peer, until its round takes or drops it.
+        self._arrivals: dict[IdentityId, trio.abc.Stream] = {}
+        self._arrived: dict[IdentityId, trio.Event] = {}
         self.time_to_direct_s: dict[IdentityId, float] = {}
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
@@ -147,15 +161,49 @@ class Punching:
 
     async def run(self) -> None:
         """Drive the coordinator's clock until cancelled (after `attach`)."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            while True:
-                self._wake = trio.Event()
-                self._act(self.punches.poll(now=trio.current_time(), nonce=self._nonce,
-                                            ours=self._addresses), wake=False)  # fmt: skip
-                deadline = self.punches.next_deadline()
-                with trio.move_on_at(float("inf") if deadline is None else deadline):
-                    await self._wake.wait()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                while True:
+                    self._wake = trio.Event()
+                    self._drop_stale_arrivals()
+                    self._act(self.punches.poll(now=trio.current_time(), nonce=self._nonce,
+                                                ours=self._addresses), wake=False)  # fmt: skip
+                    deadline = self.punches.next_deadline()
+                    with trio.move_on_at(float("inf") if deadline is None else deadline):
+                        await self._wake.wait()
+        finally:
+            self._nursery = None  # `claim` takes nothing more
+            while self._arrivals:  # claimed, never taken by a round
+                await trio.aclose_forcefully(self._arrivals.popitem()[1])
+
+    def claim(self, stream: trio.abc.Stream) -> bool:
+        """Take `stream`, which our listener accepted, when it comes from an address
+        that a punch round expects (`node.net.punch.PunchListener`): the round runs
+        the handshake on it with the roles fixed by identity, as on a dialled one.
+        Whether we took it (then we own it); never blocks."""
+        address = remote_address(stream)
+        if address is None or self._nursery is None:
+            return False
+        peer = self.punches.expecting(address)
+        if peer is None:
+            return False
+        peer = IdentityId(peer)
+        if (old := self._arrivals.pop(peer, None)) is not None:
+            self._spawn(trio.aclose_forcefully, old)  # one per peer: the newest
+        self._arrivals[peer] = stream
+        if (event := self._arrived.pop(peer, None)) is not None:
+            event.set()
+        log.debug("punch with %s: its connection reached our listener",
+                  short_identity_text(peer))  # fmt: skip
+        return True
+
+    def _drop_stale_arrivals(self) -> None:
+        """Close what arrived for a round that ended without taking it (a dial under
+        way may still take it: its relayed session may end first, see `ended`)."""
+        stale = [p for p in self._arrivals if not self.punches.expected_from(p)]
+        for peer in [p for p in stale if p not in self._dials]:
+            self._spawn(trio.aclose_forcefully, self._arrivals.pop(peer))
 
     def _nonce(self) -> bytes:
         return self._rng.randbytes(PUNCH_NONCE_BYTES)
@@ -179,6 +227,7 @@ class Punching:
         self._sends.pop(peer, None)
         self._relayed_since.pop(peer, None)
         self._act(self.punches.close_link(peer))
+        self._drop_stale_arrivals()
         if peer in self._punched:
             self._punched.discard(peer)
             self.punches.direct_ended(peer, now=trio.current_time())
@@ -296,14 +345,25 @@ class Punching:
                      short_identity_text(peer), error)  # fmt: skip
             return None
         if secure.peer != peer:  # the address reached another member: not ours to keep
+            log.info("punched connection for %s proved %s instead: closed",
+                     short_identity_text(peer), short_identity_text(secure.peer))  # fmt: skip
             await trio.aclose_forcefully(secure)
             return None
         return secure
 
     async def _first_open(self, dial: Dial) -> trio.abc.Stream | None:
-        """Dial every address at once from our port; the first that connects."""
+        """Dial every address at once from our port, and take the peer's connection
+        if our listener accepts it instead (`claim`); the first that connects."""
+        peer = IdentityId(dial.peer)
         won: list[trio.abc.Stream] = []
         async with trio.open_nursery() as nursery:
+
+            async def take(stream: trio.abc.Stream) -> None:
+                if won:
+                    await trio.aclose_forcefully(stream)
+                    return
+                won.append(stream)
+                nursery.cancel_scope.cancel()
 
             async def one(address: str) -> None:
                 host = host_of(address)
@@ -313,12 +373,21 @@ class Punching:
                     stream = await self._open(self._port, (host, port), start_at=dial.at)
                 except OSError:
                     return
-                if won:
-                    await trio.aclose_forcefully(stream)
-                    return
-                won.append(stream)
+                await take(stream)
+
+            async def dial_all() -> None:
+                async with trio.open_nursery() as dials:
+                    for address in dial.addresses:
+                        dials.start_soon(one, address)
+                await trio.sleep(_ARRIVAL_GRACE_S)  # the peer's may still reach our listener
                 nursery.cancel_scope.cancel()
 
-            for address in dial.addresses:
-                nursery.start_soon(one, address)
+            async def arrival() -> None:
+                while (stream := self._arrivals.pop(peer, None)) is None:
+                    event = self._arrived.setdefault(peer, trio.Event())
+                    await event.wait()
+                await take(stream)
+
+            nursery.start_soon(dial_all)
+            nursery.start_soon(arrival)
         return won[0] if won else None

@@ -11,7 +11,9 @@ we listen on matters: that is the port peers observed us at (dial-back's
 
 Both sockets - the listener and the dialling one - need SO_REUSEADDR and
 SO_REUSEPORT to share the port (Linux refuses a bind to a listening port
-otherwise). This module has the two sockets and a bounded retry; agreeing on
+otherwise). Where nothing drops an unsolicited SYN, the far side's SYN may land
+on the listener instead; `PunchListener` lets the punch shell claim such a
+connection. This module has the two sockets and a bounded retry; agreeing on
 the moment (an RTT measured over a relayed circuit, DCUtR-style:
 `protocol.punch`) and moving a session onto the connection
 (`node.gossip.punching`) are SPEC §15.4.
@@ -20,10 +22,17 @@ the moment (an RTT measured over a relayed circuit, DCUtR-style:
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import trio
 
-__all__ = ["PunchFailedError", "open_punchable_listener", "simultaneous_open"]
+__all__ = [
+    "PunchFailedError",
+    "PunchListener",
+    "open_punchable_listener",
+    "remote_address",
+    "simultaneous_open",
+]
 
 
 class PunchFailedError(OSError):
@@ -85,3 +94,44 @@ async def simultaneous_open(
             continue
         return trio.SocketStream(sock)
     raise PunchFailedError(f"no direct connection after {attempts} attempts: {'; '.join(errors)}")
+
+
+def remote_address(stream: trio.abc.Stream) -> str | None:
+    """`host:port` of a TCP stream's far end (IPv4), else None."""
+    sock = getattr(stream, "socket", None)
+    if sock is None or sock.family != socket.AF_INET:
+        return None
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:  # reset before we looked
+        return None
+    return f"{host}:{port}"
+
+
+class PunchListener(trio.abc.Listener[trio.abc.Stream]):
+    """The node's listener, which first offers each connection to `claim`.
+
+    Where nothing between two members drops an unsolicited SYN (no NAT, or one
+    that lets it in), the SYN of a punch that leaves first lands on the other
+    side's *listener*, not on its dialling socket, whose own connect then fails
+    (the connection exists already). `claim` (the punch shell's) takes a
+    connection from an address a punch round expects, so that it runs the
+    punch's handshake with the roles fixed by identity instead of the accept
+    path's responder role; `claim` returns whether it took the stream (then it
+    owns it). Until `claim` is set, every connection is accepted as usual.
+    """
+
+    def __init__(self, inner: trio.abc.Listener[trio.abc.Stream]) -> None:
+        self.inner = inner
+        self.claim: Callable[[trio.abc.Stream], bool] | None = None
+
+    async def accept(self) -> trio.abc.Stream:
+        """The next connection that `claim` does not take."""
+        while True:
+            stream = await self.inner.accept()
+            if self.claim is None or not self.claim(stream):
+                return stream
+
+    async def aclose(self) -> None:
+        """Close the inner listener."""
+        await self.inner.aclose()

@@ -25,6 +25,7 @@ from node.home.config import parse_address
 from node.net.addresses import detect_host_addresses, is_dialable, is_local_only, own_addresses
 from node.net.lan import LanDiscovery
 from node.net.portmap import PortMapper
+from node.net.punch import PunchListener
 from node.service.core import NodeCore
 from node.service.records import NodeStatus, PeerInfo
 from protocol.errors import FieldError
@@ -66,9 +67,14 @@ class Networking(NodeCore):
         )
         for address in (*self.config.bootstrap, *bootstrap):
             manager.add_address(address)
-        nursery.start_soon(manager.run, listening.listener)
+        listener = listening.listener
+        if self.config.punch and listening.bound is not None:
+            listener = PunchListener(listener)  # a punch's SYN may land on it (SPEC §15.4)
+        nursery.start_soon(manager.run, listener)
         if listening.bound is not None:  # a TCP listener: the extensions of SPEC §15
             self._start_extensions(nursery, listening.bound, advertise)
+        if isinstance(listener, PunchListener) and self.punching is not None:
+            listener.claim = self.punching.claim
         if log.isEnabledFor(logging.INFO):  # a simulation starts a thousand quietly
             log.info(
                 "listening on %s for community %s; peers dial %s%s",

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from protocol.punch import PunchConfig
 from tests.e2e.nat_testbed import (
     MEMBERS,
     PORT,
@@ -243,3 +244,10 @@ def test_homes_punch_direct_links_and_converge_without_the_public_member(
         assert wait(lambda: all(bed.count(m) == home_total for m in MEMBERS), 60), {
             m: bed.count(m) for m in MEMBERS
         }
+        # Home 1's two members share their router's address and port: only one can be
+        # punched to a given member elsewhere. The other's rounds fail, bounded: each
+        # member dials the router of each other home in at most `host_budget` rounds per
+        # `host_window_s` (10 minutes, longer than this test), whoever asks.
+        budget = PunchConfig().host_budget * 2  # two other homes' routers
+        attempts = {m: bed.metric(m, "punch_attempts") for m in HOME_MEMBERS}
+        assert all(n <= budget for n in attempts.values()), attempts

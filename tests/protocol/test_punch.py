@@ -403,3 +403,46 @@ def test_no_punch_without_an_address_of_ours() -> None:
     low.open_link(HIGH)
     [finished] = low.poll(now=0.0, nonce=lambda: bytes(8), ours=lambda: ("192.168.1.2:7400",))
     assert finished == Finished(HIGH, Outcome.NO_ADDRESS, 0)
+
+
+def test_a_connection_is_expected_only_from_the_addresses_of_a_round_answered_or_dialled() -> None:
+    """`expecting` (SPEC §15.4, the listener case): a responder expects the
+    initiator's SYN from the moment it answers (the SYN may beat the sync), each
+    side while it dials, and nobody before or after."""
+    low, high = Punches(identity=LOW), Punches(identity=HIGH)
+    low.open_link(HIGH)
+    high.open_link(LOW)
+    [send] = low.poll(now=0.0, nonce=lambda: bytes(8), ours=lambda: ADDRESS[LOW])
+    assert isinstance(send, SendConnect)
+    assert low.expecting(ADDRESS[HIGH][0]) is None  # the initiator has no answer yet
+    [answer] = high.receive(LOW, send.message, now=0.1, ours=lambda: ADDRESS[HIGH])
+    assert isinstance(answer, SendConnect)
+    assert high.expecting(ADDRESS[LOW][0]) == LOW  # answered: the SYN may come first
+    assert high.expecting("198.51.100.1:7401") is None  # another port: not the round's
+    assert high.expected_from(LOW) == ADDRESS[LOW]
+    sync, dial = low.receive(HIGH, answer.message, now=0.2, ours=lambda: ADDRESS[LOW])
+    assert isinstance(sync, SendSync)
+    assert isinstance(dial, Dial)
+    # Only the plausible address the responder sent (its LAN address is never dialled).
+    assert low.expected_from(HIGH) == ("203.0.113.12:7400",)
+    assert low.expecting("192.168.2.2:7400") is None
+    low.dialled(HIGH, dial.nonce, now=0.5, direct=True)
+    assert low.expected_from(HIGH) == ()  # direct: the round is over
+    [high_dial] = high.receive(LOW, sync.message, now=0.3, ours=lambda: ())
+    assert isinstance(high_dial, Dial)
+    assert high.expecting(ADDRESS[LOW][0]) == LOW
+    high.dialled(LOW, high_dial.nonce, now=0.6, direct=False)
+    assert high.expecting(ADDRESS[LOW][0]) is None
+    assert high.expected_from(bytes([7]) * 32) == ()  # no link at all
+    # Two peers whose rounds name one address (LAN neighbours behind one router
+    # port): ambiguous, so neither round claims a connection from it.
+    other = bytes([0]) * 32
+    high.open_link(other)
+    high.receive(other, PunchConnect(nonce=bytes(8), addresses=ADDRESS[LOW]), now=1.0,
+                 ours=lambda: ADDRESS[HIGH])  # fmt: skip
+    assert high.expected_from(other) == ADDRESS[LOW]
+    assert high.expecting(ADDRESS[LOW][0]) == other  # LOW's round is over
+    high.open_link(LOW)
+    high.receive(LOW, PunchConnect(nonce=bytes(8), addresses=ADDRESS[LOW]), now=1.0,
+                 ours=lambda: ADDRESS[HIGH])  # fmt: skip
+    assert high.expecting(ADDRESS[LOW][0]) is None
