@@ -47,7 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("node.cli.member:export_", "Write every stored attestation to a portable export file."),
     "import": ("node.cli.member:import_", "Verify and store the attestations of an export FILE (each one checked)."),
     "device": ("node.cli.devices:device", "One identity on several machines: pair, approve, list and revoke device keys."),
-    "key": ("node.cli.keys:key", "This node's key: show it, commit to the next key (`key commit`), rotate to it (`key rotate`)."),
+    "key": ("node.cli.keys:key", "This node's key: show it, commit to the next key, rotate to it."),
     "custodians": ("node.cli.recovery:custodians", "List this identity's custodians (or designate them: `custodians set K NAME…`)."),
     "recover": ("node.cli.recovery:recover", "Recovery of a lost key by custodians: sign, veto, status."),
     "simulate": ("node.cli.simulate:simulate", "Simulate a community of real nodes (seeded, virtual time): a scenario or a sweep."),
