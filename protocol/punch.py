@@ -450,16 +450,21 @@ class Punches:
 
     def _within_budget(self, addresses: Sequence[str], *, now: float) -> tuple[str, ...]:
         """The plausible addresses whose host has rounds left in its window."""
-        kept = []
-        for address in plausible_addresses(addresses, allow_loopback=self.config.allow_loopback):
-            rounds = self._host_rounds.setdefault(address.rpartition(":")[0], deque())
-            while rounds and now - rounds[0] >= self.config.host_window_s:
-                rounds.popleft()
-            if len(rounds) < self.config.host_budget:
-                kept.append(address)
-        for host in [h for h, r in self._host_rounds.items() if not r]:
-            del self._host_rounds[host]  # bounded by the hosts dialled in one window
-        return tuple(kept)
+        # Every host's window moves on, not only those named now: a host dialled once
+        # and never named again is forgotten once its window is over, so the table
+        # holds the hosts dialled in the last `host_window_s` (a peer names 4 new
+        # ones per round), not every host ever dialled.
+        window = self.config.host_window_s
+        for host, times in list(self._host_rounds.items()):
+            while times and now - times[0] >= window:
+                times.popleft()
+            if not times:
+                del self._host_rounds[host]
+        plausible = plausible_addresses(addresses, allow_loopback=self.config.allow_loopback)
+        budget = self.config.host_budget
+        return tuple(
+            a for a in plausible if len(self._host_rounds.get(a.rpartition(":")[0], ())) < budget
+        )
 
     def _round_failed(self, peer: bytes, link: _Link, *, now: float) -> list[Action]:
         if not link.initiator:

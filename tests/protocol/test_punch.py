@@ -403,3 +403,23 @@ def test_no_punch_without_an_address_of_ours() -> None:
     low.open_link(HIGH)
     [finished] = low.poll(now=0.0, nonce=lambda: bytes(8), ours=lambda: ("192.168.1.2:7400",))
     assert finished == Finished(HIGH, Outcome.NO_ADDRESS, 0)
+
+
+def test_the_host_budgets_forget_hosts_once_their_window_is_over() -> None:
+    """Each round's peer may name 4 new hosts: the budgets kept must be those of the
+    last `host_window_s`, not of every host ever dialled (memory a peer could grow)."""
+    high = Punches(identity=bytes([0xFF]) * 32)
+    peer = bytes([1]) * 32
+    high.open_link(peer)
+    now = 0.0
+    for n in range(200):  # a fresh round every 10 minutes, 4 fresh hosts each
+        now += CONFIG.cooldown_s
+        nonce = n.to_bytes(8, "big")
+        hosts = tuple(f"198.51.{n % 250}.{k + 1}:7400" for k in range(4))
+        high.receive(peer, PunchConnect(nonce=nonce, addresses=hosts), now=now,
+                     ours=lambda: ADDRESS[HIGH])  # fmt: skip
+        [dial] = high.receive(peer, PunchSync(nonce=nonce), now=now, ours=lambda: ())
+        assert isinstance(dial, Dial)
+        assert dial.addresses == hosts
+        high.dialled(peer, nonce, now=now + 1, direct=False)
+    assert len(high._host_rounds) <= 2 * MAX_PUNCH_ADDRESSES  # the memory itself
