@@ -217,15 +217,25 @@ class Punches:
 
     def open_link(self, peer: bytes) -> None:
         """`peer` is in session with us over a circuit and named `punch`: the smaller
-        identity initiates (also the Noise initiator on the direct connection)."""
+        identity initiates (also the Noise initiator on the direct connection).
+
+        A hello again changes nothing, and a punch its last session cut short counts
+        as failed (cooldown): else a peer could restart our punch at will, each time
+        naming fresh hosts for us to dial."""
         if peer == self._identity:
             raise ValueError("a punch with ourselves")
-        link = self._links.pop(peer, None) or self._past.pop(peer, None)
+        if peer in self._links:
+            return  # a hello again (or a new session replacing the last): nothing changes
+        link = self._past.pop(peer, None)
         fresh = _Link(initiator=self._identity < peer)
         if link is not None:  # a new circuit session keeps the peer's budgets
             fresh.next_punch_at, fresh.answered, fresh.refusals = (
                 link.next_punch_at, link.answered, link.refusals,
             )  # fmt: skip
+            if link.started_at is not None:  # a punch cut short counts as one that failed
+                fresh.next_punch_at = max(
+                    fresh.next_punch_at, link.started_at + self.config.cooldown_s
+                )
         if peer in self._direct:
             fresh.step = _Step.DIRECT
         self._links[peer] = fresh
@@ -244,6 +254,8 @@ class Punches:
             # may end first because the far end, done sooner, replaced it.
             return []
         rounds = link.rounds
+        if link.started_at is not None:  # else reconnecting would restart the punch at once
+            link.next_punch_at = max(link.next_punch_at, link.started_at + self.config.cooldown_s)
         link.step, link.started_at, link.rounds = _Step.IDLE, None, 0
         return [Finished(peer, Outcome.GONE, rounds)] if link.initiator else []
 

@@ -423,3 +423,30 @@ def test_the_host_budgets_forget_hosts_once_their_window_is_over() -> None:
         assert dial.addresses == hosts
         high.dialled(peer, nonce, now=now + 1, direct=False)
     assert len(high._host_rounds) <= 2 * MAX_PUNCH_ADDRESSES  # the memory itself
+
+
+@pytest.mark.parametrize("reset", ["hello again", "reconnect"])
+def test_a_peer_cannot_restart_our_punch_to_make_us_dial_more_hosts(reset: str) -> None:
+    """Amplification (SPEC §15.4): as the initiator we dial what the responder names.
+    A punch has at most 3 rounds, then 10 minutes of cooldown; a hostile responder
+    that answers each round with 4 fresh hosts and then says hello again (or drops and
+    reopens the circuit session) must not get a fresh punch at once, each one more
+    SYNs to strangers."""
+    low = Punches(identity=LOW)
+    low.open_link(HIGH)
+    hosts: set[str] = set()
+    now = 0.0
+    for n in range(40):  # one cycle a second, for 40 s
+        nonce = functools.partial(n.to_bytes, 8, "big")
+        for action in low.poll(now=now, nonce=nonce, ours=lambda: ADDRESS[LOW]):
+            if isinstance(action, SendConnect):
+                fresh = tuple(f"198.51.{n % 250}.{k + 1}:7400" for k in range(4))
+                answer = PunchConnect(nonce=action.message.nonce, addresses=fresh)
+                for dial in low.receive(HIGH, answer, now=now + 0.1, ours=lambda: ADDRESS[LOW]):
+                    if isinstance(dial, Dial):
+                        hosts |= set(dial.addresses)
+        if reset == "reconnect":
+            low.close_link(HIGH)
+        low.open_link(HIGH)
+        now += 1.0
+    assert len(hosts) <= CONFIG.max_rounds * MAX_PUNCH_ADDRESSES
