@@ -217,15 +217,25 @@ class Punches:
 
     def open_link(self, peer: bytes) -> None:
         """`peer` is in session with us over a circuit and named `punch`: the smaller
-        identity initiates (also the Noise initiator on the direct connection)."""
+        identity initiates (also the Noise initiator on the direct connection).
+
+        A hello again changes nothing, and a punch its last session cut short counts
+        as failed (cooldown): else a peer could restart our punch at will, each time
+        naming fresh hosts for us to dial."""
         if peer == self._identity:
             raise ValueError("a punch with ourselves")
-        link = self._links.pop(peer, None) or self._past.pop(peer, None)
+        if peer in self._links:
+            return  # a hello again (or a new session replacing the last): nothing changes
+        link = self._past.pop(peer, None)
         fresh = _Link(initiator=self._identity < peer)
         if link is not None:  # a new circuit session keeps the peer's budgets
             fresh.next_punch_at, fresh.answered, fresh.refusals = (
                 link.next_punch_at, link.answered, link.refusals,
             )  # fmt: skip
+            if link.started_at is not None:  # a punch cut short counts as one that failed
+                fresh.next_punch_at = max(
+                    fresh.next_punch_at, link.started_at + self.config.cooldown_s
+                )
         if peer in self._direct:
             fresh.step = _Step.DIRECT
         self._links[peer] = fresh
@@ -244,6 +254,8 @@ class Punches:
             # may end first because the far end, done sooner, replaced it.
             return []
         rounds = link.rounds
+        if link.started_at is not None:  # else reconnecting would restart the punch at once
+            link.next_punch_at = max(link.next_punch_at, link.started_at + self.config.cooldown_s)
         link.step, link.started_at, link.rounds = _Step.IDLE, None, 0
         return [Finished(peer, Outcome.GONE, rounds)] if link.initiator else []
 
@@ -468,16 +480,21 @@ class Punches:
 
     def _within_budget(self, addresses: Sequence[str], *, now: float) -> tuple[str, ...]:
         """The plausible addresses whose host has rounds left in its window."""
-        kept = []
-        for address in plausible_addresses(addresses, allow_loopback=self.config.allow_loopback):
-            rounds = self._host_rounds.setdefault(address.rpartition(":")[0], deque())
-            while rounds and now - rounds[0] >= self.config.host_window_s:
-                rounds.popleft()
-            if len(rounds) < self.config.host_budget:
-                kept.append(address)
-        for host in [h for h, r in self._host_rounds.items() if not r]:
-            del self._host_rounds[host]  # bounded by the hosts dialled in one window
-        return tuple(kept)
+        # Every host's window moves on, not only those named now: a host dialled once
+        # and never named again is forgotten once its window is over, so the table
+        # holds the hosts dialled in the last `host_window_s` (a peer names 4 new
+        # ones per round), not every host ever dialled.
+        window = self.config.host_window_s
+        for host, times in list(self._host_rounds.items()):
+            while times and now - times[0] >= window:
+                times.popleft()
+            if not times:
+                del self._host_rounds[host]
+        plausible = plausible_addresses(addresses, allow_loopback=self.config.allow_loopback)
+        budget = self.config.host_budget
+        return tuple(
+            a for a in plausible if len(self._host_rounds.get(a.rpartition(":")[0], ())) < budget
+        )
 
     def _round_failed(self, peer: bytes, link: _Link, *, now: float) -> list[Action]:
         if not link.initiator:

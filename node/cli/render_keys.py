@@ -21,8 +21,14 @@ __all__ = ["key_lines", "when"]
 
 
 def when(ms: int) -> str:
-    """A statement's time as people read it, in UTC (minutes: waits are in hours)."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A statement's time as people read it, in UTC (minutes: waits are in hours).
+
+    Times are the signer's, up to 2^53 - 1 ms (SPEC §2): past the calendar's year
+    9999 (a grant that "expires" 285 000 years on) this says so instead of raising."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return "after 9999"
 
 
 def key_lines(view: ExplanationView) -> list[Text]:

@@ -329,6 +329,12 @@ def parse_config(data: bytes, *, data_dir: Path) -> NodeConfig:
 def _build(data_dir: Path, path: Path, values: dict[str, object]) -> NodeConfig:
     if "community_id" not in values:
         raise ConfigError(f"{path}: [community] id is required")
+    if values.get("punch") and not values.get("circuits"):
+        # It would do nothing but share the listening port (SO_REUSEPORT) for no punch.
+        raise ConfigError(
+            f"{path}: [network] punch needs [network] circuits = true "
+            "(a punch moves a session that runs over a circuit, SPEC §15.4)"
+        )
     return NodeConfig(data_dir=data_dir, **values)  # type: ignore[arg-type]
 
 

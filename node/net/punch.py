@@ -92,6 +92,9 @@ async def simultaneous_open(
                 type(error).__name__ if isinstance(error, trio.TooSlowError) else str(error)
             )
             continue
+        except BaseException:  # cancelled: another address won, or a new round began
+            sock.close()
+            raise
         return trio.SocketStream(sock)
     raise PunchFailedError(f"no direct connection after {attempts} attempts: {'; '.join(errors)}")
 

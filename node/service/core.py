@@ -82,6 +82,9 @@ class NodeCore:
     ) -> None:
         self.config = config
         self._key = key
+        # The key our handshakes prove, from `start` on: a rotation changes `_key`,
+        # not the running network's (node.service.rotation), so an invite names this one.
+        self._transport_key: IdentityKey | None = None
         # Where the key files live (the daemon's data directory; None in memory): a
         # rotation writes them (node.service.rotation, node.home.nextkey).
         self.key_files: KeyFiles | None = None

@@ -49,6 +49,7 @@ class Networking(NodeCore):
         if self._network is None:
             raise ConfigError("this node runs without networking")
         listening = await self._network.listen()
+        self._transport_key = self._key
         self._bound = listening.bound
         self.listen_address = listening.address
         advertise = self.advertised = listening.advertise or self.own_addresses()
@@ -193,18 +194,21 @@ class Networking(NodeCore):
         if not addresses:
             raise ConfigError("this node has no address to invite to (set [network] advertise)")
         expires = None if expires_in_s is None else self._clock() + expires_in_s * 1000
+        # The joiner presents a single-use invite's nonce to the identity its handshake
+        # meets: a running node's, which a rotation leaves as it was until the next start.
+        key = self._transport_key or self._key
         try:
             made = Invite(
                 community_id=self.config.community_id,
                 community_key=self.config.community_key,
                 bootstrap=addresses,
-                inviter=self.identity,
+                inviter=key.identity,
                 expires_at_ms=expires,
                 nonce=secrets.token_bytes(16) if single_use else None,
             )
         except FieldError as exc:
             raise RequestError("bad_value", f"invite addresses: {exc}") from None
-        code = sign_invite(made, self._key)
+        code = sign_invite(made, key)
         self.invites.issue(made)  # on disk before the code is handed out
         return code
 

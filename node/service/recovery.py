@@ -82,24 +82,25 @@ class Custodians:
         key = self._identity if key is None else key
         member = of(key)
         rb = book.recovery
-        found = rb.designations(member, of=of, counts=counts, is_root=is_root)
-        # A change waits for the lock of the designation it replaces (SPEC §18.2):
-        # shown against the one before it (the first has no lock).
-        designations = tuple(
-            (
-                d,
-                d.issued_at_ms + (rb.lock_of(found[i - 1]) if i else 0),
-                tuple(rb.vetoes(d.digest, member, of=of, counts=counts)),
-            )
-            for i, d in enumerate(found)
-        )
+        # A change waits for the lock of the designation in force when the walk of
+        # SPEC §18.2 meets it (as `RecoveryBook.in_force` walks at `now`): not the one
+        # listed before it, which may be vetoed or still waiting itself. The first
+        # has no lock.
+        designations = []
+        current: Designation | None = None
+        for d in rb.designations(member, of=of, counts=counts, is_root=is_root):
+            vetoes = tuple(rb.vetoes(d.digest, member, of=of, counts=counts))
+            ends = d.issued_at_ms + (0 if current is None else rb.lock_of(current))
+            designations.append((d, ends, vetoes))
+            if not vetoes and (current is None or ends <= now):
+                current = d
         every = rb.recoveries(now, of=of, counts=counts, is_root=is_root)
         recoveries = tuple(r for r in every if of(r.old) == member)
         return CustodianReport(
             key=key,
             member=member,
             in_force=rb.in_force(member, now, of=of, counts=counts, is_root=is_root),
-            designations=designations,
+            designations=tuple(designations),
             recoveries=recoveries,
             now_ms=now,
         )

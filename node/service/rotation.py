@@ -13,9 +13,10 @@ point leaves a state `KeyFiles.settle` turns into exactly one outcome:
   (`KeyFiles.promote`) and the node switch the key it signs with.
 
 The node's transport identity and source tree keep the old key until the
-next start (they are read when the network starts); everything the node
-signs from the rotation on is signed by the new key, and every node reads
-both keys as one member.
+next start (they are read when the network starts), and so do the invites
+it makes meanwhile (a joiner presents a single-use invite to the identity its
+handshake meets); every statement the node signs from the rotation on is
+signed by the new key, and every node reads both keys as one member.
 """
 
 from __future__ import annotations

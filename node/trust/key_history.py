@@ -11,8 +11,9 @@ new key. This module reads it off the engine's heads and the identity book:
 * `KeyNote`: one vouch on a listed edge whose signer or subject is another key
   of its member (a device, an earlier root of the chain);
 * `KeyStep`: one succession of the subject's chain (rotation or recovery);
-* `RecoveryNote`: every recovery naming a key of the subject's chain, with its
-  state (counts, waiting, incomplete, vetoed, lost to another).
+* `RecoveryNote`: every recovery naming a key of the subject's chain that a
+  custodian of the designation in force signed, with its state (counts, waiting,
+  incomplete, vetoed, lost to another).
 
 Pure and read-only: nothing here changes what any score is.
 """
@@ -87,7 +88,8 @@ class KeyStep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecoveryNote:
-    """A recovery naming a key of the subject's chain, and where it stands."""
+    """A recovery naming a key of the subject's chain (signed by a custodian), and where
+    it stands."""
 
     old: IdentityId
     new: IdentityId
@@ -137,7 +139,10 @@ def _recoveries(book: IdentityBook, keys: set[IdentityId]) -> list[Recovery]:
         return []
     of, counts, is_root = book.base_readers()
     found = book.recovery.recoveries(book.now_ms, of=of, counts=counts, is_root=is_root)
-    return [r for r in found if r.old in keys]
+    # Only those some custodian of the designation in force signed: anyone may sign
+    # `key:recover` naming any key, and one no custodian signed can never count. So
+    # strangers cannot fill an explanation, and it lists at most n per key.
+    return [r for r in found if r.old in keys and r.custodians]
 
 
 def _steps(

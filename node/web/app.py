@@ -75,10 +75,17 @@ def _templates() -> Environment:
     env.filters["pct"] = lambda v: f"{float(v):.0%}"
     env.filters["score"] = lambda v: f"{float(v):.3f}"
     env.filters["q"] = lambda v: quote(str(v), safe="")
-    env.filters["when"] = lambda ms: datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime(
-        "%Y-%m-%d %H:%M UTC"
-    )
+    env.filters["when"] = _when
     return env
+
+
+def _when(ms: int) -> str:
+    """A statement's time in UTC; a signer's time past the year 9999 (up to 2^53 - 1
+    ms, SPEC §2) is said as such, not a 500."""
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):
+        return "after 9999"
 
 
 class _Stream:

@@ -446,3 +446,50 @@ def test_a_connection_is_expected_only_from_the_addresses_of_a_round_answered_or
     high.receive(LOW, PunchConnect(nonce=bytes(8), addresses=ADDRESS[LOW]), now=1.0,
                  ours=lambda: ADDRESS[HIGH])  # fmt: skip
     assert high.expecting(ADDRESS[LOW][0]) is None
+
+
+def test_the_host_budgets_forget_hosts_once_their_window_is_over() -> None:
+    """Each round's peer may name 4 new hosts: the budgets kept must be those of the
+    last `host_window_s`, not of every host ever dialled (memory a peer could grow)."""
+    high = Punches(identity=bytes([0xFF]) * 32)
+    peer = bytes([1]) * 32
+    high.open_link(peer)
+    now = 0.0
+    for n in range(200):  # a fresh round every 10 minutes, 4 fresh hosts each
+        now += CONFIG.cooldown_s
+        nonce = n.to_bytes(8, "big")
+        hosts = tuple(f"198.51.{n % 250}.{k + 1}:7400" for k in range(4))
+        high.receive(peer, PunchConnect(nonce=nonce, addresses=hosts), now=now,
+                     ours=lambda: ADDRESS[HIGH])  # fmt: skip
+        [dial] = high.receive(peer, PunchSync(nonce=nonce), now=now, ours=lambda: ())
+        assert isinstance(dial, Dial)
+        assert dial.addresses == hosts
+        high.dialled(peer, nonce, now=now + 1, direct=False)
+    assert len(high._host_rounds) <= 2 * MAX_PUNCH_ADDRESSES  # the memory itself
+
+
+@pytest.mark.parametrize("reset", ["hello again", "reconnect"])
+def test_a_peer_cannot_restart_our_punch_to_make_us_dial_more_hosts(reset: str) -> None:
+    """Amplification (SPEC §15.4): as the initiator we dial what the responder names.
+    A punch has at most 3 rounds, then 10 minutes of cooldown; a hostile responder
+    that answers each round with 4 fresh hosts and then says hello again (or drops and
+    reopens the circuit session) must not get a fresh punch at once, each one more
+    SYNs to strangers."""
+    low = Punches(identity=LOW)
+    low.open_link(HIGH)
+    hosts: set[str] = set()
+    now = 0.0
+    for n in range(40):  # one cycle a second, for 40 s
+        nonce = functools.partial(n.to_bytes, 8, "big")
+        for action in low.poll(now=now, nonce=nonce, ours=lambda: ADDRESS[LOW]):
+            if isinstance(action, SendConnect):
+                fresh = tuple(f"198.51.{n % 250}.{k + 1}:7400" for k in range(4))
+                answer = PunchConnect(nonce=action.message.nonce, addresses=fresh)
+                for dial in low.receive(HIGH, answer, now=now + 0.1, ours=lambda: ADDRESS[LOW]):
+                    if isinstance(dial, Dial):
+                        hosts |= set(dial.addresses)
+        if reset == "reconnect":
+            low.close_link(HIGH)
+        low.open_link(HIGH)
+        now += 1.0
+    assert len(hosts) <= CONFIG.max_rounds * MAX_PUNCH_ADDRESSES

@@ -11,6 +11,7 @@ from node.store import Outcome
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.devices import accept_statement, grant_statement
 from protocol.identity import IdentityKey, encode_identity_text
+from protocol.recovery import designation_statements, veto_statement
 from protocol.statement import Statement, Trust
 from protocol.succession import commit_statement, rotation_statement
 from tests.service.api_app import TOKEN
@@ -132,3 +133,28 @@ async def test_commit_then_rotate_over_the_api(node: Node, client: httpx.AsyncCl
     # Our own chain: one member, the old key its inception.
     mine = (await client.get(f"/v1/identity/{body['key']}", headers=AUTH)).json()
     assert mine["member"] == old
+
+
+async def test_a_designation_shows_the_lock_of_the_one_in_force(
+    node: Node, client: httpx.AsyncClient
+) -> None:
+    """SPEC §18.2: a change waits for the lock of the designation *in force*, not of the
+    one listed before it (here a vetoed one with a 30-day wait: the member must read
+    24 h, the lock that really protects it, not 30 days)."""
+    hour = 3600 * 1000
+    friends = [IdentityKey.generate().identity for _ in range(3)]
+    for f in friends:
+        await node.trust(f, 80)
+    key, now = node._key, int(time.time() * 1000)
+    first = designation_statements(1, friends[:1], wait_ms=24 * hour)
+    vetoed = designation_statements(1, friends[1:2], wait_ms=720 * hour)
+    later = designation_statements(1, friends[2:])
+    signed = [_att(key, first[0], now - 4000), _att(key, vetoed[0], now - 3000),
+              _att(key, veto_statement(vetoed[0].commitment or b""), now - 2500),
+              _att(key, later[0], now - 2000)]  # fmt: skip
+    report = await node.import_envelopes([a.data for a in signed])
+    assert all(item.outcome is Outcome.NEW for item in report.items)
+    listed = (await client.get("/v1/custodians", headers=AUTH)).json()
+    assert listed["in_force"]["digest"] == (first[0].commitment or b"").hex()
+    locks = {d["digest"]: d["lock_ends_ms"] for d in listed["designations"]}
+    assert locks[(later[0].commitment or b"").hex()] == now - 2000 + 24 * hour

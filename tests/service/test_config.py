@@ -151,3 +151,13 @@ def test_an_unknown_environment_variable_is_refused_like_an_unknown_key(tmp_path
     documented = {"TRUSTNODE_DATA_DIR": str(tmp_path), "TRUSTNODE_LOG_LEVEL": "debug",
                   "OTHER_VARIABLE": "x"}  # fmt: skip
     assert load_config(tmp_path, environ=documented).log_level == "debug"
+
+
+def test_punch_without_circuits_is_refused(tmp_path: Path) -> None:
+    """Punching moves sessions that run over circuits (SPEC §15.4): without circuits it
+    would do nothing but share the listening port (SO_REUSEPORT) for no punch."""
+    fresh(tmp_path)
+    with pytest.raises(ConfigError, match=r"punch needs \[network\] circuits"):
+        load_config(tmp_path, environ={"TRUSTNODE_NETWORK_PUNCH": "true"})
+    both = {"TRUSTNODE_NETWORK_PUNCH": "true", "TRUSTNODE_NETWORK_CIRCUITS": "true"}
+    assert load_config(tmp_path, environ=both).punch

@@ -210,3 +210,21 @@ async def test_queries_do_not_wait_for_the_writer(tmp_path: Path) -> None:
                 assert await ann.holds(made.id)
                 assert await ann.score(friend) > 0
                 assert len(await ann.export()) == 1
+
+
+async def test_a_single_use_invite_made_after_a_rotation_is_redeemed(tmp_path: Path) -> None:
+    """After `key rotate` the running node's handshakes still prove the old key (its
+    network started with it, SPEC §17.4): an invite it makes must name that key, or
+    the joiner, meeting another identity than the invite's inviter, never presents
+    its nonce and the invite is never redeemed."""
+    async with open_node(config(tmp_path, "ann")) as ann, open_node(config(tmp_path, "ben")) as ben:
+        await ann.keys.commit()
+        await ann.keys.rotate()
+        code = ann.invite(single_use=True)
+        made = decode_invite(code)
+        assert made.nonce is not None
+        await ben.invites.use(code, community_id=COMMUNITY, me=ben.identity, connect=ben.connect)
+        with trio.fail_after(20):
+            while (record := ann.invites.book.get(made.nonce)) is None or not record.used_by:  # noqa: ASYNC110  # the book, no event
+                await trio.sleep(0.1)
+        assert record.used_by == ben.identity

@@ -86,3 +86,12 @@ def test_hostile_text_stays_text(who: str, label: str, state: str) -> None:
     }  # fmt: skip
     out = shown(*key_lines(_view(keys, {who: name})))
     assert_inert(out, label)
+
+
+def test_a_time_past_the_calendar_is_said_not_raised() -> None:
+    """A grant may expire as late as 2^53 - 1 ms (SPEC §2), 285 000 years on: a member's
+    own statement must not stop `explain` of it (datetime ends at 9999)."""
+    assert when(2**53 - 1) == "after 9999"
+    device = {"key": "tn_phoneeeeeeeee", "granted_at_ms": _DAY, "cutoff_ms": 2**53 - 1}
+    out = shown(*key_lines(_view({"current": "tn_bobbbbbbbbbbbb", "devices": [device]})))
+    assert "revoked after 9999" in out

@@ -125,3 +125,18 @@ def test_a_recovery_still_waiting_says_so() -> None:
     (recovery,) = engine.explain(BOB.identity).keys.recoveries
     assert recovery.state is RecoveryState.WAITING
     assert recovery.effective_at_ms == T0 + 1000 + DEFAULT_WAIT_MS
+
+
+def test_recoveries_signed_by_no_custodian_are_not_listed() -> None:
+    """Anyone may sign `key:recover` naming Bob's key, and a farm many times over: a
+    recovery none of Bob's custodians signed can never count, and listing it would
+    let strangers fill Bob's explanation with lines of their choosing."""
+    strangers = [IdentityKey.from_seed(bytes([n + 120]) * 32) for n in range(40)]
+    history = _recovery_history(vetoed=False)
+    history += [
+        att(s, recovery_statement(BOB.identity, s.identity), at=T0 + 1000) for s in strangers
+    ]
+    engine = TrustEngine(ME.identity, now_ms=T0 + 1500, attestations=history)
+    (recovery,) = engine.explain(BOB.identity).keys.recoveries
+    assert recovery.new == NEWKEY.identity
+    assert set(recovery.custodians) == {C1.identity, C2.identity}

@@ -252,3 +252,56 @@ def test_waits_outside_a_day_to_a_month_are_refused() -> None:
     for wait in (23 * HOUR, 31 * 24 * HOUR, 96 * HOUR + 1):
         with pytest.raises(ValueError, match="24 h to 30 days"):
             designation_statements(3, ids, wait_ms=wait)
+
+
+def _brute_force_changes(book_history: list[Attestation], before: int, now: int) -> bool:
+    """SPEC §18.5's rule read literally: some statement's time plus some wait or lock
+    a designation carries (or the defaults) lies in (min, max]."""
+    book = book_at(book_history, before).recovery
+    waits = {DEFAULT_LOCK_MS, DEFAULT_WAIT_MS}
+    times = []
+    for a in book_history:
+        statement = a.statement
+        if isinstance(statement, Certify) and statement.claim.startswith("key:custodian/"):
+            wait = designation_wait(statement.claim)
+            waits |= set() if wait is None else {wait}
+            times.append(a.issued_at_ms)
+        elif isinstance(statement, Certify) and statement.claim == "key:recover":
+            times.append(a.issued_at_ms)
+    low, high = min(before, now), max(before, now)
+    expected = any(low < t + w <= high for t in times for w in waits)
+    assert book.changes_between(before, now) == expected
+    return expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    waits=st.lists(st.integers(24, 720), max_size=4),
+    offsets=st.lists(st.integers(0, 800 * HOUR), min_size=2, max_size=2),
+)
+def test_changes_between_is_the_rule_it_states(waits: list[int], offsets: list[int]) -> None:
+    ids = [c.identity for c in CUSTODIANS]
+    history = [att(K0, s, at=T0 + i * HOUR) for i, hours in enumerate(waits)
+               for s in designation_statements(2, ids[:3], wait_ms=hours * HOUR)]  # fmt: skip
+    history += [recover(c, K1, T0 + 5 * HOUR) for c in (C1, C2)]
+    _brute_force_changes(history, T0 + offsets[0], T0 + offsets[1])
+
+
+def test_changes_between_costs_no_more_for_many_distinct_waits() -> None:
+    """A member can sign designations with every allowed wait (697 of them) and any
+    digest (one statement each, never complete): the engine asks `changes_between`
+    on every question, so its cost must not be statements x distinct waits."""
+    import time
+
+    from protocol.recovery import RecoveryBook
+
+    book = RecoveryBook()
+    for hours in range(24, 721):
+        for n in range(8):
+            digest = bytes([n]) + hours.to_bytes(2, "big") + bytes(29)
+            claim = designation_claim(digest, wait_ms=hours * HOUR)
+            book.add(att(THIEF, Certify(subject=C1.identity, claim=claim, commitment=digest)))
+    started = time.process_time()
+    assert not book.changes_between(T0 + 1, T0 + 2)  # nothing crosses: every slot is read
+    took = time.process_time() - started
+    assert took < 0.1, f"{took:.3f} s of CPU for one question"

@@ -52,3 +52,12 @@ def test_peers_text_is_escaped() -> None:
     })  # fmt: skip
     assert "<script>" not in html
     assert "\u202e" not in html
+
+
+def test_a_time_past_the_calendar_renders() -> None:
+    """A device grant's expiry may be 2^53 - 1 ms: the page says so instead of a 500."""
+    html = _render({
+        "current": "tn_bobbbbbbbbbbbb",
+        "devices": [{"key": "tn_phoneeeeeeeee", "granted_at_ms": _DAY, "cutoff_ms": 2**53 - 1}],
+    })  # fmt: skip
+    assert "revoked after 9999" in html
