@@ -28,7 +28,7 @@ SMALL: dict[str, tuple[int | None, dict[str, str]]] = {
     "partition": (16, {"split_s": "40", "writes": "3"}),
     "churn": (16, {"rates": "0.3", "duration_s": "60"}),
     "revocation": (24, {"viewers": "5"}),
-    "recovery": (13, {}),
+    "recovery": (14, {}),
     "flood": (12, {"farm": "10", "per_identity": "30", "quota": "5"}),
     "whitewash": (150, {"days": "10", "viewers": "4", "vouch_chance": "0.5"}),
     "sybil": (None, {"viewers": "1"}),
