@@ -8,12 +8,12 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from node.api.models import AttestationView
-from node.api.views import attestation_view
+from node.api.views import attestation_view, parse_identity
 from node.service import Node
 from node.service.rotation import RotationReport
 from protocol.identity import encode_identity_text
 
-__all__ = ["KeyView", "add_rotation_routes"]
+__all__ = ["KeyView", "RotateRequest", "add_rotation_routes"]
 
 
 class KeyView(BaseModel):
@@ -26,6 +26,18 @@ class KeyView(BaseModel):
     committed: bool = Field(description="the store holds exactly one commitment, to next_key")
     statement: AttestationView | None = Field(
         default=None, description="the commitment or rotation this call published"
+    )
+
+
+class RotateRequest(BaseModel):
+    """What `POST /v1/key/rotate` may say: the key lost, when it is not this node's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    lost: str | None = Field(
+        default=None,
+        description="a lost root key (tn_…) to rotate with the next key restored here, "
+        "instead of this node's own key",
     )
 
 
@@ -52,6 +64,12 @@ def add_rotation_routes(app: FastAPI, node: Node, guarded: list[Any]) -> None:
         return _key_view(await node.keys.commit())
 
     @app.post("/v1/key/rotate", dependencies=guarded, tags=["identity"], status_code=201)
-    async def rotate() -> KeyView:
-        """Reveal the next key: it signs the rotation, commits to a new one, signs from now."""
-        return _key_view(await node.keys.rotate())
+    async def rotate(request: RotateRequest | None = None) -> KeyView:
+        """Reveal the next key: it signs the rotation, commits to a new one, signs from now.
+
+        With `lost`, the next key rotates that lost root key instead (a new
+        machine with the paper next key restored), and this node signs as its
+        successor from now on.
+        """
+        lost = None if request is None or request.lost is None else parse_identity(request.lost)
+        return _key_view(await node.keys.rotate(lost=lost))

@@ -43,11 +43,21 @@ def commit(ctx: click.Context, as_json: bool) -> None:
 
 
 @key.command("rotate")
+@click.option("--lost", "lost", metavar="KEY", default=None,
+              help="Your lost root key (tn_…): rotate it with the next key restored here "
+                   "(trustnode restore --next) instead of this node's key.")  # fmt: skip
 @_JSON
 @click.pass_context
-def rotate(ctx: click.Context, as_json: bool) -> None:
-    """Rotate to the committed next key; it commits to a new next key at once."""
-    view = KeyView.model_validate(call(place_of(ctx), "POST", "/v1/key/rotate").body)
+def rotate(ctx: click.Context, lost: str | None, as_json: bool) -> None:
+    """Rotate to the committed next key; it commits to a new next key at once.
+
+    Lost the machine? On a new one: `trustnode join` (or init and sync), then
+    `trustnode restore --next` with the paper words, then
+    `trustnode key rotate --lost tn_…` with your old key: you sign as its
+    successor, and your vouches and standing carry over.
+    """
+    body = None if lost is None else {"lost": lost}
+    view = KeyView.model_validate(call(place_of(ctx), "POST", "/v1/key/rotate", json=body).body)
     _show(view, as_json)
     if not as_json:
         console.print(line("rotated: you sign as {key} now; your vouches and standing carry over."

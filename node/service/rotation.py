@@ -156,26 +156,30 @@ class KeyRotation:
             )
             return RotationReport(key=key, next_key=nxt.identity, committed=True, statement=made)
 
-    async def rotate(self) -> RotationReport:
+    async def rotate(self, *, lost: IdentityId | None = None) -> RotationReport:
         """Reveal the next key: it signs the rotation, commits to a new one, and signs from now.
+
+        `lost` is for a member whose machine, and current key, are gone: on a
+        new node (a fresh key of its own, the community's statements synced or
+        imported) with the paper next key restored (`restore --next`), the
+        next key rotates `lost` instead of this node's key. The fresh key is
+        then replaced, so it should not have signed anything that matters.
 
         Raises:
             RequestError: `conflict` when there is no next key, or the store does
-                not hold exactly one commitment of our key, naming it.
+                not hold exactly one commitment of the key rotated, naming it;
+                `bad_value` when `lost` is this node's own key.
         """
         files = self._need_files()
         async with self._lock:
-            old = self._key().identity
+            own = self._key().identity
+            if lost == own:
+                raise RequestError("bad_value", "that is this node's key: rotate without --lost")
+            old = own if lost is None else lost
             nxt = await trio.to_thread.run_sync(files.next)
             committed = await self._commitments(old)
             if nxt is None or committed != {next_key_digest(nxt.identity)}:
-                raise RequestError(
-                    "conflict",
-                    "no next key committed to (run `trustnode key commit` first)"
-                    if not committed else
-                    "the published commitment does not name exactly our next key: a "
-                    "rotation would not count (SPEC §17.2)",
-                )  # fmt: skip
+                raise RequestError("conflict", _why_not(nxt is None, committed, lost))
             after = await trio.to_thread.run_sync(files.stage)  # durable before it is named
             body = AttestationBody(
                 issuer=nxt.identity, issued_at_ms=self._clock(),
@@ -189,3 +193,20 @@ class KeyRotation:
             self._replace_key(nxt)
             return RotationReport(key=nxt.identity, next_key=after.identity, committed=True,
                                   statement=rotation)  # fmt: skip
+
+
+def _why_not(no_next_key: bool, committed: set[bytes], lost: IdentityId | None) -> str:
+    """Why a rotation would not count, in the member's words."""
+    if lost is not None and not committed:
+        return (
+            "this node's store holds no commitment of the lost key: sync with the community "
+            "(or import an export) first; without one, only custodians can recover it (SPEC §18)"
+        )
+    if not committed:
+        return "no next key committed to (run `trustnode key commit` first)"
+    if no_next_key:
+        return "no next key kept here (restore it: trustnode restore --next)"
+    return (
+        "the published commitment does not name exactly the next key kept here: a rotation "
+        "would not count (SPEC §17.2)"
+    )

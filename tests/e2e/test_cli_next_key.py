@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,39 @@ def test_the_next_key_is_backed_up_restored_and_rotated_to(tmp_path: Path) -> No
     assert rotated["key"] == committed["next_key"]
     assert json.loads(_ok(ann, "status", "--json"))["identity"] == committed["next_key"]
     assert _run(ann, "restore", "--words", words).exit_code != 0  # where to? refused
+
+
+def test_a_lost_machine_is_replaced_with_the_paper_next_key(tmp_path: Path) -> None:
+    """The laptop is gone with its current key; the next key's words were on paper.
+    A new machine restores them and rotates the lost key: it signs as the successor."""
+    ann, laptop = tmp_path / "ann", tmp_path / "laptop"
+    _ok(ann, "init", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:1")
+    old = json.loads(_ok(ann, "key", "--json"))["key"]
+    committed = json.loads(_ok(ann, "key", "commit", "--json"))
+    words = _words(_ok(ann, "backup", "--next"))
+    exported = tmp_path / "community.tnx"
+    _ok(ann, "export", "--out", str(exported))  # what the community's peers hold of ann
+    community = tomllib.loads((ann / "config.toml").read_text())["community"]
+    _ok(laptop, "init", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:1",
+        "--community-id", community["id"], "--community-key", community["key"])  # fmt: skip
+    fresh = json.loads(_ok(laptop, "key", "--json"))["key"]
+    _ok(laptop, "restore", "--next", "--words", words)
+    # Not synced yet: the new node cannot know the lost key's commitment.
+    refused = _run(laptop, "key", "rotate", "--lost", old)
+    assert refused.exit_code != 0
+    assert "no commitment of the lost key" in refused.output
+    assert _run(laptop, "key", "rotate", "--lost", fresh).exit_code != 0  # its own key
+    assert _run(laptop, "key", "rotate", "--lost", "tn_nonsense").exit_code != 0
+    _ok(laptop, "import", str(exported))
+    rotated = json.loads(_ok(laptop, "key", "rotate", "--lost", old, "--json"))
+    assert rotated["key"] == committed["next_key"]
+    assert rotated["next_key"] is not None
+    assert json.loads(_ok(laptop, "status", "--json"))["identity"] == committed["next_key"]
+    chain = json.loads(_ok(laptop, "device", "chain", old, "--json"))
+    assert json.dumps(chain).index(old) < json.dumps(chain).index(committed["next_key"])
+    # The rotation is a statement like any other: ann's old node accepts it too.
+    again = tmp_path / "laptop.tnx"
+    _ok(laptop, "export", "--out", str(again))
+    _ok(ann, "import", str(again))
+    chain_at_ann = json.loads(_ok(ann, "device", "chain", committed["next_key"], "--json"))
+    assert committed["next_key"] in json.dumps(chain_at_ann)
