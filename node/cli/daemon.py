@@ -59,6 +59,12 @@ _ADVERTISE = click.option(
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+_LOSS_HINT = (
+    "To outlive a lost machine: [bold]trustnode key commit[/] and [bold]trustnode backup "
+    "--next[/] (words for paper), and name custodians (README: your identity outlives a key)."
+)
+
+
 def _overrides(**given: Any) -> dict[str, object]:
     names = {
         "listen": "network.listen",
@@ -144,6 +150,7 @@ def init(
     console.print(line("  config:        {path} (edit it, or use flags)",
                        path=str(place.data_dir / CONFIG_FILE)))  # fmt: skip
     console.print("Next: [bold]trustnode run[/] (the daemon), then [bold]trustnode invite[/].")
+    console.print(_LOSS_HINT)
 
 
 @click.command()
@@ -202,6 +209,7 @@ def join(
         console.print("  single-use:    your node redeems it when it first reaches the inviter")
     console.print("Next: [bold]trustnode run[/]; ask your inviter to vouch for you:")
     console.print(line("  trustnode trust {identity}", identity=identity))
+    console.print(_LOSS_HINT)
 
 
 def _keep_ticket(data_dir: Path, made: Invite) -> None:
