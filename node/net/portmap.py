@@ -237,8 +237,9 @@ class PortMapper:
         (the caller bounds the wait; past it, that call's thread deletes its own)."""
         with self._lock:
             self._stopping = True
-        if not self._idle.is_set():
-            await self._blocking(self._idle.wait)
+        if not self._idle.is_set():  # bounded here too: its thread must not outlive the wait
+            timeout_s = self._unmap_timeout_s
+            await self._blocking(lambda: self._idle.wait(timeout_s))
         with self._lock:
             granted, self._granted = self._granted, None
         if granted is not None:

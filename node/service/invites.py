@@ -335,32 +335,43 @@ class InviteDesk:
         invite outlives its inviter's rotation. Only a rotation in our store
         says so; `run` tries again as the store learns one.
         """
-        send = self._links.get(peer)
         nonce = self.to_present(peer)
-        if nonce is None and send is not None and await self._succeeds_inviter(peer):
-            nonce = self.ticket.nonce if self.ticket is not None else None
+        if nonce is None and peer in self._links and peer in await self._inviter_chain():
+            nonce = self._pending_nonce()
+        await self._send_nonce(peer, nonce)
+
+    async def _send_nonce(self, peer: IdentityId, nonce: bytes | None) -> None:
+        send = self._links.get(peer)
         if send is not None and nonce is not None:
             # A link of a session that ended since: the next connection presents it.
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await send(Redeem(nonce=nonce))
 
-    async def _succeeds_inviter(self, peer: IdentityId) -> bool:
-        """Whether `peer` is a later root key of our pending ticket's inviter."""
+    def _pending_nonce(self) -> bytes | None:
+        """The ticket's nonce while the inviter has not refused it."""
         ticket = self.ticket
-        if ticket is None or ticket.refused is not None or self._chain_of is None:
-            return False
-        return peer != ticket.inviter and peer in await self._chain_of(ticket.inviter)
+        return None if ticket is None or ticket.refused is not None else ticket.nonce
 
-    async def run(self, stored_signal: Callable[[], trio.Event], *, every_s: float = 1.0) -> None:
+    async def _inviter_chain(self) -> frozenset[IdentityId]:
+        """The later root keys of our pending ticket's inviter (empty: none known)."""
+        ticket = self.ticket
+        if self._pending_nonce() is None or ticket is None or self._chain_of is None:
+            return frozenset()
+        return (await self._chain_of(ticket.inviter)) - {ticket.inviter}
+
+    async def run(self, stored_signal: Callable[[], trio.Event], *, every_s: float = 5.0) -> None:
         """Present a pending ticket to our inviter's successor once the store learns
-        of the rotation (the first sync with it brings it); at most once every
-        `every_s` seconds, and only while a ticket waits and a link is open."""
+        of the rotation (the first sync with it brings it). One read of the key
+        chains a wake, at most once every `every_s` seconds, and only while a
+        ticket waits and a session with another peer than the inviter is open."""
         while True:
             signal = stored_signal()
             ticket = self.ticket
-            if ticket is not None and ticket.refused is None:
-                for peer in [p for p in self._links if p != ticket.inviter]:
-                    await self.present(peer)
+            others = [] if ticket is None else [p for p in self._links if p != ticket.inviter]
+            if others and self._pending_nonce() is not None:
+                chain = await self._inviter_chain()
+                for peer in [p for p in others if p in chain]:
+                    await self._send_nonce(peer, self._pending_nonce())
             await signal.wait()
             await trio.sleep(every_s)
 
