@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from protocol.attestation import Attestation
 from protocol.devices import DeviceBook, is_identity_statement
 from protocol.identity import IdentityId
-from protocol.recovery import RecoveryBook
+from protocol.recovery import Recovery, RecoveryBook
 from protocol.statement import Certify, Trust
 
 __all__ = [
@@ -76,16 +76,17 @@ class IdentityBook:
     # (old, new) -> earliest issued_at_ms of a rotation by `new` naming `old`.
     _rotations: dict[tuple[IdentityId, IdentityId], int] = field(default_factory=dict)
     _seen: set[bytes] = field(default_factory=set)
-    # Derived on demand, dropped on every change.
+    # Derived on demand, dropped on every change (`_forget_derived`).
     _successor: dict[IdentityId, tuple[IdentityId, int]] | None = None
+    _recoveries_now: tuple[Recovery, ...] | None = None
 
     def add(self, attestation: Attestation) -> bool:
         """Take one attestation; True when it is an identity statement not seen before."""
         if self.devices.add(attestation):
-            self._successor = None
+            self._forget_derived()
             return True
         if self.recovery.add(attestation):
-            self._successor = None
+            self._forget_derived()
             return True
         statement = attestation.statement
         if not isinstance(statement, Certify) or attestation.id in self._seen:
@@ -101,7 +102,7 @@ class IdentityBook:
         else:
             return False
         self._seen.add(attestation.id)
-        self._successor = None
+        self._forget_derived()
         return True
 
     def set_now(self, now_ms: int) -> bool:
@@ -111,8 +112,26 @@ class IdentityBook:
             return False
         if before is not None and not self.recovery.changes_between(before, now_ms):
             return False
-        self._successor = None
+        self._forget_derived()
         return True
+
+    def _forget_derived(self) -> None:
+        self._successor = None
+        self._recoveries_now = None
+
+    def recoveries_now(self) -> tuple[Recovery, ...]:
+        """Every recovery some custodian names, read at `now_ms` (SPEC §18.3; none
+        without a clock), kept until the book changes or the clock crosses an
+        instant where the reading may (`set_now`), as the successors are."""
+        if self._recoveries_now is None:
+            found: tuple[Recovery, ...] = ()
+            if self.recovery and self.now_ms is not None:
+                of, counts, is_root = self.base_readers()
+                found = tuple(
+                    self.recovery.recoveries(self.now_ms, of=of, counts=counts, is_root=is_root)
+                )
+            self._recoveries_now = found
+        return self._recoveries_now
 
     def _successors(self) -> dict[IdentityId, tuple[IdentityId, int]]:
         """old -> (new, time), for every rotation (§17.2) and recovery (§18.3) that counts.

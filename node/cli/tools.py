@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import trio
@@ -47,6 +47,9 @@ from protocol.statement import (
     Trust,
     commit_claim_value,
 )
+
+if TYPE_CHECKING:
+    from node.home.datadir import DataDir
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
 _KEY_OPTION = click.option(
@@ -316,11 +319,25 @@ def backup(ctx: click.Context, key_file: Path | None, next_key: bool) -> None:
         click.echo("  ".join(f"{row + i + 1:2d}. {w}" for i, w in enumerate(words[row : row + 6])))
 
 
+def _restore_next(data: DataDir, key: IdentityKey) -> None:
+    """Keep `key` as the node's next key, sealed as key.json is (asking its passphrase)."""
+    from node.home.keyfile import INTERACTIVE, sealing_of
+    from node.home.nextkey import KeyFiles
+
+    cost = sealing_of(data.key_path) if data.key_path.exists() else None
+    passphrase = None
+    if cost is not None:
+        asked = click.prompt("the passphrase of key.json", hide_input=True, err=True)
+        passphrase = str(asked).encode()
+    KeyFiles(data, passphrase, cost or INTERACTIVE).restore_next(key)
+
+
 @click.command(epilog=_WHICH_KEY)
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False),
               help="Where to write the key (--next without it: the next-key file).")  # fmt: skip
 @click.option("--next", "next_key", is_flag=True,
-              help="The words are the next-rotation key: this node's next key.")  # fmt: skip
+              help="The words are the next-rotation key: this node's next key "
+                   "(sealed as key.json is; its passphrase is asked for).")  # fmt: skip
 @click.option("--words", "text", prompt="the 24 backup words", hide_input=True,
               help="The backup words (asked for, hidden, when not given).")  # fmt: skip
 @click.pass_context
@@ -329,15 +346,15 @@ def restore(ctx: click.Context, out: Path | None, next_key: bool, text: str) -> 
     from node.cli.common import place_of
     from node.home.backup import key_from_words
     from node.home.datadir import DataDir
-    from node.home.nextkey import NEXT_KEY_FILE
 
     if out is None and not next_key:
         fail("say where: --out FILE (or --next for this node's next key)")
     try:
         key = key_from_words(text)
         if out is None:
-            out = DataDir.open(place_of(ctx).data_dir).path / NEXT_KEY_FILE
-        save_key(key, out)
+            _restore_next(DataDir.open(place_of(ctx).data_dir), key)
+        else:
+            save_key(key, out)
     except (KeyFileError, StoreError) as exc:
         fail(str(exc))
     click.echo(encode_identity_text(key.identity))

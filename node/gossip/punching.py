@@ -135,6 +135,8 @@ class Punching:
         # (`claim`): at most one per peer, until its round takes or drops it.
         self._arrivals: dict[IdentityId, trio.abc.Stream] = {}
         self._arrived: dict[IdentityId, trio.Event] = {}
+        # Kept while the punched session runs (statistics shows no other): at most one
+        # figure per live session, not one per peer ever punched.
         self.time_to_direct_s: dict[IdentityId, float] = {}
         self._gossip: _Gossip | None = None
         self._nursery: trio.Nursery | None = None
@@ -154,9 +156,7 @@ class Punching:
             attempts=self.punches.attempts,
             successes=self.punches.successes,
             direct=len(self._punched),
-            time_to_direct_s=tuple(
-                sorted((p, s) for p, s in self.time_to_direct_s.items() if p in self._punched)
-            ),
+            time_to_direct_s=tuple(sorted(self.time_to_direct_s.items())),
         )
 
     async def run(self) -> None:
@@ -230,6 +230,7 @@ class Punching:
         self._drop_stale_arrivals()
         if peer in self._punched:
             self._punched.discard(peer)
+            self.time_to_direct_s.pop(peer, None)
             self.punches.direct_ended(peer, now=trio.current_time())
         # A dial under way goes on: the far end, done first, may have replaced the
         # relayed session, which is why it ended (the dial is bounded anyway).
@@ -325,6 +326,7 @@ class Punching:
         if not await self._gossip.run_session(secure, initiator=initiator):
             # Refused at once (a ban): `ended` is not told of a session never admitted.
             self._punched.discard(peer)
+            self.time_to_direct_s.pop(peer, None)
             self.punches.direct_ended(peer, now=trio.current_time())
 
     async def _connect(self, dial: Dial) -> PeerStream | None:

@@ -139,6 +139,7 @@ def save_key(
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a stale temporary file keeps its own mode through O_CREAT
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(document, handle, indent=2)
             handle.write("\n")
@@ -182,6 +183,34 @@ def load_key(path: Path, *, passphrase: bytes | None = None) -> IdentityKey:
     if len(raw) > _MAX_KEY_FILE_BYTES:
         raise KeyFileError(f"{path} is too large to be a key file")
     return _parse_key(raw, path, passphrase)
+
+
+def sealing_of(path: Path) -> KdfCost | None:
+    """The KDF cost `path`'s seed is sealed with, or None if it is stored in clear.
+
+    A key written beside this one (the next key, SPEC §17) is sealed the same
+    way: a sealed key.json next to a next key in clear would protect nothing.
+
+    Raises:
+        KeyFileError: the file cannot be read or is not a key file.
+    """
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from exc
+    try:
+        document = json.loads(raw) if len(raw) <= _MAX_KEY_FILE_BYTES else None
+        if not isinstance(document, dict) or document.get("format") != KEY_FILE_FORMAT:
+            raise KeyFileError(f"{path} is not a trustnode key file")
+        sealed = document.get("sealed")
+        if sealed is None:
+            return None
+        cost = KdfCost(opslimit=sealed["opslimit"], memlimit=sealed["memlimit"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise KeyFileError(f"{path} is corrupt ({type(exc).__name__})") from exc
+    cost.check()
+    return cost
 
 
 def _seed(document: dict[str, Any], path: Path, passphrase: bytes | None) -> bytes:

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from node.errors import KeyFileError
 from node.home.datadir import DataDir
 from node.home.keyfile import INTERACTIVE, KdfCost, load_key, save_key, sync_directory
 from protocol.identity import IdentityId, IdentityKey
@@ -72,6 +73,26 @@ class KeyFiles:
         made = IdentityKey.generate()
         self._save(made, NEXT_KEY_FILE)
         return made
+
+    def restore_next(self, key: IdentityKey) -> None:
+        """Keep `key` (from its paper backup) as the next key, protected as key.json is.
+
+        The next key can rotate the identity, so it is never written in clear
+        beside a sealed key.json: with one there, our passphrase must open it
+        (then the next key is sealed with it). It never replaces a next key
+        on disk, which may be the one a stored commitment names.
+
+        Raises:
+            KeyFileError: a next key is kept already, or key.json is unreadable.
+            PassphraseRequiredError: key.json is sealed and we have no passphrase.
+            WrongPassphraseError: our passphrase does not open key.json.
+        """
+        path = self.data.path / NEXT_KEY_FILE
+        if path.exists():
+            raise KeyFileError(f"{path} exists; refusing to overwrite a key")
+        if self.data.key_path.exists():
+            self.current()  # the passphrase check: it opens key.json, or it raises
+        save_key(key, path, passphrase=self.passphrase, cost=self.cost)
 
     def stage(self) -> IdentityKey:
         """The key after next: the staged one on disk, else a new one, durable first."""

@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -139,13 +140,50 @@ class PortMapper:
         self._blocking = blocking
         self.mapping: Mapping | None = None
         self.failures = 0  # attempts that made no mapping
+        # A worker thread abandoned at the stop may still get its mapping granted
+        # (a router answers slowly): it must not outlive us for the lease's hour.
+        # Under `_lock`, the thread that made a mapping records its client in
+        # `_granted`, unless we are `_stopping`: then it deletes it itself. The
+        # stop takes `_granted` and deletes it, after waiting (bounded) for a
+        # call in flight, so that it is deleted before the process exits.
+        self._lock = threading.Lock()
+        self._granted: IgdClient | None = None
+        self._stopping = False
+        self._idle = threading.Event()
+        self._idle.set()
 
     def _map(self) -> tuple[IgdClient, Mapping]:
         """Discover the IGD and add (or renew) the mapping; in a worker thread.
 
         Raises:
+            LookupError: we stopped before or while the router answered (a mapping
+                granted meanwhile is deleted here, in the thread).
             Exception: miniupnpc raises bare `Exception`s (no device, refused, ...).
         """
+        with self._lock:
+            if self._stopping:
+                raise LookupError("port mapping stopped")
+            self._idle.clear()
+        try:
+            client, mapping = self._ask()
+            if not self._keep(client):
+                client.deleteportmapping(self._port, _PROTOCOL)
+                log.info("port mapping: %s granted after the stop, deleted", mapping.external)
+                raise LookupError("port mapping stopped")
+            return client, mapping
+        finally:
+            self._idle.set()
+
+    def _keep(self, client: IgdClient) -> bool:
+        """Record `client`'s granted mapping for the stop to delete; False once stopping."""
+        with self._lock:
+            if self._stopping:
+                return False
+            self._granted = client
+            return True
+
+    def _ask(self) -> tuple[IgdClient, Mapping]:
+        """The IGD calls themselves: discover, select, WAN address, add."""
         client = self._client()
         client.discoverdelay = self.config.discover_ms
         if client.discover() < 1:
@@ -164,18 +202,20 @@ class PortMapper:
 
     async def run(self) -> None:
         """Map, renew at half the lease, retry after failures; on cancellation,
-        delete the mapping (bounded by the discovery timeout)."""
-        client: IgdClient | None = None
+        delete the mapping (bounded by the discovery timeout), even one a call
+        abandoned at the stop gets granted late."""
         try:
             while True:
                 try:
-                    client, mapping = await self._blocking(self._map)
+                    _, mapping = await self._blocking(self._map)
                 except ImportError as error:  # nothing to retry: say what to install
                     log.warning("port mapping: off (%s; pip install 'trustnode[portmap]')", error)
                     return
                 except Exception as error:  # noqa: BLE001 - miniupnpc raises bare Exception
                     self.failures += 1
                     if self.mapping is not None:
+                        with self._lock:  # lost: the port may be another host's now
+                            self._granted = None
                         self.mapping = None
                         self._mapped(None)
                     log.warning("port mapping: none (%s); next try in %.0f s",
@@ -189,9 +229,22 @@ class PortMapper:
                     self._mapped(mapping)
                 await trio.sleep(max(1.0, self.config.lease_s / 2))
         finally:
-            if client is not None and self.mapping is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(self._unmap_timeout_s):
-                    await self._unmap(client)
+            with trio.CancelScope(shield=True), trio.move_on_after(self._unmap_timeout_s):
+                await self._stop()
+
+    async def _stop(self) -> None:
+        """Delete what the router granted us, once a call in flight has finished
+        (the caller bounds the wait; past it, that call's thread deletes its own)."""
+        with self._lock:
+            self._stopping = True
+        if not self._idle.is_set():  # bounded here too: its thread must not outlive the wait
+            timeout_s = self._unmap_timeout_s
+            await self._blocking(lambda: self._idle.wait(timeout_s))
+        with self._lock:
+            granted, self._granted = self._granted, None
+        if granted is not None:
+            await self._unmap(granted)
+        self.mapping = None
 
     @property
     def _unmap_timeout_s(self) -> float:

@@ -34,6 +34,7 @@ from node.service.invites import open_invite_desk
 from node.service.networks import Network
 from node.trust import TrustEngine
 from protocol.identity import IdentityId, IdentityKey, short_identity_text
+from protocol.succession import IdentityBook
 
 __all__ = ["FailureWatch", "NodeCore", "StoreAccess"]
 
@@ -124,7 +125,9 @@ class NodeCore:
         self._engine_lock = trio.Lock()
         self._cursor = 0  # how far the engine has read the change feed
         # Single-use invites, enforced (SPEC §12.2); in memory until `keep_invites_in`.
-        self.invites = open_invite_desk(None, gossip=gossip, gate=gate, wall_clock_ms=clock)
+        self.invites = open_invite_desk(
+            None, gossip=gossip, gate=gate, wall_clock_ms=clock, chain_of=self.chain_of
+        )
 
     def keep_invites_in(self, folder: Path) -> None:
         """Keep the invite book and ticket in `folder` (the data directory: durable).
@@ -133,8 +136,21 @@ class NodeCore:
             StoreError: `invites.json` or `invite.json` there is damaged.
         """
         self.invites = open_invite_desk(
-            folder, gossip=self.gossip, gate=self._gate, wall_clock_ms=self._clock
-        )
+            folder, gossip=self.gossip, gate=self._gate, wall_clock_ms=self._clock,
+            chain_of=self.chain_of,
+        )  # fmt: skip
+
+    async def chain_of(self, key: IdentityId) -> frozenset[IdentityId]:
+        """The root keys of `key`'s member, as the rotations we hold chain them (SPEC §17).
+
+        What the invite desk asks: an invite outlives its inviter's (or joiner's)
+        rotation, since a rotation is signed by the key the last one committed to.
+        """
+        found = await self._reader.run(lambda s: s.key_bindings())
+        book = IdentityBook(now_ms=self._clock())
+        for attestation in found:
+            book.add(attestation)
+        return frozenset(root for root, _ in book.chain(key))
 
     def _describe_peer(self, identity: IdentityId) -> str:
         """A peer in log lines: its short id, and our name for it if we have one. From

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,8 @@ INVITES_CAPABILITY = "invites"
 TICKET_FILE = "invite.json"
 _TICKET_FORMAT = "trustnode-invite-ticket"
 _REFUSALS = {Reason.INVITE_USED.value, Reason.INVITE_EXPIRED.value}
+# The root keys of a key's member, first to current, as the store knows them (SPEC §17).
+ChainOf = Callable[[IdentityId], Awaitable[frozenset[IdentityId]]]
 
 
 def refusal_words(code: str) -> str:
@@ -146,12 +148,16 @@ class InviteDesk:
         ticket_path: Path | None = None,
         wall_clock_ms: Callable[[], int],
         admit: Callable[[frozenset[IdentityId]], None],
+        chain_of: ChainOf | None = None,
     ) -> None:
+        """`chain_of(key)` gives the root keys of `key`'s member as our store knows
+        them (SPEC §17); None: each key is its own member."""
         self.book = book
         self.ticket = ticket
         self._ticket_path = ticket_path
         self._clock = wall_clock_ms
         self._admit = admit
+        self._chain_of = chain_of
         self.refusals = RedeemRefusals()  # for `trustnode status`: why a neighbour could not join
         self._lock = trio.Lock()  # one redemption at a time: two joiners race for one nonce
         # How to send on each live session whose peer named `invites` (SessionExtension).
@@ -163,7 +169,7 @@ class InviteDesk:
     @classmethod
     def in_folder(
         cls, folder: Path, *, wall_clock_ms: Callable[[], int],
-        admit: Callable[[frozenset[IdentityId]], None],
+        admit: Callable[[frozenset[IdentityId]], None], chain_of: ChainOf | None = None,
     ) -> InviteDesk:  # fmt: skip
         """The desk of the data directory `folder`.
 
@@ -176,6 +182,7 @@ class InviteDesk:
             ticket_path=folder / TICKET_FILE,
             wall_clock_ms=wall_clock_ms,
             admit=admit,
+            chain_of=chain_of,
         )
 
     def issue(self, invite: Invite) -> None:
@@ -212,7 +219,7 @@ class InviteDesk:
                 self.refusals.note(peer, nonce, UNKNOWN, now_ms=now_ms)
                 return
             try:
-                after = redeem(record, peer, now_ms=now_ms)
+                after = redeem(await self._rebound(record, peer), peer, now_ms=now_ms)
             except VerificationError as exc:
                 log.warning(
                     "peer %s: invite refused (%s)", short_identity_text(peer), exc.reason.value
@@ -228,6 +235,24 @@ class InviteDesk:
                 await trio.to_thread.run_sync(put)  # fsync off the loop
         self._admit(frozenset({peer}))
         log.info("peer %s redeemed a single-use invite", short_identity_text(peer))
+
+    async def _rebound(self, record: IssuedInvite, peer: IdentityId) -> IssuedInvite:
+        """`record` bound to `peer` if it is bound to an earlier root key of `peer`'s
+        member (the joiner rotated, SPEC §17), else `record` as it is.
+
+        The joiner presents on every connection, with the key its node proves:
+        after a rotation, its next one. Only a rotation we hold moves the
+        binding (signed by the key the bound one committed to), and then it
+        moves for good, to the key in use.
+        """
+        bound = record.used_by
+        if bound is None or bound == peer or self._chain_of is None:
+            return record
+        if peer not in await self._chain_of(bound):
+            return record
+        log.info("peer %s: its invite moves to it from its previous key",
+                 short_identity_text(peer))  # fmt: skip
+        return IssuedInvite(nonce=record.nonce, expires_at_ms=record.expires_at_ms, used_by=peer)
 
     async def use(
         self, code: str, *, community_id: bytes, me: IdentityId, connect: Callable[[str], None]
@@ -305,14 +330,50 @@ class InviteDesk:
         """Send our ticket's nonce to `peer` if it is our inviter, connected, naming `invites`.
 
         Every connection to the inviter presents it again: the first binds it,
-        the next ones are idempotent (SPEC §12.2).
+        the next ones are idempotent (SPEC §12.2). A key that succeeded the one
+        the invite names is our inviter too (the same member, SPEC §17): an
+        invite outlives its inviter's rotation. Only a rotation in our store
+        says so; `run` tries again as the store learns one.
         """
-        send = self._links.get(peer)
         nonce = self.to_present(peer)
+        if nonce is None and peer in self._links and peer in await self._inviter_chain():
+            nonce = self._pending_nonce()
+        await self._send_nonce(peer, nonce)
+
+    async def _send_nonce(self, peer: IdentityId, nonce: bytes | None) -> None:
+        send = self._links.get(peer)
         if send is not None and nonce is not None:
             # A link of a session that ended since: the next connection presents it.
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await send(Redeem(nonce=nonce))
+
+    def _pending_nonce(self) -> bytes | None:
+        """The ticket's nonce while the inviter has not refused it."""
+        ticket = self.ticket
+        return None if ticket is None or ticket.refused is not None else ticket.nonce
+
+    async def _inviter_chain(self) -> frozenset[IdentityId]:
+        """The later root keys of our pending ticket's inviter (empty: none known)."""
+        ticket = self.ticket
+        if self._pending_nonce() is None or ticket is None or self._chain_of is None:
+            return frozenset()
+        return (await self._chain_of(ticket.inviter)) - {ticket.inviter}
+
+    async def run(self, stored_signal: Callable[[], trio.Event], *, every_s: float = 5.0) -> None:
+        """Present a pending ticket to our inviter's successor once the store learns
+        of the rotation (the first sync with it brings it). One read of the key
+        chains a wake, at most once every `every_s` seconds, and only while a
+        ticket waits and a session with another peer than the inviter is open."""
+        while True:
+            signal = stored_signal()
+            ticket = self.ticket
+            others = [] if ticket is None else [p for p in self._links if p != ticket.inviter]
+            if others and self._pending_nonce() is not None:
+                chain = await self._inviter_chain()
+                for peer in [p for p in others if p in chain]:
+                    await self._send_nonce(peer, self._pending_nonce())
+            await signal.wait()
+            await trio.sleep(every_s)
 
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
@@ -335,20 +396,24 @@ def _no_admission(identities: frozenset[IdentityId]) -> None:
 
 def open_invite_desk(
     folder: Path | None, *, gossip: GossipNode, gate: RelayGate | None,
-    wall_clock_ms: Callable[[], int],
+    wall_clock_ms: Callable[[], int], chain_of: ChainOf | None = None,
 ) -> InviteDesk:  # fmt: skip
     """The desk of data directory `folder` (None: in memory), wired to the node's
     gossip (as a session extension, replacing an earlier desk; hello then names
-    `invites`) and relay gate.
+    `invites`), relay gate and key chains (`chain_of`).
 
     Raises:
         StoreError: `invites.json` or `invite.json` is damaged.
     """
     admit = _no_admission if gate is None else gate.admit
     if folder is None:
-        desk = InviteDesk(InviteBook(None), wall_clock_ms=wall_clock_ms, admit=admit)
+        desk = InviteDesk(
+            InviteBook(None), wall_clock_ms=wall_clock_ms, admit=admit, chain_of=chain_of
+        )
     else:
-        desk = InviteDesk.in_folder(folder, wall_clock_ms=wall_clock_ms, admit=admit)
+        desk = InviteDesk.in_folder(
+            folder, wall_clock_ms=wall_clock_ms, admit=admit, chain_of=chain_of
+        )
     gossip.extensions[:] = [e for e in gossip.extensions if not isinstance(e, InviteDesk)]
     gossip.extensions.append(desk)
     if INVITES_CAPABILITY not in gossip.capabilities:

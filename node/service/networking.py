@@ -50,6 +50,8 @@ class Networking(NodeCore):
             raise ConfigError("this node runs without networking")
         listening = await self._network.listen()
         self._transport_key = self._key
+        # A ticket waiting for an inviter that rotated: presented once we hold the rotation.
+        nursery.start_soon(self.invites.run, lambda: self.gossip.stored_signal)
         self._bound = listening.bound
         self.listen_address = listening.address
         advertise = self.advertised = listening.advertise or self.own_addresses()

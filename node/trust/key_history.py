@@ -135,10 +135,9 @@ def key_history(
 
 
 def _recoveries(book: IdentityBook, keys: set[IdentityId]) -> list[Recovery]:
-    if not book.recovery or book.now_ms is None:
-        return []
-    of, counts, is_root = book.base_readers()
-    found = book.recovery.recoveries(book.now_ms, of=of, counts=counts, is_root=is_root)
+    # The book keeps its reading of every recovery until it changes (or the clock
+    # crosses a lock or a wait): explaining many members reads them once.
+    found = book.recoveries_now()
     # Only those some custodian of the designation in force signed: anyone may sign
     # `key:recover` naming any key, and one no custodian signed can never count. So
     # strangers cannot fill an explanation, and it lists at most n per key.

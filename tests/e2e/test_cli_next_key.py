@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import stat
 import tomllib
 from pathlib import Path
 
+import nacl.pwhash
 import pytest
 from click.testing import CliRunner, Result
 
 from node.cli import cli
+from node.home.backup import words_of
+from node.home.keyfile import KdfCost, load_key, save_key, sealing_of
+from protocol.identity import IdentityKey, encode_identity_text
 
 pytestmark = pytest.mark.slow
 
@@ -87,3 +92,24 @@ def test_a_lost_machine_is_replaced_with_the_paper_next_key(tmp_path: Path) -> N
     _ok(ann, "import", str(again))
     chain_at_ann = json.loads(_ok(ann, "device", "chain", committed["next_key"], "--json"))
     assert committed["next_key"] in json.dumps(chain_at_ann)
+
+
+def test_a_next_key_restored_beside_a_sealed_key_is_sealed_too(tmp_path: Path) -> None:
+    ann = tmp_path / "ann"
+    _ok(ann, "init", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:1")
+    fast = KdfCost(
+        opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN, memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN
+    )
+    current = load_key(ann / "key.json")
+    save_key(current, ann / "key.json", passphrase=b"pw", cost=fast, overwrite=True)
+    paper = IdentityKey.generate()
+    words = " ".join(words_of(paper))
+    assert _run(ann, "restore", "--next", "--words", words, stdin="typo\n").exit_code != 0
+    assert not (ann / "next-key.json").exists()
+    restored = _ok(ann, "restore", "--next", "--words", words, stdin="pw\n")
+    assert encode_identity_text(paper.identity) in restored
+    path = ann / "next-key.json"
+    assert b'"seed_hex"' not in path.read_bytes()
+    assert sealing_of(path) == fast
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_key(path, passphrase=b"pw").identity == paper.identity

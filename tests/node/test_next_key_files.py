@@ -11,10 +11,18 @@ import os
 import stat
 from pathlib import Path
 
+import nacl.pwhash
 import pytest
 
+from node.errors import KeyFileError
 from node.home.datadir import DataDir
-from node.home.keyfile import save_key
+from node.home.keyfile import (
+    KdfCost,
+    PassphraseRequiredError,
+    WrongPassphraseError,
+    save_key,
+    sealing_of,
+)
 from node.home.nextkey import NEXT_KEY_FILE, STAGED_KEY_FILE, KeyFiles
 from protocol.identity import IdentityId, IdentityKey
 
@@ -89,3 +97,42 @@ def test_next_keys_are_sealed_with_the_nodes_passphrase(tmp_path: Path, passphra
     made = files.ensure_next()
     assert b'"seed_hex"' not in (data.path / NEXT_KEY_FILE).read_bytes()
     assert KeyFiles(data, passphrase).next().identity == made.identity  # type: ignore[union-attr]
+
+
+FAST = KdfCost(
+    opslimit=nacl.pwhash.argon2id.OPSLIMIT_MIN, memlimit=nacl.pwhash.argon2id.MEMLIMIT_MIN
+)
+
+
+def test_a_restored_next_key_is_sealed_as_key_json_is(tmp_path: Path) -> None:
+    data = DataDir.open(tmp_path / "d")
+    save_key(IdentityKey.generate(), data.key_path, passphrase=b"pw", cost=FAST)
+    assert sealing_of(data.key_path) == FAST
+    paper = IdentityKey.generate()
+    KeyFiles(data, b"pw", FAST).restore_next(paper)
+    path = data.path / NEXT_KEY_FILE
+    assert b'"seed_hex"' not in path.read_bytes()
+    assert sealing_of(path) == FAST
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert KeyFiles(data, b"pw").next().identity == paper.identity  # type: ignore[union-attr]
+    with pytest.raises(PassphraseRequiredError):
+        KeyFiles(data).next()
+
+
+def test_a_restored_next_key_needs_the_passphrase_that_opens_key_json(tmp_path: Path) -> None:
+    data = DataDir.open(tmp_path / "d")
+    save_key(IdentityKey.generate(), data.key_path, passphrase=b"pw", cost=FAST)
+    with pytest.raises(PassphraseRequiredError):
+        KeyFiles(data).restore_next(IdentityKey.generate())  # would be written in clear
+    with pytest.raises(WrongPassphraseError):
+        KeyFiles(data, b"typo", FAST).restore_next(IdentityKey.generate())
+    assert not (data.path / NEXT_KEY_FILE).exists()
+
+
+def test_a_restored_next_key_never_replaces_the_one_kept(tmp_path: Path) -> None:
+    files, _ = _files(tmp_path)
+    kept = files.ensure_next()
+    with pytest.raises(KeyFileError, match="refusing"):
+        files.restore_next(IdentityKey.generate())
+    assert files.next().identity == kept.identity  # type: ignore[union-attr]
+    assert sealing_of(files.data.key_path) is None

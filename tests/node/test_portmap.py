@@ -8,6 +8,7 @@ without the library.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -144,3 +145,72 @@ async def test_a_wan_address_that_is_not_an_ipv4_address_makes_no_mapping(
 def test_a_port_outside_1_65535_is_refused(port: int) -> None:
     with pytest.raises(ValueError, match="port"):
         PortMapper(port)
+
+
+class _SlowRouter(Router):
+    """A router whose answer to the mapping request comes when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = threading.Event()
+        self.answer = threading.Event()
+        self.gone = threading.Event()
+
+    def client(self) -> IgdClient:
+        return _SlowClient(self)
+
+    def live(self) -> list[tuple[int, str]]:
+        """The mappings the router still forwards."""
+        live = [(a[0], a[1]) for a in self.added]
+        for gone in self.deleted:
+            live.remove(gone)
+        return live
+
+
+class _SlowClient(_Client):
+    router: _SlowRouter
+
+    def addportmapping(self, eport: int, proto: str, iaddr: str, iport: int, desc: str,
+                       rhost: str, lease: int) -> bool:  # fmt: skip
+        self.router.asked.set()
+        self.router.answer.wait(10)
+        return super().addportmapping(eport, proto, iaddr, iport, desc, rhost, lease)
+
+    def deleteportmapping(self, eport: int, proto: str) -> bool:
+        answer = super().deleteportmapping(eport, proto)
+        self.router.gone.set()
+        return answer
+
+
+async def _stop_while_mapping(router: _SlowRouter, *, answer_after_s: float) -> PortMapper:
+    """Run a mapper on real worker threads; stop it while the router has not yet
+    answered the mapping request, which it answers `answer_after_s` later."""
+    mapper = PortMapper(7400, client=router.client, config=CONFIG)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(mapper.run)
+            await trio.to_thread.run_sync(router.asked.wait)
+            threading.Timer(answer_after_s, router.answer.set).start()
+            nursery.cancel_scope.cancel()
+    return mapper
+
+
+@pytest.mark.slow
+async def test_a_mapping_the_router_grants_while_we_stop_is_deleted_before_we_return() -> None:
+    router = _SlowRouter()
+    mapper = await _stop_while_mapping(router, answer_after_s=0.2)
+    assert router.added  # the router granted it after we had stopped waiting ...
+    assert router.live() == []  # ... and it was deleted, not left for the lease's hour
+    assert mapper.mapping is None
+
+
+@pytest.mark.slow
+async def test_a_mapping_granted_after_the_stop_gave_up_waiting_is_deleted_by_its_thread() -> None:
+    router = _SlowRouter()
+    # Past the stop's bound (the discovery timeout + 1 s, at least 1 s): we return first.
+    with trio.fail_after(5):
+        await _stop_while_mapping(router, answer_after_s=2.5)
+    assert router.added == []
+    await trio.to_thread.run_sync(router.gone.wait, 10)
+    assert len(router.added) == 1
+    assert router.live() == []

@@ -126,6 +126,13 @@ async def test_a_relayed_session_moves_to_the_punched_link_and_the_circuit_close
         await trio.sleep(5)
         assert after.id in ann.member.ids()
         assert ann_punch.statistics().direct == 1
+        # The punched session ends: its figure goes with it (kept only while it runs,
+        # so a node punching new peers for months keeps no figure per peer ever met).
+        await trio.aclose_forcefully(_session_stream(ann, b_id))
+        await trio.sleep(1)
+        assert b_id not in ann.member.gossip.peers
+        assert ann_punch.statistics().direct == 0
+        assert ann_punch.time_to_direct_s == {}
         nursery.cancel_scope.cancel()
 
 

@@ -228,3 +228,64 @@ async def test_a_single_use_invite_made_after_a_rotation_is_redeemed(tmp_path: P
             while (record := ann.invites.book.get(made.nonce)) is None or not record.used_by:  # noqa: ASYNC110  # the book, no event
                 await trio.sleep(0.1)
         assert record.used_by == ben.identity
+
+
+async def _redeemed_by(inviter: Node, nonce: bytes) -> object:
+    with trio.fail_after(20):
+        while (record := inviter.invites.book.get(nonce)) is None or not record.used_by:  # noqa: ASYNC110  # the book, no event
+            await trio.sleep(0.1)
+    return record.used_by
+
+
+async def test_a_single_use_invite_made_before_a_rotation_is_redeemed_after_it(
+    tmp_path: Path,
+) -> None:
+    """The invite names the key Ann had; after `key rotate` and a restart her node
+    proves the next one. The person is the same (the rotation chains the keys,
+    SPEC §17): Ben's node presents the nonce to the key that succeeded the one it
+    names, once it holds the rotation (from Ann's node itself, on first sync)."""
+    async with open_node(config(tmp_path, "ann")) as ann:
+        await ann.keys.commit()
+        code = ann.invite(single_use=True)
+        await ann.keys.rotate()
+        old = decode_invite(code).inviter
+    made = decode_invite(code)
+    assert made.nonce is not None
+    async with open_node(config(tmp_path, "ann")) as ann, open_node(config(tmp_path, "ben")) as ben:
+        assert ann.identity != old  # restarted: it proves the next key now
+        await ben.invites.use(code, community_id=COMMUNITY, me=ben.identity, connect=ben.connect)
+        assert ann.listen_address is not None  # a new port: the code's address is stale
+        ben.connect(ann.listen_address)
+        assert await _redeemed_by(ann, made.nonce) == ben.identity
+
+
+async def test_a_redeemed_invite_still_admits_its_joiner_after_the_joiner_rotates(
+    tmp_path: Path,
+) -> None:
+    """Ben's node presents its ticket on every connection. After Ben rotates and
+    restarts, it presents with his next key: Ann's node, holding the rotation
+    (pushed when it was made), sees the same member and moves the binding to the
+    key now in use, instead of refusing Ben's own invite as used by someone else."""
+    async with open_node(config(tmp_path, "ann")) as ann:
+        code = ann.invite(single_use=True)
+        nonce = decode_invite(code).nonce
+        assert nonce is not None
+        assert ann.listen_address is not None
+        async with open_node(config(tmp_path, "ben")) as ben:
+            await ben.invites.use(code, community_id=COMMUNITY, me=ben.identity,
+                                  connect=ben.connect)  # fmt: skip
+            first = ben.identity
+            assert await _redeemed_by(ann, nonce) == first
+            await ben.keys.commit()
+            await ben.keys.rotate()
+            with trio.fail_after(20):
+                while len(await ann.chain_of(first)) < 2:  # noqa: ASYNC110  # the store, no event
+                    await trio.sleep(0.1)
+        async with open_node(config(tmp_path, "ben", ann.listen_address)) as ben:
+            assert ben.identity != first
+            with trio.fail_after(20):
+                while (record := ann.invites.book.get(nonce)) is None or record.used_by == first:  # noqa: ASYNC110  # the book, no event
+                    await trio.sleep(0.1)
+            assert record.used_by == ben.identity
+            assert ben.invites.ticket is not None
+            assert ben.invites.ticket.refused is None

@@ -203,6 +203,9 @@ def test_moving_the_clock_reads_as_a_fresh_book(times: list[int]) -> None:
         fresh = book_at(history, t)
         assert moving.successor(K0.identity) == fresh.successor(K0.identity)
         assert moving.member(T2.identity) == fresh.member(T2.identity)
+        assert moving.recoveries_now() == fresh.recoveries_now()
+        read = fresh.recovery.recoveries(t, **_readers(fresh))  # type: ignore[arg-type]
+        assert moving.recoveries_now() == tuple(read)
 
 
 HOUR = 3600 * 1000
@@ -305,3 +308,19 @@ def test_changes_between_costs_no_more_for_many_distinct_waits() -> None:
     assert not book.changes_between(T0 + 1, T0 + 2)  # nothing crosses: every slot is read
     took = time.process_time() - started
     assert took < 0.1, f"{took:.3f} s of CPU for one question"
+
+
+def test_recoveries_are_read_once_until_the_book_or_a_threshold_changes() -> None:
+    """`explain` lists recoveries on every question (node.trust.key_history): the
+    book keeps the reading until a statement arrives or the clock crosses an
+    instant where it may change, the same rule as its successors."""
+    attack = [recover(c, THIEF) for c in (C1, C2, C3)]
+    book = book_at(base_history() + attack, AFTER)
+    first = book.recoveries_now()
+    assert book.recoveries_now() is first  # kept: nothing changed
+    book.set_now(AFTER + 1)  # crosses no lock or wait
+    assert book.recoveries_now() is first
+    book.add(att(PHONE, veto_statement(THIEF.identity), at=DONE + 3600_000))
+    (vetoed,) = book.recoveries_now()
+    assert vetoed.vetoed_by == ((PHONE.identity, DONE + 3600_000),)
+    assert book.recoveries_now() == tuple(book.recovery.recoveries(AFTER + 1, **_readers(book)))  # type: ignore[arg-type]

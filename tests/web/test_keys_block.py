@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from node.api.key_models import KeyHistoryView
 from node.api.models import ExplanationView
-from node.web.app import _templates
+from node.web.pages import _templates
 
 _DAY = 1_793_664_000_000  # 2026-11-03 00:00 UTC
 HOSTILE = '<script>alert(1)</script>"\u202e'
