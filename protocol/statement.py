@@ -305,10 +305,10 @@ def _is_name_label(value: object) -> bool:
 
 def _fast_trust(fields: tuple[object, ...]) -> Statement | None:
     if len(fields) == 8:
-        subject, context, value = fields[5:]
+        _, _, _, _, _, subject, context, value = fields
         name = None
     else:
-        subject, context, value, name = fields[5:]
+        _, _, _, _, _, subject, context, value, name = fields
         if not _is_name_label(name):
             return None
     if not (
@@ -330,7 +330,7 @@ def _fast_trust(fields: tuple[object, ...]) -> Statement | None:
 
 
 def _fast_certify(fields: tuple[object, ...]) -> Statement | None:
-    subject, claim, commitment = fields[5:]
+    _, _, _, _, _, subject, claim, commitment = fields
     if not (
         type(subject) is bytes
         and len(subject) == IDENTITY_BYTES
@@ -358,7 +358,7 @@ def _is_fast_subject(subject: object, *, things_allowed: bool) -> bool:
 
 
 def _fast_rate(fields: tuple[object, ...]) -> Statement | None:
-    subject, context, value, reference = fields[5:]
+    _, _, _, _, _, subject, context, value, reference = fields
     if not (
         _is_fast_subject(subject, things_allowed=True)
         and type(context) is str
@@ -385,7 +385,7 @@ def _fast_rate(fields: tuple[object, ...]) -> Statement | None:
 
 
 def _fast_revoke(fields: tuple[object, ...]) -> Statement | None:
-    target, subject, scope = fields[5:]
+    _, _, _, _, _, target, subject, scope = fields
     target_kind = _TARGET_KINDS.get(target) if type(target) is int else None
     if not (
         target_kind is not None
@@ -404,7 +404,7 @@ def _fast_revoke(fields: tuple[object, ...]) -> Statement | None:
 
 
 def _fast_profile(fields: tuple[object, ...]) -> Statement | None:
-    subject, name, about = fields[5:]
+    _, _, _, _, _, subject, name, about = fields
     if not (
         type(subject) is bytes
         and len(subject) == IDENTITY_BYTES
