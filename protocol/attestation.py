@@ -228,6 +228,11 @@ class Attestation:
         _SET_ATTESTATION_ID(self, digest)
         _SET_ATTESTATION_SLOT(self, None)
 
+    def __post_init__(self) -> None:
+        # Not called by our __init__ above: for subclasses whose own dataclass
+        # __init__ runs instead (node/trust's MemberAttestation) and calls it.
+        object.__setattr__(self, "id", attestation_id(self.envelope.data))
+
     @property
     def slot(self) -> Slot:
         """The slot this attestation fills (see `AttestationBody.slot`).
