@@ -11,17 +11,22 @@ value). The reasons themselves are checked by the vector and order tests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgpack
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from protocol.attestation import (
+    Attestation,
     AttestationBody,
     SignedEnvelope,
     _decode_envelope_reference,
     _fast_envelope,
+    attestation_id,
     decode_envelope,
     encode_body,
+    sign_attestation,
 )
 from protocol.errors import RemoteProtocolError
 from protocol.statement import Trust
@@ -128,3 +133,26 @@ def test_a_bytearray_is_decoded_to_bytes() -> None:
     envelope = decode_envelope(bytearray(data))  # type: ignore[arg-type]
     assert type(envelope.data) is bytes
     assert envelope.data == data
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Tagged(Attestation):
+    """A subclass built by its own dataclass __init__, as node/trust's
+    MemberAttestation is: `Attestation.__post_init__` must still set the id."""
+
+    tag: int = 0
+
+    def __post_init__(self) -> None:
+        Attestation.__post_init__(self)
+
+
+def test_a_dataclass_subclass_of_attestation_gets_its_id() -> None:
+    body = AttestationBody(
+        issuer=KEYS[0].identity,
+        issued_at_ms=1,
+        statement=Trust(subject=KEYS[1].identity, context="general", value=1),
+    )
+    attestation = sign_attestation(body, KEYS[0])
+    tagged = _Tagged(attestation.envelope, tag=1)
+    assert tagged.id == attestation.id == attestation_id(attestation.data)
+    assert tagged.slot == attestation.slot
