@@ -14,6 +14,7 @@ import enum
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, NewType, TypeAlias
 
@@ -26,6 +27,7 @@ from protocol.label import (
     MAX_NAME_LABEL_BYTES,
     MAX_NAME_LABEL_CODE_POINTS,
     check_label,
+    is_label,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "Subject",
     "Thing",
     "Trust",
+    "checked_statement",
     "commit_claim_value",
     "is_commitment_opening",
 ]
@@ -261,6 +264,194 @@ class Profile:
 
 
 Statement: TypeAlias = Trust | Certify | Rate | Revoke | Profile
+
+
+# --- The fast path of decoding (protocol.attestation.decode_envelope) -------------
+#
+# Building a statement through its constructor runs the dataclass __init__ and
+# __post_init__: most of the Python work of decoding an attestation, a twentieth
+# of an Ed25519 check. `checked_statement` applies the very rules of the
+# __post_init__ methods above to a body's msgpack fields and sets the slots
+# directly. It only answers "valid, and here it is" or "no" (None): the reasons,
+# and their order (SPEC §2.5), stay with the constructors, which the decoder
+# runs on whatever this refuses. A rule changed above must change here too;
+# tests/protocol/test_fast_decode.py checks that both agree on any bytes.
+
+_Set: TypeAlias = Callable[[object, object], None]
+_new = object.__new__
+_is_name = NAME_PATTERN.fullmatch
+_is_thing = _THING.fullmatch
+_is_reference = _REFERENCE.fullmatch
+
+
+def _setters(cls: type, *names: str) -> tuple[_Set, ...]:
+    # The slot descriptors' own setters: a frozen dataclass refuses setattr,
+    # and object.__setattr__ costs three times as much per field.
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_TRUST_SET = _setters(Trust, "subject", "context", "value", "name")
+_CERTIFY_SET = _setters(Certify, "subject", "claim", "commitment")
+_RATE_SET = _setters(Rate, "subject", "context", "value", "reference")
+_REVOKE_SET = _setters(Revoke, "target_kind", "subject", "scope")
+_PROFILE_SET = _setters(Profile, "subject", "name", "about")
+_TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE, Kind.PROFILE)}
+
+
+def _is_name_label(value: object) -> bool:
+    limits = MAX_NAME_LABEL_CODE_POINTS, MAX_NAME_LABEL_BYTES
+    return is_label(value, max_code_points=limits[0], max_bytes=limits[1])
+
+
+def _fast_trust(fields: tuple[object, ...]) -> Statement | None:
+    if len(fields) == 8:
+        _, _, _, _, _, subject, context, value = fields
+        name = None
+    else:
+        _, _, _, _, _, subject, context, value, name = fields
+        if not _is_name_label(name):
+            return None
+    if not (
+        type(subject) is bytes
+        and len(subject) == IDENTITY_BYTES
+        and type(context) is str
+        and _is_name(context) is not None
+        and type(value) is int
+        and MIN_VALUE <= value <= MAX_VALUE
+    ):
+        return None
+    trust = _new(Trust)
+    set_subject, set_context, set_value, set_name = _TRUST_SET
+    set_subject(trust, subject)
+    set_context(trust, context)
+    set_value(trust, value)
+    set_name(trust, name)
+    return trust
+
+
+def _fast_certify(fields: tuple[object, ...]) -> Statement | None:
+    _, _, _, _, _, subject, claim, commitment = fields
+    if not (
+        type(subject) is bytes
+        and len(subject) == IDENTITY_BYTES
+        and type(claim) is str
+        and _is_name(claim) is not None
+        and (
+            commitment is None
+            or (type(commitment) is bytes and len(commitment) == COMMITMENT_BYTES)
+        )
+    ):
+        return None
+    certify = _new(Certify)
+    set_subject, set_claim, set_commitment = _CERTIFY_SET
+    set_subject(certify, subject)
+    set_claim(certify, claim)
+    set_commitment(certify, commitment)
+    return certify
+
+
+def _is_fast_subject(subject: object, *, things_allowed: bool) -> bool:
+    """`_check_subject` as a bool."""
+    if type(subject) is str and things_allowed:
+        return len(subject) <= MAX_THING_BYTES and _is_thing(subject) is not None
+    return type(subject) is bytes and len(subject) == IDENTITY_BYTES
+
+
+def _fast_rate(fields: tuple[object, ...]) -> Statement | None:
+    _, _, _, _, _, subject, context, value, reference = fields
+    if not (
+        _is_fast_subject(subject, things_allowed=True)
+        and type(context) is str
+        and _is_name(context) is not None
+        and type(value) is int
+        and MIN_VALUE <= value <= MAX_VALUE
+        and (
+            reference is None
+            or (
+                type(reference) is str
+                and len(reference) <= MAX_REFERENCE_BYTES
+                and _is_reference(reference) is not None
+            )
+        )
+    ):
+        return None
+    rate = _new(Rate)
+    set_subject, set_context, set_value, set_reference = _RATE_SET
+    set_subject(rate, subject)
+    set_context(rate, context)
+    set_value(rate, value)
+    set_reference(rate, reference)
+    return rate
+
+
+def _fast_revoke(fields: tuple[object, ...]) -> Statement | None:
+    _, _, _, _, _, target, subject, scope = fields
+    target_kind = _TARGET_KINDS.get(target) if type(target) is int else None
+    if not (
+        target_kind is not None
+        and _is_fast_subject(subject, things_allowed=target_kind is Kind.RATE)
+        and type(scope) is str
+        and _is_name(scope) is not None
+        and (target_kind is not Kind.PROFILE or scope == PROFILE_SCOPE)
+    ):
+        return None
+    revoke = _new(Revoke)
+    set_target_kind, set_subject, set_scope = _REVOKE_SET
+    set_target_kind(revoke, target_kind)
+    set_subject(revoke, subject)
+    set_scope(revoke, scope)
+    return revoke
+
+
+def _fast_profile(fields: tuple[object, ...]) -> Statement | None:
+    _, _, _, _, _, subject, name, about = fields
+    if not (
+        type(subject) is bytes
+        and len(subject) == IDENTITY_BYTES
+        and _is_name_label(name)
+        and (
+            about is None
+            or is_label(about, max_code_points=MAX_ABOUT_CODE_POINTS, max_bytes=MAX_ABOUT_BYTES)
+        )
+    ):
+        return None
+    profile = _new(Profile)
+    set_subject, set_name, set_about = _PROFILE_SET
+    set_subject(profile, subject)
+    set_name(profile, name)
+    set_about(profile, about)
+    return profile
+
+
+_FAST_BUILDERS: dict[object, tuple[Callable[[tuple[object, ...]], Statement | None], int, int]]
+# Keyed by the wire code; the field counts (with the body's five common fields)
+# each kind allows, as in protocol.attestation (SPEC §3.2).
+_FAST_BUILDERS = {
+    Kind.TRUST.value: (_fast_trust, 8, 9),
+    Kind.CERTIFY.value: (_fast_certify, 8, 8),
+    Kind.RATE.value: (_fast_rate, 9, 9),
+    Kind.REVOKE.value: (_fast_revoke, 8, 8),
+    Kind.PROFILE.value: (_fast_profile, 8, 8),
+}
+
+
+def checked_statement(fields: tuple[object, ...]) -> Statement | None:
+    """The statement of a body's msgpack fields, if they make a valid one, else None.
+
+    `fields` is the whole body (version, kind, issuer, times, then the
+    statement's fields). Only the statement's own rules are checked here: the
+    body's (issuer, times, a profile about its issuer) are the caller's. Never
+    raises; says nothing of why it refuses (the constructors do, SPEC §2.5).
+    """
+    code = fields[1] if len(fields) > 1 else None
+    # `type(...) is int` first: msgpack's true equals 1, and a map is unhashable.
+    entry = _FAST_BUILDERS.get(code) if type(code) is int else None
+    if entry is None:
+        return None
+    build, fewest, most = entry
+    if not fewest <= len(fields) <= most:
+        return None
+    return build(fields)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
