@@ -18,8 +18,11 @@ process per spare core) the signatures of the next batches are checked while
 this thread decodes and writes: on two cores the store's writer and the checks
 then run side by side, not in turn. At most `verifier.workers + 1` batches are
 checked ahead of the writer, so memory stays bounded whatever the input's
-length. The writer stays this thread on purpose: the store is single-threaded,
-and the cheap checks (known ids, quotas) read it too.
+length. When the writer must wait for a batch's verdicts, it checks the parts
+of it no worker has started yet itself (`SignatureChecker.start`), so neither
+core idles at the end of a call or when the checks are the slower stage.
+The writer stays this thread on purpose: the store is single-threaded, and
+the cheap checks (known ids, quotas) read it too.
 
 With a relay policy (`admit`) nothing is checked ahead: its refusal of a flood
 *before* signatures are checked counts what is committed, so each batch is
