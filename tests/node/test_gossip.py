@@ -310,7 +310,9 @@ async def test_records_checked_ahead_are_stored_and_judged_as_inline() -> None:
         assert (peer.intake is not None) == ahead  # the path under test was taken
         results.append((reasons, {bytes(i) for _, i in store.ids_in_order(limit=10_000)}))
     checker.close()
-    assert checker.checked_in_worker >= 2000
+    # The waiting thread may take back parts no worker had started (SignatureChecker.start).
+    assert checker.checked_in_worker > 0
+    assert checker.checked_in_worker + checker.checked_here >= 2000
     assert results[0] == results[1] == results[2]
     reasons, stored = results[0]
     assert reasons == [Reason.BAD_SIGNATURE]

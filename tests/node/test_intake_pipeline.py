@@ -3,6 +3,7 @@ acknowledges only what committed, and keeps its queue bounded."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -223,3 +224,32 @@ def test_a_dead_pool_under_a_pipeline_loses_nothing(tmp_path: Path) -> None:
         expected = ingest(store, delivery, now_ms=NOW, batch_size=97)
     assert report.items == expected.items
     assert checker.checked_in_worker == 0
+
+
+def test_a_bulk_ingest_collects_less_often_and_restores_the_thresholds(tmp_path: Path) -> None:
+    """While a bulk ingest runs the GC's gen-0 threshold is raised (fewer collections
+    per record), and afterwards it is what it was, even when the ingest failed."""
+    seen: list[int] = []
+
+    class _Watching:
+        workers = 1
+
+        def start(self, messages: Messages) -> Callable[[], bytes]:
+            seen.append(gc.get_threshold()[0])
+            verdicts = open_signed(messages)
+            return lambda: verdicts
+
+    before = gc.get_threshold()
+    delivery = [_trust(n).data for n in range(600)]  # a bulk ingest (500 or more)
+    with Store.open(tmp_path / "gc.db") as store:
+        ingest(store, delivery, now_ms=NOW, verifier=_Watching())
+        assert gc.get_threshold() == before
+        small = [_trust(n).data for n in range(600, 700)]  # 64 or more to check, under 500
+        ingest(store, small, now_ms=NOW, verifier=_Watching())
+    assert seen[0] >= 50_000
+    assert seen[-1] == before[0]
+    with Store.open(tmp_path / "gc.db") as store:
+        store.close()  # a closed store: the commit fails
+        with pytest.raises(StoreError):
+            ingest(store, [_trust(n).data for n in range(1000, 1600)], now_ms=NOW)
+    assert gc.get_threshold() == before

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from node.gossip.signatures import SignatureChecker, check_in_thread
-from protocol.attestation import AttestationBody, attestation_id, sign_attestation
+from protocol.attestation import (
+    AttestationBody,
+    attestation_id,
+    decode_envelope,
+    open_signed,
+    sign_attestation,
+    signed_message,
+)
+from protocol.errors import RemoteProtocolError
 from protocol.statement import Trust
 from tests.strategies import KEYS
 
@@ -51,6 +59,25 @@ def test_the_worker_keeps_exactly_what_verifies(checker: SignatureChecker) -> No
     assert checked == check_in_thread(delivery)
     assert all(checked[data].id == attestation_id(data) for data in checked)
     assert checker.checked_in_worker == len(good) + 40  # what decoded went to the worker
+
+
+def test_the_waiting_thread_checks_the_parts_no_worker_started(checker: SignatureChecker) -> None:
+    """A large batch goes in parts; waiting at once takes back those still queued
+    (checked here, counted in `checked_here`), and the verdicts are the same bytes."""
+    delivery, _ = _mixed_delivery()
+    decoded = []
+    for data in delivery:
+        try:
+            decoded.append(decode_envelope(data))
+        except RemoteProtocolError:
+            continue
+    messages = [signed_message(envelope) for envelope in decoded] * 4  # 1160: 5 parts
+    expected = open_signed(messages)
+    assert checker.start(messages)() == expected
+    assert checker.checked_in_worker >= 250  # the first part always goes to a worker
+    assert checker.checked_in_worker + checker.checked_here == len(messages)
+    assert checker.start(messages[:400])() == expected[:400]  # small: one part, no sharing
+    assert checker.checked_in_worker + checker.checked_here == len(messages) + 400
 
 
 def _kill_worker(checker: SignatureChecker) -> None:
