@@ -119,6 +119,9 @@ class WalkSolver:
         self._from_cache: dict[int, FloatArray] = {}
         self._residual_l1 = 0.0
         self.updates_since_recompute = 0
+        # An update asked for an exact solve (`RandomWalk`): the next read of
+        # the visits runs it, so updates in a row cost one solve, not one each.
+        self._solve_due = False
         self.recompute()
 
     # -- identities ----------------------------------------------------------------
@@ -207,11 +210,17 @@ class WalkSolver:
         self._residual = np.zeros(n)
         self._residual_l1 = 0.0
         self.updates_since_recompute = 0
+        self._solve_due = False
 
     def visits(self) -> FloatArray:
         """Expected visits of the viewer's walk to every node (read-only view),
-        within `read_drift_limit` in L1 of the exact ones (module doc)."""
-        if self.drift_bound > self.parameters.read_drift_limit:
+        within `read_drift_limit` in L1 of the exact ones (module doc).
+
+        Runs the exact solve an update left due, if any (`RandomWalk.set_weight`).
+        """
+        if self._solve_due:
+            self.recompute()
+        elif self.drift_bound > self.parameters.read_drift_limit:
             self._sweep()
         view = self._visits.view()
         view.flags.writeable = False
@@ -235,7 +244,10 @@ class WalkSolver:
 
     @property
     def drift_bound(self) -> float:
-        """Upper bound on the L1 distance between `visits()` and the exact vector."""
+        """Upper bound on the L1 distance between `visits()` and the exact vector
+        (0 while a solve is due: the next read runs it)."""
+        if self._solve_due:
+            return 0.0
         return self._residual_l1 / self.parameters.restart
 
     def reach(self, node: int) -> Reach:
@@ -274,11 +286,12 @@ class WalkSolver:
             return FlagPenalty(total=0.0, by_flagger=())
         hit = self.reach_probability(node) if reached is None else reached
         after_node = self.visits_from(node)
+        visits = self.visits()
         kept = 1.0
         parts: list[tuple[int, float, float]] = []
         for flagger in sorted(flags):
             strength = flags[flagger]
-            own = float(self._visits[flagger]) - hit * float(after_node[flagger])
+            own = float(visits[flagger]) - hit * float(after_node[flagger])
             standing = min(1.0, max(0.0, own)) * (1.0 - self.wall(flagger))
             share = self.parameters.flag_weight * strength * standing
             kept *= 1.0 - share
@@ -330,7 +343,7 @@ class WalkSolver:
             result: FloatArray = np.clip(inverse[self.viewer] / diagonal, 0.0, 1.0)
         else:
             result = np.zeros(n)
-            for node in np.flatnonzero(self._visits > 0.0).tolist():
+            for node in np.flatnonzero(self.visits() > 0.0).tolist():
                 result[node] = self.reach(node).from_node(self.viewer)
         result[self.viewer] = 1.0
         return result
