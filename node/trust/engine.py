@@ -16,33 +16,25 @@ change (then corrected, not solved again: `node.trust.consensus`); `score`,
 derived per viewer from its support's score distribution: the median, less
 a multiple of the upper quartile's distance from it (`DecisionParameters`).
 `score_method="walk"` and `decisions="flow"` give the rules before issue 22.
+
+The questions live in the engine's bases: `node.trust.scoring` (walks,
+scores, rankings, explanations) and `node.trust.decisions` (yes/no); this
+module keeps the state they read exact as attestations arrive.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 from collections.abc import Iterable
 
-import numpy as np
-
-from node.trust.answers import (
-    ClaimDecision,
-    DecisionParameters,
-    TrustExplanation,
-    corroborated,
-    named_explanation,
-)
-from node.trust.consensus import Consensus, ConsensusParameters, Seeded, score_of, seeded, table
-from node.trust.decisions import Decisions, Scored
-from node.trust.explain import WhyNot, explain_node
+from node.trust.answers import ClaimDecision, DecisionParameters, TrustExplanation
+from node.trust.consensus import ConsensusParameters, Seeded
+from node.trust.decisions import Scored
 from node.trust.flow import FlowParameters
-from node.trust.graph import GENERAL_FALLBACK, Edge, TrustGraph
-from node.trust.identity import IdentityLayer, resolve_subject
+from node.trust.graph import GENERAL_FALLBACK, Edge
+from node.trust.identity import IdentityLayer
 from node.trust.introducer import IntroducerParameters
-from node.trust.key_history import key_history
-from node.trust.rating import RatingSummary, rated_contexts, rating_of
-from node.trust.support import score_support
+from node.trust.scoring import Scoring
 from node.trust.walk import RandomWalk, WalkParameters
 from protocol.attestation import Attestation
 from protocol.errors import LocalProtocolError
@@ -75,8 +67,14 @@ def _identity(subject: Subject) -> IdentityId:
     return IdentityId(subject)
 
 
-class TrustEngine(Decisions):
-    """Trust from `viewer`'s point of view; see the module doc."""
+class TrustEngine(Scoring):
+    """Trust from `viewer`'s point of view; see the module doc.
+
+    This class keeps the state exact as attestations arrive (slot heads,
+    reached identities, expiries, the walks' incremental updates); the
+    questions are answered by its bases, `Scoring` (`node.trust.scoring`:
+    scores, rankings, explanations) and `Decisions` (yes/no answers).
+    """
 
     def __init__(
         self,
@@ -320,155 +318,3 @@ class TrustEngine(Decisions):
         ]
         edges.sort(key=lambda e: (e.issuer, e.subject, e.context))
         return edges
-
-    # -- the walk metric ----------------------------------------------------------------
-
-    def walk(self, context: str = GENERAL_CONTEXT) -> RandomWalk:
-        """The (incrementally kept) walk of `context`, built on first use."""
-        walk = self._walks.get(context)
-        if walk is None:
-            graph = TrustGraph.from_edges(
-                self.edges(reached_only=True), context=context, identities=[self.viewer],
-                fallback=self.fallback,
-            )  # fmt: skip
-            walk = RandomWalk(graph, self.viewer, self.walk_parameters)
-            self._walks[context] = walk
-        return walk
-
-    def score(self, subject: IdentityId, context: str = GENERAL_CONTEXT) -> float:
-        """How far the viewer should trust `subject` in `context`, in [0, 1].
-
-        The consensus score by default (`node.trust.consensus`); with
-        `score_method="walk"`, the viewer's walk alone (reach probability).
-        """
-        subject = self.member(subject)
-        walk = self.walk(context)
-        node = walk.node(subject)
-        if node is None:
-            return 0.0
-        if self.score_method == "walk":
-            return walk.score_node(node)
-        if context not in self._score_cache:
-            # One member's column of ranks, not the whole table (nor the
-            # thresholds): `scores()[subject]` to the last bit, for a fraction
-            # of its cost after an update.
-            value = score_of(walk, self._seed(context), node)
-            if value is not None:
-                return value
-        return float(self._scored(context).values[node])
-
-    def scores(self, context: str = GENERAL_CONTEXT) -> dict[IdentityId, float]:
-        """Every member's score in `context` at once (one batched solve, cached).
-
-        Holds every identity the viewer's walk knows (reached, or merely
-        vouched for by a reached member); members it never reaches score 0.
-        Equal to `score(x)` for each x: `score` reads this table. `ranking`,
-        the `GET /v1/scores` route and simulations use it. The table is
-        rebuilt on the first call after any change. Up to 2 000 members it is
-        read off a dense (I - M)^-1 kept by Woodbury updates: at 1 000 members
-        and 19 000 arcs, ~250 ms of CPU for the first table, then ~10 ms for
-        a table and ~3-5 ms for one `score` after a new vouch (no solve at
-        all); above, a block iteration corrected by one solve for the changed
-        row and the seeds that moved (`node.trust.consensus`, "After an
-        update"; see `benchmarks.trust`).
-        """
-        walk = self.walk(context)
-        values = self._scored(context).values
-        return {identity: float(values[i]) for i, identity in enumerate(walk.identities)}
-
-    def _scored(self, context: str) -> Scored:
-        cached = self._score_cache.get(context)
-        if cached is None:
-            walk = self.walk(context)
-            visits = np.asarray(walk.visits())
-            found: Consensus | None = None
-            if self.score_method == "consensus":
-                found = table(walk, self._seed(context))
-                values, support = found.scores, found.support
-            else:
-                values = walk.scores_all()
-                support = score_support(
-                    values, visits, walk.viewer, epsilon=self.consensus_parameters.epsilon
-                )
-            members = np.array(sorted(support.members), dtype=np.int64)
-            median = float(np.median(values[members])) if members.size else 1.0
-            upper = float(np.quantile(values[members], 0.75)) if members.size else 1.0
-            spread = (upper - median) / median if median > 0.0 else 0.0
-            cached = Scored(
-                values=values, support=support, median=median, spread=spread, consensus=found
-            )
-            self._score_cache[context] = cached
-        return cached
-
-    def _seed(self, context: str) -> Seeded:
-        """The consensus's support, seeds and vectors (`node.trust.consensus.seeded`)."""
-        found = self._seeded.get(context)
-        if found is None:
-            found = seeded(
-                self.walk(context), self.consensus_parameters,
-                previous=self._consensus.get(context),
-            )  # fmt: skip
-            self._seeded[context] = self._consensus[context] = found
-        return found
-
-    def support(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
-        """The viewer's support (`node.trust.support`): whose views corroborate scores."""
-        walk = self.walk(context)
-        return frozenset(walk.identities[i] for i in self._scored(context).support.members)
-
-    def ranking(
-        self, context: str = GENERAL_CONTEXT, *, limit: int = 20
-    ) -> list[tuple[IdentityId, float]]:
-        """The `limit` members with the highest scores (ties by identity), from `scores`."""
-        walk = self.walk(context)
-        values = self._scored(context).values
-        order = sorted(
-            (i for i in range(len(values)) if i != walk.viewer and values[i] > 0.0),
-            key=lambda i: (-float(values[i]), walk.identities[i]),
-        )
-        return [(walk.identities[i], float(values[i])) for i in order[:limit]]
-
-    def explain(
-        self, subject: IdentityId, context: str = GENERAL_CONTEXT, *, top_paths: int = 5
-    ) -> TrustExplanation:
-        """Everything behind `score(subject, context)`."""
-        explanation = self._explain(self.member(subject), context, top_paths=top_paths)
-        keys = key_history(
-            self._identities, self._heads, subject=explanation.subject,
-            edges=explanation.edges(self.viewer), context=context,
-        )  # fmt: skip
-        return dataclasses.replace(explanation, keys=keys)
-
-    def _explain(self, subject: IdentityId, context: str, *, top_paths: int) -> TrustExplanation:
-        walk = self.walk(context)
-        node = walk.node(subject)
-        if node is None:
-            # Not in the walk: mentioned only by identities the viewer does not reach
-            # (no path), or by nobody at all.
-            why_not = WhyNot.NO_PATH if self.known(subject) else WhyNot.UNKNOWN
-            return TrustExplanation(
-                subject=subject, context=context, score=0.0, reach=0.0, wall=0.0,
-                flag_penalty=0.0, flags=(), first_hops=(), paths=(), path_coverage=0.0,
-                why_not=why_not,
-            )  # fmt: skip
-        named = named_explanation(
-            explain_node(walk, node, top_paths=top_paths), walk, subject, context
-        )
-        scored = self._scored(context)
-        if scored.consensus is None or node == walk.viewer:
-            return named
-        return corroborated(named, scored.consensus, walk, node)
-
-    def rating(
-        self, subject: Subject, context: str = GENERAL_CONTEXT, *, max_hops: int = 3
-    ) -> RatingSummary:
-        """Trust-weighted average of the current ratings of `subject` in `context`.
-
-        `counted` in the result holds node numbers of `walk(context)`.
-        """
-        subject = resolve_subject(self._identities, subject)
-        return rating_of(self.walk(context), self._current(), subject, context, max_hops=max_hops)
-
-    def rating_contexts(self, subject: Subject) -> list[str]:
-        """The contexts `subject` has current ratings in, sorted (for "every context")."""
-        return rated_contexts(self._current(), subject)

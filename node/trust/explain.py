@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from node.trust.walk import RandomWalk
 
@@ -123,15 +124,30 @@ def explain_node(walk: RandomWalk, target: int, *, top_paths: int = 5) -> Explan
 
 
 def _strongest_paths(walk: RandomWalk, target: int, reached: float, k: int) -> list[PathShare]:
+    """The `k` strongest simple routes to `target`, strongest first (A*, module doc).
+
+    Children are generated lazily: expanding a route sorts its extensions by
+    bound and queues only the best one; popping a route queues its next
+    sibling. A route's siblings are never needed before it (their bounds are
+    no larger), so routes come out in the same order as if every extension
+    were queued at once, but a member with thousands of vouches costs one
+    sort, not thousands of heap entries (most of an explain's path search at
+    a million arcs, where routes run through hubs).
+    """
     visits_to_target = walk.reach(target).visits_to_target
     # reach_u(target) for every u: an upper bound on any single route from u.
     bound_from = visits_to_target / max(float(visits_to_target[target]), 1e-300)
     viewer = walk.viewer
-    heap: list[tuple[float, float, tuple[int, ...]]] = [(-reached, 1.0, (viewer,))]
+    # (-bound, probability, route, index among its siblings, the siblings)
+    heap: list[tuple[float, float, tuple[int, ...], int, _Siblings | None]] = [
+        (-reached, 1.0, (viewer,), 0, None)
+    ]
     found: list[PathShare] = []
     expansions = 0
     while heap and len(found) < k and expansions < _MAX_EXPANSIONS:
-        _, probability, nodes = heapq.heappop(heap)
+        _, probability, nodes, index, siblings = heapq.heappop(heap)
+        if siblings is not None and index + 1 < siblings.cols.size:
+            heapq.heappush(heap, siblings.entry(index + 1))
         last = nodes[-1]
         if last == target:
             found.append(
@@ -142,10 +158,39 @@ def _strongest_paths(walk: RandomWalk, target: int, reached: float, k: int) -> l
         cols, probs = walk.transition_row(last)
         extended = probability * probs
         bounds = extended * np.minimum(bound_from[cols], 1.0)
-        for v, p, bound in zip(cols.tolist(), extended.tolist(), bounds.tolist(), strict=True):
-            if bound > 0.0 and v not in nodes:
-                heapq.heappush(heap, (-bound, p, (*nodes, v)))
+        keep = bounds > 0.0
+        for node in nodes:
+            keep &= cols != node
+        if not keep.any():
+            continue
+        cols, extended, bounds = cols[keep], extended[keep], bounds[keep]
+        # Strongest first; ties as a heap of (-bound, probability, route) would pop them.
+        order = np.lexsort((cols, extended, -bounds))
+        children = _Siblings(
+            prefix=nodes, cols=cols[order], probabilities=extended[order], bounds=bounds[order]
+        )
+        heapq.heappush(heap, children.entry(0))
     return found
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class _Siblings:
+    """The extensions of one route, strongest bound first (`_strongest_paths`)."""
+
+    prefix: tuple[int, ...]
+    cols: npt.NDArray[np.int64]
+    probabilities: npt.NDArray[np.float64]
+    bounds: npt.NDArray[np.float64]
+
+    def entry(self, index: int) -> tuple[float, float, tuple[int, ...], int, _Siblings | None]:
+        """The heap entry of extension `index`."""
+        return (
+            -float(self.bounds[index]),
+            float(self.probabilities[index]),
+            (*self.prefix, int(self.cols[index])),
+            index,
+            self,
+        )
 
 
 def _why_not(walk: RandomWalk, target: int, reached: float, score: float) -> WhyNot | None:

@@ -30,7 +30,10 @@ class Transitions:
         self._rows_in_base = graph.size
         self._overlay: dict[int, dict[int, float]] = {}
         self.walls = walls.copy()
-        self._dirty: set[int] = set()
+        # Changed rows: node -> D's row (new row's entries, then B's row negated),
+        # computed when the row changes (O(row)), so that building D for the
+        # next product is a concatenation, not a Python loop over every row.
+        self._dirty: dict[int, tuple[IndexArray, FloatArray]] = {}
         self._base = self._build(self.walls)
         self._base_transposed = self._base.T.tocsr()
         self._delta: sp.csr_matrix | None = None
@@ -86,7 +89,12 @@ class Transitions:
         self._touch(node)
 
     def _touch(self, node: int) -> None:
-        self._dirty.add(node)
+        cols, values = self.row(node)
+        if node < self._base.shape[0]:
+            start, end = self._base.indptr[node], self._base.indptr[node + 1]
+            cols = np.concatenate([cols, self._base.indices[start:end]])
+            values = np.concatenate([values, -self._base.data[start:end]])
+        self._dirty[node] = (np.asarray(cols, dtype=np.int64), values)
         self._delta = self._full = self._compact = None
 
     @property
@@ -97,27 +105,30 @@ class Transitions:
     # -- products ------------------------------------------------------------------
 
     def _delta_matrix(self) -> sp.csr_matrix:
+        """D as an n x n matrix (for `matrix()`), from its compact rows."""
         if self._delta is None:
-            rows: list[int] = []
-            cols: list[int] = []
-            values: list[float] = []
-            for node in sorted(self._dirty):
-                new_cols, new_probs = self.row(node)
-                rows += [node] * new_cols.size
-                cols += new_cols.tolist()
-                values += new_probs.tolist()
-                if node < self._base.shape[0]:
-                    start, end = self._base.indptr[node], self._base.indptr[node + 1]
-                    rows += [node] * int(end - start)
-                    cols += self._base.indices[start:end].tolist()
-                    values += (-self._base.data[start:end]).tolist()
-            self._delta = sp.csr_matrix((values, (rows, cols)), shape=(self.size, self.size))
+            rows, compact = self._compact_delta()
+            counts = np.zeros(self.size, dtype=np.int64)
+            counts[rows] = np.diff(compact.indptr)
+            indptr = np.zeros(self.size + 1, dtype=np.int64)
+            np.cumsum(counts, out=indptr[1:])
+            self._delta = sp.csr_matrix(
+                (compact.data, compact.indices, indptr), shape=(self.size, self.size)
+            )
         return self._delta
 
     def _compact_delta(self) -> tuple[IndexArray, sp.csr_matrix]:
+        """D's nonzero rows (sorted) and those rows as a |rows| x n matrix."""
         if self._compact is None:
             rows = np.array(sorted(self._dirty), dtype=np.int64)
-            self._compact = (rows, self._delta_matrix()[rows])
+            pieces = [self._dirty[node] for node in rows.tolist()]
+            indptr = np.zeros(rows.size + 1, dtype=np.int64)
+            np.cumsum([cols.size for cols, _ in pieces], out=indptr[1:])
+            cols = np.concatenate([c for c, _ in pieces]) if pieces else np.zeros(0, np.int64)
+            values = np.concatenate([v for _, v in pieces]) if pieces else np.zeros(0)
+            compact = sp.csr_matrix((values, cols, indptr), shape=(rows.size, self.size))
+            compact.sum_duplicates()  # a column in both the new row and B's: one entry
+            self._compact = (rows, compact)
         return self._compact
 
     def forward(self, x: FloatArray) -> FloatArray:

@@ -222,10 +222,39 @@ def test_pushes_near_the_viewer_fall_back_to_an_exact_recompute() -> None:
         weights[(ids[a], ids[b])] = rng.randint(10, 100) / 100.0
     walk = RandomWalk(TrustGraph.from_weights(weights), ids[0], WalkParameters(push_budget=50))
     report = walk.set_weight(ids[0], ids[1], 1.0)
-    assert report.recomputed
+    assert report.recomputed  # due: the next read of the visits runs the exact solve
+    assert report.pushes == 0
     assert report.drift_bound == 0.0
+    assert walk.drift_bound == 0.0
+    weights[(ids[0], ids[1])] = 1.0
+    exact = RandomWalk(TrustGraph.from_weights(weights), ids[0])
+    order = [walk.node(i) or 0 for i in exact.identities]  # every one is in both
+    assert walk.visits()[order] == pytest.approx(exact.visits(), abs=1e-9)
     far = walk.set_weight(ids[398], ids[399], 0.5)
     assert far.pushes <= 50
+
+
+def test_updates_while_a_solve_is_due_cost_one_solve_and_stay_exact() -> None:
+    rng = random.Random(5)
+    ids = [IdentityId(i.to_bytes(32, "big")) for i in range(300)]
+    weights = {}
+    for _ in range(2000):
+        a, b = rng.sample(range(300), 2)
+        weights[(ids[a], ids[b])] = rng.randint(10, 100) / 100.0
+    walk = RandomWalk(TrustGraph.from_weights(weights), ids[0], WalkParameters(push_budget=50))
+    assert walk.set_weight(ids[0], ids[7], 0.9).recomputed  # the viewer's own edge: due
+    for _ in range(20):  # more changes before anyone asks: no pushes, no solve
+        a, b = rng.sample(range(300), 2)
+        value = rng.choice([0, 40, 100]) / 100.0
+        report = walk.set_weight(ids[a], ids[b], value)
+        assert report.pushes == 0
+        weights[(ids[a], ids[b])] = value
+    weights[(ids[0], ids[7])] = 0.9
+    exact = RandomWalk(TrustGraph.from_weights(weights), ids[0])
+    order = [walk.node(i) or 0 for i in exact.identities]  # every one is in both
+    assert walk.visits()[order] == pytest.approx(exact.visits(), abs=1e-9)
+    for identity in ids[:40]:
+        assert walk.score(identity) == pytest.approx(exact.score(identity), abs=1e-9)
 
 
 def test_parameters_and_inputs_are_checked() -> None:
@@ -243,6 +272,9 @@ def test_exact_recomputes_are_scheduled() -> None:
     walk = RandomWalk(
         TrustGraph.from_weights(weights), A, WalkParameters(recompute_every=3, push_budget=10**9)
     )
-    reports = [walk.set_weight(D, C, 0.1 * n) for n in range(1, 7)]
+    reports = []
+    for n in range(1, 7):
+        reports.append(walk.set_weight(D, C, 0.1 * n))
+        walk.visits()  # a question after each change: it runs a solve left due
     assert [r.recomputed for r in reports] == [False, False, True, False, False, True]
     assert walk.updates_since_recompute == 0
