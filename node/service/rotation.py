@@ -76,11 +76,16 @@ def commitments_of(bindings: Sequence[Attestation], key: IdentityId) -> set[byte
     return found
 
 
-def has_rotation(bindings: Sequence[Attestation], old: IdentityId, new: IdentityId) -> bool:
-    """Whether a rotation signed by `new` naming `old` is among `bindings`."""
+def has_rotation(bindings: Sequence[Attestation], new: IdentityId, after: IdentityId) -> bool:
+    """Whether a rotation signed by `new` committing to `after` is among `bindings`.
+
+    Whichever key it names (this node's, or a lost one: `rotate --lost`): what a
+    restart must know is whether a stored statement names the staged key.
+    """
+    digest = next_key_digest(after)
     return any(
         a.issuer == new and isinstance(s := a.statement, Certify)
-        and s.claim == ROTATE_CLAIM and s.subject == old
+        and s.claim == ROTATE_CLAIM and s.commitment == digest
         for a in bindings
     )  # fmt: skip
 
