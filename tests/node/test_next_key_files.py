@@ -193,3 +193,17 @@ def test_a_staged_key_no_stored_rotation_commits_to_is_dropped(tmp_path: Path) -
         store.apply([sign_attestation(body, nxt)], now_ms=now)
         assert _settled_key(files, store).identity == current.identity
     assert files.staged() is None
+
+
+@pytest.mark.parametrize("opslimit", ["2", [2], None, {"n": 2}, 2.0, True])
+def test_a_hostile_sealing_is_a_key_file_error(tmp_path: Path, opslimit: object) -> None:
+    """`restore --next` reads key.json's sealing before asking the passphrase: a file
+    whose KDF cost is not an integer is refused as a key file, not a crash."""
+    import json
+
+    path = tmp_path / "key.json"
+    sealed = {"kdf": "argon2id", "opslimit": opslimit, "memlimit": 2**16}
+    path.write_text(json.dumps({"format": "trustnode-key", "version": 1, "sealed": sealed}))
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError):
+        sealing_of(path)
