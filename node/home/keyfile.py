@@ -148,7 +148,17 @@ def save_key(
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            # Sealing takes a while: a key written there meanwhile (say, the daemon's
+            # `key commit`) must not be replaced. link() fails if `path` exists.
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise KeyFileError(f"{path} exists; refusing to overwrite a key") from None
+            finally:
+                os.unlink(temporary)
         sync_directory(path.parent)  # the rename itself must survive a power cut
     except OSError as exc:
         raise KeyFileError(f"cannot write key file {path}: {exc.strerror}") from exc

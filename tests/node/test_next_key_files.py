@@ -207,3 +207,29 @@ def test_a_hostile_sealing_is_a_key_file_error(tmp_path: Path, opslimit: object)
     path.chmod(0o600)
     with pytest.raises(KeyFileError):
         sealing_of(path)
+
+
+def test_a_next_key_written_while_restore_seals_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`restore --next` checks no next key is kept, then seals (Argon2: a while), then
+    writes. A next key the daemon makes meanwhile (`key commit`) may be the one a
+    commitment names: the write must refuse, not replace it."""
+    from node.home import keyfile
+
+    data = DataDir.open(tmp_path / "d")
+    save_key(IdentityKey.generate(), data.key_path, passphrase=b"pw", cost=FAST)
+    files = KeyFiles(data, b"pw", FAST)
+    made_meanwhile = IdentityKey.generate()
+    seal = keyfile._seal
+
+    def slow_seal(seed: bytes, passphrase: bytes, cost: KdfCost) -> dict[str, object]:
+        if seed != made_meanwhile.seed:  # the restore's sealing: the daemon writes meanwhile
+            save_key(made_meanwhile, data.path / NEXT_KEY_FILE, passphrase=b"pw", cost=FAST)
+        return seal(seed, passphrase, cost)
+
+    monkeypatch.setattr(keyfile, "_seal", slow_seal)
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        files.restore_next(IdentityKey.generate())
+    assert files.next().identity == made_meanwhile.identity  # type: ignore[union-attr]
+    assert not list(data.path.glob(".*.tmp"))
