@@ -145,8 +145,10 @@ class KeyRotation:
             raise RequestError(
                 "conflict",
                 f"{encode_identity_text(old)} was already rotated to "
-                f"{encode_identity_text(found[0])}: a second rotation would not count; "
-                "without that key's own next key, recover with custodians (SPEC §18)",
+                f"{encode_identity_text(found[0])}: a second rotation would not count "
+                "(if this node made that one and stopped half-way, restart it: the start "
+                "finishes it); without that key's own next key, recover with custodians "
+                "(SPEC §18)",
             )
 
     async def report(self) -> RotationReport:
