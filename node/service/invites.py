@@ -376,6 +376,22 @@ class InviteDesk:
             await signal.wait()
             await trio.sleep(every_s)
 
+    async def retire_ticket(self) -> None:
+        """Stop presenting our ticket, for good: the key it was presented with is gone.
+
+        After `key rotate --lost` this node proves the lost key's successor, which
+        the inviter cannot link to the fresh key that joined (nothing signed by one
+        names the other): presenting the nonce again is refused as used by another
+        identity, an error to the member right after a recovery that worked. The
+        invite did its work: the member's standing is the lost key's now.
+        """
+        if self.ticket is None:
+            return
+        self.ticket = None
+        path = self._ticket_path
+        if path is not None:
+            await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""
         ticket = self.ticket

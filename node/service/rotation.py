@@ -103,6 +103,7 @@ class KeyRotation:
         ingest: Callable[[Sequence[bytes]], Awaitable[IngestReport]],
         replace_key: Callable[[IdentityKey], None],
         clock: Callable[[], int],
+        retire_ticket: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._files = files
         self._key = key
@@ -111,6 +112,8 @@ class KeyRotation:
         self._ingest = ingest
         self._replace_key = replace_key
         self._clock = clock
+        # After a lost key's rotation: our invite ticket names a key we no longer prove.
+        self._retire_ticket = retire_ticket
         self._lock = trio.Lock()  # one commit or rotation at a time
 
     def _need_files(self) -> KeyFiles:
@@ -222,6 +225,8 @@ class KeyRotation:
                 raise RequestError("refused", f"the store refused the rotation: {report.items[0]}")
             await trio.to_thread.run_sync(files.promote)
             self._replace_key(nxt)
+            if lost is not None and self._retire_ticket is not None:
+                await self._retire_ticket()
             return RotationReport(key=nxt.identity, next_key=after.identity, committed=True,
                                   statement=rotation)  # fmt: skip
 
