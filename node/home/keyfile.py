@@ -65,9 +65,12 @@ class KdfCost:
 
     def check(self) -> None:
         """Refuse costs outside libsodium's range or above our ceiling (1 GiB, 16 passes)."""
+        # Types first: a file's "2" or null must be refused, not compared (a TypeError).
+        if not (type(self.opslimit) is int and type(self.memlimit) is int):
+            raise KeyFileError("key file KDF parameters out of range")
         ops_ok = nacl.pwhash.argon2id.OPSLIMIT_MIN <= self.opslimit <= 16
         mem_ok = nacl.pwhash.argon2id.MEMLIMIT_MIN <= self.memlimit <= 2**30
-        if not (type(self.opslimit) is int and type(self.memlimit) is int and ops_ok and mem_ok):
+        if not (ops_ok and mem_ok):
             raise KeyFileError("key file KDF parameters out of range")
 
 
@@ -145,7 +148,17 @@ def save_key(
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            # Sealing takes a while: a key written there meanwhile (say, the daemon's
+            # `key commit`) must not be replaced. link() fails if `path` exists.
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                raise KeyFileError(f"{path} exists; refusing to overwrite a key") from None
+            finally:
+                os.unlink(temporary)
         sync_directory(path.parent)  # the rename itself must survive a power cut
     except OSError as exc:
         raise KeyFileError(f"cannot write key file {path}: {exc.strerror}") from exc

@@ -120,16 +120,18 @@ class KeyFiles:
     def settle(self, rotated: Callable[[IdentityId, IdentityId], bool]) -> IdentityKey:
         """Finish (or forget) a rotation a crash interrupted; returns the key to sign with.
 
-        `rotated(old, new)` says whether the store holds a rotation by `new`
-        naming `old`. With a staged key on disk: the current key equal to the
-        next one means step 3 stopped half-way (finish it); a stored rotation
-        by the next key means step 3 never began (do it); neither means the
-        rotation was never stored, so the staged key is named nowhere (drop it).
+        `rotated(new, after)` says whether the store holds a rotation by `new`
+        committing to `after`. With a staged key on disk: the current key equal
+        to the next one means step 3 stopped half-way (finish it); a stored
+        rotation by the next key committing to the staged one means step 3
+        never began (do it); neither means the rotation was never stored, so
+        the staged key is named nowhere (drop it). The rotation need not name
+        the current key: `rotate --lost` names the lost one.
         """
         current, nxt, staged = self.current(), self.next(), self.staged()
         if staged is None or nxt is None:
             return current
-        if nxt.identity == current.identity or rotated(current.identity, nxt.identity):
+        if nxt.identity == current.identity or rotated(nxt.identity, staged.identity):
             return self.promote()
         self._drop(STAGED_KEY_FILE)
         return current

@@ -36,7 +36,17 @@ from node.trust import TrustEngine
 from protocol.identity import IdentityId, IdentityKey, short_identity_text
 from protocol.succession import IdentityBook
 
-__all__ = ["FailureWatch", "NodeCore", "StoreAccess"]
+__all__ = ["FailureWatch", "NodeCore", "StoreAccess", "later_root_keys"]
+
+
+def later_root_keys(book: IdentityBook, key: IdentityId) -> frozenset[IdentityId]:
+    """The root keys that succeeded `key` in its member's chain (SPEC §17; empty: none).
+
+    Only later ones: a key rotated away may be the one whose theft the rotation
+    answered, so an invite never moves back to it (SPEC §12.2).
+    """
+    keys = [root for root, _ in book.chain(key)]
+    return frozenset(keys[keys.index(key) + 1 :]) if key in keys else frozenset()
 
 
 class FailureWatch:
@@ -141,7 +151,7 @@ class NodeCore:
         )  # fmt: skip
 
     async def chain_of(self, key: IdentityId) -> frozenset[IdentityId]:
-        """The root keys of `key`'s member, as the rotations we hold chain them (SPEC §17).
+        """The root keys that succeeded `key`, as the rotations we hold chain them (§17).
 
         What the invite desk asks: an invite outlives its inviter's (or joiner's)
         rotation, since a rotation is signed by the key the last one committed to.
@@ -150,7 +160,7 @@ class NodeCore:
         book = IdentityBook(now_ms=self._clock())
         for attestation in found:
             book.add(attestation)
-        return frozenset(root for root, _ in book.chain(key))
+        return later_root_keys(book, key)
 
     def _describe_peer(self, identity: IdentityId) -> str:
         """A peer in log lines: its short id, and our name for it if we have one. From

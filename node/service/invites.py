@@ -68,7 +68,7 @@ INVITES_CAPABILITY = "invites"
 TICKET_FILE = "invite.json"
 _TICKET_FORMAT = "trustnode-invite-ticket"
 _REFUSALS = {Reason.INVITE_USED.value, Reason.INVITE_EXPIRED.value}
-# The root keys of a key's member, first to current, as the store knows them (SPEC §17).
+# The root keys that succeeded a key in its member's chain, as the store knows them (§17).
 ChainOf = Callable[[IdentityId], Awaitable[frozenset[IdentityId]]]
 
 
@@ -150,8 +150,8 @@ class InviteDesk:
         admit: Callable[[frozenset[IdentityId]], None],
         chain_of: ChainOf | None = None,
     ) -> None:
-        """`chain_of(key)` gives the root keys of `key`'s member as our store knows
-        them (SPEC §17); None: each key is its own member."""
+        """`chain_of(key)` gives the root keys that succeeded `key` as our store
+        knows them (SPEC §17); None: each key is its own member."""
         self.book = book
         self.ticket = ticket
         self._ticket_path = ticket_path
@@ -248,7 +248,7 @@ class InviteDesk:
         bound = record.used_by
         if bound is None or bound == peer or self._chain_of is None:
             return record
-        if peer not in await self._chain_of(bound):
+        if peer not in await self._chain_of(bound):  # later keys only, never back
             return record
         log.info("peer %s: its invite moves to it from its previous key",
                  short_identity_text(peer))  # fmt: skip
@@ -353,11 +353,12 @@ class InviteDesk:
         return None if ticket is None or ticket.refused is not None else ticket.nonce
 
     async def _inviter_chain(self) -> frozenset[IdentityId]:
-        """The later root keys of our pending ticket's inviter (empty: none known)."""
+        """The later root keys of our pending ticket's inviter (empty: none known);
+        never an earlier one: a key rotated away could take our nonce and redeem it."""
         ticket = self.ticket
         if self._pending_nonce() is None or ticket is None or self._chain_of is None:
             return frozenset()
-        return (await self._chain_of(ticket.inviter)) - {ticket.inviter}
+        return await self._chain_of(ticket.inviter)
 
     async def run(self, stored_signal: Callable[[], trio.Event], *, every_s: float = 5.0) -> None:
         """Present a pending ticket to our inviter's successor once the store learns
@@ -374,6 +375,22 @@ class InviteDesk:
                     await self._send_nonce(peer, self._pending_nonce())
             await signal.wait()
             await trio.sleep(every_s)
+
+    async def retire_ticket(self) -> None:
+        """Stop presenting our ticket, for good: the key it was presented with is gone.
+
+        After `key rotate --lost` this node proves the lost key's successor, which
+        the inviter cannot link to the fresh key that joined (nothing signed by one
+        names the other): presenting the nonce again is refused as used by another
+        identity, an error to the member right after a recovery that worked. The
+        invite did its work: the member's standing is the lost key's now.
+        """
+        if self.ticket is None:
+            return
+        self.ticket = None
+        path = self._ticket_path
+        if path is not None:
+            await trio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 
     def refused(self, peer: IdentityId, code: str, detail: str) -> None:
         """Our inviter refused our invite: say so plainly, keep it, stop presenting it."""

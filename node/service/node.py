@@ -66,6 +66,7 @@ class Node(Publishing, Questions, Reading, Networking):
         return KeyRotation(
             files=self.key_files, key=lambda: self._key, store=self._store, issue=self.issue,
             ingest=self.import_envelopes, replace_key=self.replace_key, clock=self._clock,
+            retire_ticket=lambda: self.invites.retire_ticket(),
         )  # fmt: skip
 
     def replace_key(self, key: IdentityKey) -> None:

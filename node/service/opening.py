@@ -123,7 +123,7 @@ def _opened_store(data: DataDir) -> Iterator[tuple[Store, Store]]:
 def _settled_key(files: KeyFiles, store: Store) -> IdentityKey:
     """The key to sign with, after finishing a rotation a crash interrupted (nextkey.py)."""
     bindings = store.key_bindings()
-    return files.settle(lambda old, new: has_rotation(bindings, old, new))
+    return files.settle(lambda new, after: has_rotation(bindings, new, after))
 
 
 def _check_store(store: Store) -> None:

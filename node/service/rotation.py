@@ -32,11 +32,12 @@ from node.home.nextkey import KeyFiles
 from node.store import AttestationStore, IngestReport, Outcome
 from protocol.attestation import Attestation, AttestationBody, sign_attestation
 from protocol.devices import DeviceBook
-from protocol.identity import IdentityId, IdentityKey
+from protocol.identity import IdentityId, IdentityKey, encode_identity_text
 from protocol.statement import Certify, Statement
 from protocol.succession import (
     COMMIT_CLAIM,
     ROTATE_CLAIM,
+    IdentityBook,
     commit_statement,
     next_key_digest,
     rotation_statement,
@@ -75,11 +76,16 @@ def commitments_of(bindings: Sequence[Attestation], key: IdentityId) -> set[byte
     return found
 
 
-def has_rotation(bindings: Sequence[Attestation], old: IdentityId, new: IdentityId) -> bool:
-    """Whether a rotation signed by `new` naming `old` is among `bindings`."""
+def has_rotation(bindings: Sequence[Attestation], new: IdentityId, after: IdentityId) -> bool:
+    """Whether a rotation signed by `new` committing to `after` is among `bindings`.
+
+    Whichever key it names (this node's, or a lost one: `rotate --lost`): what a
+    restart must know is whether a stored statement names the staged key.
+    """
+    digest = next_key_digest(after)
     return any(
         a.issuer == new and isinstance(s := a.statement, Certify)
-        and s.claim == ROTATE_CLAIM and s.subject == old
+        and s.claim == ROTATE_CLAIM and s.commitment == digest
         for a in bindings
     )  # fmt: skip
 
@@ -97,6 +103,7 @@ class KeyRotation:
         ingest: Callable[[Sequence[bytes]], Awaitable[IngestReport]],
         replace_key: Callable[[IdentityKey], None],
         clock: Callable[[], int],
+        retire_ticket: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._files = files
         self._key = key
@@ -105,6 +112,8 @@ class KeyRotation:
         self._ingest = ingest
         self._replace_key = replace_key
         self._clock = clock
+        # After a lost key's rotation: our invite ticket names a key we no longer prove.
+        self._retire_ticket = retire_ticket
         self._lock = trio.Lock()  # one commit or rotation at a time
 
     def _need_files(self) -> KeyFiles:
@@ -121,6 +130,29 @@ class KeyRotation:
         if devices.root_of(key) is not None:
             raise RequestError("bad_value", "a device key does not rotate: its root key does")
         return commitments_of(bindings, key)
+
+    async def _refuse_rotated(self, old: IdentityId) -> None:
+        """Refuse to rotate a key a rotation or a recovery succeeded already (§17.2, §18.3).
+
+        Rotating it again would sign a second rotation: by the same next key, a
+        second commitment of that key (what `commit` refuses: it disputes the
+        chain); after a recovery, a rotation that does not count, and this node
+        would then sign with a key that speaks for no one.
+        """
+        bindings = await self._store.run(lambda s: s.key_bindings())
+        book = IdentityBook(now_ms=self._clock())
+        for attestation in bindings:
+            book.add(attestation)
+        found = book.successor(old)
+        if found is not None:
+            raise RequestError(
+                "conflict",
+                f"{encode_identity_text(old)} was already rotated to "
+                f"{encode_identity_text(found[0])}: a second rotation would not count "
+                "(if this node made that one and stopped half-way, restart it: the start "
+                "finishes it); without that key's own next key, recover with custodians "
+                "(SPEC §18)",
+            )
 
     async def report(self) -> RotationReport:
         """This node's key, its next key on disk and whether it is the one committed."""
@@ -167,8 +199,9 @@ class KeyRotation:
 
         Raises:
             RequestError: `conflict` when there is no next key, or the store does
-                not hold exactly one commitment of the key rotated, naming it;
-                `bad_value` when `lost` is this node's own key.
+                not hold exactly one commitment of the key rotated, naming it, or
+                that key was rotated (or recovered) already; `bad_value` when
+                `lost` is this node's own key.
         """
         files = self._need_files()
         async with self._lock:
@@ -180,6 +213,7 @@ class KeyRotation:
             committed = await self._commitments(old)
             if nxt is None or committed != {next_key_digest(nxt.identity)}:
                 raise RequestError("conflict", _why_not(nxt is None, committed, lost))
+            await self._refuse_rotated(old)
             after = await trio.to_thread.run_sync(files.stage)  # durable before it is named
             body = AttestationBody(
                 issuer=nxt.identity, issued_at_ms=self._clock(),
@@ -191,6 +225,8 @@ class KeyRotation:
                 raise RequestError("refused", f"the store refused the rotation: {report.items[0]}")
             await trio.to_thread.run_sync(files.promote)
             self._replace_key(nxt)
+            if lost is not None and self._retire_ticket is not None:
+                await self._retire_ticket()
             return RotationReport(key=nxt.identity, next_key=after.identity, committed=True,
                                   statement=rotation)  # fmt: skip
 

@@ -34,7 +34,7 @@ def _files(tmp_path: Path) -> tuple[KeyFiles, IdentityKey]:
     return KeyFiles(data), current
 
 
-def _never(old: IdentityId, new: IdentityId) -> bool:
+def _never(new: IdentityId, after: IdentityId) -> bool:
     return False
 
 
@@ -57,11 +57,11 @@ def test_a_rotation_never_stored_forgets_only_the_staged_key(tmp_path: Path) -> 
 
 
 def test_a_stored_rotation_is_finished_at_the_next_start(tmp_path: Path) -> None:
-    files, current = _files(tmp_path)
+    files, _ = _files(tmp_path)
     nxt = files.ensure_next()
     after = files.stage()
-    stored = {(current.identity, nxt.identity)}  # crash: stored, files not moved yet
-    key = files.settle(lambda old, new: (old, new) in stored)
+    stored = {(nxt.identity, after.identity)}  # crash: stored, files not moved yet
+    key = files.settle(lambda new, staged: (new, staged) in stored)
     assert key.identity == nxt.identity
     assert files.current().identity == nxt.identity
     assert files.next().identity == after.identity  # type: ignore[union-attr]
@@ -136,3 +136,100 @@ def test_a_restored_next_key_never_replaces_the_one_kept(tmp_path: Path) -> None
         files.restore_next(IdentityKey.generate())
     assert files.next().identity == kept.identity  # type: ignore[union-attr]
     assert sealing_of(files.data.key_path) is None
+
+
+def test_a_stored_rotation_of_a_lost_key_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    """`key rotate --lost` killed after the rotation was stored, before the files moved:
+    the rotation names the lost key, not this node's fresh one. The next start must
+    still finish it (the stored rotation commits to the staged key: dropping that key
+    would leave the member's next key unknowable, and the node signing as a stranger)."""
+    import time
+
+    from node.service.opening import _settled_key
+    from protocol.attestation import AttestationBody, sign_attestation
+    from protocol.succession import commit_statement, rotation_statement
+
+    files, fresh = _files(tmp_path)
+    lost, nxt = IdentityKey.generate(), IdentityKey.generate()
+    files.restore_next(nxt)
+    after = files.stage()
+    now = int(time.time() * 1000)
+    signed = [
+        sign_attestation(AttestationBody(issuer=k.identity, issued_at_ms=now - d, statement=s), k)
+        for k, s, d in (
+            (lost, commit_statement(nxt.identity), 5000),
+            (nxt, rotation_statement(lost.identity, after.identity), 1000),
+        )
+    ]
+    with files.data.open_store() as store:
+        store.apply(signed, now_ms=now)
+        key = _settled_key(files, store)
+    assert key.identity == nxt.identity
+    assert files.current().identity == nxt.identity
+    assert files.next().identity == after.identity  # type: ignore[union-attr]
+    assert files.staged() is None
+    assert fresh.identity != nxt.identity
+
+
+def test_a_staged_key_no_stored_rotation_commits_to_is_dropped(tmp_path: Path) -> None:
+    """A rotation by the next key committing to another key (not the staged one) does
+    not keep the staged key: the rotation that would have named it was never stored."""
+    import time
+
+    from node.service.opening import _settled_key
+    from protocol.attestation import AttestationBody, sign_attestation
+    from protocol.succession import rotation_statement
+
+    files, current = _files(tmp_path)
+    lost, nxt, other = IdentityKey.generate(), IdentityKey.generate(), IdentityKey.generate()
+    files.restore_next(nxt)
+    files.stage()
+    now = int(time.time() * 1000)
+    body = AttestationBody(
+        issuer=nxt.identity, issued_at_ms=now,
+        statement=rotation_statement(lost.identity, other.identity),
+    )  # fmt: skip
+    with files.data.open_store() as store:
+        store.apply([sign_attestation(body, nxt)], now_ms=now)
+        assert _settled_key(files, store).identity == current.identity
+    assert files.staged() is None
+
+
+@pytest.mark.parametrize("opslimit", ["2", [2], None, {"n": 2}, 2.0, True])
+def test_a_hostile_sealing_is_a_key_file_error(tmp_path: Path, opslimit: object) -> None:
+    """`restore --next` reads key.json's sealing before asking the passphrase: a file
+    whose KDF cost is not an integer is refused as a key file, not a crash."""
+    import json
+
+    path = tmp_path / "key.json"
+    sealed = {"kdf": "argon2id", "opslimit": opslimit, "memlimit": 2**16}
+    path.write_text(json.dumps({"format": "trustnode-key", "version": 1, "sealed": sealed}))
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError):
+        sealing_of(path)
+
+
+def test_a_next_key_written_while_restore_seals_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`restore --next` checks no next key is kept, then seals (Argon2: a while), then
+    writes. A next key the daemon makes meanwhile (`key commit`) may be the one a
+    commitment names: the write must refuse, not replace it."""
+    from node.home import keyfile
+
+    data = DataDir.open(tmp_path / "d")
+    save_key(IdentityKey.generate(), data.key_path, passphrase=b"pw", cost=FAST)
+    files = KeyFiles(data, b"pw", FAST)
+    made_meanwhile = IdentityKey.generate()
+    seal = keyfile._seal
+
+    def slow_seal(seed: bytes, passphrase: bytes, cost: KdfCost) -> dict[str, object]:
+        if seed != made_meanwhile.seed:  # the restore's sealing: the daemon writes meanwhile
+            save_key(made_meanwhile, data.path / NEXT_KEY_FILE, passphrase=b"pw", cost=FAST)
+        return seal(seed, passphrase, cost)
+
+    monkeypatch.setattr(keyfile, "_seal", slow_seal)
+    with pytest.raises(KeyFileError, match="refusing to overwrite"):
+        files.restore_next(IdentityKey.generate())
+    assert files.next().identity == made_meanwhile.identity  # type: ignore[union-attr]
+    assert not list(data.path.glob(".*.tmp"))

@@ -279,7 +279,7 @@ async def test_a_redeemed_invite_still_admits_its_joiner_after_the_joiner_rotate
             await ben.keys.commit()
             await ben.keys.rotate()
             with trio.fail_after(20):
-                while len(await ann.chain_of(first)) < 2:  # noqa: ASYNC110  # the store, no event
+                while not await ann.chain_of(first):  # noqa: ASYNC110  # the store, no event
                     await trio.sleep(0.1)
         async with open_node(config(tmp_path, "ben", ann.listen_address)) as ben:
             assert ben.identity != first
@@ -289,3 +289,47 @@ async def test_a_redeemed_invite_still_admits_its_joiner_after_the_joiner_rotate
             assert record.used_by == ben.identity
             assert ben.invites.ticket is not None
             assert ben.invites.ticket.refused is None
+
+
+async def test_a_node_that_rotated_a_lost_key_does_not_present_its_invite_again(
+    tmp_path: Path,
+) -> None:
+    """README's lost machine: Ben joins with a fresh key (the invite is bound to it),
+    restores the paper next key and rotates his lost key. Restarted, his node proves
+    the successor, which Ann cannot link to the fresh key: presenting the nonce again
+    was refused as used by another identity (an error, the session closed)."""
+    import time
+
+    from protocol.succession import commit_statement
+
+    lost, nxt = IdentityKey.generate(), IdentityKey.generate()
+    body = AttestationBody(issuer=lost.identity, issued_at_ms=int(time.time() * 1000) - 5000,
+                           statement=commit_statement(nxt.identity))  # fmt: skip
+    commitment = sign_attestation(body, lost)
+    async with open_node(config(tmp_path, "ann")) as ann:
+        await ann.import_envelopes([commitment.data])
+        code = ann.invite(single_use=True)
+        nonce = decode_invite(code).nonce
+        assert nonce is not None
+        async with open_node(config(tmp_path, "ben")) as ben:
+            await ben.invites.use(code, community_id=COMMUNITY, me=ben.identity,
+                                  connect=ben.connect)  # fmt: skip
+            fresh = ben.identity
+            assert await _redeemed_by(ann, nonce) == fresh
+            await ben.import_envelopes([commitment.data])
+            assert ben.key_files is not None
+            ben.key_files.restore_next(nxt)
+            await ben.keys.rotate(lost=lost.identity)
+            assert ben.invites.ticket is None
+        assert ann.listen_address is not None
+        async with open_node(config(tmp_path, "ben", ann.listen_address)) as ben:
+            assert ben.identity == nxt.identity
+            assert ben.invites.ticket is None  # not read back from the data directory
+            with trio.fail_after(20):
+                while nxt.identity not in [p.identity for p in ann.peers()]:  # noqa: ASYNC110  # no event
+                    await trio.sleep(0.1)
+            await trio.sleep(2.0)  # a redeem would have arrived with the hello
+            assert len(ann.invites.refusals) == 0
+            record = ann.invites.book.get(nonce)
+            assert record is not None
+            assert record.used_by == fresh
