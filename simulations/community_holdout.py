@@ -152,6 +152,23 @@ def count_misses(cells: Sequence[Cell], engine: str) -> dict[str, int]:
     return counts
 
 
+def _earlier(path: str, name: str) -> dict[tuple[str, str, int], Figures]:
+    """Engine `name`'s figures per (shape, attack, seed) in an earlier run's JSON."""
+    with open(path) as fh:
+        data = json.load(fh)
+    return {
+        (c["shape"], c["attack"], int(c["seed"])): Figures(**c["figures"][name])
+        for c in data["cells"]
+    }
+
+
+def _with_earlier(cell: Cell, name: str, earlier: dict[tuple[str, str, int], Figures]) -> Cell:
+    """`cell` with engine `name`'s figures from the earlier run (same scenario, same rule)."""
+    figures = {name: earlier[(cell.shape, cell.attack, cell.seed)], **cell.figures}
+    return Cell(cell.size, cell.shape, cell.attack, cell.seed, figures,
+                {name: 0.0, **cell.seconds}, cell.build_seconds)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the held-out cells and print the per-seed table and miss counts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -162,19 +179,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", default="backed,new")
     parser.add_argument("--claim-sample", type=int, default=200)
     parser.add_argument("--json", default="")
+    parser.add_argument(
+        "--old-json", default="",
+        help="take the first engine's figures from this earlier run's JSON (as NAME=PATH: "
+        "its engine NAME), measuring only the others",
+    )  # fmt: skip
     arguments = parser.parse_args(argv)
     seeds = [int(s) for s in arguments.seeds.split(",")]
     if TUNING_SEEDS & set(seeds):
         parser.error(f"seeds {sorted(TUNING_SEEDS & set(seeds))} were used for tuning")
     engines = arguments.engines.split(",")
+    earlier: dict[tuple[str, str, int], Figures] = {}
+    if arguments.old_json:
+        name, _, path = arguments.old_json.partition("=")
+        earlier = _earlier(path, name)
     cells: list[Cell] = []
     started = time.perf_counter()
     try:
         run(
             size=arguments.size, shapes=arguments.shapes.split(","),
-            attacks=arguments.attacks.split(","), seeds=seeds, engines=engines,
+            attacks=arguments.attacks.split(","), seeds=seeds,
+            engines=engines[1:] if earlier else engines,
             claim_sample=arguments.claim_sample, sink=cells,
         )  # fmt: skip
+        if earlier:
+            cells[:] = [_with_earlier(c, engines[0], earlier) for c in cells]
     finally:
         elapsed = time.perf_counter() - started
         old, new = engines[0], engines[-1]
