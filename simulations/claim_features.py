@@ -52,15 +52,14 @@ class Claim:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
-    """A candidate claim rule over `Claim` numbers (the defaults: 2026-12-02b)."""
+    """A candidate claim rule over `Claim` numbers (the defaults: 2026-12-02c)."""
 
     seeds: float = 0.5  # on the line: seeds' median >= seeds x score
-    backed: float = 0.2  # backed route: subject >= backed x median
-    backers: float | None = 0.9  # ... and `independent` certifiers >= backers x median
-    # "vouched" route (2026-12-02c candidate): subject on the line, failing the seeds'
-    # median, accepted if `independent` certifiers each have seeds' median >= this
-    # fraction of the support's median (None: no such route).
-    vouched: float | None = None
+    backed: float = 0.2  # backed and anchored routes: subject >= backed x median
+    backers: float | None = 0.9  # backed: `independent` certifiers >= backers x median
+    # anchored: one certifier >= backers x median with seeds' median >= anchor x
+    # median, the other chains to any certifier in the gate (None: the 'b' rule)
+    anchor: float | None = 0.8
     independent: int = 2
 
 
@@ -71,27 +70,30 @@ def _chains(claim: Claim, threshold: float) -> int:
 
 
 def evaluate(claim: Claim, rule: Rule) -> bool:
-    """Does `rule` accept the claim?"""
+    """Does `rule` accept the claim? (`Decisions.claim` on the dumped numbers)
+
+    The anchored route is exact when the anchor is the best-scored certifier
+    or the claim has two certifiers (every claim of the study but the
+    insider's farm claims, whose chains all pass the insider); otherwise the
+    anchor's own reachability is not dumped and it is assumed.
+    """
     if claim.own:
         return True
     count = claim.top[-1] if claim.top else 0
     if count < rule.independent:
         return False
-    on_line = claim.score >= claim.line and claim.score > 0.0
-    if on_line and claim.seeds >= rule.seeds:
+    if claim.score >= claim.line and claim.score > 0.0 and claim.seeds >= rule.seeds:
         return True
-    if on_line and rule.vouched is not None:
-        k = sum(1 for s in claim.cert_seeds if s >= rule.vouched)
-        # certifiers ordered by score, not seeds: count the chains to those that pass
-        passing = [i for i, s in enumerate(claim.cert_seeds) if s >= rule.vouched]
-        if k >= rule.independent and passing == list(range(k)):
-            if claim.top[k - 1] >= rule.independent:
-                return True
-        elif k >= rule.independent:
-            return True  # approximate (rare: more than two certifiers, unordered)
-    if rule.backers is not None and claim.score >= rule.backed and claim.score > 0.0:
-        return _chains(claim, rule.backers) >= rule.independent
-    return False
+    if rule.backers is None or claim.score < rule.backed or claim.score <= 0.0:
+        return False
+    if _chains(claim, rule.backers) >= rule.independent:
+        return True
+    if rule.anchor is None:
+        return False
+    return any(
+        s >= rule.backers and m >= rule.anchor and (i > 0 or claim.top[0] >= 1)
+        for i, (s, m) in enumerate(zip(claim.cert_scores, claim.cert_seeds, strict=True))
+    )
 
 
 def cell_features(scenario: Scenario, *, claim_sample: int, street: Sequence[int]) -> list[Claim]:
