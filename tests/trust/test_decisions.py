@@ -110,7 +110,8 @@ def test_the_anchored_route_accepts_what_the_backed_route_missed_and_no_farm_cla
         if now.accepted and not then.accepted:
             gained.append(now)
             strong = [p[-1] for p in now.paths if new.score(p[-1]) >= 0.9 * median]
-            assert strong and len(now.paths) == 2, now
+            assert strong, now
+            assert len(now.paths) == 2, now
     assert gained
     farm = scenario.ids[scenario.honest :]
     assert sum(new.claim(x, "resident").accepted for x in farm) <= scenario.attack_edges
@@ -133,7 +134,8 @@ def test_anchored_chains_keep_the_anchor_whatever_the_flow_picks() -> None:
     certifiers = [node[3], node[4], node[5]]
     allowed = frozenset(node.values())
     found = _anchored_chains(walk, certifiers, [node[4]], 2, allowed)
-    assert found is not None and found.count == 2
+    assert found is not None
+    assert found.count == 2
     assert sorted(p[-1] for p in found.paths) == sorted([node[4], node[5]])
     assert _anchored_chains(walk, [node[3], node[4]], [node[4]], 2, allowed) is None
     # An anchor the gate does not let through counts for nothing.
