@@ -251,8 +251,9 @@ class Decisions:
         Why the anchor: the genuine claims the backed route still missed had
         one certifier in the honest bulk and one weaker street-mate; a farm's
         entries reach the bulk's score only through the seeds next to their
-        attack edges, never its seeds' median
-        (`simulations/results/community-holdout-summary-2026-12-02c.md`).
+        attack edges, not its seeds' median (at most 0.67 x median in the
+        study's tuning cells;
+        `simulations/results/community-holdout-summary-2026-12-02c.md`).
         With `decisions="flow"` (the rule before issue 22) certifiers must be
         flow-accepted instead and the subject is not checked.
         """
