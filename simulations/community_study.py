@@ -26,8 +26,9 @@ Run: `python -m simulations.community_study [--sizes 100,1000] [--seeds 2]
 [--shapes ...] [--attacks ...] [--engine new|median|old] [--json]`
 (`median`: the consensus score with the 2026-12-01 thresholds, 0.5 / 0.45 x
 the support's median; `spread`: thresholds from each viewer's score spread,
-the claim rule of 2026-12-02; `new`: the defaults, the claim rule of
-2026-12-02b: seeds' median on the line, backed route below it).
+the claim rule of 2026-12-02; `backed`: the claim rule of 2026-12-02b,
+seeds' median on the line, backed route below it; `new`: the defaults, the
+claim rule of 2026-12-02c, which adds the anchored route).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,7 +50,10 @@ from protocol.identity import IdentityId, IdentityKey
 from protocol.statement import Certify, Statement, Trust
 from simulations.community import SHAPES, Community, certifications, community, farm
 
-__all__ = ["ATTACKS", "Figures", "Scenario", "build", "measure", "run"]
+__all__ = [
+    "ATTACKS", "ENGINES", "RULES", "Figures", "Scenario", "build", "measure", "measure_rules",
+    "run",
+]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 ATTACKS = ("random", "targeted", "adaptive", "hubs", "insider")
@@ -95,6 +99,11 @@ class Figures:
     farm_accepted_per_edge: float
     auc: float
     farm_above_p10_per_edge: float
+    # The same, over the sampled claims certified by two members or more (the
+    # issue's "certified by two street-mates": a member with one graph neighbour
+    # has one certifier and cannot pass independent=2; -1: not measured).
+    claims_two_pct: float = -1.0
+    single_certified_pct: float = -1.0  # sampled genuine claims with < 2 certifiers
 
 
 def _sign(key: IdentityKey, statement: Statement) -> Attestation:
@@ -186,7 +195,7 @@ def _median_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
     return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=MEDIAN_RULE)
 
 
-SPREAD_RULE = DecisionParameters(claim_seeds=0.0, claim_backers=None)
+SPREAD_RULE = DecisionParameters(claim_seeds=0.0, claim_backers=None, claim_anchor=None)
 """The yes/no rule of 2026-12-02 (`community-holdout-summary-2026-12-02.md`): the
 claim subject on its score's line alone, no seeds' median, no backed route."""
 
@@ -196,9 +205,25 @@ def _spread_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
     return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=SPREAD_RULE)
 
 
+BACKED_RULE = DecisionParameters(claim_anchor=None)
+"""The claim rule of 2026-12-02b (`community-holdout-summary-2026-12-02b.md`): the
+seeds' median on the line and the backed route, no anchored route."""
+
+
+def _backed_factory(viewer: IdentityId, atts: list[Attestation]) -> TrustEngine:
+    """The consensus score with the 2026-12-02b claim rule (`BACKED_RULE`)."""
+    return TrustEngine(viewer, now_ms=NOW, attestations=atts, decision_parameters=BACKED_RULE)
+
+
+RULES: dict[str, DecisionParameters] = {
+    "median": MEDIAN_RULE, "spread": SPREAD_RULE, "backed": BACKED_RULE,
+    "new": DecisionParameters(),
+}  # fmt: skip
+"""The default engine's rules by name, for `measure_rules` (one solve, every rule)."""
+
 ENGINES: dict[str, EngineFactory] = {
     "old": _legacy_factory, "median": _median_factory, "spread": _spread_factory,
-    "new": _default_factory,
+    "backed": _backed_factory, "new": _default_factory,
 }  # fmt: skip
 
 
@@ -221,9 +246,27 @@ def scores_of(engine: TrustEngine, ids: Sequence[IdentityId]) -> FloatArray:
 
 def measure(scenario: Scenario, factory: EngineFactory, *, claim_sample: int = 0) -> Figures:
     """Ask the engine everything the study reports; `claim_sample` > 0 limits claim checks."""
+    engine = factory(scenario.ids[scenario.viewer], scenario.attestations)
+    return _figures(scenario, engine, claim_sample)
+
+
+def measure_rules(
+    scenario: Scenario, rules: Mapping[str, DecisionParameters], *, claim_sample: int = 0
+) -> dict[str, Figures]:
+    """`measure` for several default-engine rules that differ only in their
+    `DecisionParameters`, asked of one engine: the score is solved once and the
+    rules' answers read off it (the engine's standing caches are keyed by the
+    thresholds, so switching `decision_parameters` between rules is exact)."""
+    engine = _default_factory(scenario.ids[scenario.viewer], scenario.attestations)
+    out: dict[str, Figures] = {}
+    for name, rule in rules.items():
+        engine.decision_parameters = rule
+        out[name] = _figures(scenario, engine, claim_sample)
+    return out
+
+
+def _figures(scenario: Scenario, engine: TrustEngine, claim_sample: int) -> Figures:
     ids = scenario.ids
-    viewer_id = ids[scenario.viewer]
-    engine = factory(viewer_id, scenario.attestations)
     honest_ids = [ids[i] for i in range(scenario.honest) if i != scenario.viewer]
     farm_ids = ids[scenario.honest :]
     g = scenario.attack_edges
@@ -239,7 +282,9 @@ def measure(scenario: Scenario, factory: EngineFactory, *, claim_sample: int = 0
     if claim_sample and len(sample) > claim_sample:
         step = len(sample) / claim_sample
         sample = [sample[int(k * step)] for k in range(claim_sample)]
-    genuine = sum(engine.claim(x, CLAIM).accepted for x in sample)
+    answers = [engine.claim(x, CLAIM) for x in sample]
+    genuine = sum(a.accepted for a in answers)
+    two = [a for a in answers if len(a.certifiers) >= 2]
     fake_claims = sum(engine.claim(x, CLAIM).accepted for x in farm_ids)
     return Figures(
         shape=scenario.shape,
@@ -251,6 +296,8 @@ def measure(scenario: Scenario, factory: EngineFactory, *, claim_sample: int = 0
         farm_accepted_per_edge=sum(x in accepted for x in farm_ids) / g,
         auc=auc(h, f),
         farm_above_p10_per_edge=above / g,
+        claims_two_pct=100.0 * sum(a.accepted for a in two) / len(two) if two else 0.0,
+        single_certified_pct=100.0 * (len(answers) - len(two)) / len(answers),
     )
 
 

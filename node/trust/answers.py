@@ -64,6 +64,15 @@ class DecisionParameters:
     a farm's certifiers are its own best-placed identities, which scored at
     most 0.82 x median in the study. Chosen on seeds 0 and 1
     (`simulations/results/community-holdout-summary-2026-12-02b.md`).
+
+    Anchored (2026-12-02c): one strong certifier is enough if it is broadly
+    ranked, its seeds' median >= `claim_anchor` x median, the other chains
+    ending at any certifier in the gate. Genuine claims missed by the backed
+    route mostly had one street-mate in the honest bulk and one weaker
+    (0.3-0.85 x median); a farm's entry identities, lifted by the seeds next to
+    their attack edges, reached 0.82 x median by score but at most 0.67 x
+    median by seeds' median (seeds 0 and 1, with 0.6 the farm got 3.3 claims
+    per attack edge through: `community-holdout-summary-2026-12-02c.md`).
     """
 
     accept: float = 0.45  # accepted(): the floor
@@ -79,10 +88,16 @@ class DecisionParameters:
     # >= claim_backers x median (None: no such route, the rule before 2026-12-02b).
     claim_backed: float = 0.2
     claim_backers: float | None = 0.9
+    # claim(), below the line or failing the seeds' median, anchored: a subject
+    # scoring >= claim_backed x median is accepted on `independent` disjoint
+    # chains to certifiers in the certifier gate of which one, the anchor, scores
+    # >= claim_backers x median and has a seeds' median >= claim_anchor x median
+    # (None: no such route, the rule before 2026-12-02c).
+    claim_anchor: float | None = 0.8
 
     def __post_init__(self) -> None:
         widths = [w for w in (self.accept_spread, self.claim_spread) if w is not None]
-        backers = [] if self.claim_backers is None else [self.claim_backers]
+        backers = [b for b in (self.claim_backers, self.claim_anchor) if b is not None]
         if min(self.accept, self.claim, self.certifier, self.claim_seeds, self.claim_backed,
                *widths, *backers) < 0.0:  # fmt: skip
             raise LocalProtocolError("decision thresholds must be >= 0")

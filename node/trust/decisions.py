@@ -17,7 +17,12 @@ import numpy as np
 
 from node.trust.answers import ClaimDecision, DecisionParameters
 from node.trust.consensus import Consensus
-from node.trust.flow import FlowParameters, accepted_members, independent_paths
+from node.trust.flow import (
+    FlowParameters,
+    IndependentPaths,
+    accepted_members,
+    independent_paths,
+)
 from node.trust.graph import FloatArray
 from node.trust.introducer import IntroducerParameters, Validity, introducer_validity
 from node.trust.support import Support
@@ -44,6 +49,8 @@ class Scored:
     )
     # Members whose seeds' median rank is >= the fraction (key) of their score.
     broad: dict[float, frozenset[int]] = dataclasses.field(default_factory=dict)
+    # Members whose seeds' median rank is >= the fraction (key) of the support's median.
+    anchored: dict[float, frozenset[int]] = dataclasses.field(default_factory=dict)
 
 
 def seed_median(found: Consensus) -> FloatArray:
@@ -59,6 +66,37 @@ def seed_median(found: Consensus) -> FloatArray:
         found.scores, found.base, out=np.zeros_like(found.scores), where=found.base > 0.0
     )
     return np.asarray(np.median(ranks, axis=0) * factor, dtype=np.float64)
+
+
+def _anchored_chains(
+    walk: RandomWalk, nodes: list[int], anchors: list[int], independent: int,
+    allowed: frozenset[int],
+) -> IndependentPaths | None:  # fmt: skip
+    """`independent` vertex-disjoint chains to distinct certifiers of `nodes`,
+    one of them ending at an anchor, or None.
+
+    The sets of certifiers that disjoint chains can reach together form a
+    matroid (a gammoid), so a reachable anchor extends greedily to a full set
+    whenever one exists: add certifiers one at a time, keeping each that still
+    links. At most one max-flow per certifier, and only when this route is asked.
+    """
+    for anchor in anchors:
+        chosen = [anchor]
+        found = independent_paths(walk, chosen, min_weight=0.0, allowed=allowed)
+        if found.count < 1:
+            continue
+        for other in nodes:
+            if len(chosen) >= independent:
+                break
+            if other in chosen:
+                continue
+            trial = independent_paths(walk, [*chosen, other], min_weight=0.0, allowed=allowed)
+            if trial.count == len(chosen) + 1:
+                chosen, found = [*chosen, other], trial
+        if found.count >= independent:
+            return found
+        return None  # the matroid's rank is the same from any anchor
+    return None
 
 
 class Decisions:
@@ -125,6 +163,22 @@ class Decisions:
             scored.broad[fraction] = cached
         return cached
 
+    def _anchored(self, context: str, fraction: float) -> frozenset[int]:
+        """Node numbers whose seeds' median rank is at least `fraction` x the
+        support's median score (`claim`'s anchors); with the walk alone, none."""
+        scored = self._scored(context)
+        cached = scored.anchored.get(fraction)
+        if cached is None:
+            found = scored.consensus
+            if found is None or found.seeds == (self.walk(context).viewer,):
+                cached = frozenset()
+            else:
+                medians = seed_median(found)
+                chosen = np.flatnonzero((medians >= fraction * scored.median) & (medians > 0.0))
+                cached = frozenset(int(i) for i in chosen)
+            scored.anchored[fraction] = cached
+        return cached
+
     # -- flow, introducers, claims --------------------------------------------------
 
     def accepted(self, context: str = GENERAL_CONTEXT) -> frozenset[IdentityId]:
@@ -173,7 +227,11 @@ class Decisions:
           consensus seeds is at least `claim_seeds` (0.5) x its score;
         * backed: the subject scores at least `claim_backed` (0.2) x median
           and the `independent` chains reach certifiers who each score at
-          least `claim_backers` (0.9) x median.
+          least `claim_backers` (0.9) x median;
+        * anchored: as backed, but only one of the chains need reach such a
+          certifier, the anchor, if its seeds' median is at least
+          `claim_anchor` (0.8) x median; the others reach any certifier in
+          the gate.
 
         Evidence arriving through one member counts once.
 
@@ -190,6 +248,12 @@ class Decisions:
         in the honest bulk, tell them apart from a farm, whose certifiers are
         its own best-placed identities
         (`simulations/results/community-holdout-summary-2026-12-02b.md`).
+        Why the anchor: the genuine claims the backed route still missed had
+        one certifier in the honest bulk and one weaker street-mate; a farm's
+        entries reach the bulk's score only through the seeds next to their
+        attack edges, not its seeds' median (at most 0.67 x median in the
+        study's tuning cells;
+        `simulations/results/community-holdout-summary-2026-12-02c.md`).
         With `decisions="flow"` (the rule before issue 22) certifiers must be
         flow-accepted instead and the subject is not checked.
         """
@@ -221,6 +285,13 @@ class Decisions:
                 )
                 if backed.count >= independent:
                     standing, result = True, backed
+                elif parameters.claim_anchor is not None:
+                    anchors = strong & self._anchored(context, parameters.claim_anchor)
+                    anchored = _anchored_chains(
+                        walk, nodes, [n for n in nodes if n in anchors], independent, allowed
+                    )
+                    if anchored is not None:
+                        standing, result = True, anchored
         else:
             standing = True
             allowed = accepted_members(walk, self.flow_parameters).accepted | {walk.viewer}

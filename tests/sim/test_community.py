@@ -17,7 +17,7 @@ import functools
 import pytest
 
 from simulations.community import SHAPES, certifications, community, farm
-from simulations.community_study import ENGINES, Figures, build, measure
+from simulations.community_study import ENGINES, RULES, Figures, build, measure, measure_rules
 
 
 def _meets_targets(f: Figures) -> list[str]:
@@ -139,3 +139,14 @@ def test_consensus_explanations_add_up_and_scores_match_the_table() -> None:
         assert why.score == table[identity] == engine.score(identity)
     ranking = engine.ranking(limit=5)
     assert [s for _, s in ranking] == sorted((s for _, s in ranking), reverse=True)
+
+
+@pytest.mark.slow
+def test_rules_asked_of_one_engine_answer_as_their_own_engines() -> None:
+    """`measure_rules` switches `decision_parameters` on one solved engine (the
+    held-out driver's old -> new): each rule's figures equal its own engine's."""
+    scenario = build("sbm", 200, "targeted", 3)
+    together = measure_rules(scenario, {k: RULES[k] for k in ("backed", "new")}, claim_sample=60)
+    for name in ("backed", "new"):
+        assert together[name] == measure(scenario, ENGINES[name], claim_sample=60)
+    assert together["new"].claims_pct >= together["backed"].claims_pct

@@ -45,3 +45,12 @@ def test_claims_target_is_90_at_10000() -> None:
 def test_tuning_seeds_refused(seeds: str) -> None:
     with pytest.raises(SystemExit):
         main(["--seeds", seeds])
+
+
+def test_claims_certified_by_two_are_a_target_of_their_own() -> None:
+    """`claims2`: the share among claims certified by two members (a member
+    with one graph neighbour has one certifier); -1, not measured, is no miss."""
+    assert misses(_fig({"claims_two_pct": 96.0})) == []
+    assert misses(_fig({"claims_two_pct": -1.0})) == []
+    assert misses(_fig({"claims_pct": 94.0, "claims_two_pct": 95.5})) == ["claims"]
+    assert misses(_fig({"claims_pct": 94.0, "claims_two_pct": 94.9})) == ["claims", "claims2"]
