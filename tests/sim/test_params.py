@@ -171,9 +171,12 @@ def test_cli_refuses_every_swept_value_before_running() -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_ends_a_simulation_with_one_line() -> None:
+    # A shell's background job starts with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the child the default, as a terminal would.
     process = subprocess.Popen(
         _trustnode("simulate", "convergence", "--nodes", "200"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     time.sleep(8)  # imports done (even on a loaded machine), the community forming
     assert process.poll() is None

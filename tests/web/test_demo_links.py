@@ -21,6 +21,8 @@ def test_demo_keep_prints_a_login_link_per_neighbour() -> None:
     demo = subprocess.Popen(
         [*COMMAND, "demo", "--keep"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, env={**os.environ, "COLUMNS": "200"},
+        # A background job starts with SIGINT ignored: give the demo the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     links: dict[str, str] = {}
     try:
