@@ -97,7 +97,8 @@ _FIELD_COUNTS = {
     Kind.PROFILE.value: (8,),
 }
 _TARGET_KINDS = {int(kind): kind for kind in (Kind.TRUST, Kind.CERTIFY, Kind.RATE, Kind.PROFILE)}
-_STATEMENT_TYPES = (Trust, Certify, Rate, Revoke, Profile)
+_STATEMENT_TYPES = frozenset({Trust, Certify, Rate, Revoke, Profile})
+_TIED_TO_ISSUER = frozenset({Revoke, Profile})
 # A body's fields as msgpack decoded them, unchecked: the records check each
 # one's type in __post_init__ (one definition of valid). `Any`, not `object`,
 # so that no `cast` call (a real call, on every field of every record) names
@@ -122,19 +123,7 @@ class AttestationBody:
     statement: Statement
 
     def __post_init__(self) -> None:
-        if type(self.issuer) is not bytes or len(self.issuer) != 32:
-            raise FieldError(Reason.BAD_FIELD, "issuer must be 32 bytes")
-        _check_time(self.issued_at_ms, "issued_at_ms")
-        if self.expires_at_ms is not None:
-            _check_time(self.expires_at_ms, "expires_at_ms")
-            if self.expires_at_ms <= self.issued_at_ms:
-                raise FieldError(Reason.OUT_OF_RANGE, "expires_at_ms must be after issued_at_ms")
-            if isinstance(self.statement, Revoke):
-                raise FieldError(Reason.OUT_OF_RANGE, "a revocation never expires")
-        if not isinstance(self.statement, _STATEMENT_TYPES):
-            raise FieldError(Reason.BAD_FIELD, "statement must be a v1 statement")
-        if _is_about_itself(self.statement) and self.statement.subject != self.issuer:
-            raise FieldError(Reason.OUT_OF_RANGE, "a profile is about its issuer only")
+        _check_body(self.issuer, self.issued_at_ms, self.expires_at_ms, self.statement)
 
     @property
     def slot(self) -> Slot:
@@ -142,6 +131,31 @@ class AttestationBody:
         statement = self.statement
         kind = statement.target_kind if isinstance(statement, Revoke) else statement.kind
         return Slot(issuer=self.issuer, kind=kind, subject=statement.subject, scope=statement.scope)
+
+
+def _check_body(
+    issuer: object, issued_at_ms: object, expires_at_ms: object, statement: object
+) -> None:
+    """The body's own rules, for `AttestationBody` and the decoder's fast path alike.
+
+    Raises:
+        FieldError: `BAD_FIELD` or `OUT_OF_RANGE`.
+    """
+    if type(issuer) is not bytes or len(issuer) != 32:
+        raise FieldError(Reason.BAD_FIELD, "issuer must be 32 bytes")
+    _check_time(issued_at_ms, "issued_at_ms")
+    if expires_at_ms is not None:
+        _check_time(expires_at_ms, "expires_at_ms")
+        if expires_at_ms <= issued_at_ms:  # type: ignore[operator]
+            raise FieldError(Reason.OUT_OF_RANGE, "expires_at_ms must be after issued_at_ms")
+        if type(statement) is Revoke:
+            raise FieldError(Reason.OUT_OF_RANGE, "a revocation never expires")
+    if type(statement) not in _STATEMENT_TYPES:
+        raise FieldError(Reason.BAD_FIELD, "statement must be a v1 statement")
+    # Only profiles and their revocations are tied to the issuer.
+    tied = type(statement) in _TIED_TO_ISSUER and _is_about_itself(statement)  # type: ignore[arg-type]
+    if tied and statement.subject != issuer:  # type: ignore[attr-defined]
+        raise FieldError(Reason.OUT_OF_RANGE, "a profile is about its issuer only")
 
 
 def _is_about_itself(statement: Statement) -> bool:
@@ -406,49 +420,25 @@ def _fast_envelope(data: bytes) -> SignedEnvelope | None:
     if type(decoded) is not tuple or len(decoded) != 2:
         return None
     fields, signature = decoded
-    if type(fields) is not tuple or len(fields) < 8:  # no kind has fewer fields
-        return None
-    version = fields[0]
-    issuer = fields[2]
-    issued_at_ms = fields[3]
-    expires_at_ms = fields[4]
     if not (
-        type(version) is int
-        and version == FORMAT_VERSION
+        type(fields) is tuple
+        and len(fields) >= 8  # no kind has fewer fields
+        and type(fields[0]) is int
+        and fields[0] == FORMAT_VERSION
         and type(signature) is bytes
         and len(signature) == SIGNATURE_BYTES
-        and type(issuer) is bytes
-        and len(issuer) == 32
-        and type(issued_at_ms) is int
-        and 0 <= issued_at_ms <= MAX_TIME_MS
-        and (
-            expires_at_ms is None
-            or (type(expires_at_ms) is int and issued_at_ms < expires_at_ms <= MAX_TIME_MS)
-        )
     ):
         return None
     statement = checked_statement(fields)
     if statement is None:
         return None
-    # Only revocations and profiles have rules that tie them to the body.
-    if type(statement) in _TIED_TO_BODY and not _fits_body(statement, issuer, expires_at_ms):
+    try:
+        _check_body(fields[2], fields[3], fields[4], statement)
+    except FieldError:
         return None
     if pack(decoded) != data:  # the canonical form, last (step 8)
         return None
     return _built_envelope(fields, statement, signature, data)
-
-
-_TIED_TO_BODY = frozenset({Revoke, Profile})
-
-
-def _fits_body(statement: Statement, issuer: bytes, expires_at_ms: object) -> bool:
-    """`AttestationBody`'s rules that tie the statement to the body, as a bool."""
-    if type(statement) is Revoke:
-        # A revocation never expires; a profile's revocation is its issuer's own.
-        return expires_at_ms is None and (
-            statement.target_kind is not Kind.PROFILE or statement.subject == issuer
-        )
-    return type(statement) is not Profile or statement.subject == issuer
 
 
 def _built_envelope(
