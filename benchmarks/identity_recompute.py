@@ -37,7 +37,7 @@ from protocol.attestation import (
     SignedEnvelope,
     encode_body,
 )
-from protocol.attestation import _envelope_bytes as envelope_bytes
+from protocol.attestation_records import _envelope_bytes as envelope_bytes
 from protocol.identity import IdentityId
 from protocol.statement import Trust
 from simulations.graphs import identities_for, preferential_attachment

@@ -302,7 +302,8 @@ def test_the_one_call_canonical_check_agrees_with_re_encoding_the_body(
     """`decode_envelope` checks the canonical form as `pack(decoded) == data`;
     `SignedEnvelope` (the definition) re-encodes the body field by field. On
     any bytes, mutated or not, they must accept and refuse alike."""
-    from protocol.attestation import SignedEnvelope, _decode_body, decode_envelope
+    from protocol.attestation import SignedEnvelope, decode_envelope
+    from protocol.envelope_decoding import _decode_body
     from protocol.errors import FieldError
 
     candidate = data.draw(st.one_of(envelopes(), envelopes().flatmap(mutations)))

@@ -21,13 +21,12 @@ from protocol.attestation import (
     Attestation,
     AttestationBody,
     SignedEnvelope,
-    _decode_envelope_reference,
-    _fast_envelope,
     attestation_id,
     decode_envelope,
     encode_body,
     sign_attestation,
 )
+from protocol.envelope_decoding import _decode_envelope_reference, _fast_envelope
 from protocol.errors import RemoteProtocolError
 from protocol.statement import Trust
 from tests.strategies import KEYS, bodies, mutations
