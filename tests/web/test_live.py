@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.test_daemon import wait_until
 from tests.web.conftest import Street
@@ -25,7 +26,9 @@ def test_a_vouch_through_the_form_shows_on_the_other_nodes_page_live(
     cat = street.ids["cat"]
     ann = watched("ann")
     ann.go(f"/person/{cat}")
-    ann.page.wait_for_function("document.body.dataset.live === 'on'")
+    # expect() polls from Playwright, not by eval in the page: the app's CSP (script-src
+    # 'self') refuses wait_for_function's string predicates once they have to poll.
+    expect(ann.page.locator("body")).to_have_attribute("data-live", "on")
     ann.page.evaluate("window.__not_reloaded = true")
     before = _score(ann.page)
 
@@ -36,10 +39,8 @@ def test_a_vouch_through_the_form_shows_on_the_other_nodes_page_live(
     ben.page.wait_for_load_state("load")
     assert "Vouch signed and sent." in ben.page.inner_text("main")
 
-    ann.page.wait_for_function(
-        "before => document.querySelector('td.score[data-context=\"general\"]')"
-        ".innerText !== before", arg=before, timeout=30_000,
-    )  # fmt: skip
+    general = ann.page.locator('td.score[data-context="general"]')
+    expect(general).not_to_have_text(before, timeout=30_000)
     assert ann.page.evaluate("window.__not_reloaded") is True
     assert float(_score(ann.page)) > float(before)
     for page in (ann, ben):
